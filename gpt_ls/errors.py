@@ -1,0 +1,94 @@
+"""Errors whose text a user can act on.
+
+Every failure that reaches a person (an editor message, a CLI line) is a
+``GptLsError``; ``str(err)`` is the whole sentence: what happened and what to do.
+The API key never appears in one of these messages.
+"""
+
+from __future__ import annotations
+
+
+class GptLsError(Exception):
+    """Base class: ``str(err)`` is the message shown to the user."""
+
+    #: A short label for logs and history rows ("auth", "rate_limit", …).
+    kind: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(GptLsError):
+    """A setting or a configuration file is wrong."""
+
+    kind = "config"
+
+
+class NoApiKey(GptLsError):
+    """No API key could be found (or the key command failed)."""
+
+    kind = "no_key"
+
+
+class AuthError(GptLsError):
+    """The server rejected the key (401) or the request (403)."""
+
+    kind = "auth"
+
+
+class ModelNotFound(GptLsError):
+    """The model does not exist or the key has no access to it (404)."""
+
+    kind = "model"
+
+
+class RateLimited(GptLsError):
+    """Too many requests (429), or the quota is exhausted."""
+
+    kind = "rate_limit"
+
+
+class ServerError(GptLsError):
+    """The API answered with a 5xx status or an unreadable body."""
+
+    kind = "server"
+
+
+class BadRequest(GptLsError):
+    """The API rejected the request itself (400, 413, 422)."""
+
+    kind = "bad_request"
+
+
+class ConnectionFailed(GptLsError):
+    """The endpoint (or the proxy in front of it) could not be reached."""
+
+    kind = "connection"
+
+
+class RequestTimeout(GptLsError):
+    """The endpoint stopped answering."""
+
+    kind = "timeout"
+
+
+class StreamInterrupted(GptLsError):
+    """The reply stream ended before the reply was complete."""
+
+    kind = "interrupted"
+
+
+class ContextTooLarge(GptLsError):
+    """The request cannot fit into the model's context window."""
+
+    kind = "context"
+
+
+class InvalidRequest(GptLsError):
+    """The editor sent something gpt-ls cannot act on (unknown document, bad range…)."""
+
+    kind = "invalid"

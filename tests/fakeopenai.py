@@ -1,0 +1,382 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for the tests.
+
+It speaks just enough of ``POST /v1/chat/completions`` (streaming SSE with a final
+usage chunk, or a plain JSON body) and ``GET /v1/models`` for the openai SDK to talk
+to it over real HTTP.  Tests queue *behaviours* (a reply, an error status, a stall, a
+cut stream, raw bytes); with nothing queued it answers with an echo of the last user
+message, so editor tests that do not care about the text still get a reply.
+
+Every request is recorded (path, headers, JSON body) so tests can assert exactly what
+gpt-ls sent.  It can also run as a process (``python tests/fakeopenai.py --port N``);
+then ``POST /_script`` with a JSON list of behaviours queues them and
+``GET /_requests`` returns what was recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """A successful completion, streamed in ``chunks`` (or split into ``chunk_size``)."""
+
+    text: str = "Hello from the fake model."
+    chunks: list[str] | None = None
+    chunk_size: int = 8
+    first_delay: float = 0.0
+    delay: float = 0.0
+    usage: bool = True
+    finish_reason: str | None = "stop"
+    done: bool = True
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    kind: str = "reply"
+
+    def pieces(self) -> list[str]:
+        if self.chunks is not None:
+            return list(self.chunks)
+        size = max(1, self.chunk_size)
+        return [self.text[i : i + size] for i in range(0, len(self.text), size)]
+
+
+@dataclass
+class Error:
+    """An HTTP error status with an OpenAI-style JSON error body (or a raw ``body``)."""
+
+    status: int = 500
+    message: str = "The server had an error while processing your request."
+    code: str | None = None
+    type: str = "server_error"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+    content_type: str = "application/json"
+    kind: str = "error"
+
+
+@dataclass
+class Stall:
+    """Stream ``text`` in chunks, then stop sending (keep the socket open) for ``seconds``."""
+
+    text: str = ""
+    chunk_size: int = 8
+    seconds: float = 30.0
+    before_headers: bool = False
+    kind: str = "stall"
+
+
+@dataclass
+class Cut:
+    """Stream ``text`` in chunks, then close the connection without finishing."""
+
+    text: str = "Partial"
+    chunk_size: int = 8
+    kind: str = "cut"
+
+
+@dataclass
+class Raw:
+    """Send these exact bytes as the whole HTTP response (status line included)."""
+
+    data: bytes = b""
+    kind: str = "raw"
+
+
+Behaviour = Reply | Error | Stall | Cut | Raw
+KINDS: dict[str, type] = {"reply": Reply, "error": Error, "stall": Stall, "cut": Cut, "raw": Raw}
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
+
+
+def rough_tokens(text: str) -> int:
+    """A stand-in token count for the usage chunk (tests assert what the server says)."""
+    return max(1, len(text.split())) if text else 0
+
+
+def _chunk_json(rid: str, model: str, delta: dict[str, Any], finish: str | None) -> bytes:
+    obj = {
+        "id": rid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    }
+    return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
+
+
+class _Chunked:
+    """HTTP/1.1 chunked transfer encoding, as the real API streams: a cut is detectable."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.raw.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def close(self) -> None:
+        self.raw.write(b"0\r\n\r\n")
+        self.raw.flush()
+
+
+class FakeOpenAI:
+    """Start with ``with FakeOpenAI() as api:``; ``api.url`` is the base URL (``…/v1``)."""
+
+    def __init__(self, port: int = 0, api_key: str | None = None) -> None:
+        self.requests: list[Recorded] = []
+        self.queue: deque[Behaviour] = deque()
+        self.api_key = api_key
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def script(self, *behaviours: Behaviour) -> None:
+        """Queue behaviours; each request takes the next one."""
+        with self._lock:
+            self.queue.extend(behaviours)
+
+    def release_stalls(self) -> None:
+        """Let every stalled response finish (close) now."""
+        self._release.set()
+
+    def chat_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def start(self) -> FakeOpenAI:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _next(self, body: Any) -> Behaviour:
+        with self._lock:
+            if self.queue:
+                return self.queue.popleft()
+        last = ""
+        if isinstance(body, dict):
+            for m in body.get("messages", []):
+                if m.get("role") == "user" and isinstance(m.get("content"), str):
+                    last = m["content"]
+        return Reply(text="Echo: " + last[-200:])
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake.connections += 1
+
+            def _read_body(self) -> Any:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    return json.loads(raw) if raw else None
+                except ValueError:
+                    return raw.decode("utf-8", "replace")
+
+            def _record(self, body: Any) -> None:
+                rec = Recorded(self.command, self.path, dict(self.headers.items()), body)
+                with fake._lock:
+                    fake.requests.append(rec)
+
+            def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(obj, ensure_ascii=False).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._record(None)
+                if self.path.rstrip("/").endswith("/_requests"):
+                    self._send_json(200, [asdict(r) for r in fake.requests])
+                    return
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send_json(200, {"object": "list", "data": [
+                        {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "fake"}]})
+                    return
+                self._send_json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
+            def do_POST(self) -> None:
+                body = self._read_body()
+                if self.path.rstrip("/").endswith("/_script"):
+                    items = body if isinstance(body, list) else [body]
+                    for item in items:
+                        item = dict(item)
+                        cls = KINDS[item.pop("kind", "reply")]
+                        if cls is Raw:
+                            item["data"] = item.get("data", "").encode()
+                        fake.script(cls(**item))
+                    self._send_json(200, {"queued": len(items)})
+                    return
+                self._record(body)
+                if fake.api_key is not None:
+                    auth = self.headers.get("Authorization", "")
+                    if auth != f"Bearer {fake.api_key}":
+                        self._send_json(401, {"error": {
+                            "message": "Incorrect API key provided.",
+                            "type": "invalid_request_error", "code": "invalid_api_key"}})
+                        return
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._send_json(404, {"error": {"message": "unknown path", "type": "invalid_request_error"}})
+                    return
+                b = fake._next(body)
+                try:
+                    self._serve(b, body if isinstance(body, dict) else {})
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _serve(self, b: Behaviour, body: dict[str, Any]) -> None:
+                model = str(body.get("model", "gpt-4o-mini"))
+                stream = bool(body.get("stream"))
+                if isinstance(b, Raw):
+                    self.wfile.write(b.data)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if isinstance(b, Error):
+                    if b.body is not None:
+                        data = b.body.encode()
+                        self.send_response(b.status)
+                        self.send_header("Content-Type", b.content_type)
+                        self.send_header("Content-Length", str(len(data)))
+                        for k, v in b.headers.items():
+                            self.send_header(k, v)
+                        self.end_headers()
+                        self.wfile.write(data)
+                        return
+                    self._send_json(b.status, {"error": {
+                        "message": b.message, "type": b.type, "code": b.code, "param": None}}, b.headers)
+                    return
+                if isinstance(b, Stall) and b.before_headers:
+                    fake._release.wait(b.seconds)
+                    self.close_connection = True
+                    return
+                text = b.text if not isinstance(b, Reply) else "".join(b.pieces())
+                prompt_tokens = sum(rough_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
+                if isinstance(b, Reply) and b.prompt_tokens is not None:
+                    prompt_tokens = b.prompt_tokens
+                completion_tokens = rough_tokens(text)
+                if isinstance(b, Reply) and b.completion_tokens is not None:
+                    completion_tokens = b.completion_tokens
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                         "total_tokens": prompt_tokens + completion_tokens}
+                rid = "chatcmpl-fake"
+                if not stream:
+                    if isinstance(b, Reply) and b.first_delay:
+                        time.sleep(b.first_delay)
+                    self._send_json(200, {
+                        "id": rid, "object": "chat.completion", "created": int(time.time()), "model": model,
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                     "finish_reason": "stop", "logprobs": None}],
+                        "usage": usage})
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.close_connection = True
+                w = _Chunked(self.wfile)
+                if isinstance(b, Reply):
+                    if b.first_delay:
+                        time.sleep(b.first_delay)
+                    w.write(_chunk_json(rid, model, {"role": "assistant", "content": ""}, None))
+                    pieces = b.pieces()
+                    for i, piece in enumerate(pieces):
+                        if i and b.delay:
+                            time.sleep(b.delay)
+                        w.write(_chunk_json(rid, model, {"content": piece}, None))
+                        w.flush()
+                    if b.finish_reason is not None:
+                        w.write(_chunk_json(rid, model, {}, b.finish_reason))
+                    if b.usage and b.done:
+                        obj = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
+                               "model": model, "choices": [], "usage": usage}
+                        w.write(b"data: " + json.dumps(obj).encode() + b"\n\n")
+                    if b.done:
+                        w.write(b"data: [DONE]\n\n")
+                    w.flush()
+                    w.close()
+                    return
+                size = max(1, b.chunk_size)
+                w.write(_chunk_json(rid, model, {"role": "assistant", "content": ""}, None))
+                for i in range(0, len(b.text), size):
+                    w.write(_chunk_json(rid, model, {"content": b.text[i : i + size]}, None))
+                w.flush()
+                if isinstance(b, Stall):
+                    fake._release.wait(b.seconds)
+                # Cut (or a stall that ran out): drop the connection mid-stream.
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--api-key", default=None)
+    args = parser.parse_args()
+    api = FakeOpenAI(port=args.port, api_key=args.api_key).start()
+    print(api.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        api.stop()
+
+
+if __name__ == "__main__":
+    main()
