@@ -574,6 +574,13 @@ class HistoryStore:
             ).fetchall()
         return [_conversation(r) for r in rows]
 
+    def count_conversations(self, workspace: str | None = None) -> int:
+        """How many conversations a workspace (or, with None, the whole store) holds."""
+        where, params = ("WHERE workspace = ?", (workspace,)) if workspace is not None else ("", ())
+        with self._db() as db:
+            row = db.execute(f"SELECT count(*) FROM conversations {where}", params).fetchone()
+        return int(row[0])
+
     def get_conversation(self, conversation_id: int) -> tuple[Conversation, list[Message]]:
         """A conversation with all its messages in order; unknown ids raise ConversationNotFound."""
         with self._db() as db:
