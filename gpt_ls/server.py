@@ -20,7 +20,6 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
-from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from gpt_ls import __version__, prompts
@@ -602,7 +601,7 @@ def hover(ls: GptLanguageServer, params: types.HoverParams) -> types.Hover | Non
 
 
 def _action_command(action: Action) -> Callable[..., Any]:
-    async def handler(ls: GptLanguageServer, uri: str, range: types.Range) -> dict[str, Any]:  # noqa: A002
+    async def handler(ls: GptLanguageServer, uri: str, range: types.Range) -> dict[str, Any]:
         return await ls.run_action(action, uri, range)
 
     handler.__doc__ = f"Run {action.title}."

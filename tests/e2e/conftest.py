@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
 from e2e.editor import Editor, EditorConfig, server_env, start_editor
 from fakeopenai import FakeOpenAI
 

@@ -114,7 +114,7 @@ class Editor:
             changes.append((dc.text_document.uri, dc.text_document.version, list(dc.edits)))
         for uri, edits in (edit.changes or {}).items():
             changes.append((uri, None, list(edits)))
-        for uri, version, edits in changes:
+        for uri, version, _edits in changes:
             doc = self.docs.get(uri)
             if doc is None:
                 return types.ApplyWorkspaceEditResult(applied=False, failure_reason="not open")
