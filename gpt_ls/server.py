@@ -92,14 +92,16 @@ class LspEditorPort:
         self.server = server
 
     @property
-    def encoding(self) -> Encoding:  # type: ignore[override]
+    def encoding(self) -> Encoding:
         return self.server.encoding
 
     @property
-    def versioned(self) -> bool:  # type: ignore[override]
+    def versioned(self) -> bool:
+        """Send versioned ``documentChanges``: stale edits are then refused, not misplaced."""
         caps = self.server.client_capabilities.workspace
         edit = caps.workspace_edit if caps else None
-        return bool(edit and edit.document_changes)
+        # Neovim checks versions of documentChanges without advertising them.
+        return bool(edit and edit.document_changes) or self.server.client_name == "Neovim"
 
     def document(self, uri: str) -> tuple[str, int | None] | None:
         doc = self.server.open_document(uri)
@@ -142,6 +144,11 @@ class GptLanguageServer(LanguageServer):
         self._next_id = 0
         self._shown_problems: set[str] = set()
         self.port = LspEditorPort(self)
+        self.client_info: types.ClientInfo | None = None
+
+    @property
+    def client_name(self) -> str:
+        return self.client_info.name if self.client_info is not None else ""
 
     # -- settings -------------------------------------------------------------
     @property
@@ -209,7 +216,8 @@ class GptLanguageServer(LanguageServer):
             docs = self.workspace.text_documents
         except Exception:
             return None
-        return docs.get(uri)
+        doc: TextDocument | None = docs.get(uri)
+        return doc
 
     def apply_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         """Apply content changes with LSP line rules and let trackers follow them."""
@@ -249,9 +257,10 @@ class GptLanguageServer(LanguageServer):
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Unexpected errors: logged in full, shown briefly, never as a traceback."""
-        log.error("internal error: %s", error)
         if source.__name__ == "FeatureRequestError":
+            log.info("request failed: %s", error)  # the client got it as a JSON-RPC error
             return
+        log.error("internal error: %s", error)
         self.show(f"gpt-ls internal error: {error}. The server keeps running; see its log.")
 
     def notify_status(self, message: str) -> None:
@@ -559,6 +568,7 @@ server = GptLanguageServer()
 @server.feature(types.INITIALIZE)
 def initialize(ls: GptLanguageServer, params: types.InitializeParams) -> None:
     """Take settings from ``initializationOptions``."""
+    ls.client_info = params.client_info
     ls.set_editor_settings(params.initialization_options)
     if params.initialization_options is None:
         ls.reload_settings()
