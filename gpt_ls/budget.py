@@ -170,20 +170,21 @@ def _oldest_turn(history: Messages) -> int:
 
 def _refusal(info: ModelInfo, prompt: int, reserve: int, max_tokens: int | None) -> str:
     """The sentence for a request that cannot fit, with its numbers and the way out."""
-    window = info.context_window
-    if info.max_input is not None and prompt > info.max_input and prompt + reserve <= window:
-        limit = f"the {info.max_input:,} input tokens {info.name} accepts"
-        needed = f"The selection alone needs {prompt:,} prompt tokens"
-    else:
-        limit = f"{info.name}'s context window of {window:,} tokens"
-        needed = (
-            f"The selection alone needs {prompt + reserve:,} tokens "
-            f"({prompt:,} for the prompt, {reserve:,} for the reply)"
+    lead = "Even without the surrounding text and the conversation so far, this request"
+    if info.max_input is not None and prompt > info.max_input:
+        return (
+            f"{lead}'s prompt needs {prompt:,} tokens, more than the {info.max_input:,} input "
+            f"tokens {info.name} accepts: select less text, or choose a model that accepts "
+            "more input."
         )
     options = "select less text, or choose a model with a larger context window"
     if max_tokens:
         options += " (or lower maxTokens)"
-    return f"{needed}, more than {limit}: {options}."
+    return (
+        f"{lead} needs {prompt + reserve:,} tokens ({prompt:,} for the prompt, {reserve:,} "
+        f"for the reply), more than {info.name}'s context window of "
+        f"{info.context_window:,} tokens: {options}."
+    )
 
 
 def fit(
@@ -248,13 +249,19 @@ def fit(
 
 
 def _price(model: str, prices: dict[str, dict[str, float]]) -> dict[str, float] | None:
-    """The price entry for ``model``: its own, its family's, or one it is a snapshot of."""
+    """The price entry for ``model``: its own, else its family's in the model table.
+
+    A model outside the table takes the entry it is a snapshot of (``my-model-v2`` ->
+    ``my-model``); a known model never borrows another family's price (gpt-4o-mini is
+    not gpt-4o).
+    """
     if model in prices:
         return prices[model]
-    for key in (resolve(model), resolve(model, prices)):
-        if key is not None and key in prices:
-            return prices[key]
-    return None
+    family = resolve(model)
+    key = resolve(family, prices) if family is not None else resolve(model, prices)
+    if key is None or (family is not None and key.lower() != family):
+        return None
+    return prices[key]
 
 
 def estimate_cost(
