@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -164,7 +165,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert len(turns) == 2 * count * len(tags)
     # The writers really overlapped: their rows interleave in the table.
     order = [m.content.split(" ")[0] for m in messages]
-    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches >= len(tags), f"writers ran one after another ({switches} switches)"
     for tag in tags:
         mine = [m for m in messages if m.content.startswith(tag + " ")]
