@@ -56,7 +56,7 @@ async def fail(settings: Settings, *, stream: bool = False) -> GptLsError:
     cache = ClientCache(env={})
     try:
         client = await cache.get(settings)
-        with pytest.raises(Exception) as info:  # noqa: B017 - described below
+        with pytest.raises(Exception) as info:
             if stream:
                 s = await client.chat.completions.create(
                     model=settings.model, messages=[{"role": "user", "content": "x"}], stream=True

@@ -43,7 +43,7 @@ async def ask(settings: Settings, env: dict[str, str]) -> str:
 
 async def failure(settings: Settings, env: dict[str, str]) -> str:
     """The user's sentence for a request that fails."""
-    with pytest.raises(Exception) as info:  # noqa: B017 - any failure, described below
+    with pytest.raises(Exception) as info:
         await ask(settings, env)
     return str(describe_error(info.value, settings, env=env))
 
