@@ -657,7 +657,7 @@ def _connection_error(
                 f"{via[0].upper()}{via[1:]} refused to connect to {where} ({reason}): check the "
                 "proxy's address, login and rules"
             )
-        if _find(exc, httpx2.ConnectError, ConnectionError, socket.gaierror):
+        if _find(exc, httpx2.ConnectError, ConnectionRefusedError, socket.gaierror):
             return ProxyFailed(
                 f"Cannot reach {via} ({reason}): check that the proxy is running and that the "
                 "proxy setting (or HTTPS_PROXY / ALL_PROXY) is right"

@@ -151,6 +151,20 @@ async def test_proxy_that_cannot_reach_the_endpoint(api: FakeOpenAI) -> None:
         assert proxy.relayed(target) == 1
 
 
+async def test_socks_proxy_that_cannot_reach_the_endpoint() -> None:
+    target = dead_port()
+    with Pproxy("socks5", auth="bob:pa55") as proxy:
+        s = Settings(base_url=f"http://127.0.0.1:{target}/v1", api_key=KEY, max_retries=0,
+                     proxy=proxy.url)
+        sentence = await failure(s, {})
+        assert sentence.startswith(
+            f"The proxy socks5://bob:***@127.0.0.1:{proxy.port} (from setting proxy) dropped the "
+            f"request to http://127.0.0.1:{target}/v1 ("
+        )
+        assert sentence.endswith("): it may refuse this destination or be unable to reach it")
+        assert proxy.relayed(target) == 1
+
+
 async def test_socks_proxy_without_socksio(
     api: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
