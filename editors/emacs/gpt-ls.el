@@ -37,17 +37,19 @@
 
 (defcustom gpt-ls-modes '(text-mode markdown-mode gfm-mode org-mode)
   "Major modes in which `eglot' starts gpt-ls.
-Eglot before Emacs 30 runs one server per buffer, so list here the modes where no
-other language server is wanted; elsewhere use \\[universal-argument] \\[eglot]."
+Eglot runs one server per buffer, so list the modes where no other
+language server is wanted; elsewhere use \\[universal-argument] \\[eglot]."
   :type '(repeat symbol))
 
 (defcustom gpt-ls-settings nil
-  "gpt-ls settings as a plist with camelCase keywords, e.g. (:model \"gpt-4.1-mini\").
-Sent as initializationOptions; nil means the server's defaults and its config files."
+  "gpt-ls settings: a plist with camelCase keys, e.g. (:model \"gpt-4.1\").
+Sent as initializationOptions; nil means the server's defaults and
+its config files."
   :type 'plist)
 
 (defcustom gpt-ls-request-timeout 600
-  "Seconds to wait for a command's answer (Explain answers when the reply is complete)."
+  "Seconds to wait for a command's answer.
+Explain answers only when the whole reply is in."
   :type 'number)
 
 (defvar gpt-ls-status nil
@@ -182,6 +184,7 @@ ON-RESULT is called with the result; errors are shown as messages."
 (defun gpt-ls--show-explanation (result)
   "Show Explain's RESULT (Markdown text, or a hover-like object)."
   (gpt-ls--show (cond ((stringp result) result)
+                      ((plist-get result :text))
                       ((plist-get result :value))
                       ((plist-get (plist-get result :contents) :value))
                       (t result))))

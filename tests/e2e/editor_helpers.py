@@ -175,6 +175,11 @@ function open_file(path, filetype)
   end
   local bufnr = vim.api.nvim_get_current_buf()
   wait_for('gpt-ls to attach', function()
+    for _, n in ipairs(R.notifications) do
+      if n.msg:find('quit with exit code', 1, true) then
+        fail('the server exited: ' .. n.msg)
+      end
+    end
     local c = gpt_client(bufnr)
     return c ~= nil and c.initialized == true
   end, 20000)
@@ -278,3 +283,85 @@ def run_nvim(
         [nvim, "--headless", "--clean", "-l", str(script), str(pfile)],
         out, env, tmp, timeout=timeout, logs=[log],
     )
+
+
+# The Emacs Lisp prelude of every Emacs test script.  Parameters come from the JSON
+# file in $GPT_TEST_PARAMS; the body fills the alist in `gpt-test-results' (via
+# `gpt-test-put'), written out as JSON at the end, with any error under "error".
+EMACS_PRELUDE = r""";;; -*- lexical-binding: t; -*-
+(require 'json)
+(setq gpt-test-params (json-read-file (getenv "GPT_TEST_PARAMS")))
+(defun gpt-test-param (key) (cdr (assq key gpt-test-params)))
+(dolist (dir (file-expand-wildcards "/usr/share/emacs/site-lisp/elpa/*"))
+  (add-to-list 'load-path dir))
+(add-to-list 'load-path (gpt-test-param 'plugin))
+(require 'gpt-ls)
+(setq eglot-confirm-server-initiated-edits nil)
+(setq gpt-ls-command (append (gpt-test-param 'server_cmd) nil))
+(setq gpt-test-results nil)
+(setq gpt-test-messages nil)
+(defun gpt-test-put (key value) (push (cons key value) gpt-test-results))
+;; Record every message (eglot shows window/showMessage through `message').
+(advice-add 'message :around
+            (lambda (orig fmt &rest args)
+              (let ((text (and fmt (apply #'format-message fmt args))))
+                (when text (push text gpt-test-messages))
+                (apply orig fmt args))))
+(defun gpt-test-wait (what pred &optional seconds)
+  "Process events until PRED is true; signal an error naming WHAT after SECONDS."
+  (let ((deadline (+ (float-time) (or seconds 20))))
+    (while (not (funcall pred))
+      (when (> (float-time) deadline)
+        (error "timed out waiting for %s" what))
+      (accept-process-output nil 0.05)
+      ;; Batch Emacs never becomes idle, so eglot's idle-timer that sends
+      ;; textDocument/didChange would never fire: send pending changes here, as an
+      ;; interactive Emacs does 0.5 s after an edit.
+      (dolist (buf (buffer-list))
+        (with-current-buffer buf
+          (when (and (bound-and-true-p eglot--managed-mode)
+                     (bound-and-true-p eglot--recent-changes))
+            (eglot--signal-textDocument/didChange)))))))
+(defun gpt-test-text () (buffer-substring-no-properties (point-min) (point-max)))
+(defun gpt-test-open (path)
+  "Visit PATH and connect it to gpt-ls through eglot; return the server."
+  (find-file path)
+  (apply #'eglot (eglot--guess-contact))
+  (gpt-test-wait "eglot to connect" (lambda () (eglot-current-server)))
+  (eglot-current-server))
+(defun gpt-test-finish (err)
+  (when err (gpt-test-put 'error (format "%S" err)))
+  (gpt-test-put 'messages (vconcat (reverse gpt-test-messages)))
+  (let ((coding-system-for-write 'utf-8))
+    (with-temp-file (gpt-test-param 'out)
+      (insert (json-encode gpt-test-results)))))
+(let ((err nil))
+  (condition-case e
+      (progn
+"""
+
+EMACS_EPILOGUE = r"""
+        )
+    (error (setq err e)))
+  (gpt-test-finish err)
+  (ignore-errors (eglot-shutdown (eglot-current-server)))
+  (kill-emacs 0))
+"""
+
+
+def run_emacs(
+    emacs: str, tmp: Path, api_url: str, body: str, params: dict[str, Any] | None = None,
+    timeout: float = 60.0,
+) -> EditorRun:
+    """Run ``body`` (Emacs Lisp) in batch Emacs with eglot and gpt-ls."""
+    env = editor_env(tmp, api_url)
+    script = tmp / "test.el"
+    script.write_text(EMACS_PRELUDE + body + EMACS_EPILOGUE, "utf-8")
+    out = tmp / "results.json"
+    pfile = tmp / "params.json"
+    pfile.write_text(json.dumps({
+        "plugin": str(EMACS_PLUGIN), "server_cmd": SERVER_CMD, "out": str(out), "tmp": str(tmp),
+        **(params or {}),
+    }, ensure_ascii=False), "utf-8")
+    env["GPT_TEST_PARAMS"] = str(pfile)
+    return run_editor([emacs, "-Q", "--batch", "-l", str(script)], out, env, tmp, timeout=timeout)

@@ -135,8 +135,9 @@ end
 local function show_markdown(result)
   local text = result
   if type(result) == 'table' then
-    text = result.value or (type(result.contents) == 'table' and result.contents.value)
-      or result.contents or result.message
+    -- gpt-ls answers {id, status, text}; accept hover-like shapes too.
+    text = result.text or result.value
+      or (type(result.contents) == 'table' and result.contents.value) or result.contents
   end
   if type(text) ~= 'string' or text == '' then
     return
