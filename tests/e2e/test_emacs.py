@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.editor_helpers import find_emacs, run_emacs
-from tests.fakeopenai import FakeOpenAI, Reply
+from e2e.editor_helpers import find_emacs, run_emacs
+from fakeopenai import FakeOpenAI, Reply
 
 EMACS = find_emacs()
 
@@ -40,12 +40,6 @@ pytestmark = [
         not _has_eglot(), reason="emacs with eglot not found: run .ci/editors.sh"
     ),
 ]
-
-
-@pytest.fixture
-def api():
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def test_ask_code_action_then_explain_hover(tmp_path: Path, api: FakeOpenAI) -> None:
