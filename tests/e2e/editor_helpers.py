@@ -127,7 +127,9 @@ def run_editor(
 NVIM_PRELUDE = r"""
 local P = vim.json.decode(table.concat(vim.fn.readfile(_G.arg[1]), '\n'))
 R = { notifications = {}, progress = {}, checks = {} }
-vim.opt.rtp:prepend(P.plugin)
+if not P.packpath then
+  vim.opt.rtp:prepend(P.plugin)
+end
 vim.opt.shortmess:append('F')
 vim.o.swapfile = false
 vim.lsp.log.set_level(P.log_level or 'warn')
@@ -142,7 +144,7 @@ vim.api.nvim_create_autocmd('LspProgress', {
     local v = ev.data.params.value
     if type(v) == 'table' then
       table.insert(R.progress, { kind = v.kind, title = v.title, message = v.message,
-        cancellable = v.cancellable })
+        cancellable = v.cancellable, token = ev.data.params.token })
     end
   end,
 })
