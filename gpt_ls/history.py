@@ -23,6 +23,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -41,7 +42,7 @@ BUSY_TIMEOUT_MS = 10_000
 WORKSPACE_MARKERS = (".git", settings.WORKSPACE_FILE)
 
 # Primary SQLite result codes (the low byte of an extended code).
-_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_IOERR = 3, 8, 10
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_READONLY, _SQLITE_IOERR = 3, 5, 8, 10
 _SQLITE_CORRUPT, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 14, 26
 _DAMAGED = {_SQLITE_CORRUPT, _SQLITE_NOTADB}
 _UNREADABLE = {_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN}
@@ -279,6 +280,8 @@ def _error_code(exc: sqlite3.Error) -> int | None:
         return _SQLITE_CORRUPT
     if "unable to open" in text:
         return _SQLITE_CANTOPEN
+    if "locked" in text:
+        return _SQLITE_BUSY
     return None
 
 
@@ -325,9 +328,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"journal mode stays {mode!r}")
+        _enable_wal(conn)
         # NORMAL in WAL: a killed process loses nothing committed; a power cut may lose the
         # last transactions but never corrupts the file.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -343,6 +344,25 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying while another process switches the same new file."""
+    # On a brand-new file SQLite can answer SQLITE_BUSY at once, without calling its busy
+    # handler (found by test_processes_creating_the_same_fresh_store_at_once).
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.002
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as exc:
+            if _error_code(exc) != _SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"journal mode stays {mode!r}")
 
 
 def _move_aside(path: Path) -> Path:
