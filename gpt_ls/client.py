@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import os
 import re
@@ -565,6 +566,14 @@ def _classify(
         return ServerError(
             f"{where} sent a response gpt-ls cannot read: is baseUrl an OpenAI-compatible API?"
         )
+    if isinstance(exc, json.JSONDecodeError):
+        cut = "; the reply is incomplete: ask again to get the rest" if during_stream else ""
+        return ServerError(
+            f"{where} sent a reply gpt-ls cannot read (a stream event that is not JSON: {exc.msg}){cut}; "
+            "is baseUrl an OpenAI-compatible API?"
+        )
+    if isinstance(exc, openai.APIError):  # an error event inside the stream
+        return ServerError(f"{where} reported an error during the reply: {exc.message} — try again later")
     if isinstance(exc, openai.OpenAIError) and "api_key" in str(exc):
         return NoApiKey(NO_KEY_MESSAGE)
     return GptLsError(f"Unexpected error talking to {where}: {type(exc).__name__}: {exc}")
