@@ -434,7 +434,7 @@ class ClientCache:
 # --------------------------------------------------------------------------- errors
 
 _SK = re.compile(r"\b(sk-[A-Za-z0-9]{0,4})[A-Za-z0-9_*\-.]{8,}")
-_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+_BEARER = re.compile(r"(?i)((?:bearer|basic)\s+)\S+")
 _URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.\-]*://[^/\s:@]*:)[^@\s/]*@", re.IGNORECASE)
 
 

@@ -8,6 +8,7 @@ masking happens in a filter on our handler, over the final text of every record.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from pathlib import Path
@@ -24,13 +25,25 @@ def add_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
+#: Secrets recognised by their shape, for text logged before gpt-ls could learn them (pygls
+#: logs ``initialize`` params and ``workspace/configuration`` results before any handler runs).
+_SHAPES = [
+    (re.compile(r"""(?i)(["']?(?:api_?key|password|secret)["']?\s*[:=]\s*["'])[^"']+"""), r"\1" + MASK),
+    (re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^/\s:@'\"]*:)[^@\s/'\"]+@"), r"\1" + MASK + "@"),
+    (re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9+/=._\-]{8,}"), r"\1" + MASK),
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"), MASK),
+]
+
+
 def mask(text: str) -> str:
-    """``text`` with every known secret replaced."""
+    """``text`` with every known secret, and anything shaped like one, replaced."""
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
     return text
 
 
