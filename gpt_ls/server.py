@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Generator
@@ -52,6 +53,15 @@ class GptProtocol(LanguageServerProtocol):
         server.apply_did_change(params)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read: replies and conversations are as private as history."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 @dataclass
@@ -508,11 +518,9 @@ class GptLanguageServer(LanguageServer):
         text = outcome.text
         path: Path | None = None
         try:
-            folder = cache_dir() / "replies"
-            folder.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = folder / f"{stamp}-{req.action.id}-{run.id}.md"
-            path.write_text(f"# {req.action.title}\n\n{text}\n", encoding="utf-8")
+            path = cache_dir() / "replies" / f"{stamp}-{req.action.id}-{run.id}.md"
+            write_private(path, f"# {req.action.title}\n\n{text}\n")
         except OSError as exc:
             log.warning("could not write the reply file: %s", exc)
             path = None
@@ -529,10 +537,8 @@ class GptLanguageServer(LanguageServer):
 
     def write_markdown(self, name: str, text: str) -> Path:
         """A Markdown file under the cache dir, for ``window/showDocument``."""
-        folder = cache_dir() / "documents"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / name
-        path.write_text(text, encoding="utf-8")
+        path = cache_dir() / "documents" / name
+        write_private(path, text)
         return path
 
     def show_markdown(self, name: str, text: str) -> str:
