@@ -61,10 +61,14 @@ async def open_editor(
     *,
     args: tuple[str, ...] = (),
     trace: Trace | None = None,
+    stderr: Trace | None = None,
     root: Path | None = None,
     **env: str,
 ) -> Editor:
-    """Start ``gpt-ls ARGS`` behind the simulated editor; data, config and cache in ``tmp``."""
+    """Start ``gpt-ls ARGS`` behind the simulated editor; data, config and cache in ``tmp``.
+
+    ``trace`` records every byte the server writes to stdout, ``stderr`` what it writes there.
+    """
     root = root if root is not None else tmp / "workspace"
     root.mkdir(parents=True, exist_ok=True)
     make_client = e2e_editor.make_test_lsp_client
@@ -77,6 +81,8 @@ async def open_editor(
             await start_io(cmd, *argv, *args, **kw)
             if trace is not None:
                 _tee(client._server.stdout, trace)
+            if stderr is not None:
+                _tee(client._server.stderr, stderr)
 
         client.start_io = start
         return client
