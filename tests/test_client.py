@@ -7,25 +7,13 @@ import time
 import openai
 import pytest
 from fakeopenai import Cut, Error, FakeOpenAI, Recorded, Reply, Stall
+from netkit import KEY, api_fixture, settings_for  # noqa: F401 - fixtures
 
 from gpt_ls.client import ClientCache, describe_error, make_client, model_param
 from gpt_ls.errors import StreamInterrupted
 from gpt_ls.settings import Settings
 
-KEY = "sk-test-CLIENT-0123456789abcdef"
 NO_PROXY_ENV: dict[str, str] = {}
-
-
-@pytest.fixture
-def api() -> FakeOpenAI:
-    with FakeOpenAI(api_key=KEY) as server:
-        yield server
-
-
-def settings_for(api: FakeOpenAI, **kw: object) -> Settings:
-    base: dict[str, object] = {"base_url": api.url, "api_key": KEY, "model": "gpt-4o-mini"}
-    base.update(kw)
-    return Settings(**base)  # type: ignore[arg-type]
 
 
 def headers(req: Recorded) -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import openai
 import pytest
 from fakeopenai import Error, FakeOpenAI, Reply, Stall
-from proxyserver import blackhole_port, dead_port
+from netkit import KEY, api_fixture, blackhole_port, dead_port, settings_for  # noqa: F401 - fixtures
 
 from gpt_ls.client import ClientCache, describe_error, resolve_api_key, scrub
 from gpt_ls.errors import (
@@ -34,21 +34,6 @@ from gpt_ls.errors import (
     TlsFailed,
 )
 from gpt_ls.settings import Settings
-
-KEY = "sk-proj-SECRET0123456789abcdefXYZ"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=KEY) as server:
-        yield server
-
-
-def settings_for(api: FakeOpenAI, **kw: object) -> Settings:
-    base: dict[str, object] = {"base_url": api.url, "api_key": KEY, "model": "gpt-4o-mini",
-                               "max_retries": 0}
-    base.update(kw)
-    return Settings(**base)  # type: ignore[arg-type]
 
 
 async def fail(settings: Settings, *, stream: bool = False) -> GptLsError:

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 
 import openai
 import pytest
 from fakeopenai import FakeOpenAI, Reply
-from proxyserver import Pproxy, dead_port
+from netkit import KEY, Pproxy, api_fixture, dead_port, settings_for  # noqa: F401 - fixtures
 
 from gpt_ls.client import ClientCache, choose_proxy, describe_error, no_proxy_matches, proxy_for
 from gpt_ls.errors import ProxyFailed, SocksUnavailable
 from gpt_ls.settings import Settings
-
-KEY = "sk-test-PROXY-0123456789abcdef"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=KEY) as server:
-        yield server
-
-
-def settings_for(api: FakeOpenAI, **kw: object) -> Settings:
-    base: dict[str, object] = {"base_url": api.url, "api_key": KEY, "max_retries": 0}
-    base.update(kw)
-    return Settings(**base)  # type: ignore[arg-type]
 
 
 async def ask(settings: Settings, env: dict[str, str]) -> str:

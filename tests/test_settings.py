@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
 
-from gpt_ls.client import forget_api_key_command, resolve_api_key
+from gpt_ls.client import resolve_api_key
 from gpt_ls.errors import KeyCommandFailed, NoApiKey
 from gpt_ls.settings import (
     Settings,
@@ -23,11 +23,8 @@ from gpt_ls.settings import (
 PY = shlex.quote(sys.executable)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_key_cache() -> Iterator[None]:
-    forget_api_key_command()
-    yield
-    forget_api_key_command()
+
+pytestmark = pytest.mark.usefixtures("fresh_key_cache")
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""Real proxies for the tests: ``pproxy`` run as a subprocess on 127.0.0.1.
+"""Network helpers for the connection tests: real proxies, odd ports, shared fixtures.
+
+Real proxies: ``pproxy`` run as a subprocess on 127.0.0.1.
 
 ``with Pproxy("http") as proxy:`` (or ``"socks5"``, optionally ``auth="user:pass"``)
 starts ``python -m pproxy -l SCHEME://127.0.0.1:PORT -v``; ``proxy.url`` is what a client
@@ -13,7 +15,40 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+from fakeopenai import FakeOpenAI
+
+from gpt_ls.client import forget_api_key_command
+from gpt_ls.settings import Settings
+
+#: The key the fake server demands; tests assert it never shows up anywhere.
+KEY = "sk-test-NETKIT-SECRET-0123456789abcdef"
+
+
+@pytest.fixture(name="api")
+def api_fixture() -> Iterator[FakeOpenAI]:
+    """A fake OpenAI server that insists on ``KEY``."""
+    with FakeOpenAI(api_key=KEY) as server:
+        yield server
+
+
+@pytest.fixture(name="fresh_key_cache")
+def fresh_key_cache_fixture() -> Iterator[None]:
+    """Each test runs apiKeyCommand afresh (its output is cached per process)."""
+    forget_api_key_command()
+    yield
+    forget_api_key_command()
+
+
+def settings_for(api: FakeOpenAI, **kw: object) -> Settings:
+    """Settings pointing at ``api`` with its key, no retries unless asked."""
+    base: dict[str, object] = {"base_url": api.url, "api_key": KEY, "model": "gpt-4o-mini",
+                               "max_retries": 0}
+    base.update(kw)
+    return Settings(**base)  # type: ignore[arg-type]
 
 
 def free_port() -> int:
