@@ -560,7 +560,7 @@ def _classify(
             "the server may be overloaded; try again, or raise readTimeout"
         )
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError | OSError):
-        return _connection_error(exc, settings, during_stream, where, choice, via)
+        return _connection_error(exc, settings, during_stream, where, request_url, choice, via)
     if isinstance(exc, openai.APIResponseValidationError):
         return ServerError(
             f"{where} sent a response gpt-ls cannot read: is baseUrl an OpenAI-compatible API?"
@@ -624,11 +624,41 @@ def _status_error(
     return GptLsError(f"{where} answered {status}: {said}")
 
 
+def _tls_error(
+    tls: BaseException, reason: str, settings: Settings, request_url: str, choice: ProxyChoice
+) -> TlsFailed:
+    """Name the TLS peer: the endpoint, or the https:// proxy in front of it."""
+    host = urlsplit(request_url).hostname or redact_url(endpoint_url(settings))
+    proxy_tls = urlsplit(choice.url or "").scheme.lower() == "https"
+    if proxy_tls and urlsplit(request_url).scheme.lower() != "https":
+        peer = f"the proxy {choice.shown}"
+    elif proxy_tls:
+        peer = f"{host} or the proxy {choice.shown}"
+    else:
+        peer = host
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        return TlsFailed(
+            f"TLS certificate of {peer} could not be verified ({reason}): if your network or "
+            "proxy uses its own certificate authority, set SSL_CERT_FILE to a CA bundle "
+            "(PEM file) that includes it"
+        )
+    if proxy_tls:
+        return TlsFailed(
+            f"TLS handshake with {peer} failed ({reason}): if the proxy is a plain HTTP proxy, "
+            "write its URL with http://, not https://"
+        )
+    return TlsFailed(
+        f"TLS handshake with {host} failed ({reason}): check that baseUrl uses https:// only "
+        "for a TLS server; to trust an extra CA, set SSL_CERT_FILE"
+    )
+
+
 def _connection_error(
     exc: BaseException,
     settings: Settings,
     during_stream: bool,
     where: str,
+    request_url: str,
     choice: ProxyChoice,
     via: str,
 ) -> GptLsError:
@@ -640,17 +670,7 @@ def _connection_error(
         )
     tls = _find(exc, ssl.SSLError)
     if tls is not None:
-        host = urlsplit(endpoint_url(settings)).hostname or where
-        if isinstance(tls, ssl.SSLCertVerificationError):
-            return TlsFailed(
-                f"TLS certificate of {host} could not be verified ({reason}): if your network or "
-                "proxy uses its own certificate authority, set SSL_CERT_FILE to a CA bundle "
-                "(PEM file) that includes it"
-            )
-        return TlsFailed(
-            f"TLS handshake with {host} failed ({reason}): check that baseUrl uses https:// only "
-            "for a TLS server; to trust an extra CA, set SSL_CERT_FILE"
-        )
+        return _tls_error(tls, reason, settings, request_url, choice)
     if choice.url:
         if _find(exc, httpx2.ProxyError):
             return ProxyFailed(
@@ -676,6 +696,11 @@ def _connection_error(
         return ConnectionFailed(
             f"Connection refused by {where}: nothing is listening there; check baseUrl and that "
             "the server is running"
+        )
+    if _find(exc, httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError):
+        return ConnectionFailed(
+            f"{where} closed the connection without a complete answer ({reason}): try again; if "
+            "it keeps happening, a firewall or proxy may be cutting the connection"
         )
     return ConnectionFailed(
         f"Cannot connect to {where} ({reason}): check your network, baseUrl and proxy settings"

@@ -11,6 +11,7 @@ appears as ``http 127.0.0.1:CLIENT -> HOST:PORT``.
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,31 @@ def settings_for(api: FakeOpenAI, **kw: object) -> Settings:
     return Settings(**base)  # type: ignore[arg-type]
 
 
+@pytest.fixture(name="cert", scope="session")
+def cert_fixture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1: (cert.pem, key.pem)."""
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"), "-subj", "/CN=gpt-ls test",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return d / "cert.pem", d / "key.pem"
+
+
+@pytest.fixture(name="tls_api")
+def tls_api_fixture(cert: tuple[Path, Path]) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI server speaking HTTPS with the self-signed ``cert``."""
+    server = FakeOpenAI()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*cert)
+    httpd = server._httpd  # the test server's listening socket, wrapped for TLS
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    with server:
+        yield server
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as s:
@@ -72,9 +98,12 @@ _KEEP: list[socket.socket] = []
 class Pproxy:
     """An HTTP or SOCKS5 proxy process; stopped (and its log kept) on exit."""
 
-    def __init__(self, scheme: str = "http", auth: str | None = None) -> None:
+    def __init__(
+        self, scheme: str = "http", auth: str | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.scheme = scheme
         self.auth = auth
+        self.tls = tls  # (cert, key): an https:// proxy
         self.port = free_port()
         self._logfile = Path(tempfile.mkstemp(prefix="pproxy-", suffix=".log")[1])
         self._proc: subprocess.Popen[bytes] | None = None
@@ -82,13 +111,18 @@ class Pproxy:
     @property
     def url(self) -> str:
         cred = f"{self.auth}@" if self.auth else ""
-        return f"{self.scheme}://{cred}127.0.0.1:{self.port}"
+        scheme = "https" if self.tls else self.scheme
+        return f"{scheme}://{cred}127.0.0.1:{self.port}"
 
     def start(self) -> Pproxy:
-        listen = f"{self.scheme}://127.0.0.1:{self.port}" + (f"#{self.auth}" if self.auth else "")
+        scheme = f"{self.scheme}+ssl" if self.tls else self.scheme
+        listen = f"{scheme}://127.0.0.1:{self.port}" + (f"#{self.auth}" if self.auth else "")
+        argv = [sys.executable, "-u", "-m", "pproxy", "-l", listen, "-v"]
+        if self.tls:
+            argv += ["--ssl", f"{self.tls[0]},{self.tls[1]}"]
         with self._logfile.open("wb") as out:
             self._proc = subprocess.Popen(
-                [sys.executable, "-u", "-m", "pproxy", "-l", listen, "-v"],
+                argv,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

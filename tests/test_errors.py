@@ -7,15 +7,20 @@ server, a refused port or a port that never completes the TCP handshake.
 from __future__ import annotations
 
 import logging
-import ssl
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 from fakeopenai import Error, FakeOpenAI, Reply, Stall
-from netkit import KEY, api_fixture, blackhole_port, dead_port, settings_for  # noqa: F401 - fixtures
+from netkit import (  # noqa: F401 - fixtures
+    KEY,
+    api_fixture,
+    blackhole_port,
+    cert_fixture,
+    dead_port,
+    settings_for,
+    tls_api_fixture,
+)
 
 from gpt_ls.client import ClientCache, describe_error, resolve_api_key, scrub
 from gpt_ls.errors import (
@@ -253,29 +258,6 @@ async def test_read_timeout_before_the_reply(api: FakeOpenAI) -> None:
 
 
 # --------------------------------------------------------------------------- TLS
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"), "-subj", "/CN=gpt-ls test",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    return d / "cert.pem", d / "key.pem"
-
-
-@pytest.fixture
-def tls_api(cert: tuple[Path, Path]) -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(*cert)
-    httpd = server._httpd  # the test server's socket, wrapped for TLS
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    with server:
-        yield server
 
 
 async def test_tls_failure_names_ssl_cert_file(

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import openai
 import pytest
-from fakeopenai import FakeOpenAI, Reply
-from netkit import KEY, Pproxy, api_fixture, dead_port, settings_for  # noqa: F401 - fixtures
+from fakeopenai import FakeOpenAI, Raw, Reply
+from netkit import (  # noqa: F401 - fixtures
+    KEY,
+    Pproxy,
+    api_fixture,
+    cert_fixture,
+    dead_port,
+    settings_for,
+    tls_api_fixture,
+)
 
 from gpt_ls.client import ClientCache, choose_proxy, describe_error, no_proxy_matches, proxy_for
 from gpt_ls.errors import ProxyFailed, SocksUnavailable
@@ -246,3 +255,66 @@ async def test_proxy_error_is_not_a_generic_connection_error(api: FakeOpenAI) ->
     assert isinstance(err, ProxyFailed)
     assert err.kind == "proxy"
     await cache.aclose()
+
+
+# --------------------------------------------------------------------------- HTTPS endpoints
+
+
+async def test_https_endpoint_through_http_proxy_connect(
+    tls_api: FakeOpenAI, cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The everyday case: api.openai.com over HTTPS_PROXY (a CONNECT tunnel)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+    with Pproxy("http", auth="alice:s3cret") as proxy:
+        env = {"HTTPS_PROXY": proxy.url, "HTTP_PROXY": f"http://127.0.0.1:{dead_port()}"}
+        s = Settings(base_url=f"https://127.0.0.1:{tls_api.port}/v1", api_key=KEY)
+        assert (await ask(s, env)).startswith("Echo: ")
+        assert proxy.relayed(tls_api.port) == 1
+
+
+async def test_https_endpoint_behind_proxy_that_cannot_reach_it() -> None:
+    target = dead_port()
+    with Pproxy("http") as proxy:
+        s = Settings(base_url=f"https://127.0.0.1:{target}/v1", api_key=KEY, max_retries=0)
+        # pproxy drops a CONNECT it cannot complete (squid would answer 502: "refused to")
+        assert await failure(s, {"HTTPS_PROXY": proxy.url}) == (
+            f"The proxy {proxy.url} (from HTTPS_PROXY) dropped the request to "
+            f"https://127.0.0.1:{target}/v1 (Server disconnected without sending a response.): "
+            "it may refuse this destination or be unable to reach it"
+        )
+        assert proxy.relayed(target) == 1
+
+
+async def test_https_proxy_with_an_untrusted_certificate(
+    api: FakeOpenAI, cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with Pproxy("http", tls=cert) as proxy:
+        sentence = await failure(settings_for(api, proxy=proxy.url), {})
+        assert sentence == (
+            f"TLS certificate of the proxy https://127.0.0.1:{proxy.port} could not be verified "
+            "(self-signed certificate): if your network or proxy uses its own certificate "
+            "authority, set SSL_CERT_FILE to a CA bundle (PEM file) that includes it"
+        )
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))  # the fix the sentence names
+        assert (await ask(settings_for(api, proxy=proxy.url), {})).startswith("Echo: ")
+        assert proxy.relayed(api.port) == 1
+
+
+async def test_https_scheme_for_a_plain_http_proxy(api: FakeOpenAI) -> None:
+    with Pproxy("http") as proxy:
+        url = proxy.url.replace("http://", "https://")
+        sentence = await failure(settings_for(api, proxy=url), {})
+        assert sentence.startswith(f"TLS handshake with the proxy {url} failed (")
+        assert sentence.endswith(
+            "): if the proxy is a plain HTTP proxy, write its URL with http://, not https://"
+        )
+
+
+async def test_server_closing_without_an_answer(api: FakeOpenAI) -> None:
+    api.script(Raw(data=b""))
+    assert await failure(settings_for(api), {}) == (
+        f"{api.url} closed the connection without a complete answer (Server disconnected "
+        "without sending a response.): try again; if it keeps happening, a firewall or proxy "
+        "may be cutting the connection"
+    )
