@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +179,44 @@ def blackhole_port() -> int:
         _KEEP.append(c)
     time.sleep(0.1)
     return port
+
+
+class RefusingProxy:
+    """A minimal HTTP proxy that answers every request (CONNECT included) with one status line.
+
+    Real proxies such as squid answer a CONNECT they will not or cannot make with 403 or 502;
+    pproxy just hangs up, so this stands in for them.
+    """
+
+    def __init__(self, status: bytes = b"502 Bad Gateway") -> None:
+        self.status = status
+        self.requests: list[bytes] = []
+        self._srv = socket.socket()
+        self._srv.bind(("127.0.0.1", 0))
+        self._srv.listen(8)
+        self.port = int(self._srv.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._srv.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests.append(data.split(b"\r\n", 1)[0])
+                conn.sendall(b"HTTP/1.1 " + self.status + b"\r\nContent-Length: 0\r\n\r\n")
+
+    def __enter__(self) -> RefusingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._srv.close()

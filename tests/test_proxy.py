@@ -11,6 +11,7 @@ from fakeopenai import FakeOpenAI, Raw, Reply
 from netkit import (  # noqa: F401 - fixtures
     KEY,
     Pproxy,
+    RefusingProxy,
     api_fixture,
     cert_fixture,
     dead_port,
@@ -318,3 +319,15 @@ async def test_server_closing_without_an_answer(api: FakeOpenAI) -> None:
         "without sending a response.): try again; if it keeps happening, a firewall or proxy "
         "may be cutting the connection"
     )
+
+
+async def test_proxy_refusing_a_connect_tunnel() -> None:
+    with RefusingProxy(b"403 Forbidden") as proxy:
+        s = Settings(base_url="https://llm.example.invalid/v1", api_key=KEY, max_retries=0,
+                     proxy=proxy.url)
+        assert await failure(s, {}) == (
+            f"The proxy {proxy.url} (from setting proxy) refused to connect to "
+            "https://llm.example.invalid/v1 (403 Forbidden): check the proxy's address, login and "
+            "rules"
+        )
+        assert proxy.requests == [b"CONNECT llm.example.invalid:443 HTTP/1.1"]
