@@ -113,10 +113,20 @@ def forget_api_key_command() -> None:
     _KEY_TASKS.clear()
 
 
+def _split_command(command: str) -> list[str]:
+    """Shell-like splitting without a shell; on Windows backslashes in paths are kept."""
+    if os.name != "nt":
+        return shlex.split(command)
+    return [
+        a[1:-1] if len(a) >= 2 and a[0] == a[-1] and a[0] in "\"'" else a
+        for a in shlex.split(command, posix=False)
+    ]
+
+
 async def _run_key_command(command: str, timeout: float) -> str:
     """Run ``apiKeyCommand`` without a shell; its first output line is the key."""
     try:
-        argv = shlex.split(command)
+        argv = _split_command(command)
     except ValueError as exc:
         raise KeyCommandFailed(
             f"apiKeyCommand cannot be parsed ({exc}): check its quoting"
@@ -283,13 +293,25 @@ def proxy_for(settings: Settings, url: str, env: Mapping[str, str] | None = None
     return choose_proxy(settings, url, env).url
 
 
+_SSL_CONTEXTS: dict[tuple[str, str], ssl.SSLContext] = {}
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying context per SSL_CERT_FILE / SSL_CERT_DIR: loading CAs costs ~25 ms each."""
+    key = (os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+    if key not in _SSL_CONTEXTS:
+        _SSL_CONTEXTS[key] = httpx2.create_ssl_context(trust_env=True)
+    return _SSL_CONTEXTS[key]
+
+
 class _ProxyRouter(httpx2.AsyncBaseTransport):
     """Send each request direct or through its proxy, as :func:`choose_proxy` decides."""
 
     def __init__(self, settings: Settings, env: Mapping[str, str]) -> None:
         self._settings = settings
         self._env = dict(env)
-        self._direct = httpx2.AsyncHTTPTransport(limits=LIMITS, trust_env=True)
+        self._ssl = _ssl_context()
+        self._direct = httpx2.AsyncHTTPTransport(verify=self._ssl, limits=LIMITS)
         self._via: dict[str, httpx2.AsyncHTTPTransport] = {}
 
     def transport(self, url: str) -> httpx2.AsyncBaseTransport:
@@ -306,7 +328,7 @@ class _ProxyRouter(httpx2.AsyncBaseTransport):
                 )
             try:
                 self._via[proxy] = httpx2.AsyncHTTPTransport(
-                    proxy=proxy, limits=LIMITS, trust_env=True
+                    verify=self._ssl, proxy=proxy, limits=LIMITS
                 )
             except ImportError:
                 raise _socks_missing(proxy) from None
