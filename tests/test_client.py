@@ -172,3 +172,24 @@ async def test_read_timeout_is_per_read_and_configurable(api: FakeOpenAI) -> Non
     )
     api.release_stalls()
     await client.close()
+
+
+async def test_settings_change_does_not_cut_a_stream_in_flight(api: FakeOpenAI) -> None:
+    api.script(Reply(text="slow and steady wins", chunk_size=4, delay=0.05), Reply(text="new"))
+    cache = ClientCache(env=NO_PROXY_ENV)
+    old = await cache.get(settings_for(api))
+    stream = await old.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+    )
+    got = []
+    async with stream:
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                got.append(chunk.choices[0].delta.content)
+                if len(got) == 1:  # the user edits the settings mid-reply
+                    new = await cache.get(settings_for(api, read_timeout=30.0))
+                    assert new is not old
+    assert "".join(got) == "slow and steady wins"
+    assert await ask(new, settings_for(api)) == "new"
+    await cache.aclose()
+    assert old.is_closed() and new.is_closed()
