@@ -554,10 +554,12 @@ def _classify(
             pass
     choice = choose_proxy(settings, request_url, env)
     via = f"the proxy {choice.shown} (from {choice.source})"
+    # Where the request went, naming the proxy on the way: it may be the one answering.
+    where_via = f"{where} via the proxy {choice.shown}" if choice.url else where
     if isinstance(exc, ImportError) and "socks" in str(exc).lower():
         return _socks_missing(choice.url or settings.proxy or "socks5://")
     if isinstance(exc, openai.APIStatusError):
-        return _status_error(exc, settings, where, via)
+        return _status_error(exc, settings, where_via, via)
     if isinstance(exc, openai.APITimeoutError) or (
         isinstance(exc, httpx2.TimeoutException | asyncio.TimeoutError | TimeoutError)
     ):
@@ -574,15 +576,17 @@ def _classify(
             )
         if during_stream:
             return StreamInterrupted(
-                f"The reply from {where} stalled for {settings.read_timeout:g} s (readTimeout) "
+                f"The reply from {where_via} stalled for {settings.read_timeout:g} s (readTimeout) "
                 "and was cut off; the reply is incomplete: ask again to get the rest"
             )
         return RequestTimeout(
-            f"No answer from {where} within {settings.read_timeout:g} s (readTimeout): "
+            f"No answer from {where_via} within {settings.read_timeout:g} s (readTimeout): "
             "the server may be overloaded; try again, or raise readTimeout"
         )
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError | OSError):
-        return _connection_error(exc, settings, during_stream, where, request_url, choice, via)
+        return _connection_error(
+            exc, settings, during_stream, where, where_via, request_url, choice, via
+        )
     if isinstance(exc, openai.APIResponseValidationError):
         return ServerError(
             f"{where} sent a response gpt-ls cannot read: is baseUrl an OpenAI-compatible API?"
@@ -680,6 +684,7 @@ def _connection_error(
     settings: Settings,
     during_stream: bool,
     where: str,
+    where_via: str,
     request_url: str,
     choice: ProxyChoice,
     via: str,
@@ -687,7 +692,7 @@ def _connection_error(
     reason = _reason(exc)
     if during_stream:
         return StreamInterrupted(
-            f"The connection to {where} was cut mid-reply ({reason}); the reply is incomplete: "
+            f"The connection to {where_via} was cut mid-reply ({reason}); the reply is incomplete: "
             "ask again to get the rest"
         )
     tls = _find(exc, ssl.SSLError)

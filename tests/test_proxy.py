@@ -7,7 +7,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from fakeopenai import FakeOpenAI, Raw, Reply
+from fakeopenai import Cut, FakeOpenAI, Raw, Reply
 from netkit import (  # noqa: F401 - fixtures
     KEY,
     Pproxy,
@@ -331,3 +331,37 @@ async def test_proxy_refusing_a_connect_tunnel() -> None:
             "rules"
         )
         assert proxy.requests == [b"CONNECT llm.example.invalid:443 HTTP/1.1"]
+
+
+async def test_api_errors_through_a_proxy_name_it(api: FakeOpenAI) -> None:
+    with Pproxy("http", auth="alice:s3cret") as proxy:
+        s = settings_for(api, proxy=proxy.url, api_key="sk-wrong-0000000000000")
+        assert await failure(s, {}) == (
+            f"API key rejected (401) by {api.url} via the proxy "
+            f"http://alice:***@127.0.0.1:{proxy.port}: check apiKey / apiKeyCommand / "
+            "OPENAI_API_KEY (the key may be wrong, revoked, or meant for another service)"
+        )
+
+
+async def test_stream_cut_through_a_socks_proxy(api: FakeOpenAI) -> None:
+    api.script(Cut(text="部分的な回答", chunk_size=2))
+    with Pproxy("socks5") as proxy:
+        s = settings_for(api, proxy=proxy.url)
+        cache = ClientCache(env={})
+        client = await cache.get(s)
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        got = []
+        with pytest.raises(openai.APIConnectionError) as info:
+            async with stream:
+                async for chunk in stream:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        got.append(chunk.choices[0].delta.content)
+        await cache.aclose()
+        assert "".join(got) == "部分的な回答"
+        assert str(describe_error(info.value, s, during_stream=True, env={})) == (
+            f"The connection to {api.url} via the proxy {proxy.url} was cut mid-reply (peer "
+            "closed connection without sending complete message body (incomplete chunked "
+            "read)); the reply is incomplete: ask again to get the rest"
+        )
