@@ -367,6 +367,15 @@ def _connection_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     )
 
 
+async def _no_retry_when_quota_is_gone(response: httpx2.Response) -> None:
+    """A 429 ``insufficient_quota`` will not heal by waiting: tell the SDK not to retry it."""
+    if response.status_code != 429:
+        return
+    await response.aread()  # a short JSON error; the SDK reads it again from memory
+    if b"insufficient_quota" in response.content:
+        response.headers["x-should-retry"] = "false"
+
+
 def make_client(
     settings: Settings, api_key: str, env: Mapping[str, str] | None = None
 ) -> openai.AsyncOpenAI:
@@ -375,7 +384,11 @@ def make_client(
     router = _ProxyRouter(settings, env)
     router.transport(endpoint_url(settings))  # a missing socksio fails now, not mid-request
     timeout = httpx2.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    http_client = openai.DefaultAsyncHttpxClient(transport=router, timeout=timeout)
+    http_client = openai.DefaultAsyncHttpxClient(
+        transport=router,
+        timeout=timeout,
+        event_hooks={"response": [_no_retry_when_quota_is_gone]},
+    )
     common: dict[str, Any] = {
         "api_key": api_key,
         "organization": settings.organization,

@@ -161,6 +161,22 @@ async def test_429_quota_exhausted(api: FakeOpenAI) -> None:
     )
 
 
+async def test_quota_exhausted_is_not_retried(api: FakeOpenAI) -> None:
+    api.script(*[Error(status=429, code="insufficient_quota", type="insufficient_quota",
+                       headers={"Retry-After": "0"})] * 3)
+    err = await fail(settings_for(api, max_retries=2))
+    assert isinstance(err, QuotaExhausted)
+    assert len(api.chat_requests()) == 1  # waiting will not bring credit back
+
+
+async def test_quota_exhausted_while_streaming(api: FakeOpenAI) -> None:
+    api.script(*[Error(status=429, code="insufficient_quota", type="insufficient_quota",
+                       headers={"Retry-After": "0"})] * 3)
+    err = await fail(settings_for(api, max_retries=2), stream=True)
+    assert isinstance(err, QuotaExhausted)
+    assert len(api.chat_requests()) == 1
+
+
 async def test_5xx_after_a_retry(api: FakeOpenAI) -> None:
     api.script(Error(status=503, message="Overloaded", headers={"Retry-After": "0"}),
                Error(status=502, message="Bad gateway", headers={"Retry-After": "0"}))
