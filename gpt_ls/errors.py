@@ -92,3 +92,33 @@ class InvalidRequest(GptLsError):
     """The editor sent something gpt-ls cannot act on (unknown document, bad range…)."""
 
     kind = "invalid"
+
+
+class KeyCommandFailed(NoApiKey):
+    """``apiKeyCommand`` could not run, failed, timed out or printed nothing."""
+
+    kind = "key_command"
+
+
+class QuotaExhausted(RateLimited):
+    """429 with ``insufficient_quota``: waiting will not help, billing will."""
+
+    kind = "quota"
+
+
+class ProxyFailed(ConnectionFailed):
+    """The proxy could not be reached, refused the connection or could not forward it."""
+
+    kind = "proxy"
+
+
+class TlsFailed(ConnectionFailed):
+    """The TLS handshake failed (usually an untrusted certificate)."""
+
+    kind = "tls"
+
+
+class SocksUnavailable(ConfigError):
+    """A SOCKS proxy is configured but the ``socksio`` package is missing."""
+
+    kind = "socks"

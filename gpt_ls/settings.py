@@ -3,7 +3,11 @@
 Precedence, highest first: editor settings (LSP ``initializationOptions``,
 ``workspace/didChangeConfiguration``, ``workspace/configuration`` section ``gpt-ls``)
 > workspace file ``.gpt-ls.toml`` > user file ``config.toml`` in the user config dir >
-environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``) > defaults.
+environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, …) > defaults.
+
+The API key is the one exception to "highest layer wins, field by field": an
+``apiKey`` set in a file or the editor wins over ``apiKeyCommand``, which wins over
+``OPENAI_API_KEY`` from the environment.
 
 Settings are camelCase on the wire and in the TOML files, snake_case in Python. A
 wrong value never stops gpt-ls: it becomes a *problem* (a sentence naming the file,
@@ -20,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
@@ -41,8 +46,9 @@ class Settings:
 
     model: str = DEFAULT_MODEL
     base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
+    api_key: str | None = None
     api_key_command: str | None = None
+    api_key_command_timeout: float = 10.0
     organization: str | None = None
     project: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -64,6 +70,22 @@ class Settings:
     history_max_conversations: int | None = None
     ask_continues_conversation: bool = False
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """Safe to log: the key hidden, header values and URL passwords redacted."""
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS:
+                shown = "(hidden)" if value else "None"
+            elif f.name == "headers":
+                shown = repr(dict.fromkeys(value, "***"))
+            elif isinstance(value, str) and "://" in value:
+                shown = repr(redact_url(value))
+            else:
+                shown = repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"Settings({', '.join(parts)})"
 
 
 _HINTS = get_type_hints(Settings)
@@ -140,7 +162,7 @@ def _coerce(name: str, value: Any) -> Any:
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ValueError("must be a table (an object of key = value)")
-        key_t, val_t = get_args(base)
+        _key_t, val_t = get_args(base)
         out: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str):
@@ -159,6 +181,59 @@ def _coerce(name: str, value: Any) -> Any:
     raise ValueError("has an unsupported type")  # pragma: no cover
 
 
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def redact_url(url: str) -> str:
+    """Hide the password in ``scheme://user:password@host`` so a URL can be shown or logged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparsable URL)"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _check_url(value: str, schemes: tuple[str, ...], what: str) -> None:
+    """Raise ValueError unless ``value`` is an absolute URL with one of ``schemes``."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValueError(f"is not a valid {what} URL ({exc})") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        wanted = ", ".join(f"{s}://" for s in schemes)
+        raise ValueError(f"must be a {what} URL starting with {wanted}")
+
+
+def _validate(name: str, value: Any) -> None:
+    """Checks beyond the type: URL schemes, positive timeouts."""
+    if value is None:
+        return
+    if name == "proxy" and value != "":
+        _check_url(value, PROXY_SCHEMES, "proxy")
+    elif name in ("base_url", "azure_endpoint"):
+        _check_url(value, ("http", "https"), "http(s)")
+    elif name in ("connect_timeout", "read_timeout", "api_key_command_timeout") and value == 0:
+        raise ValueError("must be more than 0 seconds")
+    elif name == "api_key_command" and not value.strip():
+        raise ValueError("must not be empty")
+
+
+def _shown(name: str, value: Any) -> str:
+    """How a rejected value appears in a problem: secrets hidden, URL passwords redacted."""
+    if name in SECRET_FIELDS:
+        return "(hidden)"
+    if name == "headers":
+        return "(a table)"
+    if isinstance(value, str) and "://" in value:
+        return _describe(redact_url(value))
+    return _describe(value)
+
+
 def parse_layer(raw: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], list[str]]:
     """Validate one layer of settings (wire names); return the good values and problems."""
     values: dict[str, Any] = {}
@@ -169,10 +244,13 @@ def parse_layer(raw: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], li
             problems.append(f"{origin}: unknown setting {key!r} (ignored)")
             continue
         try:
-            values[name] = _coerce(name, value)
+            coerced = _coerce(name, value)
+            _validate(name, coerced)
         except ValueError as exc:
-            shown = "(hidden)" if name in SECRET_FIELDS else _describe(value)
+            shown = _shown(name, value)
             problems.append(f"{origin}: setting {camel(name)!r} {exc} (got {shown}); ignored")
+        else:
+            values[name] = coerced
     return values, problems
 
 
@@ -219,17 +297,30 @@ def read_toml(path: Path) -> tuple[dict[str, Any], list[str]]:
     return doc, []
 
 
+#: Environment variables read as settings, lowest precedence first (a later one wins).
+ENV_VARS = (
+    ("AZURE_OPENAI_API_KEY", "apiKey"),
+    ("OPENAI_API_KEY", "apiKey"),
+    ("OPENAI_BASE_URL", "baseUrl"),
+    ("OPENAI_ORG_ID", "organization"),
+    ("OPENAI_PROJECT_ID", "project"),
+    ("AZURE_OPENAI_ENDPOINT", "azureEndpoint"),
+    ("OPENAI_API_VERSION", "azureApiVersion"),
+)
+
+
+def env_layers(env: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """One layer per standard environment variable, so each value's source names it."""
+    return [
+        (f"environment ({var})", {key: env[var]}) for var, key in ENV_VARS if env.get(var)
+    ]
+
+
 def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
     """Values the standard OpenAI environment variables provide."""
     out: dict[str, Any] = {}
-    if env.get("OPENAI_API_KEY"):
-        out["apiKey"] = env["OPENAI_API_KEY"]
-    if env.get("OPENAI_BASE_URL"):
-        out["baseUrl"] = env["OPENAI_BASE_URL"]
-    if env.get("OPENAI_ORG_ID"):
-        out["organization"] = env["OPENAI_ORG_ID"]
-    if env.get("OPENAI_PROJECT_ID"):
-        out["project"] = env["OPENAI_PROJECT_ID"]
+    for _origin, layer in env_layers(env):
+        out.update(layer)
     return out
 
 
@@ -242,7 +333,7 @@ def load_settings(
     env = os.environ if env is None else env
     problems: list[str] = []
     layers: list[tuple[str, Mapping[str, Any]]] = []
-    layers.append(("environment", env_layer(env)))
+    layers += env_layers(env)
     user_path = config_dir(env) / USER_FILE
     user, errs = read_toml(user_path)
     problems += errs
@@ -265,6 +356,10 @@ def load_settings(
         for name, value in good.items():
             values[name] = value
             sources[name] = origin
+    # Key order: an apiKey set in a file or the editor > apiKeyCommand > OPENAI_API_KEY.
+    if values.get("api_key_command") and sources["api_key"].startswith("environment"):
+        del values["api_key"]
+        sources["api_key"] = "default"
     return Loaded(Settings(**values), sources, problems)
 
 

@@ -1,0 +1,253 @@
+"""Fitting a request into the model's context window, and reporting what it used.
+
+The API rejects a request whose prompt plus requested reply exceeds the context window,
+so every request is fitted before it is sent: the system message, the selection and the
+reply budget are kept; the file excerpt around the selection shrinks first (keeping
+the lines nearest the selection); then the oldest conversation turns go. When even
+that does not fit, the request is refused with the numbers and what to do.
+
+Only the part of a large excerpt that can fit is ever counted, in chunks whose counts
+are cached (``gpt_ls.tokens.chunks``), so budgeting from a 1 MB document stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gpt_ls import tokens
+from gpt_ls.errors import ContextTooLarge
+from gpt_ls.models import ModelInfo, resolve
+
+Messages = list[dict[str, str]]
+Render = Callable[[str, str, Messages], Messages]
+
+#: How many times a fit is corrected when the template around the excerpt costs more
+#: than the excerpt alone; after that the excerpt is dropped.
+_MAX_RETRIES = 6
+
+
+@dataclass
+class Fitted:
+    """A request that fits: its messages, their size and the reply budget to ask for."""
+
+    messages: Messages
+    prompt_tokens: int
+    reply_budget: int
+    #: The excerpt around the selection was shortened.
+    trimmed_context: bool
+    #: How many history messages were dropped (oldest first).
+    dropped_turns: int
+    #: False when counts are estimates (the encoding could not be loaded).
+    exact: bool = True
+
+
+@dataclass
+class _Taken:
+    """The part of one side of the excerpt that was kept, and its tokens."""
+
+    text: str
+    tokens: int
+    complete: bool
+
+
+def _line_starts(piece: str) -> list[int]:
+    """Offsets in ``piece`` where a line starts (0 included)."""
+    starts = [0]
+    at = piece.find("\n")
+    while at != -1 and at + 1 < len(piece):
+        starts.append(at + 1)
+        at = piece.find("\n", at + 1)
+    return starts
+
+
+def _take_suffix(text: str, budget: int, encoding: str) -> _Taken:
+    """The longest run of whole lines at the end of ``text`` that costs at most ``budget``."""
+    if not text:
+        return _Taken("", 0, True)
+    pieces = tokens.chunks(text)
+    used = 0
+    end = len(text)
+    for piece in reversed(pieces):
+        [n] = tokens.count_chunks([piece], encoding)
+        if used + n <= budget:
+            used += n
+            end -= len(piece)
+            continue
+        # Inside this piece, keep its last lines: the largest suffix that still fits.
+        starts = _line_starts(piece)
+        lo, hi = 1, len(starts)  # candidates starts[lo:]; hi means "none of it"
+        best, best_n = len(piece), 0
+        while lo < hi:
+            mid = (lo + hi) // 2
+            m = tokens.count_text(piece[starts[mid] :], encoding)
+            if used + m <= budget:
+                best, best_n = starts[mid], m
+                hi = mid
+            else:
+                lo = mid + 1
+        start = end - len(piece) + best
+        return _Taken(text[start:], used + best_n, False)
+    return _Taken(text, used, True)
+
+
+def _take_prefix(text: str, budget: int, encoding: str) -> _Taken:
+    """The longest run of whole lines at the start of ``text`` that costs at most ``budget``."""
+    if not text:
+        return _Taken("", 0, True)
+    used = 0
+    start = 0
+    for piece in tokens.chunks(text):
+        [n] = tokens.count_chunks([piece], encoding)
+        if used + n <= budget:
+            used += n
+            start += len(piece)
+            continue
+        # Inside this piece, keep its first lines: the longest prefix that still fits.
+        ends = [s for s in _line_starts(piece)[1:]]  # a prefix ends where a line starts
+        lo, hi = 0, len(ends)
+        best, best_n = 0, 0
+        while lo < hi:
+            mid = (lo + hi) // 2
+            m = tokens.count_text(piece[: ends[mid]], encoding)
+            if used + m <= budget:
+                best, best_n = ends[mid], m
+                lo = mid + 1
+            else:
+                hi = mid
+        return _Taken(text[: start + best], used + best_n, False)
+    return _Taken(text, used, True)
+
+
+def _take_excerpt(before: str, after: str, budget: int, encoding: str) -> tuple[str, str]:
+    """Split ``budget`` between both sides, nearest lines first; a side's slack goes over."""
+    half = budget // 2
+    b = _take_suffix(before, half, encoding)
+    a = _take_prefix(after, budget - b.tokens, encoding)
+    if not b.complete and budget - a.tokens > half:
+        b = _take_suffix(before, budget - a.tokens, encoding)
+    return b.text, a.text
+
+
+def _oldest_turn(history: Messages) -> int:
+    """How many messages make up the oldest turn: a reply goes with its question."""
+    n = 1
+    while n < len(history) and history[n].get("role") == "assistant":
+        n += 1
+    return n
+
+
+def _refusal(info: ModelInfo, prompt: int, reserve: int, max_tokens: int | None) -> str:
+    """The sentence for a request that cannot fit, with its numbers and the way out."""
+    window = info.context_window
+    if info.max_input is not None and prompt > info.max_input and prompt + reserve <= window:
+        limit = f"the {info.max_input:,} input tokens {info.name} accepts"
+        needed = f"The selection alone needs {prompt:,} prompt tokens"
+    else:
+        limit = f"{info.name}'s context window of {window:,} tokens"
+        needed = (
+            f"The selection alone needs {prompt + reserve:,} tokens "
+            f"({prompt:,} for the prompt, {reserve:,} for the reply)"
+        )
+    options = "select less text, or choose a model with a larger context window"
+    if max_tokens:
+        options += " (or lower maxTokens)"
+    return f"{needed}, more than {limit}: {options}."
+
+
+def fit(
+    render: Render,
+    before: str,
+    after: str,
+    history: Messages,
+    info: ModelInfo,
+    max_tokens: int | None,
+    min_reply: int = 256,
+) -> Fitted:
+    """Build the largest request that fits the window with its reply budget, or refuse."""
+    reserve = min(max_tokens, info.max_output) if max_tokens else min(min_reply, info.max_output)
+    limit = info.context_window - reserve
+    if info.max_input is not None:
+        limit = min(limit, info.max_input)
+
+    def count(messages: Messages) -> int:
+        return tokens.count_messages(messages, info)
+
+    # History first, with no excerpt: the excerpt is the first thing to give way.
+    kept = list(history)
+    while True:
+        messages = render("", "", kept)
+        prompt = count(messages)
+        if prompt <= limit:
+            break
+        if not kept:
+            raise ContextTooLarge(_refusal(info, prompt, reserve, max_tokens))
+        kept = kept[_oldest_turn(kept) :]
+    dropped = len(history) - len(kept)
+
+    # Then as much excerpt as the rest allows.
+    trimmed = bool(before or after)  # until the kept excerpt is known to be all of it
+    budget = limit - prompt
+    for _ in range(_MAX_RETRIES if trimmed else 0):
+        if budget <= 0:
+            break
+        kept_before, kept_after = _take_excerpt(before, after, budget, info.encoding)
+        if not kept_before and not kept_after:
+            break
+        candidate = render(kept_before, kept_after, kept)
+        n = count(candidate)
+        if n <= limit:
+            messages, prompt = candidate, n
+            trimmed = kept_before != before or kept_after != after
+            break
+        budget -= n - limit  # the template around the excerpt cost this much more
+
+    if max_tokens:
+        reply = reserve
+    else:
+        reply = max(reserve, min(info.max_output, info.context_window - prompt))
+    return Fitted(
+        messages=messages,
+        prompt_tokens=prompt,
+        reply_budget=reply,
+        trimmed_context=trimmed,
+        dropped_turns=dropped,
+        exact=tokens.is_exact(info.encoding),
+    )
+
+
+def _price(model: str, prices: dict[str, dict[str, float]]) -> dict[str, float] | None:
+    """The price entry for ``model``: its own, its family's, or one it is a snapshot of."""
+    if model in prices:
+        return prices[model]
+    for key in (resolve(model), resolve(model, prices)):
+        if key is not None and key in prices:
+            return prices[key]
+    return None
+
+
+def estimate_cost(
+    model: str, prompt_tokens: int, completion_tokens: int, prices: dict[str, dict[str, float]]
+) -> float | None:
+    """Dollars for one exchange from the ``prices`` setting (per million tokens), if priced."""
+    entry = _price(model, prices)
+    if entry is None or "input" not in entry or "output" not in entry:
+        return None
+    return (prompt_tokens * entry["input"] + completion_tokens * entry["output"]) / 1_000_000
+
+
+def format_cost(cost: float) -> str:
+    """``$0.0012``, ``$0.05``, ``$1.20``: as many digits as a person cares about."""
+    if cost >= 0.01:
+        return f"${cost:,.2f}"
+    if cost >= 0.0001:
+        return f"${cost:.4f}"
+    return "<$0.0001" if cost > 0 else "$0"
+
+
+def format_usage(prompt: int, completion: int, total: int, cost: float | None) -> str:
+    """One line of usage for the progress end message and the hover footer."""
+    text = f"{prompt:,} prompt + {completion:,} completion = {total:,} tokens"
+    if cost is not None:
+        text += f" (~{format_cost(cost)})"
+    return text

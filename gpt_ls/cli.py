@@ -1,0 +1,75 @@
+"""Argument parsing only: each subcommand calls into the modules that do the work.
+
+``gpt-ls`` with no subcommand serves LSP over stdio (``--stdio`` is accepted because
+VS Code's client appends it); ``--tcp HOST:PORT`` serves one TCP connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from gpt_ls import __version__
+
+#: Modules that add a subcommand through ``register(subparsers)``.
+SUBCOMMAND_MODULES = ("gpt_ls.cli_chat", "gpt_ls.cli_check", "gpt_ls.cli_history", "gpt_ls.cli_tokens")
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the language server (imports pygls and the SDK only now)."""
+    from gpt_ls.logs import setup_logging
+
+    setup_logging(args.verbose, args.log_file)
+    from gpt_ls.server import server
+
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not port.isdigit():
+            print(f"gpt-ls: --tcp takes HOST:PORT (got {args.tcp!r})", file=sys.stderr)
+            return 2
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``gpt-ls`` command line."""
+    parser = argparse.ArgumentParser(
+        prog="gpt-ls",
+        description="A language server that puts OpenAI's chat models inside any editor.",
+    )
+    parser.add_argument("--version", action="version", version=f"gpt-ls {__version__}")
+    parser.add_argument("--stdio", action="store_true", help="serve LSP over stdin/stdout (the default)")
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="serve LSP over TCP instead")
+    parser.add_argument("--log-file", metavar="PATH", help="write the log here instead of stderr")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.set_defaults(func=serve)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    serve_parser = sub.add_parser("serve", help="serve LSP (the default)")
+    serve_parser.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)
+    serve_parser.add_argument("--tcp", metavar="HOST:PORT")
+    serve_parser.add_argument("--log-file", metavar="PATH")
+    serve_parser.add_argument("-v", "--verbose", action="count", default=0)
+    serve_parser.set_defaults(func=serve)
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gpt-ls`` script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,244 @@
+"""One exchange with the model, end to end, independent of LSP.
+
+request → messages (prompts) → fitted to the window (budget) → streamed from the
+model (client) → each delta handed to the caller → recorded (history). The language
+server and the CLI both run exchanges through ``Engine.run`` so they send the same
+messages, fit them the same way and report the same errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpt_ls import budget, prompts
+from gpt_ls.actions import Action
+from gpt_ls.client import ClientCache, describe_error, model_param
+from gpt_ls.errors import GptLsError, StreamInterrupted
+from gpt_ls.history import HistoryStore
+from gpt_ls.models import ModelInfo, lookup_model, request_options
+from gpt_ls.settings import Settings
+from gpt_ls.tokens import count_text
+
+log = logging.getLogger(__name__)
+
+#: How often a streaming reply is saved to history while it arrives.
+SAVE_INTERVAL = 1.0
+
+
+@dataclass
+class Usage:
+    """Tokens one exchange used; ``exact`` when the API reported them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    exact: bool = True
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Request:
+    """What to ask: an action applied to a selection, with the settings in force."""
+
+    action: Action
+    context: prompts.SelectionContext
+    settings: Settings
+    workspace: str = ""
+    range: dict[str, Any] | None = None
+    new_conversation: bool = False
+    system_extra: str = ""
+
+
+@dataclass
+class Outcome:
+    """What came back, whatever happened."""
+
+    text: str
+    status: str  # "complete", "cancelled" or "error"
+    model: str
+    error: GptLsError | None = None
+    usage: Usage | None = None
+    duration_ms: int = 0
+    conversation_id: int | None = None
+    notices: list[str] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)
+
+    def usage_line(self, prices: dict[str, dict[str, float]] | None = None) -> str:
+        """A one-line summary: model and tokens (and cost when prices are known)."""
+        if self.usage is None:
+            return self.model
+        cost = budget.estimate_cost(
+            self.model, self.usage.prompt_tokens, self.usage.completion_tokens, prices or {}
+        )
+        text = budget.format_usage(
+            self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.total_tokens, cost
+        )
+        return f"{self.model} · {text}" + ("" if self.usage.exact else " (counted)")
+
+
+class Engine:
+    """Runs exchanges; owns the client cache and the history store."""
+
+    def __init__(self, clients: ClientCache | None = None) -> None:
+        self.clients = clients or ClientCache()
+        self._store: HistoryStore | None = None
+        self._noticed: set[str] = set()
+        self.store_notice: str | None = None
+
+    def store(self) -> HistoryStore:
+        """The history store, opened on first use."""
+        if self._store is None:
+            self._store = HistoryStore.open()
+            self.store_notice = self._store.notice
+        return self._store
+
+    def close(self) -> None:
+        """Close the history store."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _notice_once(self, key: str, text: str | None, notices: list[str]) -> None:
+        if text and key not in self._noticed:
+            self._noticed.add(key)
+            notices.append(text)
+
+    def model_info(self, settings: Settings) -> ModelInfo:
+        """The model table entry for the configured model (with setting overrides)."""
+        return lookup_model(settings.model, settings.context_window, settings.max_output_tokens)
+
+    def _conversation(self, req: Request) -> tuple[int | None, list[dict[str, str]]]:
+        if not req.settings.history:
+            return None, []
+        store = self.store()
+        mode = req.action.conversation
+        continues = mode == "continue" or (mode == "setting" and req.settings.ask_continues_conversation)
+        if continues and not req.new_conversation:
+            current = store.current_conversation(req.workspace)
+            if current is not None:
+                return current.id, store.turns(current.id)
+        title = " ".join(req.context.selection.split())[:80] or req.action.title
+        conv_id = store.new_conversation(
+            req.workspace, title, model=req.settings.model, system=req.action.system
+        )
+        return conv_id, []
+
+    async def run(
+        self,
+        req: Request,
+        on_text: Callable[[str], None],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Outcome:
+        """Run one exchange; never raises for API or setting problems (see ``Outcome``)."""
+        settings = req.settings
+        started = time.monotonic()
+        notices: list[str] = []
+        outcome = Outcome(text="", status="error", model=settings.model, notices=notices)
+        info = self.model_info(settings)
+        self._notice_once("model:" + info.name, info.notice, notices)
+        try:
+            conv_id, turns = self._conversation(req)
+        except Exception as exc:  # history must never block an answer
+            log.warning("history unavailable: %s", exc)
+            conv_id, turns = None, []
+            self._notice_once("history", f"History is unavailable ({exc}); this exchange is not saved.", notices)
+        if self.store_notice:
+            self._notice_once("store", self.store_notice, notices)
+        outcome.conversation_id = conv_id
+        ctx = req.context
+        try:
+            fitted = budget.fit(
+                lambda b, a, h: prompts.render(req.action, ctx, b, a, h, req.system_extra),
+                ctx.before, ctx.after, turns, info, settings.max_tokens,
+            )
+        except GptLsError as exc:
+            outcome.error = exc
+            return outcome
+        outcome.messages = fitted.messages
+        if fitted.dropped_turns:
+            log.info("dropped %d earlier messages to fit the context window", fitted.dropped_turns)
+        assistant_id: int | None = None
+        store = self.store() if conv_id is not None else None
+        if store is not None and conv_id is not None:
+            store.add_message(
+                conv_id, "user", ctx.selection, action=req.action.id, uri=ctx.uri,
+                range=req.range, model=settings.model, request=fitted.messages,
+            )
+            assistant_id = store.add_message(
+                conv_id, "assistant", "", action=req.action.id, uri=ctx.uri,
+                model=settings.model, status="partial",
+            )
+        parts: list[str] = []
+        usage: Usage | None = None
+        finish: str | None = None
+        chunks = 0
+        last_save = time.monotonic()
+        try:
+            client = await self.clients.get(settings)
+            stream = await client.chat.completions.create(
+                model=model_param(settings),
+                messages=fitted.messages,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+                **request_options(info, settings.temperature, fitted.reply_budget),
+            )
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+                    delta = choice.delta.content if choice.delta is not None else None
+                    if delta:
+                        parts.append(delta)
+                        chunks += 1
+                        on_text(delta)
+                        if on_progress is not None:
+                            on_progress(chunks)
+                        now = time.monotonic()
+                        if store is not None and assistant_id is not None and now - last_save >= SAVE_INTERVAL:
+                            store.update_message(assistant_id, content="".join(parts), status="partial")
+                            last_save = now
+            if finish is None:
+                raise StreamInterrupted(
+                    "The reply stream ended before the reply was complete (no finish reason); "
+                    "the text received so far is kept. Try again."
+                )
+            outcome.status = "complete"
+            if finish == "length":
+                notices.append(
+                    "The reply was cut at the token limit "
+                    f"({fitted.reply_budget} tokens): raise maxTokens for longer replies."
+                )
+        except asyncio.CancelledError:
+            outcome.status = "cancelled"
+        except GptLsError as exc:
+            outcome.error = exc
+        except Exception as exc:
+            outcome.error = describe_error(exc, settings, during_stream=bool(parts))
+            log.info("request failed: %s", outcome.error)
+        outcome.text = "".join(parts)
+        if usage is None:
+            usage = Usage(fitted.prompt_tokens, count_text(outcome.text, info.encoding), exact=False)
+        outcome.usage = usage
+        outcome.duration_ms = int((time.monotonic() - started) * 1000)
+        if store is not None and assistant_id is not None:
+            try:
+                store.update_message(
+                    assistant_id, content=outcome.text, status=outcome.status,
+                    prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                    duration_ms=outcome.duration_ms,
+                )
+            except Exception as exc:
+                log.warning("could not save the reply to history: %s", exc)
+        return outcome

@@ -1,0 +1,122 @@
+"""Pure: action + selection context (+ history) -> the message list.
+
+The excerpt around the selection is passed separately (``before``/``after``) so the
+budget can shrink it; ``render`` puts the pieces together in a fixed order: the
+action's system message, the earlier turns, then one user message with the file
+name, language, excerpt and selection.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlparse
+
+from gpt_ls.actions import Action
+from gpt_ls.text import LineIndex
+
+Message = dict[str, str]
+
+SELECTION_MARK = "<<<SELECTION>>>"
+_VARIABLE = re.compile(r"\{([A-Za-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class SelectionContext:
+    """What the editor told us about the selection, in plain strings."""
+
+    uri: str
+    language: str
+    selection: str
+    before: str = ""
+    after: str = ""
+
+    @property
+    def file_name(self) -> str:
+        path = unquote(urlparse(self.uri).path) if "://" in self.uri else self.uri
+        return PurePosixPath(path).name or self.uri
+
+
+def excerpt(text: str, start: int, end: int, context_lines: int) -> tuple[str, str]:
+    """Up to ``context_lines`` lines before ``start`` and after ``end`` (offsets)."""
+    if context_lines <= 0:
+        return "", ""
+    index = LineIndex(text)
+    first = index.position(start, "utf-32").line
+    last = index.position(end, "utf-32").line
+    from_line = max(0, first - context_lines)
+    to_line = min(index.line_count - 1, last + context_lines)
+    before = text[index.starts[from_line] : start]
+    after_end = len(text) if to_line + 1 >= index.line_count else index.starts[to_line + 1]
+    return before, text[end:after_end]
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Substitute ``{name}`` variables; unknown names and the values' own braces stay as they are."""
+    return _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def context_block(language: str, before: str, after: str) -> str:
+    """The excerpt around the selection, with the selection's place marked."""
+    if not before.strip() and not after.strip():
+        return ""
+    return (
+        f"Excerpt of the file around the selection (the selection's place is marked {SELECTION_MARK}):\n"
+        f"```{language}\n{before}{SELECTION_MARK}{after}\n```\n\n"
+    )
+
+
+def user_message(action: Action, ctx: SelectionContext, before: str, after: str) -> str:
+    """The action's user message for a (possibly shortened) excerpt."""
+    values = {
+        "file_name": ctx.file_name,
+        "language": ctx.language,
+        "selection": ctx.selection,
+        "before": before,
+        "after": after,
+        "context": context_block(ctx.language, before, after),
+    }
+    return fill(action.template, values)
+
+
+def render(
+    action: Action,
+    ctx: SelectionContext,
+    before: str,
+    after: str,
+    history: list[Message],
+    system_extra: str = "",
+) -> list[Message]:
+    """The complete message list: system, earlier turns, the new user message."""
+    system = action.system if not system_extra else f"{action.system}\n\n{system_extra}"
+    messages: list[Message] = [{"role": "system", "content": system}]
+    messages.extend({"role": m["role"], "content": m["content"]} for m in history)
+    messages.append({"role": "user", "content": user_message(action, ctx, before, after)})
+    return messages
+
+
+COMMENT_SYNTAX: dict[str, tuple[str, str]] = {
+    **{lang: ("# ", "") for lang in (
+        "python", "shellscript", "sh", "bash", "zsh", "fish", "ruby", "perl", "r", "yaml",
+        "toml", "dockerfile", "makefile", "cmake", "powershell", "elixir", "nim", "julia",
+        "conf", "ini", "gitignore", "coffeescript", "tcl", "awk")},
+    **{lang: ("// ", "") for lang in (
+        "c", "cpp", "csharp", "java", "javascript", "javascriptreact", "typescript",
+        "typescriptreact", "go", "rust", "swift", "kotlin", "scala", "dart", "php", "groovy",
+        "objective-c", "objective-cpp", "jsonc", "zig", "proto", "solidity", "glsl", "hlsl")},
+    **{lang: ("-- ", "") for lang in ("lua", "sql", "haskell", "elm", "ada", "vhdl")},
+    **{lang: (";; ", "") for lang in ("lisp", "clojure", "scheme", "racket", "emacs-lisp", "elisp")},
+    **{lang: ("% ", "") for lang in ("latex", "tex", "matlab", "erlang", "prolog")},
+    **{lang: ('" ', "") for lang in ("vim",)},
+    **{lang: ("<!-- ", " -->") for lang in ("html", "xml", "markdown", "svg", "vue", "svelte")},
+    **{lang: ("/* ", " */") for lang in ("css", "scss", "less")},
+}
+
+
+def as_comment(text: str, language: str, indent: str = "", eol: str = "\n") -> str:
+    """``text`` as line comments in ``language`` (``# `` when unknown), one per line."""
+    start, end = COMMENT_SYNTAX.get(language.lower(), ("# ", ""))
+    lines = text.strip("\n").replace("\r\n", "\n").split("\n")
+    return "".join(f"{indent}{start}{line}{end}".rstrip() + eol for line in lines)

@@ -1,0 +1,154 @@
+"""LSP positions and offsets, exactly as the protocol defines them.
+
+LSP lines end only at ``\\n``, ``\\r\\n`` or ``\\r``, and a position's ``character``
+counts code units of the negotiated encoding (UTF-16 by default). Python's
+``str.splitlines`` also splits at ``\\x0b``, ``\\x1c``, U+2028 and others, so the
+document model here does its own line splitting; offsets are indexes into the
+Python string (code points).
+
+Out-of-range positions are clamped, never an exception: a line past the end means
+the end of the text, a character past the end of its line means the end of that
+line, and a position inside a surrogate pair or a multi-byte sequence rounds down to
+the start of that character.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Literal
+
+Encoding = Literal["utf-8", "utf-16", "utf-32"]
+
+_EOL = re.compile(r"\r\n|\r|\n")
+
+
+def units(text: str, encoding: Encoding) -> int:
+    """The length of ``text`` in code units of ``encoding``."""
+    if encoding == "utf-32":
+        return len(text)
+    if text.isascii():
+        return len(text)
+    if encoding == "utf-16":
+        return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _char_units(ch: str, encoding: Encoding) -> int:
+    o = ord(ch)
+    if encoding == "utf-32":
+        return 1
+    if encoding == "utf-16":
+        return 2 if o > 0xFFFF else 1
+    if o < 0x80:
+        return 1
+    if o < 0x800:
+        return 2
+    if o < 0x10000:
+        return 3
+    return 4
+
+
+def eol_of(text: str) -> str:
+    """The document's line ending: the first one found, else ``\\n``."""
+    m = _EOL.search(text)
+    return m.group(0) if m else "\n"
+
+
+@dataclass(frozen=True)
+class Pos:
+    """A position in client units (line, character)."""
+
+    line: int
+    character: int
+
+
+class LineIndex:
+    """Line starts of one text, for fast position ↔ offset conversion."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        starts = [0]
+        # Each line's content ends where its line ending starts.
+        ends: list[int] = []
+        for m in _EOL.finditer(text):
+            ends.append(m.start())
+            starts.append(m.end())
+        ends.append(len(text))
+        self.starts = starts
+        self.ends = ends
+
+    @property
+    def line_count(self) -> int:
+        return len(self.starts)
+
+    def line_text(self, line: int) -> str:
+        """The text of ``line`` without its line ending."""
+        return self.text[self.starts[line] : self.ends[line]]
+
+    def offset(self, line: int, character: int, encoding: Encoding) -> int:
+        """The string offset of a client position (clamped)."""
+        if line < 0:
+            return 0
+        if line >= len(self.starts):
+            return len(self.text)
+        start, end = self.starts[line], self.ends[line]
+        if character <= 0:
+            return start
+        if encoding == "utf-32" or self.text[start:end].isascii():
+            return min(start + character, end)
+        count = 0
+        for i in range(start, end):
+            count += _char_units(self.text[i], encoding)
+            if count > character:
+                return i
+            if count == character:
+                return i + 1
+        return end
+
+    def position(self, offset: int, encoding: Encoding) -> Pos:
+        """The client position of a string offset (clamped to the text)."""
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect_right(self.starts, offset) - 1
+        start = self.starts[line]
+        # An offset inside a line ending belongs to the end of that line.
+        offset = min(offset, self.ends[line])
+        return Pos(line, units(self.text[start:offset], encoding))
+
+
+def offset_at(text: str, line: int, character: int, encoding: Encoding = "utf-16") -> int:
+    """Convenience: the offset of one position in ``text``."""
+    return LineIndex(text).offset(line, character, encoding)
+
+
+def position_at(text: str, offset: int, encoding: Encoding = "utf-16") -> Pos:
+    """Convenience: the position of one offset in ``text``."""
+    return LineIndex(text).position(offset, encoding)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One applied content change, in offsets of the text *before* it."""
+
+    start: int
+    end: int
+    text: str
+
+
+def apply_change(
+    text: str,
+    start: Pos | None,
+    end: Pos | None,
+    new_text: str,
+    encoding: Encoding,
+) -> tuple[str, Change]:
+    """Apply one ``didChange`` content change; ``start is None`` means a full replace."""
+    if start is None or end is None:
+        return new_text, Change(0, len(text), new_text)
+    index = LineIndex(text)
+    a = index.offset(start.line, start.character, encoding)
+    b = index.offset(end.line, end.character, encoding)
+    if b < a:
+        a, b = b, a
+    return text[:a] + new_text + text[b:], Change(a, b, new_text)

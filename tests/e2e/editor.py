@@ -1,0 +1,229 @@
+"""A scriptable LSP client that behaves like a real editor, for end-to-end tests.
+
+It runs the real ``gpt-ls`` process over stdio, keeps its own copy of each open
+document, applies ``workspace/applyEdit`` to it (refusing stale versions like VS Code
+and Neovim do), and sends the matching ``didChange`` either before answering (VS
+Code) or ``echo_delay`` seconds after (Neovim's 150 ms debounce). Tests type into
+documents while replies stream and compare the final text literally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp.client import make_test_lsp_client
+
+from gpt_ls.text import LineIndex, Pos, apply_change
+
+SERVER = [sys.executable, "-m", "gpt_ls"]
+
+
+@dataclass
+class Doc:
+    uri: str
+    text: str
+    version: int = 1
+    language: str = "plaintext"
+
+
+@dataclass
+class EditorConfig:
+    """How the simulated editor behaves."""
+
+    capabilities: str = "visual-studio-code"
+    echo_delay: float | None = None  # None: didChange before the applyEdit answer
+    apply_edit: bool = True
+    position_encodings: list[str] | None = None
+    initialization_options: dict[str, Any] | None = None
+    configuration: dict[str, Any] | None = None
+
+
+@dataclass
+class Editor:
+    client: LanguageClient
+    config: EditorConfig
+    docs: dict[str, Doc] = field(default_factory=dict)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    edits: list[types.ApplyWorkspaceEditParams] = field(default_factory=list)
+    _echoes: list[asyncio.Task[None]] = field(default_factory=list)
+
+    # -- documents ------------------------------------------------------------
+    def open(self, uri: str, text: str, language: str = "plaintext") -> Doc:
+        doc = Doc(uri, text, 1, language)
+        self.docs[uri] = doc
+        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
+        return doc
+
+    @property
+    def encoding(self) -> str:
+        return "utf-16"
+
+    def range_of(self, uri: str, needle: str) -> types.Range:
+        """The LSP range (UTF-16) of the first occurrence of ``needle``."""
+        text = self.docs[uri].text
+        start = text.index(needle)
+        index = LineIndex(text)
+        a = index.position(start, "utf-16")
+        b = index.position(start + len(needle), "utf-16")
+        return types.Range(types.Position(a.line, a.character), types.Position(b.line, b.character))
+
+    def _apply(self, doc: Doc, rng: types.Range, new_text: str) -> None:
+        start = Pos(rng.start.line, rng.start.character)
+        end = Pos(rng.end.line, rng.end.character)
+        doc.text, _ = apply_change(doc.text, start, end, new_text, "utf-16")
+        doc.version += 1
+
+    def _did_change(self, doc: Doc, version: int, rng: types.Range, text: str) -> None:
+        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=doc.uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(range=rng, text=text)]))
+
+    def type(self, uri: str, offset: int, text: str) -> None:
+        """The user inserts ``text`` at a string offset; didChange as the editor would."""
+        doc = self.docs[uri]
+        p = LineIndex(doc.text).position(offset, "utf-16")
+        rng = types.Range(types.Position(p.line, p.character), types.Position(p.line, p.character))
+        self._apply(doc, rng, text)
+        self._send_change(doc, rng, text)
+
+    def _send_change(self, doc: Doc, rng: types.Range, text: str) -> None:
+        version = doc.version
+        if self.config.echo_delay is None:
+            self._did_change(doc, version, rng, text)
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.config.echo_delay or 0)
+            self._did_change(doc, version, rng, text)
+
+        self._echoes.append(asyncio.get_running_loop().create_task(later()))
+
+    def on_apply_edit(self, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        self.edits.append(params)
+        edit = params.edit
+        changes: list[tuple[str, int | None, list[Any]]] = []
+        for dc in edit.document_changes or []:
+            assert isinstance(dc, types.TextDocumentEdit)
+            changes.append((dc.text_document.uri, dc.text_document.version, list(dc.edits)))
+        for uri, edits in (edit.changes or {}).items():
+            changes.append((uri, None, list(edits)))
+        for uri, version, _edits in changes:
+            doc = self.docs.get(uri)
+            if doc is None:
+                return types.ApplyWorkspaceEditResult(applied=False, failure_reason="not open")
+            if version is not None and version != doc.version:
+                return types.ApplyWorkspaceEditResult(
+                    applied=False, failure_reason=f"version {version} != {doc.version}")
+        for uri, _version, edits in changes:
+            doc = self.docs[uri]
+            for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+                self._apply(doc, e.range, e.new_text)
+                self._send_change(doc, e.range, e.new_text)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    # -- commands -------------------------------------------------------------
+    async def code_actions(self, uri: str, rng: types.Range) -> list[types.CodeAction]:
+        result = await self.client.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), range=rng,
+            context=types.CodeActionContext(diagnostics=[])))
+        return [a for a in result or [] if isinstance(a, types.CodeAction)]
+
+    async def run(self, command: str, *arguments: Any) -> Any:
+        return await self.client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=command, arguments=list(arguments)))
+
+    async def action(self, command: str, uri: str, needle: str) -> Any:
+        """Run an action on the first occurrence of ``needle`` and wait until it ends."""
+        before = len([s for s in self.statuses if s["running"] == 0])
+        result = await self.run(command, uri, self.range_of(uri, needle))
+        await self.wait_idle(before)
+        return result
+
+    async def wait_idle(self, idle_seen: int, timeout: float = 30) -> None:
+        """Wait for the status notification that says nothing runs any more."""
+        async def poll() -> None:
+            while len([s for s in self.statuses if s["running"] == 0]) <= idle_seen:
+                await asyncio.sleep(0.02)
+            await self.settle()
+
+        await asyncio.wait_for(poll(), timeout)
+
+    async def settle(self) -> None:
+        """Let pending didChange echoes go out."""
+        if self._echoes:
+            await asyncio.gather(*self._echoes)
+            self._echoes.clear()
+        await asyncio.sleep(0.05)
+
+    async def hover(self, uri: str, needle: str, delta: int = 0) -> types.Hover | None:
+        text = self.docs[uri].text
+        p = LineIndex(text).position(text.index(needle) + delta, "utf-16")
+        return await self.client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(p.line, p.character)))
+
+    def progress(self) -> list[list[Any]]:
+        return [list(v) for v in self.client.progress_reports.values()]
+
+    def message_texts(self) -> list[str]:
+        return [m.message for m in self.client.messages]
+
+
+async def start_editor(env: dict[str, str], config: EditorConfig, root_uri: str | None = None) -> Editor:
+    """Start gpt-ls with ``env`` and initialize it like the configured editor would."""
+    client = make_test_lsp_client()
+    converter = client.protocol._converter
+
+    def code_action_hook(obj: Any, _: type) -> Any:
+        # lsprotocol 2025 takes any item with a "command" key for a Command.
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, types.Command)
+        return converter.structure(obj, types.CodeAction)
+
+    converter.register_structure_hook(types.Command | types.CodeAction, code_action_hook)
+    editor = Editor(client, config)
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        return editor.on_apply_edit(params)
+
+    @client.feature("gpt-ls/status")
+    def status(params: Any) -> None:
+        editor.statuses.append({"running": params.running, "tokens": params.tokens, "message": params.message})
+
+    if config.configuration is not None:
+        client.set_configuration(config.configuration, section="gpt-ls")
+
+    await client.start_io(*SERVER, env=env)
+    caps = client_capabilities(config.capabilities)
+    if not config.apply_edit and caps.workspace is not None:
+        caps.workspace.apply_edit = False
+    if config.position_encodings is not None and caps.general is not None:
+        caps.general.position_encodings = config.position_encodings
+    await client.initialize_session(types.InitializeParams(
+        capabilities=caps, root_uri=root_uri, initialization_options=config.initialization_options))
+    return editor
+
+
+def server_env(api_url: str, tmp: str, **extra: str) -> dict[str, str]:
+    """A clean environment for the server: only what it needs, all inside ``tmp``."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": tmp,
+        "OPENAI_API_KEY": "sk-test-key-0123456789",
+        "OPENAI_BASE_URL": api_url,
+        "GPT_LS_DATA_DIR": os.path.join(tmp, "data"),
+        "GPT_LS_CONFIG_DIR": os.path.join(tmp, "config"),
+        "GPT_LS_CACHE_DIR": os.path.join(tmp, "cache"),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    env.update(extra)
+    return env

@@ -1,0 +1,101 @@
+"""Positions and offsets with CJK text, emoji, CRLF and odd line breaks."""
+
+import pytest
+
+from gpt_ls.text import LineIndex, Pos, apply_change, eol_of, offset_at, position_at, units
+
+DOC = "ab\n你好👋x\r\nz😀"
+# offsets: a0 b1 \n2 | 你3 好4 👋5 x6 \r7 \n8 | z9 😀10 | end 11
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "expected"),
+    [
+        ("abc", "utf-16", 3),
+        ("你好", "utf-16", 2),
+        ("你好", "utf-8", 6),
+        ("你好", "utf-32", 2),
+        ("👋", "utf-16", 2),
+        ("👋", "utf-8", 4),
+        ("👋", "utf-32", 1),
+        ("a👋b", "utf-16", 4),
+    ],
+)
+def test_units(text, encoding, expected):
+    assert units(text, encoding) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "character", "encoding", "expected"),
+    [
+        (0, 0, "utf-16", 0),
+        (1, 0, "utf-16", 3),
+        (1, 1, "utf-16", 4),
+        (1, 2, "utf-16", 5),
+        (1, 3, "utf-16", 5),  # inside 👋's surrogate pair: rounds down
+        (1, 4, "utf-16", 6),
+        (1, 5, "utf-16", 7),
+        (1, 99, "utf-16", 7),  # past the end of the line: before its \r\n
+        (2, 1, "utf-16", 10),
+        (2, 3, "utf-16", 11),
+        (2, 2, "utf-32", 11),
+        (1, 4, "utf-8", 4),  # inside 好's bytes: rounds down
+        (1, 3, "utf-8", 4),
+        (1, 10, "utf-8", 6),
+        (9, 0, "utf-16", 11),  # past the last line
+        (-1, 4, "utf-16", 0),
+    ],
+)
+def test_offset_at(line, character, encoding, expected):
+    assert offset_at(DOC, line, character, encoding) == expected
+
+
+@pytest.mark.parametrize(
+    ("offset", "encoding", "expected"),
+    [
+        (0, "utf-16", Pos(0, 0)),
+        (5, "utf-16", Pos(1, 2)),
+        (6, "utf-16", Pos(1, 4)),
+        (6, "utf-8", Pos(1, 10)),
+        (6, "utf-32", Pos(1, 3)),
+        (8, "utf-16", Pos(1, 5)),  # between \r and \n: end of the line
+        (9, "utf-16", Pos(2, 0)),
+        (11, "utf-16", Pos(2, 3)),
+        (10_000, "utf-16", Pos(2, 3)),
+    ],
+)
+def test_position_at(offset, encoding, expected):
+    assert position_at(DOC, offset, encoding) == expected
+
+
+def test_only_lsp_line_breaks_split_lines():
+    # \x0b, \x1c and U+2028 are line breaks to str.splitlines, not to LSP.
+    text = "a\x0bb\u2028c\x1cd\ne"
+    index = LineIndex(text)
+    assert index.line_count == 2
+    assert index.line_text(0) == "a\x0bb\u2028c\x1cd"
+    assert offset_at(text, 1, 0) == 8
+
+
+def test_lone_cr_is_a_line_break():
+    assert LineIndex("a\rb\r\nc\n").starts == [0, 2, 5, 7]
+
+
+def test_apply_change_with_emoji_and_full_replace():
+    new, change = apply_change("x😀y\nz", Pos(0, 1), Pos(0, 3), "你", "utf-16")
+    assert new == "x你y\nz"
+    assert (change.start, change.end, change.text) == (1, 2, "你")
+    new, change = apply_change("abc", None, None, "new", "utf-16")
+    assert new == "new"
+    assert (change.start, change.end) == (0, 3)
+
+
+def test_apply_change_inverted_range_is_normalised():
+    new, change = apply_change("hello", Pos(0, 4), Pos(0, 1), "", "utf-16")
+    assert new == "ho"
+    assert (change.start, change.end) == (1, 4)
+
+
+@pytest.mark.parametrize(("text", "eol"), [("a\r\nb", "\r\n"), ("a\nb\r\n", "\n"), ("ab", "\n"), ("a\rb", "\r")])
+def test_eol_of(text, eol):
+    assert eol_of(text) == eol
