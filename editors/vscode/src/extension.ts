@@ -9,6 +9,7 @@ import {
   LanguageClient,
   LanguageClientOptions,
   ResponseError,
+  RevealOutputChannelOn,
   ServerOptions,
   State,
   TransportKind,
@@ -50,7 +51,6 @@ let client: LanguageClient | undefined;
 let apiKey: string | undefined;
 let statusItem: vscode.StatusBarItem;
 let log: vscode.LogOutputChannel;
-let trace: vscode.LogOutputChannel;
 
 /** Replace the API key wherever it would be written to a log (server stderr, LSP trace). */
 function redact(text: string): string {
@@ -132,8 +132,11 @@ function serverOptions(): ServerOptions {
 function clientOptions(): LanguageClientOptions {
   return {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+    // One channel: the server's stderr at info level, the LSP messages at trace level
+    // ("Developer: Set Log Level…" → gpt-ls → Trace).
     outputChannel: log,
-    traceOutputChannel: trace,
+    // Failed commands are reported by `runAction` in one plain sentence, not by the client.
+    revealOutputChannelOn: RevealOutputChannelOn.Never,
     initializationOptions: () => serverSettings(),
     markdown: { isTrusted: false, supportHtml: false },
     middleware: {
@@ -326,10 +329,9 @@ async function setApiKey(context: vscode.ExtensionContext): Promise<void> {
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   log = redacting(vscode.window.createOutputChannel("gpt-ls", { log: true }));
-  trace = redacting(vscode.window.createOutputChannel("gpt-ls (LSP trace)", { log: true }));
   statusItem = vscode.window.createStatusBarItem("gpt-ls.status", vscode.StatusBarAlignment.Right, 100);
   statusItem.name = "gpt-ls";
-  context.subscriptions.push(log, trace, statusItem);
+  context.subscriptions.push(log, statusItem);
 
   apiKey = (await context.secrets.get(SECRET_KEY)) || undefined;
 
@@ -342,8 +344,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("gpt-ls.vscode.showLog", () => log.show(true)),
     context.secrets.onDidChange(async (e) => {
       if (e.key === SECRET_KEY) {
-        apiKey = (await context.secrets.get(SECRET_KEY)) || undefined;
-        await pushSettings();
+        // Another window may have changed the key; this window's own change is already pushed.
+        const stored = (await context.secrets.get(SECRET_KEY)) || undefined;
+        if (stored !== apiKey) {
+          apiKey = stored;
+          await pushSettings();
+        }
       }
     }),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
