@@ -284,8 +284,9 @@ async function runAction(action: Action): Promise<void> {
   if (args === undefined) {
     return;
   }
+  let result: unknown;
   try {
-    await c.sendRequest(ExecuteCommandRequest.type, { command: action.server, arguments: args });
+    result = await c.sendRequest(ExecuteCommandRequest.type, { command: action.server, arguments: args });
   } catch (err) {
     if (err instanceof ResponseError && err.code === REQUEST_CANCELLED) {
       return;
@@ -294,7 +295,8 @@ async function runAction(action: Action): Promise<void> {
     void vscode.window.showErrorMessage(`gpt-ls: ${redact(text)}`);
     return;
   }
-  if (action.server === "gpt-ls.explain" && vscode.window.activeTextEditor) {
+  const status = (result as { status?: unknown } | null)?.status;
+  if (action.server === "gpt-ls.explain" && status !== "error" && status !== "cancelled" && vscode.window.activeTextEditor) {
     // The explanation is a hover over the explained text: show it at the cursor now.
     const editor = vscode.window.activeTextEditor;
     const sel = editor.selection;
