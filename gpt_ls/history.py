@@ -23,6 +23,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -41,7 +42,7 @@ BUSY_TIMEOUT_MS = 10_000
 WORKSPACE_MARKERS = (".git", settings.WORKSPACE_FILE)
 
 # Primary SQLite result codes (the low byte of an extended code).
-_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_IOERR = 3, 8, 10
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_READONLY, _SQLITE_IOERR = 3, 5, 8, 10
 _SQLITE_CORRUPT, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 14, 26
 _DAMAGED = {_SQLITE_CORRUPT, _SQLITE_NOTADB}
 _UNREADABLE = {_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN}
@@ -148,6 +149,24 @@ def m002_recency_indexes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX conversations_by_updated ON conversations(updated)")
 
 
+#: Keep messages_fts in step with messages (an external-content FTS5 table).
+FTS_TRIGGERS = {
+    "messages_fts_insert": """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END""",
+    "messages_fts_delete": """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+    END""",
+    "messages_fts_update": """CREATE TRIGGER messages_fts_update
+        AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END""",
+}
+
+
 @_migration
 def m003_message_search(db: sqlite3.Connection) -> None:
     """Full-text search over message content; trigram so Chinese text matches mid-sentence."""
@@ -155,27 +174,10 @@ def m003_message_search(db: sqlite3.Connection) -> None:
         "CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5("
         "content, content='messages', content_rowid='id', tokenize='trigram')"
     )
-    for name in ("insert", "delete", "update"):
-        db.execute(f"DROP TRIGGER IF EXISTS messages_fts_{name}")
     # (executescript would commit the migration's transaction half-way, so one by one.)
-    db.execute(
-        """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
-        END"""
-    )
-    db.execute(
-        """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-            INSERT INTO messages_fts(messages_fts, rowid, content)
-                VALUES ('delete', old.id, old.content);
-        END"""
-    )
-    db.execute(
-        """CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
-            INSERT INTO messages_fts(messages_fts, rowid, content)
-                VALUES ('delete', old.id, old.content);
-            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
-        END"""
-    )
+    for name, sql in FTS_TRIGGERS.items():
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+        db.execute(sql)
     # Rows stored before this migration are indexed too.
     db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
 
@@ -278,6 +280,8 @@ def _error_code(exc: sqlite3.Error) -> int | None:
         return _SQLITE_CORRUPT
     if "unable to open" in text:
         return _SQLITE_CANTOPEN
+    if "locked" in text:
+        return _SQLITE_BUSY
     return None
 
 
@@ -324,9 +328,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"journal mode stays {mode!r}")
+        _enable_wal(conn)
         # NORMAL in WAL: a killed process loses nothing committed; a power cut may lose the
         # last transactions but never corrupts the file.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -344,14 +346,33 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying while another process switches the same new file."""
+    # On a brand-new file SQLite can answer SQLITE_BUSY at once, without calling its busy
+    # handler (found by test_processes_creating_the_same_fresh_store_at_once).
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.002
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as exc:
+            if _error_code(exc) != _SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"journal mode stays {mode!r}")
+
+
 def _move_aside(path: Path) -> Path:
     """Rename the database (and its -wal/-shm) to ``history.db.corrupt-<UTC time>``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    when = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{when}")
     n = 1
     while target.exists():
         n += 1
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        target = path.with_name(f"{path.name}.corrupt-{when}-{n}")
     os.replace(path, target)
     for suffix in ("-wal", "-shm"):
         side = path.with_name(path.name + suffix)
@@ -597,13 +618,39 @@ class HistoryStore:
     def clear(self, workspace: str | None = None) -> int:
         """Forget conversations (all, or one workspace's) and scrub them from disk."""
         with self._db(write=True) as db:
-            if workspace is None:
-                cur = db.execute("DELETE FROM conversations")
-            else:
+            fts = _has_fts(db)
+            if workspace is not None:
                 cur = db.execute("DELETE FROM conversations WHERE workspace = ?", (workspace,))
+            else:
+                # Emptying the index at once beats un-indexing every row (0.5 s, not 13 s,
+                # for 100,000 messages); the trigger comes back in the same transaction.
+                if fts:
+                    db.execute("DROP TRIGGER messages_fts_delete")
+                cur = db.execute("DELETE FROM conversations")
+                if fts:
+                    db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('delete-all')")
+                    db.execute(FTS_TRIGGERS["messages_fts_delete"])
         if cur.rowcount:
-            self._scrub()
+            if fts and workspace is not None:
+                self._merge_index()
+            with self._db() as db:
+                # TRUNCATE empties the WAL, which still holds the deleted pages.
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return max(cur.rowcount, 0)
+
+    def _merge_index(self) -> None:
+        """Merge the search index into one segment, so deleted words leave the file too.
+
+        The same work as FTS5 'optimize' (5 s for 100,000 messages), done in steps of
+        at most ~0.2 s, each its own transaction, so a reply streaming in another
+        process is never held up for long.
+        """
+        while True:
+            with self._db() as db:
+                before = db.total_changes
+                db.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('merge', -500)")
+                if db.total_changes - before < 2:  # FTS5's sign that nothing was left to do
+                    return
 
     def prune(self, retention_days: int | None, max_conversations: int | None) -> int:
         """Apply the retention settings (None or 0 means no limit); returns how many went."""
@@ -622,14 +669,6 @@ class HistoryStore:
                     (max_conversations,),
                 ).rowcount
         return removed
-
-    def _scrub(self) -> None:
-        """Drop deleted text from the search index and the WAL, not just from the tables."""
-        with self._db() as db:
-            if _has_fts(db):
-                db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
-            # TRUNCATE empties the WAL, which still holds the deleted pages.
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     # -- messages
 
@@ -747,7 +786,9 @@ class HistoryStore:
                 rows = db.execute(
                     f"SELECT {_MESSAGE_COLUMNS} FROM messages_fts f JOIN messages m"
                     f" ON m.id = f.rowid {join} WHERE messages_fts MATCH ? {scope}"
-                    " ORDER BY m.id DESC LIMIT ?",
+                    # f.rowid, not m.id: FTS5 then walks its index newest first and stops
+                    # at the limit (0.5 ms instead of 300 ms for a word in every message).
+                    " ORDER BY f.rowid DESC LIMIT ?",
                     (query, *scope_params, limit),
                 ).fetchall()
             else:  # no FTS5, or a word under three characters (trigrams cannot match it)

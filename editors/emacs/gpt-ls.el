@@ -1,0 +1,237 @@
+;;; gpt-ls.el --- OpenAI chat models in Emacs through the gpt-ls language server -*- lexical-binding: t; -*-
+
+;; Version: 0.1.0
+;; Package-Requires: ((emacs "28.1") (eglot "1.9"))
+;; Keywords: tools, convenience
+;; URL: https://github.com/gpt-ls/gpt-ls
+;; SPDX-License-Identifier: MIT
+
+;;; Commentary:
+
+;; Registers the gpt-ls language server with eglot and adds commands for its actions:
+;;
+;;   M-x gpt-ls-ask            the region is the question; the reply streams in below it
+;;   M-x gpt-ls-explain        explanation of the region, shown and kept as hover (eldoc)
+;;   M-x gpt-ls-draft-email    the region's notes become a complete e-mail below them
+;;   M-x gpt-ls-continue       follow-up in the current conversation
+;;   M-x gpt-ls-new-conversation, gpt-ls-show-history, gpt-ls-check, gpt-ls-cancel
+;;
+;; The same actions are offered by `eglot-code-actions' (titles "GPT: Ask", ...).
+;; Settings go to the server as initializationOptions (`gpt-ls-settings') and as the
+;; `gpt-ls' section of `eglot-workspace-configuration'.
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'eglot)
+(require 'jsonrpc)
+
+(defgroup gpt-ls nil
+  "OpenAI chat models through the gpt-ls language server."
+  :group 'tools
+  :prefix "gpt-ls-")
+
+(defcustom gpt-ls-command '("gpt-ls")
+  "The server command and its arguments, e.g. (\"python3\" \"-m\" \"gpt_ls\")."
+  :type '(repeat string))
+
+(defcustom gpt-ls-modes '(text-mode markdown-mode gfm-mode org-mode)
+  "Major modes in which `eglot' starts gpt-ls.
+Eglot runs one server per buffer, so list the modes where no other
+language server is wanted; elsewhere use \\[universal-argument] \\[eglot]."
+  :type '(repeat symbol))
+
+(defcustom gpt-ls-settings nil
+  "gpt-ls settings: a plist with camelCase keys, e.g. (:model \"gpt-4.1\").
+Sent as initializationOptions; nil means the server's defaults and
+its config files."
+  :type 'plist)
+
+(defcustom gpt-ls-request-timeout 600
+  "Seconds to wait for a command's answer.
+Explain answers only when the whole reply is in."
+  :type 'number)
+
+(defvar gpt-ls-status nil
+  "The last `gpt-ls/status' notification as a plist (:running :tokens :message).")
+
+(defvar gpt-ls-last-result nil
+  "The result of the last gpt-ls command, for programs and tests.")
+
+(defclass gpt-ls-server (eglot-lsp-server) ()
+  :documentation "An eglot connection to gpt-ls.")
+
+(cl-defmethod eglot-initialization-options ((_server gpt-ls-server))
+  "Send `gpt-ls-settings' (an empty object when unset)."
+  (or gpt-ls-settings (make-hash-table)))
+
+(cl-defmethod eglot-client-capabilities ((_server gpt-ls-server))
+  "Eglot's capabilities plus work-done progress, which this package displays."
+  (let* ((caps (copy-tree (cl-call-next-method)))
+         (window (plist-get caps :window)))
+    (plist-put caps :window (plist-put (copy-sequence window) :workDoneProgress t))))
+
+(cl-defmethod eglot-handle-request
+  ((_server gpt-ls-server) (_method (eql window/workDoneProgress/create)) &key _token)
+  "Accept progress tokens; `$/progress' reports arrive as notifications."
+  nil)
+
+(cl-defmethod eglot-handle-notification
+  ((_server gpt-ls-server) (_method (eql $/progress)) &key _token value)
+  "Echo gpt-ls progress (\"gpt-ls: GPT: Ask  120 tokens\") in the echo area."
+  (let ((kind (plist-get value :kind))
+        (title (plist-get value :title))
+        (msg (plist-get value :message)))
+    (let ((message-log-max nil))
+      (message "%s" (string-trim
+                     (if (equal kind "end")
+                         (format "gpt-ls: %s" (or msg "done"))
+                       (format "%s %s" (or title "gpt-ls") (or msg ""))))))))
+
+(cl-defmethod eglot-handle-notification
+  ((_server gpt-ls-server) (_method (eql gpt-ls/status)) &rest params)
+  "Keep the running/tokens status for the mode line."
+  (setq gpt-ls-status params)
+  (force-mode-line-update t))
+
+(defun gpt-ls-mode-line ()
+  "Mode-line text: empty when idle, else e.g. \"GPT[1 120tok]\"."
+  (let ((running (or (plist-get gpt-ls-status :running) 0)))
+    (if (and (numberp running) (> running 0))
+        (format "GPT[%d %dtok]" running (or (plist-get gpt-ls-status :tokens) 0))
+      "")))
+
+(defun gpt-ls--contact (&optional _interactive)
+  "Eglot contact: the `gpt-ls-server' class and `gpt-ls-command' as it is now."
+  (cons 'gpt-ls-server gpt-ls-command))
+
+;;;###autoload
+(defun gpt-ls-register ()
+  "Put gpt-ls first in `eglot-server-programs' for `gpt-ls-modes'."
+  (setq eglot-server-programs
+        (cons (cons gpt-ls-modes #'gpt-ls--contact)
+              (cl-remove #'gpt-ls--contact eglot-server-programs :key #'cdr))))
+
+(defun gpt-ls--server ()
+  "The gpt-ls server managing this buffer, or a `user-error' saying what to do."
+  (let ((server (eglot-current-server)))
+    (unless (cl-typep server 'gpt-ls-server)
+      (user-error "gpt-ls is not managing this buffer: M-x eglot (see gpt-ls README)"))
+    server))
+
+(defun gpt-ls--bounds ()
+  "The active region's bounds, or the current line's."
+  (if (use-region-p)
+      (list (region-beginning) (region-end))
+    (list (line-beginning-position) (line-end-position))))
+
+(defun gpt-ls--range (beg end)
+  "LSP range of BEG..END (UTF-16, as eglot uses)."
+  (list :start (eglot--pos-to-lsp-position beg)
+        :end (eglot--pos-to-lsp-position end)))
+
+(defun gpt-ls--show (result)
+  "Show a command's RESULT: Markdown text in a buffer, a message as a message."
+  (setq gpt-ls-last-result result)
+  (cond
+   ((stringp result)
+    (with-current-buffer (get-buffer-create "*gpt-ls*")
+      (let ((inhibit-read-only t))
+        (erase-buffer)
+        (insert result)
+        (goto-char (point-min))
+        (if (fboundp 'gfm-view-mode) (gfm-view-mode) (special-mode)))
+      (display-buffer (current-buffer))))
+   ((and (listp result) (plist-get result :message))
+    (message "gpt-ls: %s" (plist-get result :message)))))
+
+(defun gpt-ls-execute (command arguments &optional on-result)
+  "Run server COMMAND (a string) with ARGUMENTS (a list) without blocking Emacs.
+ON-RESULT is called with the result; errors are shown as messages."
+  (let ((server (gpt-ls--server)))
+    ;; Eglot sends didChange after an idle delay: flush it so the server sees this text.
+    (when (fboundp 'eglot--signal-textDocument/didChange)
+      (eglot--signal-textDocument/didChange))
+    (jsonrpc-async-request
+     server :workspace/executeCommand
+     (list :command command :arguments (vconcat arguments))
+     :timeout gpt-ls-request-timeout
+     :success-fn (lambda (result)
+                   (setq gpt-ls-last-result result)
+                   (when on-result (funcall on-result result)))
+     :error-fn (lambda (err)
+                 (message "gpt-ls: %s" (or (plist-get err :message) err))))))
+
+(defun gpt-ls--action (command beg end &optional on-result)
+  "Run action COMMAND on BEG..END of the current buffer."
+  (gpt-ls-execute command
+                  (list (plist-get (eglot--TextDocumentIdentifier) :uri)
+                        (gpt-ls--range beg end))
+                  on-result))
+
+;;;###autoload
+(defun gpt-ls-ask (beg end)
+  "Ask the model the text between BEG and END; the reply streams in below it."
+  (interactive (gpt-ls--bounds))
+  (gpt-ls--action "gpt-ls.ask" beg end))
+
+;;;###autoload
+(defun gpt-ls-explain (beg end)
+  "Explain the text between BEG and END; also the hover there afterwards."
+  (interactive (gpt-ls--bounds))
+  (gpt-ls--action "gpt-ls.explain" beg end #'gpt-ls--show-explanation))
+
+(defun gpt-ls--show-explanation (result)
+  "Show Explain's RESULT (Markdown text, or a hover-like object)."
+  (gpt-ls--show (cond ((stringp result) result)
+                      ((plist-get result :text))
+                      ((plist-get result :value))
+                      ((plist-get (plist-get result :contents) :value))
+                      (t result))))
+
+;;;###autoload
+(defun gpt-ls-draft-email (beg end)
+  "Turn the notes between BEG and END into a complete e-mail below them."
+  (interactive (gpt-ls--bounds))
+  (gpt-ls--action "gpt-ls.draftEmail" beg end))
+
+;;;###autoload
+(defun gpt-ls-continue (beg end)
+  "Send the text between BEG and END as a follow-up in the current conversation."
+  (interactive (gpt-ls--bounds))
+  (gpt-ls--action "gpt-ls.continue" beg end))
+
+;;;###autoload
+(defun gpt-ls-new-conversation ()
+  "Start a fresh conversation for this workspace."
+  (interactive)
+  (gpt-ls-execute "gpt-ls.newConversation"
+                  (list (plist-get (eglot--TextDocumentIdentifier) :uri))
+                  (lambda (_) (message "gpt-ls: new conversation started"))))
+
+;;;###autoload
+(defun gpt-ls-show-history ()
+  "Show recent conversations."
+  (interactive)
+  (gpt-ls-execute "gpt-ls.showHistory" nil #'gpt-ls--show))
+
+;;;###autoload
+(defun gpt-ls-check ()
+  "Test the connection to the API and report the result."
+  (interactive)
+  (gpt-ls-execute "gpt-ls.check" nil
+                  (lambda (result)
+                    (message "gpt-ls: %s" (if (stringp result) result
+                                            (or (plist-get result :message) result))))))
+
+;;;###autoload
+(defun gpt-ls-cancel ()
+  "Cancel every running gpt-ls request; text already inserted stays."
+  (interactive)
+  (gpt-ls-execute "gpt-ls.cancel" nil))
+
+;;;###autoload
+(with-eval-after-load 'eglot (gpt-ls-register))
+
+(provide 'gpt-ls)
+;;; gpt-ls.el ends here

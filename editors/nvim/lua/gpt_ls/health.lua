@@ -1,0 +1,73 @@
+-- :checkhealth gpt_ls — answers "why is nothing happening?" without reading logs.
+local M = {}
+
+local function resolved_cmd()
+  local ok, config = pcall(function()
+    return vim.lsp.config.gpt_ls
+  end)
+  if ok and type(config) == 'table' and type(config.cmd) == 'table' then
+    return config.cmd, config
+  end
+  return { 'gpt-ls' }, ok and config or nil
+end
+
+function M.check()
+  local h = vim.health
+  h.start('gpt-ls: Neovim')
+  if vim.fn.has('nvim-0.11') == 1 then
+    h.ok('Neovim ' .. tostring(vim.version()))
+  else
+    h.error('Neovim 0.11 or newer is needed (vim.lsp.config / vim.lsp.enable)')
+  end
+  if vim.lsp.is_enabled and vim.lsp.is_enabled('gpt_ls') then
+    h.ok('vim.lsp.enable("gpt_ls") has been called')
+  else
+    h.warn('gpt_ls is not enabled', { 'Add vim.lsp.enable("gpt_ls") (or require("gpt_ls").setup{}) to init.lua' })
+  end
+
+  h.start('gpt-ls: server')
+  local cmd, config = resolved_cmd()
+  local exe = cmd[1]
+  if vim.fn.executable(exe) == 1 then
+    h.ok(('server command: %s (%s)'):format(table.concat(cmd, ' '), vim.fn.exepath(exe)))
+    local out = vim.system({ exe, '--version' }, { text = true }):wait(10000)
+    if out.code == 0 then
+      h.ok('version: ' .. vim.trim(out.stdout or ''))
+    else
+      h.warn('`' .. exe .. ' --version` failed: ' .. vim.trim((out.stderr or '') .. (out.stdout or '')))
+    end
+  else
+    h.error(('`%s` not found on PATH'):format(exe), {
+      'pipx install gpt-ls (or pip install gpt-ls) and make sure its bin directory is on PATH',
+      'or set the command: require("gpt_ls").setup{ cmd = { "/path/to/python", "-m", "gpt_ls" } }',
+    })
+  end
+
+  h.start('gpt-ls: API key')
+  local settings = config and config.settings and config.settings['gpt-ls'] or {}
+  if type(settings) == 'table' and (settings.apiKey or settings.apiKeyCommand) then
+    h.ok('apiKey / apiKeyCommand set in the Neovim settings (not shown)')
+  elseif vim.env.OPENAI_API_KEY and vim.env.OPENAI_API_KEY ~= '' then
+    h.ok('OPENAI_API_KEY is set (not shown)')
+  else
+    h.warn('no API key in the settings and OPENAI_API_KEY is unset', {
+      'export OPENAI_API_KEY=sk-... before starting Neovim, or set apiKeyCommand in ~/.config/gpt-ls/config.toml',
+    })
+  end
+  if vim.env.OPENAI_BASE_URL and vim.env.OPENAI_BASE_URL ~= '' then
+    h.info('OPENAI_BASE_URL = ' .. vim.env.OPENAI_BASE_URL)
+  end
+
+  h.start('gpt-ls: clients')
+  local clients = vim.lsp.get_clients({ name = 'gpt_ls' })
+  if #clients == 0 then
+    h.info('no gpt-ls client running (it starts when a buffer with a filetype opens)')
+  end
+  for _, client in ipairs(clients) do
+    local bufs = vim.tbl_keys(client.attached_buffers)
+    h.ok(('client %d: position encoding %s, %d buffer(s), root %s'):format(
+      client.id, client.offset_encoding, #bufs, client.root_dir or '(single file)'))
+  end
+end
+
+return M

@@ -1,0 +1,88 @@
+"""gpt-ls in real batch Emacs with eglot and editors/emacs/gpt-ls.el.
+
+Debian's Emacs 28 with ``elpa-eglot`` (.ci/editors.sh installs them); Emacs 29+ has
+eglot built in.  The tests drive eglot the way a user does (code actions, the
+gpt-ls-* commands) and assert on the buffer text and the hover.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from e2e.editor_helpers import find_emacs, run_emacs
+from fakeopenai import FakeOpenAI, Reply
+
+EMACS = find_emacs()
+
+
+def _has_eglot() -> bool:
+    if EMACS is None:
+        return False
+    probe = (
+        '(progn (dolist (d (file-expand-wildcards "/usr/share/emacs/site-lisp/elpa/*"))'
+        " (add-to-list 'load-path d)) (require 'eglot))"
+    )
+    try:
+        proc = subprocess.run([EMACS, "-Q", "--batch", "--eval", probe],
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+pytestmark = [
+    pytest.mark.emacs,
+    pytest.mark.skipif(
+        not _has_eglot(), reason="emacs with eglot not found: run .ci/editors.sh"
+    ),
+]
+
+
+def test_ask_code_action_then_explain_hover(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "notes.txt"
+    doc.write_text("Intro line\n今天天气怎么样？☀️\nlast line\n", "utf-8")
+    api.script(
+        Reply(text="晴天，25 度 🌞", chunk_size=2),
+        Reply(text="A question about *today's weather*.", chunk_size=6),
+    )
+    body = r"""
+(let* ((server (gpt-test-open (gpt-test-param 'doc)))
+       (beg (progn (goto-char (point-min)) (forward-line 1) (point)))
+       (end (line-end-position))
+       (actions (eglot-code-actions beg end nil nil))
+       (ask (cl-find "GPT: Ask" actions
+                     :key (lambda (a) (plist-get a :title)) :test #'equal))
+       (command (plist-get ask :command)))
+  (gpt-test-put 'server_class (symbol-name (eieio-object-class server)))
+  (gpt-test-put 'titles (vconcat (mapcar (lambda (a) (plist-get a :title)) actions)))
+  ;; Run it the way eglot's code-action menu does.
+  (eglot-execute-command server (intern (plist-get command :command))
+                         (plist-get command :arguments))
+  (gpt-test-wait "the reply" (lambda () (string-match-p "25 度 🌞" (gpt-test-text))))
+  (gpt-test-wait "the request to end"
+                 (lambda () (eql 0 (plist-get gpt-ls-status :running))))
+  (gpt-test-put 'after_ask (gpt-test-text))
+  ;; Explain through the package's command, on the question line.
+  (goto-char (point-min)) (forward-line 1)
+  (setq gpt-ls-last-result nil)
+  (gpt-ls-explain (line-beginning-position) (line-end-position))
+  (gpt-test-wait "the explanation" (lambda () gpt-ls-last-result))
+  (gpt-test-put 'explain_result gpt-ls-last-result)
+  (let* ((params (list :textDocument (eglot--TextDocumentIdentifier)
+                       :position (list :line 1 :character 2)))
+         (hover (jsonrpc-request server :textDocument/hover params)))
+    (gpt-test-put 'hover (eglot--hover-info (plist-get hover :contents))))
+  (gpt-test-put 'after_explain (gpt-test-text)))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert res["server_class"] == "gpt-ls-server"
+    assert list(res["titles"])[:3] == ["GPT: Ask", "GPT: Explain selection", "GPT: Draft email"]
+    assert res["after_ask"] == "Intro line\n今天天气怎么样？☀️\n晴天，25 度 🌞\nlast line\n"
+    assert res["after_explain"] == res["after_ask"]
+    assert "A question about *today's weather*." in res["hover"]
+    chats = api.chat_requests()
+    assert len(chats) == 2
+    assert "今天天气怎么样？☀️" in json.dumps(chats[0].body, ensure_ascii=False)

