@@ -149,6 +149,13 @@ vim.api.nvim_create_autocmd('LspProgress', {
   end,
 })
 
+local t0 = vim.uv.hrtime()
+R.marks = {}
+--- Record how long the script took to reach `name` (ms), for slow-test diagnosis.
+function mark(name)
+  table.insert(R.marks, { name, math.floor((vim.uv.hrtime() - t0) / 1e6) })
+end
+
 function fail(msg)
   error(msg, 2)
 end
@@ -185,6 +192,7 @@ function open_file(path, filetype)
     local c = gpt_client(bufnr)
     return c ~= nil and c.initialized == true
   end, 20000)
+  mark('attached')
   return bufnr, gpt_client(bufnr)
 end
 
@@ -199,7 +207,9 @@ end
 --- Wait for the buffer to change and then stay unchanged (server flushed) and progress ended.
 function wait_reply(bufnr, before, ends)
   wait_for('the reply in the buffer', function() return buf_text(bufnr) ~= before end)
+  mark('reply started')
   wait_for('the progress to end', function() return count_ends() > ends end)
+  mark('progress ended')
   -- The end of progress follows the final flush; let Neovim apply anything in flight.
   vim.wait(200, function() return false end, 20)
 end
