@@ -52,7 +52,7 @@ class _Taken:
 
 
 def _line_starts(piece: str) -> list[int]:
-    """Offsets in ``piece`` where a line starts (0 included)."""
+    """Offsets in ``piece`` where a line starts (0 included, the very end excluded)."""
     starts = [0]
     at = piece.find("\n")
     while at != -1 and at + 1 < len(piece):
@@ -61,61 +61,92 @@ def _line_starts(piece: str) -> list[int]:
     return starts
 
 
+def _longest(options: int, cost: Callable[[int], int], limit: int) -> tuple[int, int]:
+    """The largest k in 1..options with cost(k) <= limit, and its cost; (0, 0) if none.
+
+    Gallops from k = 1 before bisecting, so the work follows the answer, not ``options``.
+    """
+    best, best_cost = 0, 0
+    lo, hi, k = 1, options + 1, 1
+    while k <= options:
+        c = cost(k)
+        if c > limit:
+            hi = k
+            break
+        best, best_cost, lo = k, c, k + 1
+        k *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        c = cost(mid)
+        if c <= limit:
+            best, best_cost, lo = mid, c, mid + 1
+        else:
+            hi = mid
+    return best, best_cost
+
+
+def _last_lines(piece: str, budget: int, encoding: str) -> tuple[int, int]:
+    """Where the last lines of ``piece`` that fit ``budget`` start, and their tokens."""
+    starts = _line_starts(piece)
+    lines, n = _longest(
+        len(starts) - 1, lambda q: tokens.count_text(piece[starts[-q] :], encoding), budget
+    )
+    return (starts[-lines] if lines else len(piece)), n
+
+
+def _first_lines(piece: str, budget: int, encoding: str) -> tuple[int, int]:
+    """Where the first lines of ``piece`` that fit ``budget`` end, and their tokens."""
+    ends = _line_starts(piece)  # the first q lines end where line q starts
+    lines, n = _longest(
+        len(ends) - 1, lambda q: tokens.count_text(piece[: ends[q]], encoding), budget
+    )
+    return ends[lines], n
+
+
+def _batch_cap(remaining: int) -> int:
+    """How many characters of chunks to count at once: about what ``remaining`` tokens hold."""
+    return min(max(remaining * 4, 4_096), 262_144)
+
+
 def _take_suffix(text: str, budget: int, encoding: str) -> _Taken:
     """The longest run of whole lines at the end of ``text`` that costs at most ``budget``."""
-    if not text:
-        return _Taken("", 0, True)
-    pieces = tokens.chunks(text)
-    used = 0
-    end = len(text)
-    for piece in reversed(pieces):
-        [n] = tokens.count_chunks([piece], encoding)
-        if used + n <= budget:
+    pieces = tokens.chunks(text) if text else []
+    used, end, i = 0, len(text), len(pieces)  # pieces[i:] == text[end:] are kept
+    while i > 0:
+        cap, j, chars = _batch_cap(budget - used), i - 1, len(pieces[i - 1])
+        while j > 0 and chars + len(pieces[j - 1]) <= cap:
+            j -= 1
+            chars += len(pieces[j])
+        counts = tokens.count_chunks(pieces[j:i], encoding)
+        for k in range(i - 1, j - 1, -1):
+            piece, n = pieces[k], counts[k - j]
+            if used + n > budget:
+                offset, m = _last_lines(piece, budget - used, encoding)
+                return _Taken(text[end - len(piece) + offset :], used + m, False)
             used += n
             end -= len(piece)
-            continue
-        # Inside this piece, keep its last lines: the largest suffix that still fits.
-        starts = _line_starts(piece)
-        lo, hi = 1, len(starts)  # candidates starts[lo:]; hi means "none of it"
-        best, best_n = len(piece), 0
-        while lo < hi:
-            mid = (lo + hi) // 2
-            m = tokens.count_text(piece[starts[mid] :], encoding)
-            if used + m <= budget:
-                best, best_n = starts[mid], m
-                hi = mid
-            else:
-                lo = mid + 1
-        start = end - len(piece) + best
-        return _Taken(text[start:], used + best_n, False)
+        i = j
     return _Taken(text, used, True)
 
 
 def _take_prefix(text: str, budget: int, encoding: str) -> _Taken:
     """The longest run of whole lines at the start of ``text`` that costs at most ``budget``."""
-    if not text:
-        return _Taken("", 0, True)
-    used = 0
-    start = 0
-    for piece in tokens.chunks(text):
-        [n] = tokens.count_chunks([piece], encoding)
-        if used + n <= budget:
+    pieces = tokens.chunks(text) if text else []
+    used, start, i = 0, 0, 0  # pieces[:i] == text[:start] are kept
+    while i < len(pieces):
+        cap, j, chars = _batch_cap(budget - used), i + 1, len(pieces[i])
+        while j < len(pieces) and chars + len(pieces[j]) <= cap:
+            chars += len(pieces[j])
+            j += 1
+        counts = tokens.count_chunks(pieces[i:j], encoding)
+        for k in range(i, j):
+            piece, n = pieces[k], counts[k - i]
+            if used + n > budget:
+                offset, m = _first_lines(piece, budget - used, encoding)
+                return _Taken(text[: start + offset], used + m, False)
             used += n
             start += len(piece)
-            continue
-        # Inside this piece, keep its first lines: the longest prefix that still fits.
-        ends = [s for s in _line_starts(piece)[1:]]  # a prefix ends where a line starts
-        lo, hi = 0, len(ends)
-        best, best_n = 0, 0
-        while lo < hi:
-            mid = (lo + hi) // 2
-            m = tokens.count_text(piece[: ends[mid]], encoding)
-            if used + m <= budget:
-                best, best_n = ends[mid], m
-                lo = mid + 1
-            else:
-                hi = mid
-        return _Taken(text[: start + best], used + best_n, False)
+        i = j
     return _Taken(text, used, True)
 
 
@@ -139,20 +170,21 @@ def _oldest_turn(history: Messages) -> int:
 
 def _refusal(info: ModelInfo, prompt: int, reserve: int, max_tokens: int | None) -> str:
     """The sentence for a request that cannot fit, with its numbers and the way out."""
-    window = info.context_window
-    if info.max_input is not None and prompt > info.max_input and prompt + reserve <= window:
-        limit = f"the {info.max_input:,} input tokens {info.name} accepts"
-        needed = f"The selection alone needs {prompt:,} prompt tokens"
-    else:
-        limit = f"{info.name}'s context window of {window:,} tokens"
-        needed = (
-            f"The selection alone needs {prompt + reserve:,} tokens "
-            f"({prompt:,} for the prompt, {reserve:,} for the reply)"
+    lead = "Even without the surrounding text and the conversation so far, this request"
+    if info.max_input is not None and prompt > info.max_input:
+        return (
+            f"{lead}'s prompt needs {prompt:,} tokens, more than the {info.max_input:,} input "
+            f"tokens {info.name} accepts: select less text, or choose a model that accepts "
+            "more input."
         )
     options = "select less text, or choose a model with a larger context window"
     if max_tokens:
         options += " (or lower maxTokens)"
-    return f"{needed}, more than {limit}: {options}."
+    return (
+        f"{lead} needs {prompt + reserve:,} tokens ({prompt:,} for the prompt, {reserve:,} "
+        f"for the reply), more than {info.name}'s context window of "
+        f"{info.context_window:,} tokens: {options}."
+    )
 
 
 def fit(
@@ -217,13 +249,19 @@ def fit(
 
 
 def _price(model: str, prices: dict[str, dict[str, float]]) -> dict[str, float] | None:
-    """The price entry for ``model``: its own, its family's, or one it is a snapshot of."""
+    """The price entry for ``model``: its own, else its family's in the model table.
+
+    A model outside the table takes the entry it is a snapshot of (``my-model-v2`` ->
+    ``my-model``); a known model never borrows another family's price (gpt-4o-mini is
+    not gpt-4o).
+    """
     if model in prices:
         return prices[model]
-    for key in (resolve(model), resolve(model, prices)):
-        if key is not None and key in prices:
-            return prices[key]
-    return None
+    family = resolve(model)
+    key = resolve(family, prices) if family is not None else resolve(model, prices)
+    if key is None or (family is not None and key.lower() != family):
+        return None
+    return prices[key]
 
 
 def estimate_cost(

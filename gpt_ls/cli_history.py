@@ -157,7 +157,7 @@ def _snippet(content: str, words: list[str]) -> str:
     flat = _one_line(content)
     lowered = flat.lower()
     at = min((i for w in words if (i := lowered.find(w.lower())) >= 0), default=0)
-    start = max(0, at - SNIPPET_CHARS // 3)
+    start = max(0, min(at - SNIPPET_CHARS // 3, len(flat) - SNIPPET_CHARS))
     piece = flat[start : start + SNIPPET_CHARS]
     return ("…" if start else "") + piece + ("…" if start + SNIPPET_CHARS < len(flat) else "")
 

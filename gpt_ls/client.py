@@ -476,7 +476,9 @@ def _server_message(exc: openai.APIStatusError) -> str:
 
 def _retries(exc: openai.APIStatusError) -> str:
     count = exc.response.request.headers.get("x-stainless-retry-count", "0")
-    return f", after {count} retries" if count not in ("", "0") else ""
+    if count in ("", "0"):
+        return ""
+    return f", after {count} {'retry' if count == '1' else 'retries'}"
 
 
 def _reason(exc: BaseException) -> str:
@@ -593,8 +595,8 @@ def _status_error(
         )
     if status == 407:
         return ProxyFailed(
-            f"{via[0].upper()}{via[1:]} requires a login (407): put user:password in the proxy "
-            "URL (http://user:password@host:port)"
+            f"{via[0].upper()}{via[1:]} requires a login (407): write user:password@ before the "
+            "host in the proxy URL"
         )
     if status == 429:
         if code == "insufficient_quota":
@@ -655,7 +657,7 @@ def _connection_error(
                 f"{via[0].upper()}{via[1:]} refused to connect to {where} ({reason}): check the "
                 "proxy's address, login and rules"
             )
-        if _find(exc, httpx2.ConnectError, ConnectionError, socket.gaierror):
+        if _find(exc, httpx2.ConnectError, ConnectionRefusedError, socket.gaierror):
             return ProxyFailed(
                 f"Cannot reach {via} ({reason}): check that the proxy is running and that the "
                 "proxy setting (or HTTPS_PROXY / ALL_PROXY) is right"

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gpt_ls import budget, prompts
 from gpt_ls.actions import Action
@@ -23,6 +23,10 @@ from gpt_ls.history import HistoryStore
 from gpt_ls.models import ModelInfo, lookup_model, request_options
 from gpt_ls.settings import Settings
 from gpt_ls.tokens import count_text
+
+if TYPE_CHECKING:
+    from openai import AsyncStream
+    from openai.types.chat import ChatCompletionChunk
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +186,14 @@ class Engine:
         last_save = time.monotonic()
         try:
             client = await self.clients.get(settings)
-            stream = await client.chat.completions.create(
-                model=model_param(settings),
-                messages=fitted.messages,  # type: ignore[arg-type]
-                stream=True,
-                stream_options={"include_usage": True},
+            params: dict[str, Any] = {
+                "model": model_param(settings),
+                "messages": fitted.messages,
+                "stream": True,
+                "stream_options": {"include_usage": True},
                 **request_options(info, settings.temperature, fitted.reply_budget),
-            )
+            }
+            stream = cast("AsyncStream[ChatCompletionChunk]", await client.chat.completions.create(**params))
             async with stream:
                 async for chunk in stream:
                     if chunk.usage is not None:

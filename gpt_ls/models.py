@@ -182,7 +182,7 @@ def lookup_model(
         info = replace(info, notice=_unknown_notice(info, context_window, max_output_tokens))
         if name not in _noticed:
             _noticed.add(name)
-            log.warning("%s", info.notice)
+            log.info("%s", info.notice)  # the caller shows info.notice to the user
     return info
 
 

@@ -92,14 +92,16 @@ class LspEditorPort:
         self.server = server
 
     @property
-    def encoding(self) -> Encoding:  # type: ignore[override]
+    def encoding(self) -> Encoding:
         return self.server.encoding
 
     @property
-    def versioned(self) -> bool:  # type: ignore[override]
+    def versioned(self) -> bool:
+        """Send versioned ``documentChanges``: stale edits are then refused, not misplaced."""
         caps = self.server.client_capabilities.workspace
         edit = caps.workspace_edit if caps else None
-        return bool(edit and edit.document_changes)
+        # Neovim checks versions of documentChanges without advertising them.
+        return bool(edit and edit.document_changes) or self.server.client_name == "Neovim"
 
     def document(self, uri: str) -> tuple[str, int | None] | None:
         doc = self.server.open_document(uri)
@@ -142,6 +144,11 @@ class GptLanguageServer(LanguageServer):
         self._next_id = 0
         self._shown_problems: set[str] = set()
         self.port = LspEditorPort(self)
+        self.client_info: types.ClientInfo | None = None
+
+    @property
+    def client_name(self) -> str:
+        return self.client_info.name if self.client_info is not None else ""
 
     # -- settings -------------------------------------------------------------
     @property
@@ -209,7 +216,8 @@ class GptLanguageServer(LanguageServer):
             docs = self.workspace.text_documents
         except Exception:
             return None
-        return docs.get(uri)
+        doc: TextDocument | None = docs.get(uri)
+        return doc
 
     def apply_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         """Apply content changes with LSP line rules and let trackers follow them."""
@@ -249,9 +257,10 @@ class GptLanguageServer(LanguageServer):
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Unexpected errors: logged in full, shown briefly, never as a traceback."""
-        log.error("internal error: %s", error)
         if source.__name__ == "FeatureRequestError":
+            log.info("request failed: %s", error)  # the client got it as a JSON-RPC error
             return
+        log.error("internal error: %s", error)
         self.show(f"gpt-ls internal error: {error}. The server keeps running; see its log.")
 
     def notify_status(self, message: str) -> None:
@@ -515,6 +524,64 @@ class GptLanguageServer(LanguageServer):
         where = f" (also saved to {path})" if path is not None else ""
         self.show(f"{req.action.title} ({reason}){where}:\n\n{text}", types.MessageType.Info)
 
+    def write_markdown(self, name: str, text: str) -> Path:
+        """A Markdown file under the cache dir, for ``window/showDocument``."""
+        folder = cache_dir() / "documents"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def show_markdown(self, name: str, text: str) -> str:
+        """Open ``text`` in the editor as a Markdown document (or show it as a message)."""
+        path = self.write_markdown(name, text)
+        if self._supports("window", "show_document"):
+            self.window_show_document(types.ShowDocumentParams(uri=path.as_uri(), take_focus=True))
+        else:
+            self.show(text, types.MessageType.Info)
+        return path.as_uri()
+
+    def new_conversation(self) -> dict[str, Any]:
+        """Start a fresh conversation in this workspace: Continue follows it from now on."""
+        from gpt_ls.history import workspace_key
+
+        if not self.settings.history:
+            raise InvalidRequest("History is turned off (setting 'history'): there is no conversation to start.")
+        conv_id = self.engine.store().new_conversation(
+            workspace_key(self.workspace_root), "New conversation", model=self.settings.model)
+        self.show("gpt-ls: new conversation started.", types.MessageType.Info)
+        return {"conversation": conv_id}
+
+    def history_overview(self, limit: int = 20) -> dict[str, Any]:
+        """Recent conversations of this workspace, opened as one Markdown document."""
+        from gpt_ls.history import workspace_key
+
+        store = self.engine.store()
+        workspace = workspace_key(self.workspace_root)
+        conversations = store.list_conversations(workspace, limit=limit)
+        lines = [f"# gpt-ls history: {workspace or '(no workspace)'}", ""]
+        if not conversations:
+            lines.append("No conversations yet.")
+        for conv in conversations:
+            lines.append(f"- **{conv.title or '(untitled)'}** · {conv.message_count} messages · "
+                         f"{conv.updated} · id {conv.id}")
+        lines += ["", "Open one with the command `gpt-ls.openConversation` and its id "
+                  "(or `gpt-ls history show ID` in a terminal)."]
+        uri = self.show_markdown("history.md", "\n".join(lines) + "\n")
+        return {"uri": uri, "conversations": [{"id": c.id, "title": c.title, "updated": c.updated,
+                                               "messages": c.message_count} for c in conversations]}
+
+    def open_conversation(self, conversation_id: int) -> dict[str, Any]:
+        """One conversation as a Markdown document."""
+        from gpt_ls.history import to_markdown
+
+        try:
+            conv, messages = self.engine.store().get_conversation(conversation_id)
+        except GptLsError as exc:
+            raise InvalidRequest(str(exc)) from None
+        uri = self.show_markdown(f"conversation-{conv.id}.md", to_markdown(conv, messages))
+        return {"uri": uri, "id": conv.id}
+
     def hover_at(self, uri: str, position: types.Position) -> types.Hover | None:
         """The latest explanation whose range holds ``position``."""
         doc = self.open_document(uri)
@@ -559,6 +626,7 @@ server = GptLanguageServer()
 @server.feature(types.INITIALIZE)
 def initialize(ls: GptLanguageServer, params: types.InitializeParams) -> None:
     """Take settings from ``initializationOptions``."""
+    ls.client_info = params.client_info
     ls.set_editor_settings(params.initialization_options)
     if params.initialization_options is None:
         ls.reload_settings()
@@ -616,6 +684,32 @@ for _action in BUILTIN_ACTIONS:
 def cancel_all(ls: GptLanguageServer) -> dict[str, int]:
     """Cancel every running request."""
     return {"cancelled": ls.cancel()}
+
+
+def _plain_errors(fn: Callable[[], Any]) -> Any:
+    """Run ``fn``; a user-facing error becomes a JSON-RPC error with its sentence."""
+    try:
+        return fn()
+    except GptLsError as exc:
+        raise JsonRpcInvalidParams(str(exc)) from None
+
+
+@server.command("gpt-ls.newConversation")
+def new_conversation(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
+    """Start a fresh conversation (arguments are ignored: the workspace decides)."""
+    return _plain_errors(ls.new_conversation)  # type: ignore[no-any-return]
+
+
+@server.command("gpt-ls.showHistory")
+def show_history(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
+    """Open the workspace's recent conversations as a Markdown document."""
+    return _plain_errors(ls.history_overview)  # type: ignore[no-any-return]
+
+
+@server.command("gpt-ls.openConversation")
+def open_conversation(ls: GptLanguageServer, conversation_id: int) -> dict[str, Any]:
+    """Open one conversation as a Markdown document."""
+    return _plain_errors(lambda: ls.open_conversation(conversation_id))  # type: ignore[no-any-return]
 
 
 @server.feature(types.SHUTDOWN)

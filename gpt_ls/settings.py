@@ -370,3 +370,13 @@ def redact(value: str | None) -> str:
     if len(value) <= 10:
         return "*" * len(value)
     return f"{value[:3]}…{value[-4:]}"
+
+
+def find_workspace_root(start: Path | None = None) -> Path:
+    """The CLI's workspace: the nearest ancestor with ``.git`` or ``.gpt-ls.toml``, else start."""
+    here = Path.cwd() if start is None else Path(start)
+    here = here.resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists() or (folder / WORKSPACE_FILE).is_file():
+            return folder
+    return here

@@ -79,22 +79,35 @@ class InsertionTracker:
         self.end = start
         #: Texts we inserted at ``end`` that the editor applied but has not echoed yet.
         self.pending: deque[str] = deque()
+        #: Whether each pending insertion carried a document version.
+        self._versioned: deque[bool] = deque()
+        #: Text of versioned insertions the editor discarded after saying "applied".
+        self._dropped = ""
         #: Why the region can no longer be written to, or None.
         self.broken: str | None = None
         self.settled = asyncio.Event()
         self.settled.set()
 
-    def sent(self, text: str) -> None:
+    def sent(self, text: str, versioned: bool = False) -> None:
         """We are about to insert ``text`` at the end of the region."""
         self.pending.append(text)
+        self._versioned.append(versioned)
         self.settled.clear()
 
-    def rejected(self) -> None:
-        """The last insertion did not happen."""
-        if self.pending:
+    def rejected(self, text: str) -> None:
+        """The last insertion, of ``text``, did not happen."""
+        if self.pending and self.pending[-1] == text:
             self.pending.pop()
+            self._versioned.pop()
+        elif self._dropped.endswith(text):  # already given up on by on_change
+            self._dropped = self._dropped[: len(self._dropped) - len(text)]
         if not self.pending:
             self.settled.set()
+
+    def take_dropped(self) -> str:
+        """Text to send again: versioned insertions the editor silently discarded."""
+        dropped, self._dropped = self._dropped, ""
+        return dropped
 
     def insert_offset(self) -> int:
         """Where the next insertion goes, in the editor's (virtual) text."""
@@ -112,10 +125,18 @@ class InsertionTracker:
             first = self.pending[0]
             if len(new) - len(old) == len(first) and new == old[: self.end] + first + old[self.end :]:
                 self.pending.popleft()
+                self._versioned.popleft()
                 self.end += len(first)
                 if not self.pending:
                     self.settled.set()
                 return
+            if all(self._versioned):
+                # Another change came first: the editor's buffer was newer than our
+                # versioned edits, so it discarded them (Neovim does so silently).
+                self._dropped += "".join(self.pending)
+                self.pending.clear()
+                self._versioned.clear()
+                self.settled.set()
         a, b = change.start, change.end
         delta = len(change.text) - (b - a)
         if b <= self.start:
@@ -132,8 +153,13 @@ class InsertionTracker:
 class EditorPort(Protocol):
     """What a sink needs from the editor connection."""
 
-    encoding: Encoding
-    versioned: bool
+    @property
+    def encoding(self) -> Encoding:
+        """The negotiated position encoding."""
+
+    @property
+    def versioned(self) -> bool:
+        """Whether edits carry the document version."""
 
     def document(self, uri: str) -> tuple[str, int | None] | None:
         """The current text and version of an open document, or None once it is closed."""
@@ -181,7 +207,8 @@ class DocumentSink:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self._written_tail = ""
+        self._tail = ""
+        self._prefixed = False
 
     def start(self) -> None:
         """Start the writer task."""
@@ -234,46 +261,65 @@ class DocumentSink:
 
     async def _flush(self, final: bool) -> None:
         text = self.coalescer.take(self.clock(), final=final)
-        if final and (self.report.inserted or text):
-            if not (self._written_tail + text).endswith(self.eol):
-                text += self.eol
-        if not text or self.failed:
-            return
-        if not self.report.inserted and self.prefix:
-            text = self.prefix + text
-        for _attempt in range(self.retries + 1):
+        if text and not self._prefixed:
+            text, self._prefixed = self.prefix + text, True
+        if final and (self._tail or text) and not (self._tail + text).endswith(self.eol):
+            text += self.eol
+        self._tail = (self._tail + text)[-4:]
+        failures = 0
+        while not self.failed:
+            await self._settle()
             if self.tracker.broken:
                 self._fail(self.tracker.broken)
                 return
-            if self.tracker.pending:
-                try:
-                    await asyncio.wait_for(self.tracker.settled.wait(), self.echo_timeout)
-                except asyncio.TimeoutError:
-                    log.debug("no didChange echo for our edit within %ss", self.echo_timeout)
-            if self.tracker.broken:
-                self._fail(self.tracker.broken)
+            dropped = self.tracker.take_dropped()
+            if dropped:
+                # A versioned edit the editor discarded after all (its buffer was newer).
+                self.report.inserted = self.report.inserted[: len(self.report.inserted) - len(dropped)]
+                text = dropped + text
+                failures += 1
+            if not text:
                 return
-            current = self.port.document(self.uri)
-            if current is None:
-                self._fail("the document was closed while the reply streamed")
+            if failures > self.retries:
+                self._fail("the editor did not apply the reply's edits")
                 return
-            source, version = current
-            virtual = self.tracker.virtual(source)
-            if self.tracker.pending:
-                version = None  # we cannot know the editor's version: send unversioned
-            at = LineIndex(virtual).position(self.tracker.insert_offset(), self.port.encoding)
-            self.tracker.sent(text)
-            ok = await self.port.apply_insert(self.uri, version if self.port.versioned else None, at, text)
-            if ok:
+            if await self._send(text):
                 self.report.inserted += text
                 self.report.edits += 1
                 self.report.timestamps.append(self.clock())
-                self._written_tail = (self._written_tail + text)[-4:]
-                return
-            self.tracker.rejected()
+                text = ""
+                if not final:
+                    return
+                continue  # the last edit: wait for its echo, in case it was discarded
+            failures += 1
             # Most often the editor has changes we have not seen yet: let them arrive.
             await asyncio.sleep(0.3)
-        self._fail("the editor did not apply the reply's edits")
+
+    async def _settle(self) -> None:
+        """Wait until the editor has echoed our previous edit (or a while)."""
+        if self.tracker.pending:
+            try:
+                await asyncio.wait_for(self.tracker.settled.wait(), self.echo_timeout)
+            except asyncio.TimeoutError:
+                log.debug("no didChange echo for our edit within %ss", self.echo_timeout)
+
+    async def _send(self, text: str) -> bool:
+        """One insertion at the tracked point, against the document as the editor has it."""
+        current = self.port.document(self.uri)
+        if current is None:
+            self._fail("the document was closed while the reply streamed")
+            return False
+        source, version = current
+        virtual = self.tracker.virtual(source)
+        if self.tracker.pending:
+            version = None  # we cannot know the editor's version: send unversioned
+        at = LineIndex(virtual).position(self.tracker.insert_offset(), self.port.encoding)
+        versioned = self.port.versioned and version is not None
+        self.tracker.sent(text, versioned=versioned)
+        ok = await self.port.apply_insert(self.uri, version if versioned else None, at, text)
+        if not ok:
+            self.tracker.rejected(text)
+        return ok
 
 
 async def apply_or_false(call: Awaitable[bool], timeout: float) -> bool:

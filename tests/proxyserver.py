@@ -90,3 +90,22 @@ class Pproxy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def blackhole_port() -> int:
+    """A port whose connections hang in the handshake (a full backlog): a connect timeout."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = int(srv.getsockname()[1])
+    _KEEP.append(srv)
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        _KEEP.append(c)
+    time.sleep(0.1)
+    return port

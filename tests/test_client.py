@@ -163,7 +163,7 @@ async def test_stream_cut_midway_is_not_retried(api: FakeOpenAI) -> None:
 
 async def test_read_timeout_is_per_read_and_configurable(api: FakeOpenAI) -> None:
     api.script(Stall(text="Slow start", seconds=10))
-    s = settings_for(api, read_timeout=0.5, max_retries=0)
+    s = settings_for(api, read_timeout=0.5, max_retries=2)
     client = make_client(s, KEY, env=NO_PROXY_ENV)
     received: list[str] = []
     started = time.monotonic()
@@ -177,6 +177,7 @@ async def test_read_timeout_is_per_read_and_configurable(api: FakeOpenAI) -> Non
                     received.append(chunk.choices[0].delta.content)
     assert time.monotonic() - started < 5
     assert "".join(received) == "Slow start"
+    assert len(api.chat_requests()) == 1  # a stalled stream is not retried either
     assert str(describe_error(info.value, s, during_stream=True)) == (
         f"The reply from {api.url} stalled for 0.5 s (readTimeout) and was cut off; the reply is "
         "incomplete: ask again to get the rest"

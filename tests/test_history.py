@@ -520,6 +520,50 @@ def test_clear_one_workspace_then_all(store: HistoryStore, db_path: Path) -> Non
     raw.close()
 
 
+def fts_integrity(path: Path) -> None:
+    """FTS5's own check: raises if the index disagrees with the messages table."""
+    raw = sqlite3.connect(path)
+    try:
+        raw.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)")
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("scope", ["/secret", None])
+def test_cleared_text_leaves_no_trace_on_disk(
+    store: HistoryStore, db_path: Path, scope: str | None
+) -> None:
+    keep = store.new_conversation("/keep", "kept")
+    for i in range(40):
+        store.add_message(keep, "user", f"keep me {i} " + "k" * 300)
+    doomed = store.new_conversation("/secret", "PLATYPUS title")
+    for i in range(20):
+        store.add_message(doomed, "user", f"SECRET-PLATYPUS-{i} 秘密内容")
+    reply = store.add_message(doomed, "assistant", "", status="partial")
+    for i in range(10):
+        store.update_message(reply, content="STREAMED-WOMBAT " * i)
+
+    assert store.clear(scope) == (1 if scope else 2)
+
+    # With the store still open (as a running server has it): the tables, the free pages,
+    # the WAL and the search index hold none of it.
+    files = [p for p in db_path.parent.iterdir() if p.name.startswith("history.db")]
+    assert {p.name for p in files} >= {"history.db", "history.db-wal"}
+    for f in files:
+        data = f.read_bytes()
+        for secret in (b"PLATYPUS", b"WOMBAT", "秘密".encode()):
+            assert secret not in data, (f.name, secret)
+    fts_integrity(db_path)
+    assert store.search("PLATYPUS") == []
+    assert len(store.search("keep me", workspace="/keep")) == (40 if scope else 0)
+    # The index keeps following later writes and deletes (the delete trigger is back).
+    again = store.new_conversation("/secret", "again")
+    store.add_message(again, "user", "echidna")
+    assert store.clear("/secret") == 1
+    assert store.search("echidna") == []
+    fts_integrity(db_path)
+
+
 def test_prune_by_age_and_by_count(store: HistoryStore, db_path: Path) -> None:
     ancient = store.new_conversation("/ws", "ancient")
     store.add_message(ancient, "user", "old")

@@ -30,10 +30,12 @@ class SimEditor:
     def document(self, uri: str) -> tuple[str, int | None] | None:
         return self.server_text, self.server_version
 
+    silent = False  # Neovim: a stale versioned edit is dropped but reported as applied
+
     async def apply_insert(self, uri: str, version: int | None, at: Pos, text: str) -> bool:
         self.calls.append((version, at, text))
         if self.reject_versions and version is not None and version != self.version:
-            return False
+            return self.silent
         self.edit(at, at, text)
         return True
 
@@ -199,3 +201,16 @@ def test_tracker_shifts_and_breaks():
     assert (t.start, t.end, t.broken) == (8, 11, None)
     t.on_change(Change(9, 10, "Q"), "", "")  # inside: broken
     assert t.broken is not None
+
+
+async def test_silently_discarded_versioned_edit_is_sent_again():
+    editor = SimEditor("q\n", echo_delay=0.15)
+    editor.silent = True
+    sink = make_sink(editor, offset=2)
+    editor.type_at_offset(0, "> ")  # unseen by the server when the first edit goes out
+    sink.write("reply 回复")
+    report = await sink.close()
+    await editor.settle()
+    assert editor.text == "> q\nreply 回复\n"
+    assert report.complete_in_document
+    assert report.inserted == "reply 回复\n"

@@ -119,6 +119,9 @@ class Editor:
             if doc is None:
                 return types.ApplyWorkspaceEditResult(applied=False, failure_reason="not open")
             if version is not None and version != doc.version:
+                if self.config.capabilities == "neovim":
+                    # Neovim prints "Buffer … newer than edits" and still answers applied.
+                    return types.ApplyWorkspaceEditResult(applied=True)
                 return types.ApplyWorkspaceEditResult(
                     applied=False, failure_reason=f"version {version} != {doc.version}")
         for uri, _version, edits in changes:
@@ -207,8 +210,10 @@ async def start_editor(env: dict[str, str], config: EditorConfig, root_uri: str 
         caps.workspace.apply_edit = False
     if config.position_encodings is not None and caps.general is not None:
         caps.general.position_encodings = config.position_encodings
+    info = types.ClientInfo(name="Neovim", version="0.11.4") if config.capabilities == "neovim" else None
     await client.initialize_session(types.InitializeParams(
-        capabilities=caps, root_uri=root_uri, initialization_options=config.initialization_options))
+        capabilities=caps, root_uri=root_uri, initialization_options=config.initialization_options,
+        client_info=info))
     return editor
 
 

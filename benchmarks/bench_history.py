@@ -1,0 +1,159 @@
+"""How fast the history store answers with 100,000 stored messages.
+
+Target (issue 5): opening the current conversation (current_conversation + turns) and
+listing recent conversations each take under 10 ms.  Also prints the other figures the
+engine cares about: opening the store, appending, a streaming update of a long reply,
+search, and clearing a workspace.
+
+    .venv/bin/python benchmarks/bench_history.py [--messages 100000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gpt_ls.history import HistoryStore, now
+
+TARGET_MS = 10.0
+WORDS = (
+    "index query slow database table column 数据库 查询 索引 为什么 很慢 function return "
+    "async await error retry proxy token budget context window 🙂 email draft explain"
+).split()
+
+
+def text(rng: random.Random, n_words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n_words))
+
+
+def build(path: Path, messages: int, per_conversation: int, workspaces: int) -> str:
+    """Fill a store through SQL in one transaction (the API would take minutes)."""
+    HistoryStore.open(path).close()  # schema, migrations, FTS triggers
+    rng = random.Random(1)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN")
+    at = now()
+    conversations = messages // per_conversation
+    for c in range(conversations):
+        workspace = f"/home/user/project{c % workspaces}"
+        cid = db.execute(
+            "INSERT INTO conversations (workspace, title, model, created, updated)"
+            " VALUES (?, ?, 'gpt-4.1-mini', ?, ?)",
+            (workspace, text(rng, 6), at, at),
+        ).lastrowid
+        rows = []
+        for i in range(per_conversation):
+            role = "user" if i % 2 == 0 else "assistant"
+            body = text(rng, rng.randint(20, 250))
+            rows.append((cid, role, body, "complete", at, at))
+        db.executemany(
+            "INSERT INTO messages (conversation_id, role, content, status, created, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    db.execute("COMMIT")
+    db.close()
+    return "/home/user/project0"
+
+
+def measure(fn: Callable[[], object], runs: int) -> list[float]:
+    fn()  # warm the page cache, as a running server has it
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def report(name: str, samples: list[float], target: float | None = None) -> None:
+    ordered = sorted(samples)
+    p50 = statistics.median(ordered)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    verdict = ""
+    if target is not None:
+        verdict = "  OK" if p99 < target else f"  OVER the {target:.0f} ms target"
+    print(f"{name:<44} p50 {p50:8.3f} ms   p99 {p99:8.3f} ms   (n={len(samples)}){verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--per-conversation", type=int, default=50)
+    parser.add_argument("--workspaces", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--keep", type=Path, help="build in this directory and keep it")
+    args = parser.parse_args()
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="gpt-ls-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "history.db"
+    try:
+        t0 = time.perf_counter()
+        workspace = build(path, args.messages, args.per_conversation, args.workspaces)
+        built = time.perf_counter() - t0
+        size = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
+        print(f"built {args.messages:,} messages in {built:.1f} s; {size:.0f} MB on disk")
+
+        report("open (connect, pragmas, migration check)", measure(_open_close(path), 50))
+        store = HistoryStore.open(path)
+
+        def open_current() -> None:
+            conv = store.current_conversation(workspace)
+            assert conv is not None
+            assert len(store.turns(conv.id)) == args.per_conversation
+
+        report("current_conversation + turns", measure(open_current, args.runs), TARGET_MS)
+        report(
+            "list_conversations(workspace, 20)",
+            measure(lambda: store.list_conversations(workspace), args.runs),
+            TARGET_MS,
+        )
+        report(
+            "list_conversations(all, 20)",
+            measure(lambda: store.list_conversations(None), args.runs),
+            TARGET_MS,
+        )
+
+        conv = store.current_conversation(workspace)
+        assert conv is not None
+        report(
+            "add_message",
+            measure(lambda: store.add_message(conv.id, "user", "another question"), 200),
+        )
+        reply = store.add_message(conv.id, "assistant", "", status="partial")
+        long = text(random.Random(2), 3000)  # ~20 KB reply, rewritten on every update
+        report(
+            "update_message (20 KB partial reply)",
+            measure(lambda: store.update_message(reply, content=long, status="partial"), 100),
+        )
+        report("search 3+ chars (FTS trigram)", measure(lambda: store.search("数据库 index"), 50))
+        report("search 2 chars (LIKE scan)", measure(lambda: store.search("很慢"), 20))
+        t0 = time.perf_counter()
+        removed = store.clear("/home/user/project1")
+        print(
+            f"{'clear one workspace (' + str(removed) + ' conversations)':<44} "
+            f"{(time.perf_counter() - t0) * 1000:8.1f} ms"
+        )
+        store.close()
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _open_close(path: Path) -> Callable[[], None]:
+    def run() -> None:
+        HistoryStore.open(path).close()
+
+    return run
+
+
+if __name__ == "__main__":
+    main()

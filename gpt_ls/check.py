@@ -1,0 +1,146 @@
+"""``gpt-ls check``: show what gpt-ls will use and where each value came from, then try it.
+
+The same report serves the CLI (printed) and the editor (the ``gpt-ls.check`` command),
+so a user sees the same lines, and the same error sentence, in both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gpt_ls.client import (
+    choose_proxy,
+    describe_error,
+    endpoint_url,
+    make_client,
+    model_param,
+    resolve_api_key,
+)
+from gpt_ls.errors import GptLsError
+from gpt_ls.settings import SECRET_FIELDS, Loaded, Settings, camel, redact, redact_url
+
+#: The prompt of the one minimal request.
+PROBE = "Reply with the single word OK."
+PROBE_TOKENS = 5
+_REASONING = re.compile(r"^(o1|o3|o4|gpt-5)")
+_SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|cookie|session", re.IGNORECASE)
+
+
+@dataclass
+class CheckReport:
+    """What ``check`` found: ``lines`` to show, and the error sentence if it failed."""
+
+    ok: bool
+    lines: list[str]
+    latency_ms: float | None
+    error: GptLsError | None
+
+
+def _shown_value(name: str, value: Any) -> str:
+    """A setting as check prints it: secrets redacted, URL passwords and header values hidden."""
+    if value is None:
+        return "(not set)"
+    if name in SECRET_FIELDS:
+        return redact(value)
+    if name == "headers":
+        shown = {k: ("***" if _SENSITIVE_HEADER.search(k) else v) for k, v in value.items()}
+        return repr(shown) if shown else "(none)"
+    if isinstance(value, str):
+        if value == "" and name == "proxy":
+            return '"" (proxies off)'
+        return redact_url(value) if "://" in value else value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def settings_lines(loaded: Loaded, key_line: str) -> list[str]:
+    """``name = value  (source)`` for every setting, the key replaced by ``key_line``."""
+    lines = ["Settings (value, then where it came from):"]
+    for f in dataclasses.fields(Settings):
+        if f.name in SECRET_FIELDS:
+            lines.append(f"  {camel(f.name)} = {key_line}")
+            continue
+        value = getattr(loaded.settings, f.name)
+        shown = _shown_value(f.name, value)
+        lines.append(f"  {camel(f.name)} = {shown}  ({loaded.sources[f.name]})")
+    return lines
+
+
+def probe_params(settings: Settings) -> dict[str, Any]:
+    """The smallest request: a tiny non-streamed completion (reasoning models need
+    ``max_completion_tokens`` instead of ``max_tokens``)."""
+    model = model_param(settings)
+    params: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": "user", "content": PROBE}],
+    }
+    if _REASONING.match(settings.model) or _REASONING.match(model):
+        params["max_completion_tokens"] = PROBE_TOKENS
+    else:
+        params["max_tokens"] = PROBE_TOKENS
+    return params
+
+
+async def run_check(loaded: Loaded, env: Mapping[str, str] | None = None) -> CheckReport:
+    """Report the effective settings, problems and proxy, then make one minimal request."""
+    env = os.environ if env is None else env
+    settings = loaded.settings
+    lines = ["gpt-ls check"]
+    error: GptLsError | None = None
+    key = ""
+    try:
+        key = await resolve_api_key(settings)
+    except GptLsError as exc:
+        error = exc
+    if settings.api_key:
+        key_line = f"{redact(key)}  ({loaded.sources['api_key']})"
+    elif settings.api_key_command and key:
+        origin = loaded.sources["api_key_command"]
+        key_line = f"{redact(key)}  (printed by apiKeyCommand from {origin})"
+    else:
+        key_line = "(none)"
+    lines += settings_lines(loaded, key_line)
+    if loaded.problems:
+        lines.append("Problems (these values were ignored):")
+        lines += [f"  - {p}" for p in loaded.problems]
+    else:
+        lines.append("Problems: none")
+    url = endpoint_url(settings)
+    choice = choose_proxy(settings, url, env)
+    lines.append(f"Endpoint: {redact_url(url)}")
+    lines.append(f"Proxy: {choice.shown} ({choice.source})")
+    for var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        if env.get(var):
+            lines.append(f"{var}: {env[var]}")
+    if error is not None:
+        return _failed(lines, error, None)
+    params = probe_params(settings)
+    lines.append(f"Request: one chat completion, model {params['model']!r}, at most "
+                 f"{PROBE_TOKENS} tokens, no retries")
+    started = time.perf_counter()
+    try:
+        client = make_client(dataclasses.replace(settings, max_retries=0), key, env)
+        try:
+            reply = await client.chat.completions.create(**params)
+        finally:
+            await client.close()
+    except Exception as exc:  # every failure becomes the user's sentence
+        return _failed(lines, describe_error(exc, settings, env=env), None)
+    latency = (time.perf_counter() - started) * 1000
+    served = getattr(reply, "model", None) or params["model"]
+    lines.append(f"OK: {served} answered in {latency:.0f} ms")
+    return CheckReport(True, lines, latency, None)
+
+
+def _failed(lines: list[str], error: GptLsError, latency: float | None) -> CheckReport:
+    lines.append(f"FAILED: {error}")
+    return CheckReport(False, lines, latency, error)

@@ -1,0 +1,70 @@
+"""Conversations that continue: Continue resends earlier turns; history as documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from e2e.editor import EditorConfig
+from fakeopenai import Reply
+
+URI = "file:///work/chat.txt"
+
+
+async def test_continue_resends_the_earlier_turn(start, api):
+    api.script(Reply(text="巴黎。"), Reply(text="About 2.1 million."))
+    editor = await start()
+    editor.open(URI, "法国的首都是哪里？\nHow many people live there?\n")
+    await editor.action("gpt-ls.ask", URI, "法国的首都是哪里？")
+    await editor.action("gpt-ls.continue", URI, "How many people live there?")
+    first, second = api.chat_requests()
+    assert [m["role"] for m in first.body["messages"]] == ["system", "user"]
+    messages = second.body["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[1] == {"role": "user", "content": "法国的首都是哪里？"}
+    assert messages[2] == {"role": "assistant", "content": "巴黎。"}
+    assert messages[3]["content"].endswith("Selection:\nHow many people live there?")
+    assert editor.docs[URI].text == "法国的首都是哪里？\n巴黎。\nHow many people live there?\nAbout 2.1 million.\n"
+
+
+async def test_new_conversation_makes_continue_start_fresh(start, api):
+    editor = await start()
+    editor.open(URI, "one\ntwo\n")
+    await editor.action("gpt-ls.ask", URI, "one")
+    result = await editor.run("gpt-ls.newConversation")
+    assert result["conversation"] > 0
+    await editor.action("gpt-ls.continue", URI, "two")
+    assert [m["role"] for m in api.chat_requests()[1].body["messages"]] == ["system", "user"]
+
+
+async def test_ask_can_continue_by_setting(start, api):
+    editor = await start(EditorConfig(initialization_options={"askContinuesConversation": True}))
+    editor.open(URI, "one\ntwo\n")
+    await editor.action("gpt-ls.ask", URI, "one")
+    await editor.action("gpt-ls.ask", URI, "two")
+    assert [m["role"] for m in api.chat_requests()[1].body["messages"]] == ["system", "user", "assistant", "user"]
+
+
+async def test_history_is_shown_as_markdown_documents(start, api):
+    api.script(Reply(text="答案 42"))
+    editor = await start()
+    editor.open(URI, "问题\n")
+    await editor.action("gpt-ls.ask", URI, "问题")
+    overview = await editor.run("gpt-ls.showHistory")
+    (conv,) = overview["conversations"]
+    assert conv["title"] == "问题"
+    assert conv["messages"] == 2
+    shown = editor.client.shown_documents[-1].uri
+    text = Path(shown.removeprefix("file://")).read_text(encoding="utf-8")
+    assert "**问题** · 2 messages" in text
+    opened = await editor.run("gpt-ls.openConversation", conv["id"])
+    text = Path(opened["uri"].removeprefix("file://")).read_text(encoding="utf-8")
+    assert "答案 42" in text
+    assert "sk-test-key-0123456789" not in text
+
+
+async def test_history_off_records_nothing(start, api, tmp_path):
+    editor = await start(EditorConfig(initialization_options={"history": False}))
+    editor.open(URI, "q\n")
+    await editor.action("gpt-ls.ask", URI, "q")
+    assert editor.docs[URI].text.startswith("q\nEcho:")
+    assert not (tmp_path / "data" / "history.db").exists()

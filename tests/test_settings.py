@@ -1,0 +1,315 @@
+"""Settings: five layers with sources, bad input as problems, and the API key's origins."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gpt_ls.client import forget_api_key_command, resolve_api_key
+from gpt_ls.errors import KeyCommandFailed, NoApiKey
+from gpt_ls.settings import (
+    Settings,
+    camel,
+    find_workspace_root,
+    load_settings,
+    redact,
+    redact_url,
+)
+
+PY = shlex.quote(sys.executable)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache() -> Iterator[None]:
+    forget_api_key_command()
+    yield
+    forget_api_key_command()
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
+    """An environment whose user config dir is empty, and a workspace folder."""
+    config = tmp_path / "config"
+    config.mkdir()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return {"GPT_LS_CONFIG_DIR": str(config)}, config / "config.toml", ws
+
+
+def test_defaults_everywhere(dirs: tuple[dict[str, str], Path, Path]) -> None:
+    env, _user, ws = dirs
+    loaded = load_settings(workspace_root=ws, env=env)
+    assert loaded.settings == Settings()
+    assert set(loaded.sources.values()) == {"default"}
+    assert loaded.problems == []
+    assert (loaded.settings.connect_timeout, loaded.settings.read_timeout) == (5.0, 60.0)
+    assert loaded.settings.max_retries == 2
+
+
+def test_precedence_across_all_five_layers(dirs: tuple[dict[str, str], Path, Path]) -> None:
+    env, user, ws = dirs
+    env = {**env, "OPENAI_BASE_URL": "http://env:1/v1", "OPENAI_ORG_ID": "org-env",
+           "OPENAI_PROJECT_ID": "proj-env", "OPENAI_API_KEY": "sk-env-000000000000"}
+    user.write_text(
+        'baseUrl = "http://user:2/v1"\norganization = "org-user"\nreadTimeout = 30\n'
+        'model = "gpt-4o"\n',
+        "utf-8",
+    )
+    (ws / ".gpt-ls.toml").write_text(
+        '[gpt-ls]\nbaseUrl = "http://ws:3/v1"\nreadTimeout = 45.5\nmaxRetries = 0\n', "utf-8"
+    )
+    editor = {"baseUrl": "http://editor:4/v1", "maxRetries": 1}
+    loaded = load_settings(editor=editor, workspace_root=ws, env=env)
+    s = loaded.settings
+    got = {
+        name: (getattr(s, name), loaded.sources[name])
+        for name in ("base_url", "organization", "project", "read_timeout", "max_retries",
+                     "model", "api_key", "temperature")
+    }
+    assert got == {
+        "base_url": ("http://editor:4/v1", "editor"),
+        "organization": ("org-user", str(user)),
+        "project": ("proj-env", "environment (OPENAI_PROJECT_ID)"),
+        "read_timeout": (45.5, str(ws / ".gpt-ls.toml")),
+        "max_retries": (1, "editor"),
+        "model": ("gpt-4o", str(user)),
+        "api_key": ("sk-env-000000000000", "environment (OPENAI_API_KEY)"),
+        "temperature": (None, "default"),
+    }
+    assert loaded.problems == []
+
+
+def test_malformed_toml_names_the_file_and_other_layers_still_apply(
+    dirs: tuple[dict[str, str], Path, Path]
+) -> None:
+    env, user, ws = dirs
+    user.write_text('model = "gpt-4o"\n', "utf-8")
+    bad = ws / ".gpt-ls.toml"
+    bad.write_text('model = "gpt-4.1\nproxy = 3\n', "utf-8")
+    loaded = load_settings(editor={"readTimeout": 20}, workspace_root=ws, env=env)
+    assert loaded.settings.model == "gpt-4o"
+    assert loaded.settings.read_timeout == 20.0
+    assert loaded.problems == [
+        f"{bad}: is not valid TOML (Illegal character '\\n' (at line 1, column 17)); "
+        "its settings are ignored"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("editor", "problem"),
+    [
+        ({"readTimeout": "fast"},
+         "editor: setting 'readTimeout' must be a number (got 'fast'); ignored"),
+        ({"maxRetries": 1.5},
+         "editor: setting 'maxRetries' must be a whole number (got 1.5); ignored"),
+        ({"headers": {"X-A": 1}},
+         "editor: setting 'headers' value of 'X-A' must be a string (got (a table)); ignored"),
+        ({"apiKey": 12345},
+         "editor: setting 'apiKey' must be a string (got (hidden)); ignored"),
+        ({"connectTimeout": 0},
+         "editor: setting 'connectTimeout' must be more than 0 seconds (got 0); ignored"),
+        ({"proxy": "socks4://me:secret@127.0.0.1:1080"},
+         "editor: setting 'proxy' must be a proxy URL starting with http://, https://, "
+         "socks5://, socks5h:// (got 'socks4://me:***@127.0.0.1:1080'); ignored"),
+        ({"proxy": "127.0.0.1:3128"},
+         "editor: setting 'proxy' must be a proxy URL starting with http://, https://, "
+         "socks5://, socks5h:// (got '127.0.0.1:3128'); ignored"),
+        ({"baseUrl": "api.deepseek.com"},
+         "editor: setting 'baseUrl' must be a http(s) URL starting with http://, https:// "
+         "(got 'api.deepseek.com'); ignored"),
+        ({"explainOutput": "popup"},
+         "editor: setting 'explainOutput' must be one of 'hover', 'comment' (got 'popup'); "
+         "ignored"),
+        ({"modle": "gpt-4o"}, "editor: unknown setting 'modle' (ignored)"),
+    ],
+)
+def test_wrong_values_name_the_key(
+    dirs: tuple[dict[str, str], Path, Path], editor: dict[str, object], problem: str
+) -> None:
+    env, _user, ws = dirs
+    loaded = load_settings(editor={**editor, "model": "gpt-4o"}, workspace_root=ws, env=env)
+    assert loaded.problems == [problem]
+    assert loaded.settings.model == "gpt-4o"  # the rest still applies
+
+
+def test_wrong_type_in_a_file_names_file_and_key(dirs: tuple[dict[str, str], Path, Path]) -> None:
+    env, user, ws = dirs
+    user.write_text('readTimeout = "slow"\nmodel = "gpt-4o"\n', "utf-8")
+    loaded = load_settings(workspace_root=ws, env=env)
+    assert loaded.problems == [
+        f"{user}: setting 'readTimeout' must be a number (got 'slow'); ignored"
+    ]
+    assert (loaded.settings.read_timeout, loaded.settings.model) == (60.0, "gpt-4o")
+
+
+def test_a_bad_value_falls_back_to_the_next_layer(dirs: tuple[dict[str, str], Path, Path]) -> None:
+    env, user, ws = dirs
+    user.write_text("readTimeout = 25\n", "utf-8")
+    loaded = load_settings(editor={"readTimeout": -1}, workspace_root=ws, env=env)
+    assert (loaded.settings.read_timeout, loaded.sources["read_timeout"]) == (25.0, str(user))
+
+
+def test_proxy_values(dirs: tuple[dict[str, str], Path, Path]) -> None:
+    env, _user, ws = dirs
+    for url in ("http://127.0.0.1:3128", "https://p.corp:443", "socks5://u:p@127.0.0.1:1080",
+                "socks5h://127.0.0.1:9050", ""):
+        loaded = load_settings(editor={"proxy": url}, workspace_root=ws, env=env)
+        assert (loaded.settings.proxy, loaded.problems) == (url, [])
+
+
+def test_azure_environment(dirs: tuple[dict[str, str], Path, Path]) -> None:
+    env, _user, ws = dirs
+    env = {**env, "AZURE_OPENAI_API_KEY": "azure-key-0000000000",
+           "AZURE_OPENAI_ENDPOINT": "https://me.openai.azure.com",
+           "OPENAI_API_VERSION": "2024-06-01"}
+    loaded = load_settings(workspace_root=ws, env=env)
+    s = loaded.settings
+    assert (s.api_key, s.azure_endpoint, s.azure_api_version) == (
+        "azure-key-0000000000", "https://me.openai.azure.com", "2024-06-01")
+    assert loaded.sources["api_key"] == "environment (AZURE_OPENAI_API_KEY)"
+
+
+def test_settings_repr_hides_secrets() -> None:
+    s = Settings(api_key="sk-very-secret-key-123", headers={"Authorization": "Bearer zzz"},
+                 proxy="http://u:pw@127.0.0.1:3128")
+    text = repr(s)
+    assert "sk-very-secret-key-123" not in text
+    assert "zzz" not in text and ":pw@" not in text
+    assert "api_key=(hidden)" in text
+    assert "headers={'Authorization': '***'}" in text
+    assert "proxy='http://u:***@127.0.0.1:3128'" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://u:p@h:1", "http://u:***@h:1"),
+        ("socks5h://user:pä$$@proxy.corp:1080/", "socks5h://user:***@proxy.corp:1080/"),
+        ("http://h:1", "http://h:1"),
+        ("http://onlyuser@h:1", "http://onlyuser@h:1"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_redact_and_camel() -> None:
+    assert redact("sk-abcdefghijklmnop") == "sk-…mnop"
+    assert redact("short") == "*****"
+    assert redact(None) == "(not set)"
+    assert camel("api_key_command_timeout") == "apiKeyCommandTimeout"
+
+
+def test_find_workspace_root(tmp_path: Path) -> None:
+    (tmp_path / "proj" / ".git").mkdir(parents=True)
+    deep = tmp_path / "proj" / "src" / "pkg"
+    deep.mkdir(parents=True)
+    assert find_workspace_root(deep) == (tmp_path / "proj").resolve()
+    (deep / ".gpt-ls.toml").write_text("", "utf-8")
+    assert find_workspace_root(deep) == deep.resolve()
+
+
+# --------------------------------------------------------------------------- API key
+
+
+def key_command(tmp_path: Path, body: str) -> str:
+    """A command line running a small Python script (no shell involved)."""
+    script = tmp_path / "key cmd.py"  # a space, to prove the shell-like quoting
+    script.write_text(body, "utf-8")
+    return f"{PY} {shlex.quote(str(script))}"
+
+
+async def test_key_command_runs_once_per_process(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    cmd = key_command(tmp_path, f"""
+with open({str(runs)!r}, "a") as f:
+    f.write("run\\n")
+print("sk-from-command-0123456789")
+print("extra lines are ignored")
+""")
+    s = Settings(api_key_command=cmd)
+    assert await resolve_api_key(s) == "sk-from-command-0123456789"
+    assert await resolve_api_key(s) == "sk-from-command-0123456789"
+    assert runs.read_text() == "run\n"
+
+
+async def test_key_command_failure_does_not_echo_its_output(tmp_path: Path) -> None:
+    cmd = key_command(tmp_path, "import sys\nprint('sk-leaked-0123456789')\nsys.exit(3)\n")
+    with pytest.raises(KeyCommandFailed) as info:
+        await resolve_api_key(Settings(api_key_command=cmd))
+    assert str(info.value) == (
+        f"apiKeyCommand ({sys.executable}) failed with exit status 3: run it in a terminal to "
+        "see why"
+    )
+    assert isinstance(info.value, NoApiKey)
+
+
+async def test_key_command_printing_nothing(tmp_path: Path) -> None:
+    cmd = key_command(tmp_path, "print('   ')\n")
+    with pytest.raises(KeyCommandFailed) as info:
+        await resolve_api_key(Settings(api_key_command=cmd))
+    assert str(info.value) == (
+        f"apiKeyCommand ({sys.executable}) printed nothing: it must print the API key on its "
+        "first line"
+    )
+
+
+async def test_key_command_timeout(tmp_path: Path) -> None:
+    cmd = key_command(tmp_path, "import time\ntime.sleep(30)\n")
+    with pytest.raises(KeyCommandFailed) as info:
+        await resolve_api_key(Settings(api_key_command=cmd, api_key_command_timeout=0.5))
+    assert str(info.value) == (
+        f"apiKeyCommand ({sys.executable}) did not finish within 0.5 s: it must print the key "
+        "without waiting for input (raise apiKeyCommandTimeout if it is only slow)"
+    )
+
+
+async def test_key_command_not_found() -> None:
+    with pytest.raises(KeyCommandFailed) as info:
+        await resolve_api_key(Settings(api_key_command="no-such-program-xyz --get key"))
+    assert str(info.value) == (
+        "apiKeyCommand program 'no-such-program-xyz' not found: check its name or give its full "
+        "path"
+    )
+
+
+async def test_key_command_bad_quoting() -> None:
+    with pytest.raises(KeyCommandFailed) as info:
+        await resolve_api_key(Settings(api_key_command="pass show 'openai"))
+    assert str(info.value) == (
+        "apiKeyCommand cannot be parsed (No closing quotation): check its quoting"
+    )
+
+
+async def test_key_command_reads_no_stdin(tmp_path: Path) -> None:
+    # A command that reads stdin must not consume the language server's LSP input.
+    body = "import sys\ndata = sys.stdin.read()\nprint('sk-k' + str(len(data)))\n"
+    cmd = key_command(tmp_path, body)
+    assert await resolve_api_key(Settings(api_key_command=cmd)) == "sk-k0"
+
+
+async def test_key_order_file_key_beats_command_beats_environment(
+    dirs: tuple[dict[str, str], Path, Path], tmp_path: Path
+) -> None:
+    env, user, ws = dirs
+    env = {**env, "OPENAI_API_KEY": "sk-env-0000000000"}
+    cmd = key_command(tmp_path, "print('sk-cmd-1111111111')\n")
+    # Command in the workspace, key only in the environment: the command wins.
+    (ws / ".gpt-ls.toml").write_text(f"apiKeyCommand = '''{cmd}'''\n", "utf-8")
+    loaded = load_settings(workspace_root=ws, env=env)
+    assert loaded.settings.api_key is None
+    assert loaded.sources["api_key"] == "default"
+    assert await resolve_api_key(loaded.settings) == "sk-cmd-1111111111"
+    # An explicit apiKey in a file (even a lower one) wins over the command.
+    user.write_text('apiKey = "sk-file-2222222222"\n', "utf-8")
+    loaded = load_settings(workspace_root=ws, env=env)
+    assert (loaded.settings.api_key, loaded.sources["api_key"]) == ("sk-file-2222222222", str(user))
+    assert await resolve_api_key(loaded.settings) == "sk-file-2222222222"
+    # Without a command, the environment's key is used.
+    user.unlink()
+    loaded = load_settings(env=env)
+    assert await resolve_api_key(loaded.settings) == "sk-env-0000000000"
