@@ -139,6 +139,13 @@ local orig_notify = vim.notify
 vim.notify = function(msg, level, opts)
   table.insert(R.notifications, { msg = tostring(msg), level = level })
 end
+-- Every window/showMessage (Neovim echoes Info/Warning and notifies only Errors).
+R.shown = {}
+local orig_show = vim.lsp.handlers['window/showMessage']
+vim.lsp.handlers['window/showMessage'] = function(err, params, ctx)
+  table.insert(R.shown, { type = params.type, message = params.message })
+  return orig_show(err, params, ctx)
+end
 vim.api.nvim_create_autocmd('LspProgress', {
   callback = function(ev)
     local v = ev.data.params.value
