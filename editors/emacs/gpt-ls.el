@@ -179,8 +179,9 @@ ON-RESULT is called with the result; errors are shown as messages."
 
 (cl-defmethod eglot-execute-command ((_server gpt-ls-server) command arguments)
   "Run gpt-ls COMMAND with ARGUMENTS without blocking.
-This also serves `eglot-code-actions'.  Eglot's default waits with `jsonrpc-request', which in Emacs 28's jsonrpc leaves
-server requests that arrive with the answer unread until more output comes; the
+This also serves `eglot-code-actions'.  Eglot's default waits with
+`jsonrpc-request', which in Emacs 28's jsonrpc leaves server requests
+that arrive with the answer unread until more output comes; the
 server's progress then stalls for seconds."
   (let ((name (format "%s" command)))
     (gpt-ls-execute name (append arguments nil)
