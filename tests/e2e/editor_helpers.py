@@ -384,3 +384,94 @@ def run_emacs(
     }, ensure_ascii=False), "utf-8")
     env["GPT_TEST_PARAMS"] = str(pfile)
     return run_editor([emacs, "-Q", "--batch", "-l", str(script)], out, env, tmp, timeout=timeout)
+
+
+ALE_DIR = Path("/usr/share/vim-ale")
+
+
+def find_vim_ale() -> str | None:
+    """Vim (with +job) and Debian's vim-ale; None if either is missing."""
+    vim = shutil.which("vim")
+    if vim is None or not (ALE_DIR / "plugin" / "ale.vim").exists():
+        return None
+    return vim
+
+
+# The Vim script prelude for ALE tests: parameters in g:P, results in g:R (written as
+# JSON at the end, any exception under "error"); ALE's menu prompt answers g:choice.
+VIM_PRELUDE = r"""
+set nocompatible
+let g:P = json_decode(join(readfile($GPT_TEST_PARAMS), "\n"))
+let g:R = {}
+let &runtimepath = g:P.ale . ',' . &runtimepath . ',' . g:P.ale . '/after'
+filetype plugin on
+let g:ale_lsp_show_message_severity = 'information'
+runtime plugin/ale.vim
+runtime autoload/ale/util.vim
+" ALE asks which code action to run with input(): answer as a user would.
+let g:choice = ''
+function! ale#util#Input(message, value, ...) abort
+  let g:R.menu = a:message
+  return g:choice
+endfunction
+function! WaitFor(what, expr, ms) abort
+  let l:start = reltime()
+  while !eval(a:expr)
+    if reltimefloat(reltime(l:start)) * 1000 > a:ms
+      throw 'timed out waiting for ' . a:what
+    endif
+    sleep 20m
+  endwhile
+endfunction
+" ALE shows server messages once its linter has connected (as it does on opening a file).
+function! AleConnected() abort
+  for l:conn in values(ale#lsp#GetConnections())
+    for l:Cb in get(l:conn, 'callback_list', [])
+      if string(l:Cb) =~# 'lsp_linter#HandleLSPResponse'
+        return 1
+      endif
+    endfor
+  endfor
+  return 0
+endfunction
+function! PreviewText() abort
+  for l:b in range(1, bufnr('$'))
+    if getbufvar(l:b, '&filetype') is# 'ale-preview.message'
+      return join(getbufline(l:b, 1, '$'), "\n")
+    endif
+  endfor
+  return ''
+endfunction
+try
+"""
+
+VIM_EPILOGUE = r"""
+catch
+  let g:R.error = v:exception . ' at ' . v:throwpoint
+endtry
+let g:R.messages = execute('messages')
+call writefile([json_encode(g:R)], g:P.out)
+qall!
+"""
+
+
+def run_vim_ale(
+    vim: str, tmp: Path, api_url: str, body: str, params: dict[str, Any] | None = None,
+    timeout: float = 60.0,
+) -> EditorRun:
+    """Run ``body`` (Vim script) in Vim with ALE talking to gpt-ls."""
+    env = editor_env(tmp, api_url)
+    script = tmp / "test.vim"
+    script.write_text(VIM_PRELUDE + body + VIM_EPILOGUE, "utf-8")
+    out = tmp / "results.json"
+    pfile = tmp / "params.json"
+    pfile.write_text(json.dumps({
+        "ale": str(ALE_DIR), "python": sys.executable, "out": str(out), "tmp": str(tmp),
+        **(params or {}),
+    }, ensure_ascii=False), "utf-8")
+    env["GPT_TEST_PARAMS"] = str(pfile)
+    env["TERM"] = "dumb"
+    return run_editor(
+        [vim, "-N", "-u", str(script), "-U", "NONE", "-i", "NONE", "-n", "--not-a-term"],
+        out, env, tmp, timeout=timeout,
+    )
