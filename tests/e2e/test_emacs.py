@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from e2e.editor_helpers import find_emacs, run_emacs
 from fakeopenai import FakeOpenAI, Reply
 
