@@ -394,7 +394,11 @@ def find_vim_ale() -> str | None:
     vim = shutil.which("vim")
     if vim is None or not (ALE_DIR / "plugin" / "ale.vim").exists():
         return None
-    return vim
+    try:
+        version = subprocess.run([vim, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return vim if "+job" in version.stdout else None
 
 
 # The Vim script prelude for ALE tests: parameters in g:P, results in g:R (written as

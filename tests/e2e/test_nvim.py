@@ -14,6 +14,8 @@ import pytest
 from e2e.editor_helpers import find_nvim, run_nvim
 from fakeopenai import FakeOpenAI, Reply
 
+from gpt_ls import __version__
+
 NVIM = find_nvim()
 
 pytestmark = [
@@ -289,7 +291,7 @@ R.health = buf_text(vim.api.nvim_get_current_buf())
     assert res["text"] == "Say hi 👋\nHi! 你好 👋\n"
     health = res["health"]
     assert "- ✅ OK vim.lsp.enable(\"gpt_ls\") has been called" in health
-    assert "- ✅ OK version: gpt-ls 0.1.0" in health
+    assert f"- ✅ OK version: gpt-ls {__version__}" in health
     assert "- ✅ OK OPENAI_API_KEY is set (not shown)" in health
     assert "sk-test" not in health
     assert "ERROR" not in health

@@ -16,7 +16,7 @@ VIM = find_vim_ale()
 
 pytestmark = [
     pytest.mark.vim,
-    pytest.mark.skipif(VIM is None, reason="vim or vim-ale not found: run .ci/editors.sh"),
+    pytest.mark.skipif(VIM is None, reason="vim (+job) or vim-ale not found: run .ci/editors.sh"),
 ]
 
 
