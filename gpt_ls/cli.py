@@ -55,13 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("-v", "--verbose", action="count", default=0)
     serve_parser.set_defaults(func=serve)
     for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -94,6 +94,7 @@ class Engine:
         self.clients = clients or ClientCache()
         self._store: HistoryStore | None = None
         self._noticed: set[str] = set()
+        self._pruned: tuple[int | None, int | None] | None = None
         self.store_notice: str | None = None
 
     def store(self) -> HistoryStore:
@@ -122,6 +123,11 @@ class Engine:
         if not req.settings.history:
             return None, []
         store = self.store()
+        retention = (req.settings.history_retention_days, req.settings.history_max_conversations)
+        if retention != (None, None) and retention != self._pruned:
+            self._pruned = retention
+            removed = store.prune(*retention)
+            log.info("history retention removed %d conversations", removed)
         mode = req.action.conversation
         continues = mode == "continue" or (mode == "setting" and req.settings.ask_continues_conversation)
         if continues and not req.new_conversation:

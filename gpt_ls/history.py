@@ -23,6 +23,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -41,7 +42,7 @@ BUSY_TIMEOUT_MS = 10_000
 WORKSPACE_MARKERS = (".git", settings.WORKSPACE_FILE)
 
 # Primary SQLite result codes (the low byte of an extended code).
-_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_IOERR = 3, 8, 10
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_READONLY, _SQLITE_IOERR = 3, 5, 8, 10
 _SQLITE_CORRUPT, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 14, 26
 _DAMAGED = {_SQLITE_CORRUPT, _SQLITE_NOTADB}
 _UNREADABLE = {_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN}
@@ -279,6 +280,8 @@ def _error_code(exc: sqlite3.Error) -> int | None:
         return _SQLITE_CORRUPT
     if "unable to open" in text:
         return _SQLITE_CANTOPEN
+    if "locked" in text:
+        return _SQLITE_BUSY
     return None
 
 
@@ -325,9 +328,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"journal mode stays {mode!r}")
+        _enable_wal(conn)
         # NORMAL in WAL: a killed process loses nothing committed; a power cut may lose the
         # last transactions but never corrupts the file.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -345,14 +346,33 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying while another process switches the same new file."""
+    # On a brand-new file SQLite can answer SQLITE_BUSY at once, without calling its busy
+    # handler (found by test_processes_creating_the_same_fresh_store_at_once).
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.002
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as exc:
+            if _error_code(exc) != _SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"journal mode stays {mode!r}")
+
+
 def _move_aside(path: Path) -> Path:
     """Rename the database (and its -wal/-shm) to ``history.db.corrupt-<UTC time>``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    when = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{when}")
     n = 1
     while target.exists():
         n += 1
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        target = path.with_name(f"{path.name}.corrupt-{when}-{n}")
     os.replace(path, target)
     for suffix in ("-wal", "-shm"):
         side = path.with_name(path.name + suffix)
@@ -610,14 +630,27 @@ class HistoryStore:
                 if fts:
                     db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('delete-all')")
                     db.execute(FTS_TRIGGERS["messages_fts_delete"])
-            if fts and workspace is not None and cur.rowcount:
-                # Deleted words linger in FTS segments until merged: merge them all now.
-                db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
         if cur.rowcount:
+            if fts and workspace is not None:
+                self._merge_index()
             with self._db() as db:
                 # TRUNCATE empties the WAL, which still holds the deleted pages.
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return max(cur.rowcount, 0)
+
+    def _merge_index(self) -> None:
+        """Merge the search index into one segment, so deleted words leave the file too.
+
+        The same work as FTS5 'optimize' (5 s for 100,000 messages), done in steps of
+        at most ~0.2 s, each its own transaction, so a reply streaming in another
+        process is never held up for long.
+        """
+        while True:
+            with self._db() as db:
+                before = db.total_changes
+                db.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('merge', -500)")
+                if db.total_changes - before < 2:  # FTS5's sign that nothing was left to do
+                    return
 
     def prune(self, retention_days: int | None, max_conversations: int | None) -> int:
         """Apply the retention settings (None or 0 means no limit); returns how many went."""

@@ -435,17 +435,20 @@ class GptLanguageServer(LanguageServer):
         # A selection ending at column 0 of a line ends before that line.
         if end == index.starts[line] and end > 0 and line > 0:
             line -= 1
-        prefix = ""
-        if line + 1 < index.line_count:
+        prefix, final_eol = "", True
+        if line + 2 < index.line_count:
             at = index.starts[line + 1]
+        elif line + 1 < index.line_count:
+            # The selection ends on the last line, before the final line ending: insert
+            # before that ending, since editors (Neovim) treat the position after it as
+            # past the end and add whole lines there.
+            at, prefix, final_eol = index.ends[line], "\n", False
         else:
-            at = len(text)
-            if index.ends[line] == len(text) and text:
-                prefix = "\n"  # the last line has no line ending
+            at, prefix = len(text), "\n" if text else ""  # the last line has no line ending
         tracker = InsertionTracker(at)
         self.trackers.setdefault(uri, []).append(tracker)
         run.trackers.append(tracker)
-        sink = DocumentSink(self.port, uri, tracker, eol=eol_of(text), prefix=prefix)
+        sink = DocumentSink(self.port, uri, tracker, eol=eol_of(text), prefix=prefix, final_eol=final_eol)
         sink.start()
         return sink
 
@@ -710,6 +713,17 @@ def show_history(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
 def open_conversation(ls: GptLanguageServer, conversation_id: int) -> dict[str, Any]:
     """Open one conversation as a Markdown document."""
     return _plain_errors(lambda: ls.open_conversation(conversation_id))  # type: ignore[no-any-return]
+
+
+@server.command("gpt-ls.check")
+async def check(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
+    """Test the connection with the current settings; show the report."""
+    from gpt_ls.check import run_check
+
+    report = await run_check(ls.loaded)
+    kind = types.MessageType.Info if report.ok else types.MessageType.Error
+    ls.show("\n".join(report.lines), kind)
+    return {"ok": report.ok, "lines": [mask(line) for line in report.lines], "latencyMs": report.latency_ms}
 
 
 @server.feature(types.SHUTDOWN)

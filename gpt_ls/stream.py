@@ -189,6 +189,7 @@ class DocumentSink:
         tracker: InsertionTracker,
         eol: str = "\n",
         prefix: str = "",
+        final_eol: bool = True,
         interval: float = 0.2,
         echo_timeout: float = 1.0,
         retries: int = 3,
@@ -199,6 +200,7 @@ class DocumentSink:
         self.tracker = tracker
         self.eol = eol
         self.prefix = normalize_eol(prefix, eol)
+        self.final_eol = final_eol
         self.coalescer = Coalescer(eol, interval)
         self.echo_timeout = echo_timeout
         self.retries = retries
@@ -263,7 +265,7 @@ class DocumentSink:
         text = self.coalescer.take(self.clock(), final=final)
         if text and not self._prefixed:
             text, self._prefixed = self.prefix + text, True
-        if final and (self._tail or text) and not (self._tail + text).endswith(self.eol):
+        if final and self.final_eol and (self._tail or text) and not (self._tail + text).endswith(self.eol):
             text += self.eol
         self._tail = (self._tail + text)[-4:]
         failures = 0

@@ -216,6 +216,33 @@ def test_clear_needs_yes_when_not_interactive(env: Env) -> None:
     assert out.count("\n") == 4  # header + all three still there
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+@pytest.mark.parametrize(("answer", "code", "left"), [("n\n", 1, 3), ("yes\n", 0, 0)])
+def test_clear_asks_on_a_terminal(env: Env, answer: str, code: int, left: int) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gpt_ls.cli_history", "history", "clear"],
+            cwd=env.repo,
+            env={**os.environ, "GPT_LS_DATA_DIR": str(env.data), "PYTHONIOENCODING": "utf-8"},
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(leader, answer.encode())
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert proc.returncode == code
+    assert out.startswith("Delete 3 conversation(s) in every workspace? [y/N] ")
+    with HistoryStore.open(env.db) as store:
+        assert store.count_conversations() == left
+
+
 def test_clear_one_workspace_then_everything(env: Env) -> None:
     code, out, _ = env.run("clear", "--workspace", str(env.notes), "--yes")
     assert (code, out) == (0, f"Deleted 1 conversation(s) in workspace {env.notes}.\n")

@@ -193,7 +193,8 @@ print(store.notice, flush=True)
 """
 
 
-def test_processes_creating_the_same_fresh_store_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("round_", range(3))
+def test_processes_creating_the_same_fresh_store_at_once(tmp_path: Path, round_: int) -> None:
     db = tmp_path / "fresh" / "history.db"
     names = [f"p{i}" for i in range(4)]
     children = start_together([[OPENER, str(db), name] for name in names])

@@ -319,11 +319,6 @@ R.text = buf_text(bufnr)
     assert sent["max_tokens"] == 77
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server: the insertion point after a file's final newline is (line_count, 0); Neovim "
-    "applies an edit there with nvim_buf_set_lines, turning each chunk into whole lines, "
-    "so the reply ends with extra empty lines"
-))
 def test_ask_on_the_last_line_of_the_file(tmp_path: Path, api: FakeOpenAI) -> None:
     doc = tmp_path / "last.txt"
     doc.write_text("first\nSay hi 👋\n", "utf-8")
