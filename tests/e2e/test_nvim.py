@@ -378,10 +378,6 @@ R.history = buf_text(vim.api.nvim_get_current_buf())
     assert res["history"].count(" messages · ") == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server: no gpt-ls.check command yet (docs/architecture.md lists it); Neovim says "
-    "'Language server `gpt_ls` does not support command `gpt-ls.check`'"
-))
 def test_check_reports_the_connection(tmp_path: Path, api: FakeOpenAI) -> None:
     doc = tmp_path / "any.txt"
     doc.write_text("hello\n", "utf-8")
