@@ -108,9 +108,8 @@ def _batch_cap(remaining: int) -> int:
     return min(max(remaining * 4, 4_096), 262_144)
 
 
-def _take_suffix(text: str, budget: int, encoding: str) -> _Taken:
-    """The longest run of whole lines at the end of ``text`` that costs at most ``budget``."""
-    pieces = tokens.chunks(text) if text else []
+def _take_suffix(text: str, pieces: list[str], budget: int, encoding: str) -> _Taken:
+    """The longest run of whole lines at the end of ``text`` (cut in ``pieces``) that fits."""
     used, end, i = 0, len(text), len(pieces)  # pieces[i:] == text[end:] are kept
     while i > 0:
         cap, j, chars = _batch_cap(budget - used), i - 1, len(pieces[i - 1])
@@ -129,9 +128,8 @@ def _take_suffix(text: str, budget: int, encoding: str) -> _Taken:
     return _Taken(text, used, True)
 
 
-def _take_prefix(text: str, budget: int, encoding: str) -> _Taken:
-    """The longest run of whole lines at the start of ``text`` that costs at most ``budget``."""
-    pieces = tokens.chunks(text) if text else []
+def _take_prefix(text: str, pieces: list[str], budget: int, encoding: str) -> _Taken:
+    """The longest run of whole lines at the start of ``text`` (cut in ``pieces``) that fits."""
     used, start, i = 0, 0, 0  # pieces[:i] == text[:start] are kept
     while i < len(pieces):
         cap, j, chars = _batch_cap(budget - used), i + 1, len(pieces[i])
@@ -150,14 +148,22 @@ def _take_prefix(text: str, budget: int, encoding: str) -> _Taken:
     return _Taken(text, used, True)
 
 
-def _take_excerpt(before: str, after: str, budget: int, encoding: str) -> tuple[str, str]:
-    """Split ``budget`` between both sides, nearest lines first; a side's slack goes over."""
-    half = budget // 2
-    b = _take_suffix(before, half, encoding)
-    a = _take_prefix(after, budget - b.tokens, encoding)
-    if not b.complete and budget - a.tokens > half:
-        b = _take_suffix(before, budget - a.tokens, encoding)
-    return b.text, a.text
+class _Excerpt:
+    """The text around the selection, cut into chunks once per fit."""
+
+    def __init__(self, before: str, after: str, encoding: str) -> None:
+        self.before, self.after, self.encoding = before, after, encoding
+        self.before_pieces = tokens.chunks(before)
+        self.after_pieces = tokens.chunks(after)
+
+    def take(self, budget: int) -> tuple[str, str]:
+        """Split ``budget`` between both sides, nearest lines first; a side's slack goes over."""
+        half = budget // 2
+        b = _take_suffix(self.before, self.before_pieces, half, self.encoding)
+        a = _take_prefix(self.after, self.after_pieces, budget - b.tokens, self.encoding)
+        if not b.complete and budget - a.tokens > half:
+            b = _take_suffix(self.before, self.before_pieces, budget - a.tokens, self.encoding)
+        return b.text, a.text
 
 
 def _oldest_turn(history: Messages) -> int:
@@ -220,10 +226,11 @@ def fit(
     # Then as much excerpt as the rest allows.
     trimmed = bool(before or after)  # until the kept excerpt is known to be all of it
     budget = limit - prompt
-    for _ in range(_MAX_RETRIES if trimmed else 0):
-        if budget <= 0:
+    excerpt = _Excerpt(before, after, info.encoding) if trimmed and budget > 0 else None
+    for _ in range(_MAX_RETRIES if excerpt else 0):
+        if budget <= 0 or excerpt is None:
             break
-        kept_before, kept_after = _take_excerpt(before, after, budget, info.encoding)
+        kept_before, kept_after = excerpt.take(budget)
         if not kept_before and not kept_after:
             break
         candidate = render(kept_before, kept_after, kept)
