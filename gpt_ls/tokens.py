@@ -303,9 +303,11 @@ def _encode_counts_parallel(enc: tiktoken.Encoding, pieces: list[str]) -> list[i
     while acc < total // 2:
         acc += len(pieces[half])
         half += 1
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-ls-tokens")
-    first = _pool.submit(_encode_counts, enc, pieces[:half])
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-ls-tokens")
+        pool = _pool
+    first = pool.submit(_encode_counts, enc, pieces[:half])
     second = _encode_counts(enc, pieces[half:])
     return first.result() + second
 
