@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from gpt_ls import budget, tokens
 from gpt_ls.models import lookup_model
@@ -29,52 +30,46 @@ print(f"{{(t1 - t0) * 1000:.0f}} {{(t2 - t1) * 1000:.0f}} {{(after - before) / 1
 """
 
 
-def _cut(text: str, size: int) -> str:
-    """``text`` cut to at most ``size`` bytes of UTF-8, at a character boundary."""
-    return text.encode("utf-8")[:size].decode("utf-8", "ignore")
+EN_WORDS = (
+    "the of and to in is that for it as with was on be by this are or from at an "
+    "language server model editor request token window context budget selection "
+    "reply history proxy stream encoding chunk count fitting document excerpt"
+).split()
+ZH_WORDS = (
+    "我们 语言 服务器 把 模型 放进 编辑器 中 用户 可以 提问 并 得到 回答 这是 一个 测试 "
+    "文本 上下文 窗口 预算 的 了 在 和 是 代码 函数 选择 历史 代理 请求 回复 文件 时间 "
+    "问题 需要 如果 因为 所以 但是 已经 没有 我们的 他们 这个 那个 什么 怎么"
+).split()
 
 
-def english(size: int) -> str:
-    """Prose and code-like lines: ``size`` bytes."""
-    rng = random.Random(1)
-    words = (
-        "the of and to in is that for it as with was on be by this are or from at an "
-        "language server model editor request token window context budget selection "
-        "reply history proxy stream encoding chunk count fitting document excerpt"
-    ).split()
+def english_line(rng: random.Random) -> str:
+    """A line of prose, or of code (30%)."""
+    if rng.random() < 0.3:
+        return f"    {rng.choice(EN_WORDS)}_{rng.randrange(99)} = call({rng.randrange(999)})"
+    return " ".join(rng.choice(EN_WORDS) for _ in range(rng.randrange(4, 16))).capitalize() + "."
+
+
+def chinese_line(rng: random.Random) -> str:
+    """A paragraph of one to four sentences of words, commas and full stops."""
+    sentences = []
+    for _ in range(rng.randrange(1, 5)):
+        clauses = [
+            "".join(rng.choice(ZH_WORDS) for _ in range(rng.randrange(2, 7)))
+            for _ in range(rng.randrange(1, 4))
+        ]
+        sentences.append("，".join(clauses) + rng.choice("。。。？！"))
+    return "".join(sentences)
+
+
+def document(size: int, line: Callable[[random.Random], str], seed: int) -> str:
+    """Lines from ``line`` until ``size`` bytes of UTF-8, cut at a character boundary."""
+    rng = random.Random(seed)
     lines: list[str] = []
     total = 0
     while total < size:
-        if rng.random() < 0.3:
-            line = f"    {rng.choice(words)}_{rng.randrange(99)} = call({rng.randrange(999)})"
-        else:
-            line = " ".join(rng.choice(words) for _ in range(rng.randrange(4, 16))).capitalize()
-        lines.append(line + ".")
-        total += len(line) + 2
-    return _cut("\n".join(lines), size)
-
-
-def chinese(size: int) -> str:
-    """Chinese paragraphs of words and punctuation: ``size`` bytes (~340,000 characters)."""
-    rng = random.Random(2)
-    words = (
-        "我们 语言 服务器 把 模型 放进 编辑器 中 用户 可以 提问 并 得到 回答 这是 一个 测试 "
-        "文本 上下文 窗口 预算 的 了 在 和 是 代码 函数 选择 历史 代理 请求 回复 文件 时间 "
-        "问题 需要 如果 因为 所以 但是 已经 没有 我们的 他们 这个 那个 什么 怎么"
-    ).split()
-    paragraphs: list[str] = []
-    total = 0
-    while total < size:
-        sentences = []
-        for _ in range(rng.randrange(1, 5)):
-            clauses = [
-                "".join(rng.choice(words) for _ in range(rng.randrange(2, 7)))
-                for _ in range(rng.randrange(1, 4))
-            ]
-            sentences.append("，".join(clauses) + rng.choice("。。。？！"))
-        paragraphs.append("".join(sentences))
-        total += len(paragraphs[-1].encode("utf-8")) + 1
-    return _cut("\n".join(paragraphs), size)
+        lines.append(line(rng))
+        total += len(lines[-1].encode("utf-8")) + 1
+    return "\n".join(lines).encode("utf-8")[:size].decode("utf-8", "ignore")
 
 
 def render(before: str, after: str, history: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -103,7 +98,10 @@ def load_figures() -> None:
 
 
 def fit_figures() -> None:
-    docs = {"English": english(SIZE), "Chinese": chinese(SIZE)}
+    docs = {
+        "English": document(SIZE, english_line, 1),
+        "Chinese": document(SIZE, chinese_line, 2),
+    }
     print(f"fit() with a {SIZE:,}-byte `before` (cold = empty count cache; warm = same doc)")
     for model in ("gpt-4", "gpt-4o", "gpt-4.1-mini", "gpt-5"):
         info = lookup_model(model)
