@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpt_ls.models import ModelInfo, lookup_model, request_options, resolve
+from gpt_ls.models import ModelInfo, adapt_messages, lookup_model, request_options, resolve
 
 
 @pytest.mark.parametrize(
@@ -154,3 +154,20 @@ def test_request_options_classic() -> None:
 def test_request_options_reasoning(name: str) -> None:
     info = lookup_model(name)
     assert request_options(info, 0.7, 2_000) == {"max_completion_tokens": 2_000}
+
+
+def test_adapt_messages_for_models_without_system_role() -> None:
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "assistant", "content": "Earlier reply."},
+        {"role": "user", "content": "Why?"},
+    ]
+    assert adapt_messages(lookup_model("gpt-4o"), messages) is messages
+    assert adapt_messages(lookup_model("o1-mini"), messages) == [
+        {"role": "assistant", "content": "Earlier reply."},
+        {"role": "user", "content": "Be brief.\n\nWhy?"},
+    ]
+    assert adapt_messages(lookup_model("o1-preview"), messages[:2]) == [
+        {"role": "user", "content": "Be brief."},
+        {"role": "assistant", "content": "Earlier reply."},
+    ]
