@@ -225,21 +225,24 @@ def fit(
 
     # Then as much excerpt as the rest allows.
     trimmed = bool(before or after)  # until the kept excerpt is known to be all of it
-    budget = limit - prompt
-    excerpt = _Excerpt(before, after, info.encoding) if trimmed and budget > 0 else None
-    for _ in range(_MAX_RETRIES if excerpt else 0):
-        if budget <= 0 or excerpt is None:
-            break
-        kept_before, kept_after = excerpt.take(budget)
-        if not kept_before and not kept_after:
-            break
-        candidate = render(kept_before, kept_after, kept)
-        n = count(candidate)
-        if n <= limit:
-            messages, prompt = candidate, n
-            trimmed = kept_before != before or kept_after != after
-            break
-        budget -= n - limit  # the template around the excerpt cost this much more
+    if trimmed and prompt < limit:
+        # What the template adds around any excerpt, so the first try usually fits.
+        wrapper = max(0, count(render(".", "", kept)) - prompt - 1)
+        budget = limit - prompt - wrapper
+        excerpt = _Excerpt(before, after, info.encoding)
+        for _ in range(_MAX_RETRIES):
+            if budget <= 0:
+                break
+            kept_before, kept_after = excerpt.take(budget)
+            if not (kept_before or kept_after):
+                break
+            candidate = render(kept_before, kept_after, kept)
+            n = count(candidate)
+            if n <= limit:
+                messages, prompt = candidate, n
+                trimmed = kept_before != before or kept_after != after
+                break
+            budget -= n - limit  # the edges of the excerpt cost this much more
 
     if max_tokens:
         reply = reserve
