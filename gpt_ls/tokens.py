@@ -29,9 +29,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
 from itertools import accumulate
 from operator import add
 from pathlib import Path
@@ -40,6 +38,8 @@ from typing import TYPE_CHECKING
 from gpt_ls.models import ModelInfo, resolve
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     import tiktoken
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,8 @@ def _read_ranks_file(name: str) -> bytes:
     override = os.environ.get(ENCODINGS_DIR_ENV)
     if override:
         return (Path(override) / filename).read_bytes()
+    from importlib import resources  # deferred, like tiktoken: only the first count pays
+
     return resources.files("gpt_ls.encodings").joinpath(filename).read_bytes()
 
 
@@ -303,6 +305,8 @@ def _encode_counts_parallel(enc: tiktoken.Encoding, pieces: list[str]) -> list[i
     while acc < total // 2:
         acc += len(pieces[half])
         half += 1
+    from concurrent.futures import ThreadPoolExecutor
+
     with _lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-ls-tokens")

@@ -100,13 +100,15 @@ def test_chat_format_overheads() -> None:
 
 def test_import_loads_nothing() -> None:
     code = (
-        "import sys, gpt_ls.tokens, gpt_ls.budget, gpt_ls.models;"
-        "print('tiktoken' in sys.modules, gpt_ls.tokens._loaded)"
+        "import sys, gpt_ls.tokens as t, gpt_ls.budget, gpt_ls.models, gpt_ls.cli_tokens;"
+        "print('tiktoken' in sys.modules, t._loaded);"
+        "t.preload(['cl100k_base']);"
+        "print('tiktoken' in sys.modules, sorted(t._loaded))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert out.stdout.strip() == "False {}"
+    assert out.stdout == "False {}\nTrue ['cl100k_base']\n"
 
 
 def test_long_text_counts_exactly_in_chunks() -> None:
