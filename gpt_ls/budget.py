@@ -166,6 +166,15 @@ class _Excerpt:
         return b.text, a.text
 
 
+def spare_tokens(info: ModelInfo) -> int:
+    """Tokens left unused in the window: a tenth for a model whose tokenizer is a guess.
+
+    A compatible server's model (llama, qwen, …) counts with its own tokenizer, which
+    can give more tokens than ``cl100k_base`` for the same text.
+    """
+    return 0 if info.known else info.context_window // 10
+
+
 def _oldest_turn(history: Messages) -> int:
     """How many messages make up the oldest turn: a reply goes with its question."""
     n = 1
@@ -174,7 +183,9 @@ def _oldest_turn(history: Messages) -> int:
     return n
 
 
-def _refusal(info: ModelInfo, prompt: int, reserve: int, max_tokens: int | None) -> str:
+def _refusal(
+    info: ModelInfo, prompt: int, reserve: int, max_tokens: int | None, window: int
+) -> str:
     """The sentence for a request that cannot fit, with its numbers and the way out."""
     lead = "Even without the surrounding text and the conversation so far, this request"
     if info.max_input is not None and prompt > info.max_input:
@@ -186,10 +197,15 @@ def _refusal(info: ModelInfo, prompt: int, reserve: int, max_tokens: int | None)
     options = "select less text, or choose a model with a larger context window"
     if max_tokens:
         options += " (or lower maxTokens)"
+    spare = (
+        ""
+        if window == info.context_window
+        else f" (less {info.context_window - window:,} kept spare)"
+    )
     return (
         f"{lead} needs {prompt + reserve:,} tokens ({prompt:,} for the prompt, {reserve:,} "
         f"for the reply), more than {info.name}'s context window of "
-        f"{info.context_window:,} tokens: {options}."
+        f"{info.context_window:,} tokens{spare}: {options}."
     )
 
 
@@ -204,7 +220,8 @@ def fit(
 ) -> Fitted:
     """Build the largest request that fits the window with its reply budget, or refuse."""
     reserve = min(max_tokens, info.max_output) if max_tokens else min(min_reply, info.max_output)
-    limit = info.context_window - reserve
+    window = info.context_window - spare_tokens(info)
+    limit = window - reserve
     if info.max_input is not None:
         limit = min(limit, info.max_input)
 
@@ -219,7 +236,7 @@ def fit(
         if prompt <= limit:
             break
         if not kept:
-            raise ContextTooLarge(_refusal(info, prompt, reserve, max_tokens))
+            raise ContextTooLarge(_refusal(info, prompt, reserve, max_tokens, window))
         kept = kept[_oldest_turn(kept) :]
     dropped = len(history) - len(kept)
 
@@ -247,7 +264,7 @@ def fit(
     if max_tokens:
         reply = reserve
     else:
-        reply = max(reserve, min(info.max_output, info.context_window - prompt))
+        reply = max(reserve, min(info.max_output, window - prompt))
     return Fitted(
         messages=messages,
         prompt_tokens=prompt,

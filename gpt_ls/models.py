@@ -196,8 +196,8 @@ def _unknown_notice(info: ModelInfo, window_set: int | None, output_set: int | N
     assumed = " and ".join(parts)
     return (
         f"Model {info.name!r} is not in gpt-ls's table: assuming {assumed}, "
-        f"counted with {info.encoding}; set contextWindow / maxOutputTokens to the "
-        "server's real limits."
+        f"counted with {info.encoding} and a tenth of the window kept spare; set "
+        "contextWindow / maxOutputTokens to the server's real limits."
     )
 
 

@@ -186,6 +186,24 @@ def test_reasoning_model_gets_max_completion_tokens() -> None:
     assert request_options(info, None, fitted.reply_budget) == {"max_completion_tokens": 294}
 
 
+def test_unknown_model_keeps_a_tenth_spare() -> None:
+    info = lookup_model("local-llm", context_window=400, max_output_tokens=300)
+    fitted = fit(render, BEFORE, AFTER, [], info, None)
+    assert fitted.prompt_tokens == tokens.count_messages(fitted.messages, info)
+    assert fitted.prompt_tokens + fitted.reply_budget <= 360
+    assert (fitted.prompt_tokens, fitted.reply_budget, fitted.trimmed_context) == (102, 258, True)
+    # 277 tokens would fit in 300, but not with 30 of them kept spare.
+    info = lookup_model("local-llm", context_window=300, max_output_tokens=260)
+    with pytest.raises(ContextTooLarge) as caught:
+        fit(render, "", "", [], info, None)
+    assert str(caught.value) == (
+        "Even without the surrounding text and the conversation so far, this request needs "
+        "277 tokens (21 for the prompt, 256 for the reply), more than local-llm's context "
+        "window of 300 tokens (less 30 kept spare): select less text, or choose a model with "
+        "a larger context window."
+    )
+
+
 def test_input_limit_is_respected() -> None:
     info = ModelInfo("tiny-5", 1_000, 500, "o200k_base", True, True, max_input=40)
     fitted = checked(fit(render, BEFORE, AFTER, [], info, None), info)

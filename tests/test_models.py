@@ -100,8 +100,9 @@ def test_unknown_model_falls_back_and_says_so() -> None:
         known=False,
         notice=(
             "Model 'llama3.1:8b' is not in gpt-ls's table: assuming a context window of "
-            "8,192 tokens and replies of at most 4,096 tokens, counted with cl100k_base; "
-            "set contextWindow / maxOutputTokens to the server's real limits."
+            "8,192 tokens and replies of at most 4,096 tokens, counted with cl100k_base and a "
+            "tenth of the window kept spare; set contextWindow / maxOutputTokens to the "
+            "server's real limits."
         ),
     )
 
@@ -111,8 +112,8 @@ def test_unknown_model_with_window_setting() -> None:
     assert (info.context_window, info.max_output, info.known) == (32_000, 4_096, False)
     assert info.notice == (
         "Model 'mistral-small' is not in gpt-ls's table: assuming replies of at most "
-        "4,096 tokens, counted with cl100k_base; set contextWindow / maxOutputTokens to "
-        "the server's real limits."
+        "4,096 tokens, counted with cl100k_base and a tenth of the window kept spare; set "
+        "contextWindow / maxOutputTokens to the server's real limits."
     )
     small = lookup_model("tiny", context_window=2_000)
     assert small.max_output == 1_000
