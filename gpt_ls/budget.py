@@ -51,68 +51,53 @@ class _Taken:
     complete: bool
 
 
-def _line_starts(piece: str) -> list[int]:
-    """Offsets in ``piece`` where a line starts (0 included, the very end excluded)."""
-    starts = [0]
-    at = piece.find("\n")
-    while at != -1 and at + 1 < len(piece):
-        starts.append(at + 1)
-        at = piece.find("\n", at + 1)
-    return starts
-
-
-def _longest(options: int, cost: Callable[[int], int], limit: int) -> tuple[int, int]:
-    """The largest k in 1..options with cost(k) <= limit, and its cost; (0, 0) if none.
-
-    Gallops from k = 1 before bisecting, so the work follows the answer, not ``options``.
-    """
-    best, best_cost = 0, 0
-    lo, hi, k = 1, options + 1, 1
-    while k <= options:
-        c = cost(k)
-        if c > limit:
-            hi = k
-            break
-        best, best_cost, lo = k, c, k + 1
-        k *= 2
-    while lo < hi:
-        mid = (lo + hi) // 2
-        c = cost(mid)
-        if c <= limit:
-            best, best_cost, lo = mid, c, mid + 1
-        else:
-            hi = mid
-    return best, best_cost
-
-
 def _last_lines(piece: str, budget: int, encoding: str) -> tuple[int, int]:
-    """Where the last lines of ``piece`` that fit ``budget`` start, and their tokens."""
-    starts = _line_starts(piece)
-    lines, n = _longest(
-        len(starts) - 1, lambda q: tokens.count_text(piece[starts[-q] :], encoding), budget
-    )
-    return (starts[-lines] if lines else len(piece)), n
+    """Where the last lines of ``piece`` that fit ``budget`` start, and their tokens.
+
+    The piece is split at every line break where counts add up exactly, and each part
+    is counted once; lines joined by an unsafe break (a blank line, a line starting
+    with ``/``) stay together.
+    """
+    parts = tokens.split_safe(piece)
+    used, start = 0, len(piece)
+    for part, n in zip(
+        reversed(parts), reversed(tokens.count_chunks(parts, encoding)), strict=True
+    ):
+        if used + n > budget:
+            break
+        used += n
+        start -= len(part)
+    return start, used
 
 
 def _first_lines(piece: str, budget: int, encoding: str) -> tuple[int, int]:
     """Where the first lines of ``piece`` that fit ``budget`` end, and their tokens."""
-    ends = _line_starts(piece)  # the first q lines end where line q starts
-    lines, n = _longest(
-        len(ends) - 1, lambda q: tokens.count_text(piece[: ends[q]], encoding), budget
-    )
-    return ends[lines], n
+    parts = tokens.split_safe(piece)
+    used, end = 0, 0
+    for part, n in zip(parts, tokens.count_chunks(parts, encoding), strict=True):
+        if used + n > budget:
+            break
+        used += n
+        end += len(part)
+    return end, used
 
 
-def _batch_cap(remaining: int) -> int:
-    """How many characters of chunks to count at once: about what ``remaining`` tokens hold."""
-    return min(max(remaining * 4, 4_096), 262_144)
+def _batch_cap(remaining: int, chars: int, used: int) -> int:
+    """How many characters of chunks to count at once: about what ``remaining`` tokens hold.
+
+    The density is the one seen so far (``chars`` for ``used`` tokens); before any, two
+    characters a token, between English (~4) and Chinese (~1.5).
+    """
+    density = chars / used if used else 2.0
+    return min(max(int(remaining * density * 1.1), 4_096), 262_144)
 
 
 def _take_suffix(text: str, pieces: list[str], budget: int, encoding: str) -> _Taken:
     """The longest run of whole lines at the end of ``text`` (cut in ``pieces``) that fits."""
     used, end, i = 0, len(text), len(pieces)  # pieces[i:] == text[end:] are kept
     while i > 0:
-        cap, j, chars = _batch_cap(budget - used), i - 1, len(pieces[i - 1])
+        cap = _batch_cap(budget - used, len(text) - end, used)
+        j, chars = i - 1, len(pieces[i - 1])
         while j > 0 and chars + len(pieces[j - 1]) <= cap:
             j -= 1
             chars += len(pieces[j])
@@ -132,7 +117,8 @@ def _take_prefix(text: str, pieces: list[str], budget: int, encoding: str) -> _T
     """The longest run of whole lines at the start of ``text`` (cut in ``pieces``) that fits."""
     used, start, i = 0, 0, 0  # pieces[:i] == text[:start] are kept
     while i < len(pieces):
-        cap, j, chars = _batch_cap(budget - used), i + 1, len(pieces[i])
+        cap = _batch_cap(budget - used, start, used)
+        j, chars = i + 1, len(pieces[i])
         while j < len(pieces) and chars + len(pieces[j]) <= cap:
             chars += len(pieces[j])
             j += 1

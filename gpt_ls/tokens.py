@@ -291,6 +291,21 @@ def chunks(text: str) -> list[str]:
     return out
 
 
+def split_safe(text: str) -> list[str]:
+    """Cut ``text`` at every line break where counts add up exactly (finer than chunks)."""
+    lines = text.split("\n")
+    out: list[str] = []
+    start = at = 0
+    for i in range(len(lines) - 1):
+        at += len(lines[i]) + 1
+        if _restart_safe(lines[i + 1]):
+            out.append(text[start:at])
+            start = at
+    if start < len(text):
+        out.append(text[start:])
+    return out
+
+
 def _encode_counts(enc: tiktoken.Encoding, pieces: list[str]) -> list[int]:
     return [len(enc.encode_ordinary(p)) for p in pieces]
 

@@ -140,6 +140,7 @@ def test_chunk_boundaries_never_change_the_count(lines: list[str], trailing: boo
     finally:
         tokens.CHUNK_EVERY = saved
     assert "".join(pieces) == text
+    assert tokens.split_safe(text) == pieces
     for name in ("cl100k_base", "o200k_base"):
         enc = tokens.get_encoding(name)
         assert enc is not None
@@ -158,6 +159,9 @@ def test_unsafe_breaks_are_not_cut() -> None:
             "x\n",
             "  y",
         ]
+        assert tokens.split_safe("a;\n\nb\n// c\n  \nx\n  y") == tokens.chunks(
+            "a;\n\nb\n// c\n  \nx\n  y"
+        )
     finally:
         tokens.CHUNK_EVERY = saved
 
