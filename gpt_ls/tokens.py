@@ -30,8 +30,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import accumulate
-from operator import add
+from itertools import accumulate, compress, repeat
+from operator import add, mod, not_
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -263,9 +263,12 @@ def chunks(text: str) -> list[str]:
     # ends[i]: the offset just past line i's newline. Computed in C, like the picks.
     lengths = list(map(len, lines))
     ends = list(map(add, accumulate(lengths), range(1, len(lines) + 1)))
-    every = CHUNK_EVERY
-    picks = {i for i, h in enumerate(map(hash, lines[:last])) if not h % every}
-    picks.update(i for i, n in enumerate(lengths[:last]) if n >= LONG_LINE)
+    # Lines whose hash is a multiple of CHUNK_EVERY, found with C-level iterators only.
+    picks = set(
+        compress(range(last), map(not_, map(mod, map(hash, lines[:last]), repeat(CHUNK_EVERY))))
+    )
+    if last and max(lengths[:last]) >= LONG_LINE:
+        picks.update(i for i, n in enumerate(lengths[:last]) if n >= LONG_LINE)
     out: list[str] = []
     start = 0
     scanned = 0  # lines before this one were already considered for a cut by size
