@@ -33,7 +33,8 @@ def test_match_indentation(code, indent, expected):
 
 
 def test_parse_chat_sections():
-    text = "title\r\n## System\r\nbe brief\r\n## user\r\n你好 👋\r\n\r\n## assistant\r\n\r\n## user\r\nnext\r\n"
+    text = ("title\r\n## System\r\nbe brief\r\n## user\r\n你好 👋\r\n\r\n"
+            "## assistant\r\n\r\n## user\r\nnext\r\n")
     assert prompts.parse_chat(text) == [
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": "你好 👋"},
@@ -100,7 +101,8 @@ def test_load_actions_overrides_extends_and_reports():
 def test_input_needs_choices():
     catalog = load_actions([("e", {"a": {"title": "A", "system": "tone {input}"}})])
     assert catalog.get("a") is None
-    assert catalog.problems == ["e: action 'a': uses {input}, so it needs 'inputChoices' (the answers to offer); skipped"]
+    assert catalog.problems == [
+        "e: action 'a': uses {input}, so it needs 'inputChoices' (the answers to offer); skipped"]
 
 
 def test_offered_for_languages():

@@ -25,7 +25,7 @@ async def test_code_actions_are_listed_with_commands(start):
         "GPT: Ask about the workspace", "GPT: Role-play"]
     assert [a.command.command for a in actions][:5] == [
         "gpt-ls.ask", "gpt-ls.explain", "gpt-ls.draftEmail", "gpt-ls.continue", "gpt-ls.run"]
-    assert list(actions[4].command.arguments)[0] == "translate"
+    assert actions[4].command.arguments[0] == "translate"
     assert actions[0].kind == "refactor.rewrite.gpt"
     assert list(actions[0].command.arguments) == [URI, {"start": {"line": 0, "character": 0},
                                                   "end": {"line": 0, "character": 8}}]

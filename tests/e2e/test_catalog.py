@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from lsprotocol import types
-
 from e2e.editor import EditorConfig
 from fakeopenai import Reply
+from lsprotocol import types
 
 PY = "file:///work/code.py"
 
@@ -28,7 +27,8 @@ async def test_write_code_strips_fences_and_matches_indentation(start, api):
         "def fib(n):\n    # 递归计算斐波那契数\n    if n < 2:\n        return n\n"
         "    return fib(n - 1) + fib(n - 2)\n")
     system, user = api.chat_requests()[0].body["messages"]
-    assert system["content"].startswith("You write code. The selection is a comment or an instruction in a python file.")
+    assert system["content"].startswith(
+        "You write code. The selection is a comment or an instruction in a python file.")
     assert user["content"].endswith("Selection:\n# 递归计算斐波那契数")
 
 
