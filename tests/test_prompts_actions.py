@@ -52,7 +52,8 @@ def test_default_target_language(text, target):
 
 
 def test_fill_leaves_values_braces_alone():
-    assert prompts.fill("{selection} and {unknown}", {"selection": "{x} {selection}"}) == "{x} {selection} and {unknown}"
+    filled = prompts.fill("{selection} and {unknown}", {"selection": "{x} {selection}"})
+    assert filled == "{x} {selection} and {unknown}"
 
 
 def test_render_with_history_and_instructions():
