@@ -104,7 +104,7 @@ def test_chat_over_a_pipe_with_commands(api, tmp_path, workspace):
     assert "Nice to meet you, 李雷.\n" in result.stdout
     assert "[user] Hello\n[assistant] Hi there.\n[user] My name is \n李雷." in result.stdout
     assert "(model: gpt-4o)" in result.stdout
-    first, second, third = api.chat_requests()
+    _first, second, third = api.chat_requests()
     assert [m["content"] for m in second.body["messages"][1:]] == ["Hello", "Hi there.", "My name is \n李雷."]
     assert third.body["model"] == "gpt-4o"
     assert [m["role"] for m in third.body["messages"]] == ["system", "user"]
