@@ -286,7 +286,10 @@ class GptLanguageServer(LanguageServer):
         store = self.engine.store()
         workspace = workspace_key(self.workspace_root)
         conversations = store.list_conversations(workspace, limit=limit)
-        lines = [f"# gpt-ls history: {workspace or '(no workspace)'}", ""]
+        from gpt_ls.budget import usage_summary
+
+        used = usage_summary(store.usage_by_model(workspace), self.settings.prices)
+        lines = [f"# gpt-ls history: {workspace or '(no workspace)'}", "", f"Tokens used here: {used}", ""]
         if not conversations:
             lines.append("No conversations yet.")
         for conv in conversations:

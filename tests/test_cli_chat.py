@@ -133,3 +133,20 @@ def test_ctrl_c_stops_the_reply_and_keeps_the_session(api, tmp_path, workspace):
     assert "(stopped)" in out
     assert "second answer" in out
     assert len(api.chat_requests()) == 2
+
+
+def test_history_usage_totals_with_prices(api, tmp_path, workspace):
+    (workspace / ".gpt-ls.toml").write_text(
+        '[prices."gpt-4.1-mini"]\ninput = 0.4\noutput = 1.6\n', encoding="utf-8")
+    env = cli_env(api, tmp_path)
+    api.script(Reply(text="a", prompt_tokens=1000, completion_tokens=500),
+               Reply(text="b", prompt_tokens=3000, completion_tokens=1500))
+    assert gpt_ls(["ask", "one"], env, workspace).returncode == 0
+    assert gpt_ls(["ask", "two"], env, workspace).returncode == 0
+    result = gpt_ls(["history", "usage"], env, workspace)
+    assert result.returncode == 0, result.stderr
+    # 4,000 × $0.40/M + 2,000 × $1.60/M = $0.0048
+    assert result.stdout.splitlines() == [
+        f"{workspace.resolve()}: 4,000 prompt + 2,000 completion = 6,000 tokens (~$0.0048)",
+        "  gpt-4.1-mini: 4,000 prompt + 2,000 completion",
+    ]
