@@ -21,7 +21,7 @@ import pytest
 from e2e.editor import Editor, server_env
 from fakeopenai import Behaviour, Cut, Error, FakeOpenAI, Raw, Reply, Stall
 from lsprotocol import types
-from proxyserver import Pproxy, dead_port
+from netkit import Pproxy, dead_port
 
 from reliability import figures
 from reliability.harness import KEY, QUICK, alive, cli, close_editor, idle_count, open_editor, stored

@@ -19,7 +19,7 @@ from pathlib import Path
 from e2e.editor import EditorConfig
 from fakeopenai import Error, FakeOpenAI, Reply
 from lsprotocol import types
-from proxyserver import Pproxy
+from netkit import Pproxy
 
 from reliability import figures
 from reliability.harness import (
