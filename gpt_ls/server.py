@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.workspace import TextDocument
@@ -40,6 +40,24 @@ PROGRESS_INTERVAL = 0.5
 
 class GptProtocol(LanguageServerProtocol):
     """pygls's protocol, with document changes applied by LSP's own line rules."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """Like pygls; but a request whose params cannot be read still gets its error answer."""
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            # pygls drops the message, so the client would wait for an answer forever.
+            if isinstance(data.get("method"), str) and isinstance(data.get("id"), str | int):
+                self._send_response(data["id"], error=exc.to_response_error())
+            raise
+
+    @lsp_method(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def lsp_work_done_progress_cancel(self, params: types.WorkDoneProgressCancelParams) -> Generator[Any, Any, None]:
+        """Like pygls, but a token that is not a string or number is ignored instead of raising."""
+        if not isinstance(params.token, str | int):
+            log.warning("ignored a progress cancel with an invalid token: %r", params.token)
+            return
+        yield from super().lsp_work_done_progress_cancel(params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(
@@ -189,6 +207,9 @@ class GptLanguageServer(LanguageServer):
         """Unexpected errors: logged in full, shown briefly, never as a traceback."""
         if source.__name__ == "FeatureRequestError":
             log.info("request failed: %s", error)  # the client got it as a JSON-RPC error
+            return
+        if source is JsonRpcException:  # a message from the client that cannot be read: its bug
+            log.warning("ignored a message the client sent that cannot be read: %s", error)
             return
         log.error("internal error: %s", error)
         self.show(f"gpt-ls internal error: {error}. The server keeps running; see its log.")
