@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from gpt_ls import budget, prompts
@@ -92,6 +92,21 @@ class Outcome:
             self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.total_tokens, cost
         )
         return f"{self.model} · {text}" + ("" if self.usage.exact else " (counted)")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate (JSON allows ``\\ud800``) becomes U+FFFD."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def without_lone_surrogates(req: Request) -> Request:
+    """The request with every text made storable and sendable (SQLite and HTTP refuse lone surrogates)."""
+    ctx = req.context
+    texts = {f.name: valid_unicode(v) for f in fields(ctx) if isinstance(v := getattr(ctx, f.name), str)}
+    chat = None if req.chat is None else [{k: valid_unicode(v) for k, v in m.items()} for m in req.chat]
+    return replace(req, context=replace(ctx, **texts), chat=chat, system_extra=valid_unicode(req.system_extra))
 
 
 class Engine:
@@ -180,6 +195,7 @@ class Engine:
         on_progress: Callable[[int], None] | None = None,
     ) -> Outcome:
         """Run one exchange; never raises for API or setting problems (see ``Outcome``)."""
+        req = without_lone_surrogates(req)
         settings = req.settings
         started = time.monotonic()
         notices: list[str] = []
