@@ -252,7 +252,8 @@ def test_random_lsp_sequences(driver: Driver, first: str, steps: list[Step]) -> 
         if not uri.startswith("file:///fuzz/"):
             continue
         user = driver.call(server_text(driver, uri))
-        text = editor.docs[uri].text
+        # What the model gets is the editor's text; a lone surrogate (which UTF-8 cannot carry) as U+FFFD.
+        text = editor.docs[uri].text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
         assert user is None or user.endswith("Selection:\n" + text), (text[-200:], user[-300:])
     driver.call(settle(editor))
     check_server(driver, messages_before)
