@@ -18,7 +18,6 @@ from typing import Any
 from e2e import editor as e2e_editor
 from e2e.editor import Editor, EditorConfig, server_env
 from lsprotocol import types
-
 from reliability import figures
 
 KEY = "sk-test-key-0123456789"  # what e2e.editor.server_env gives the server

@@ -24,7 +24,6 @@ import pytest
 from e2e.editor import Editor, EditorConfig
 from fakeopenai import FakeOpenAI, Reply
 from lsprotocol import types
-
 from reliability import figures
 from reliability.harness import alive, cli, close_editor, idle_count, integrity, open_editor, pid, stored
 from reliability.test_faults import cli_env

@@ -22,7 +22,6 @@ from e2e.editor import Editor, server_env
 from fakeopenai import Behaviour, Cut, Error, FakeOpenAI, Raw, Reply, Stall
 from lsprotocol import types
 from netkit import Pproxy, dead_port
-
 from reliability import figures
 from reliability.harness import KEY, QUICK, alive, cli, close_editor, idle_count, open_editor, stored
 
@@ -175,7 +174,9 @@ async def run_fault(editor: Editor, api: FakeOpenAI, db: Path, command: str, n: 
     if any("internal error" in m for m in messages):
         figures.add("crashes")
     expected_messages = [] if fault.message is None else [fault.message]
-    if len(messages) != len(expected_messages) or any(e not in m for e, m in zip(expected_messages, messages)):
+    matched = len(messages) == len(expected_messages) and all(
+        e in m for e, m in zip(expected_messages, messages, strict=True))
+    if not matched:
         problems.append(f"messages {messages!r}, expected one with {fault.message!r}")
     if any(KEY in m or "Traceback" in m for m in messages):
         problems.append(f"message shows the key or a traceback: {messages!r}")
@@ -341,7 +342,7 @@ async def test_every_fault_in_one_gpt_ls_chat_session(api: FakeOpenAI, tmp_path:
     errors = [line for line in stderr.splitlines() if line.startswith("gpt-ls: ")]
     expected = [f.message for f in chosen if f.message]
     assert len(errors) == len(expected), errors
-    assert [e for e, line in zip(expected, errors) if e not in line] == []
+    assert [e for e, line in zip(expected, errors, strict=True) if e not in line] == []
     expected_out = "".join((f.text + "\n") for f in chosen) + "Still here.\n"
     assert stdout == expected_out
     assert len(api.chat_requests()) == sum(f.requests for f in chosen) + 1

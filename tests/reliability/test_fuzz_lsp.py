@@ -28,11 +28,11 @@ from fakeopenai import FakeOpenAI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
+from reliability import figures
+from reliability.harness import alive, close_editor, open_editor
 
 from gpt_ls.settings import load_settings
 from gpt_ls.text import LineIndex
-from reliability import figures
-from reliability.harness import alive, close_editor, open_editor
 
 T = TypeVar("T")
 EXAMPLES = figures.fuzz_examples(25)

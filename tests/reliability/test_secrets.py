@@ -20,7 +20,6 @@ from e2e.editor import EditorConfig
 from fakeopenai import Error, FakeOpenAI, Reply
 from lsprotocol import types
 from netkit import Pproxy
-
 from reliability import figures
 from reliability.harness import (
     KEY,
@@ -85,11 +84,12 @@ async def test_no_secret_in_logs_trace_messages_history_exports_or_check(api: Fa
             api.script(Reply(text="Through the proxy 🙂."))
             await editor.action("gpt-ls.ask", uri, "Ask me 问题")
             assert proxy.relayed(api.port) == 1
-            assert {k.lower(): v for k, v in api.chat_requests()[0].headers.items()}["authorization"] == f"Bearer {EDITOR_KEY}"
+            assert lower(api.chat_requests()[0].headers)["authorization"] == f"Bearer {EDITOR_KEY}"
             # Error bodies that echo the key and the proxy credentials back.
             api.script(Error(401, f"Incorrect API key provided: {EDITOR_KEY}", code="invalid_api_key"))
             await editor.action("gpt-ls.explain", uri, "Explain me")
-            echo = f"upstream {EDITOR_KEY} via {proxy.url} Proxy-Authorization: Basic {SECRETS['proxy Basic credentials']}"
+            basic = SECRETS["proxy Basic credentials"]
+            echo = f"upstream {EDITOR_KEY} via {proxy.url} Proxy-Authorization: Basic {basic}"
             api.script(Error(500, echo), Error(500, echo))
             await editor.action("gpt-ls.draftEmail", uri, "Explain me")
             # Settings the server must complain about without repeating them.
