@@ -29,7 +29,7 @@ def add_secret(value: str | None) -> None:
 #: logs ``initialize`` params and ``workspace/configuration`` results before any handler runs).
 _SHAPES = [
     (re.compile(r"""(?i)(["']?(?:api_?key|password|secret)["']?\s*[:=]\s*["'])[^"']+"""), r"\1" + MASK),
-    (re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^/\s:@'\"]*:)[^@\s/'\"]+@"), r"\1" + MASK + "@"),
+    (re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^/\s:@'\"]*:)(?!\*\*\*@)[^@\s/'\"]+@"), r"\1" + MASK + "@"),
     (re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9+/=._\-]{8,}"), r"\1" + MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"), MASK),
 ]

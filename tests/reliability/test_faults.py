@@ -21,7 +21,7 @@ import pytest
 from e2e.editor import Editor, server_env
 from fakeopenai import Behaviour, Cut, Error, FakeOpenAI, Raw, Reply, Stall
 from lsprotocol import types
-from netkit import Pproxy, dead_port
+from netkit import Pproxy, RefusingProxy, dead_port
 from reliability import figures
 from reliability.harness import KEY, QUICK, alive, cli, close_editor, idle_count, open_editor, stored
 
@@ -78,6 +78,7 @@ def faults() -> list[Fault]:
               [Error(503, "busy"), Reply(text=ok, chunk_size=3)], None, ok, requests=2),
         Fault("connection refused", [], "Connection refused", requests=0, settings={"baseUrl": "DEAD"}),
         Fault("proxy refuses", [], "Cannot reach the proxy", requests=0, settings={"proxy": "DEAD"}),
+        Fault("proxy answers 502 itself", [], "(502", requests=0, proxy="refusing"),
         Fault("proxy disappears mid-stream", [Stall(text="Through the proxy, then gone. ", seconds=20)],
               "cut mid-reply", "Through the proxy, then gone. ", "interrupted", proxy="vanish",
               settings={"readTimeout": 10.0}),
@@ -145,6 +146,9 @@ async def run_fault(editor: Editor, api: FakeOpenAI, db: Path, command: str, n: 
     if fault.proxy == "vanish":
         proxy = Pproxy("http").start()
         settings["proxy"] = proxy.url
+    refusing = RefusingProxy().__enter__() if fault.proxy == "refusing" else None
+    if refusing is not None:
+        settings["proxy"] = refusing.url
     editor.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"gpt-ls": settings}))
     uri = f"file:///faults/{n}.md"
     original = f"# {fault.name}\n{QUESTION}\nlast line\n"
@@ -156,7 +160,7 @@ async def run_fault(editor: Editor, api: FakeOpenAI, db: Path, command: str, n: 
     idle = idle_count(editor)
     try:
         call = asyncio.ensure_future(editor.run(command, uri, editor.range_of(uri, QUESTION)))
-        if proxy is not None:
+        if proxy is not None and fault.text:
             await wait_for_text(editor, uri, fault.text)
             proxy.stop()
         result = await asyncio.wait_for(call, 60)
@@ -167,6 +171,8 @@ async def run_fault(editor: Editor, api: FakeOpenAI, db: Path, command: str, n: 
     finally:
         if proxy is not None:
             proxy.stop()
+        if refusing is not None:
+            refusing.__exit__()
     if not alive(editor):
         figures.add("crashes")
         return [f"{fault.name}: the server exited"]
@@ -248,9 +254,12 @@ async def ask_process(fault: Fault, tmp: Path) -> list[str]:
         settings = {"baseUrl": api.url, "proxy": ""}
         for key, value in fault.settings.items():
             settings[key] = dead_url(key) if value == "DEAD" else value
-        proxy = Pproxy("http").start() if fault.proxy else None
+        proxy = Pproxy("http").start() if fault.proxy == "vanish" else None
         if proxy is not None:
             settings["proxy"] = proxy.url
+        refusing = RefusingProxy().__enter__() if fault.proxy == "refusing" else None
+        if refusing is not None:
+            settings["proxy"] = refusing.url
         env, ws = cli_env(tmp, api.url, settings)
         api.script(*fault.script)
         proc = await asyncio.create_subprocess_exec(
@@ -275,6 +284,8 @@ async def ask_process(fault: Fault, tmp: Path) -> list[str]:
             api.release_stalls()
             if proxy is not None:
                 proxy.stop()
+            if refusing is not None:
+                refusing.__exit__()
         requests = len(api.chat_requests())
     stdout, stderr = out.decode(), err.decode()
     expected_out = fault.text + "\n" if fault.text else ""
@@ -299,6 +310,7 @@ async def ask_process(fault: Fault, tmp: Path) -> list[str]:
 #: Faults ``gpt-ls ask`` takes in the quick run: those ``chat`` cannot (settings, proxies),
 #: and one of each kind of ending. ``GPT_LS_FULL_FAULTS=1`` runs every fault.
 ASK_QUICK = {"401", "429 then a reply (retried once, not duplicated)", "connection refused", "proxy refuses",
+             "proxy answers 502 itself",
              "proxy disappears mid-stream", "stall mid-stream", "stream cut after 5 chunks",
              "100,000-token reply"}
 
