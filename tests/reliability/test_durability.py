@@ -190,8 +190,10 @@ async def test_user_types_above_below_and_inside_the_reply_while_it_streams(
                 elif choice == "below":  # right after the reply so far, or at the very end
                     offset = rng.choice([tail, len(text)])
                 else:
-                    if tail - head < 20:
-                        continue
+                    while tail - head < 20:  # some reply to type into first
+                        await asyncio.sleep(0.02)
+                        text = editor.docs[uri].text
+                        tail = text.index("bottom line 底")
                     offset = rng.randrange(head + 5, tail - 5)
                 marker = f"⟦u{round_}.{n} 用户✍️⟧"
                 typed.append(marker)

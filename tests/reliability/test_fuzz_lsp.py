@@ -31,6 +31,7 @@ from lsprotocol import types
 from reliability import figures
 from reliability.harness import alive, close_editor, open_editor
 
+from gpt_ls.engine import valid_unicode
 from gpt_ls.settings import load_settings
 from gpt_ls.text import LineIndex
 
@@ -417,3 +418,9 @@ def test_random_settings_payloads_over_lsp(driver: Driver, payload: Any) -> None
 async def _notify(send: Any) -> None:
     send()
     await asyncio.sleep(0)
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    """What the engine sends and stores: valid pairs stay, lone halves become U+FFFD."""
+    assert valid_unicode("a\ud800b😀\udfff中\ud83d\ude00") == "a\ufffdb😀\ufffd中😀"
+    assert valid_unicode("plain ascii") == "plain ascii"

@@ -33,6 +33,8 @@ from reliability.harness import (
 )
 from reliability.test_faults import cli_env
 
+from gpt_ls.logs import mask
+
 EDITOR_KEY = "sk-proj-EDITORsecret0123456789abcdefXYZ"
 PROXY_USER, PROXY_PASSWORD = "alice", "Pr0xy-pa55-s3cret"
 SECRETS = {
@@ -264,3 +266,14 @@ def test_the_reliability_suite_knows_every_secret_shape() -> None:
     """The scanner itself finds each secret, raw and inside JSON (no check that cannot fail)."""
     for name, value in SECRETS.items():
         assert find_secrets(json.dumps({"x": f"..{value}.."})) == [name]
+
+
+def test_log_masking_by_shape_before_the_server_knows_the_secret() -> None:
+    """pygls logs ``initialize`` params and configuration results before any handler runs."""
+    line = ("initialization_options={'apiKey': 'sk-proj-NEVERSEEN0123456789', 'proxy': "
+            "'http://alice:pw-123@127.0.0.1:8080'} \"apiKey\": \"k-abcdef\" Proxy-Authorization: Basic "
+            "YWxpY2U6cHctMTIz already http://bob:***@h:1 max_tokens=5 'token': 'progress-1'")
+    assert mask(line) == (
+        "initialization_options={'apiKey': '[REDACTED]', 'proxy': 'http://alice:[REDACTED]@127.0.0.1:8080'} "
+        "\"apiKey\": \"[REDACTED]\" Proxy-Authorization: Basic [REDACTED] already http://bob:***@h:1 "
+        "max_tokens=5 'token': 'progress-1'")
