@@ -244,10 +244,8 @@ server's progress then stalls for seconds."
 (defun gpt-ls-check ()
   "Test the connection to the API and report the result."
   (interactive)
-  (gpt-ls-execute "gpt-ls.check" nil
-                  (lambda (result)
-                    (message "gpt-ls: %s" (if (stringp result) result
-                                            (or (plist-get result :message) result))))))
+  ;; The server shows its report (settings in effect, latency) as a message itself.
+  (gpt-ls-execute "gpt-ls.check" nil))
 
 ;;;###autoload
 (defun gpt-ls-cancel ()

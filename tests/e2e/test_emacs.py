@@ -130,6 +130,10 @@ def test_commands_on_a_region_email_continue_new_and_history(
                                             (or (plist-get gpt-ls-last-result :uri) "file:///x")))))
 (with-current-buffer (get-file-buffer (eglot--uri-to-path (plist-get gpt-ls-last-result :uri)))
   (gpt-test-put 'history (gpt-test-text)))
+(setq gpt-ls-last-result nil)
+(gpt-ls-check)
+(gpt-test-wait "the check" (lambda () gpt-ls-last-result))
+(gpt-test-put 'check_ok (plist-get gpt-ls-last-result :ok))
 """
     res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
     assert chat_user_text(api, 0).endswith("Selection:\n周五 午餐 🍜 with Bob, 12:30")
@@ -144,6 +148,8 @@ def test_commands_on_a_region_email_continue_new_and_history(
     assert res["after_continue"] == res["after_email"] + "Sure 👍\n"
     assert res["history"].startswith("# gpt-ls history")
     assert res["history"].count(" messages · ") == 2
+    assert res["check_ok"] is True
+    assert [m for m in res["messages"] if "OK: gpt-4.1-mini answered in " in m]
 
 
 def chat_user_text(api: FakeOpenAI, i: int) -> str:

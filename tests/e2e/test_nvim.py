@@ -378,10 +378,6 @@ R.history = buf_text(vim.api.nvim_get_current_buf())
     assert res["history"].count(" messages · ") == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server: no gpt-ls.check command yet (docs/architecture.md lists it); Neovim says "
-    "'Language server `gpt_ls` does not support command `gpt-ls.check`'"
-))
 def test_check_reports_the_connection(tmp_path: Path, api: FakeOpenAI) -> None:
     doc = tmp_path / "any.txt"
     doc.write_text("hello\n", "utf-8")
@@ -398,6 +394,10 @@ end)
 R.result = require('gpt_ls').last_check
 """
     res = nvim(tmp_path, api, body, doc=str(doc))
-    assert res["result"]
-    assert [r.path for r in api.requests if "/_" not in r.path]
-    assert [n for n in res["notifications"] if n["msg"].startswith("gpt-ls: ")]
+    assert res["result"]["ok"] is True
+    assert res["shown"][-1]["type"] == 3
+    assert res["shown"][-1]["message"].split("\n") == res["result"]["lines"]
+    assert api.url in res["shown"][-1]["message"]
+    assert "sk-test" not in json.dumps(res, ensure_ascii=False)
+    assert res["result"]["lines"][-1].startswith("OK: gpt-4.1-mini answered in ")
+    assert len(api.chat_requests()) == 1

@@ -198,15 +198,6 @@ function M.history()
   end
 end
 
-local function result_text(result)
-  if type(result) == 'string' then
-    return result
-  elseif type(result) == 'table' then
-    return result.message or vim.inspect(result)
-  end
-  return tostring(result)
-end
-
 --- :GptCheck — test the connection to the API and report the result.
 function M.check()
   local client = M.client(vim.api.nvim_get_current_buf(), true) or M.client(-1)
@@ -214,9 +205,9 @@ function M.check()
     notify('no gpt-ls client is running', vim.log.levels.ERROR)
     return
   end
+  -- The server shows its report (settings in effect, latency) as a message itself.
   M.exec(client, 'gpt-ls.check', 'GPT: Check connection', {}, nil, function(result)
     M.last_check = result
-    notify(result_text(result))
   end)
 end
 
