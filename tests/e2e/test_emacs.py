@@ -155,3 +155,33 @@ def test_commands_on_a_region_email_continue_new_and_history(
 def chat_user_text(api: FakeOpenAI, i: int) -> str:
     """The last user message of chat request ``i``: it ends with the exact selection."""
     return [m for m in api.chat_requests()[i].messages if m["role"] == "user"][-1]["content"]
+
+
+def test_cancel_keeps_the_text_so_far(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "slow.txt"
+    doc.write_text("Tell me a long story 📖\nafter\n", "utf-8")
+    slow = "".join(f"word{i:02d} " for i in range(40))
+    api.script(Reply(text=slow, chunk_size=7, delay=0.15))
+    body = r"""
+(gpt-test-open (gpt-test-param 'doc))
+(goto-char (point-min))
+(setq gpt-ls-status nil)
+(gpt-ls-ask (line-beginning-position) (line-end-position))
+(gpt-test-wait "the first words" (lambda () (string-match-p "word02" (gpt-test-text))))
+(gpt-ls-cancel)
+(gpt-test-wait "the request to end" (lambda () (eql 0 (plist-get gpt-ls-status :running))) 5)
+(let ((deadline (+ (float-time) 0.3))) (while (< (float-time) deadline) (accept-process-output nil 0.05)))
+(gpt-test-put 'at_end (gpt-test-text))
+;; Nothing more may arrive (the reply would stream for 4 more seconds).
+(let ((deadline (+ (float-time) 1.5))) (while (< (float-time) deadline) (accept-process-output nil 0.05)))
+(gpt-test-put 'later (gpt-test-text))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert res["later"] == res["at_end"]
+    first, inserted, marker, after = res["at_end"].split("\n", 3)
+    assert first == "Tell me a long story 📖"
+    assert marker == "[gpt-ls: reply unfinished (cancelled)]"
+    assert after == "after\n"
+    assert inserted.startswith("word00 word01 word02")
+    assert slow.startswith(inserted)
+    assert len(inserted) < len(slow) - 70

@@ -220,13 +220,13 @@ R.later = buf_text(bufnr)
     ends = [p for p in res["progress"] if p["kind"] == "end"]
     assert [p["message"] for p in ends] == ["cancelled"]
     assert res["later"] == res["at_end"]
-    first, rest = res["at_end"].split("\n", 1)
+    first, inserted, marker, after = res["at_end"].split("\n")
     assert first == "Tell me a long story 📖"
-    inserted, after = rest.rsplit("\n", 1)
+    assert marker == "[gpt-ls: reply unfinished (cancelled)]"
     assert after == "after"
     assert inserted.startswith("word00 word01 word02")
     assert len(inserted) < len(SLOW_TEXT) - 7 * 10
-    assert SLOW_TEXT.startswith(inserted.split("\n")[0])
+    assert SLOW_TEXT.startswith(inserted)
 
 
 def test_typing_elsewhere_during_streaming_keeps_both_texts(tmp_path: Path, api: FakeOpenAI) -> None:
@@ -401,3 +401,30 @@ R.result = require('gpt_ls').last_check
     assert "sk-test" not in json.dumps(res, ensure_ascii=False)
     assert res["result"]["lines"][-1].startswith("OK: gpt-4.1-mini answered in ")
     assert len(api.chat_requests()) == 1
+
+
+def test_cmd_mapping_on_a_live_multiline_selection(tmp_path: Path, api: FakeOpenAI) -> None:
+    # A <Cmd> mapping runs while visual mode is still active: the plugin reads the live
+    # selection (here across two lines, ending on an emoji) and leaves visual mode.
+    doc = tmp_path / "multi.txt"
+    doc.write_text("第一行 alpha 🅰️ beta\n第二行 gamma 🎲 delta\nend\n", "utf-8")
+    api.script(Reply(text="Two lines 两行 ✌️"))
+    body = START + SELECT + r"""
+local bufnr = open_file(P.doc, 'text')
+vim.cmd.runtime('plugin/gpt_ls.lua')
+vim.keymap.set('x', '<F5>', '<Cmd>GptAsk<CR>')
+local a = find_cols(1, 'alpha')
+local _, b = find_cols(2, 'gamma 🎲')
+vim.api.nvim_win_set_cursor(0, { 1, a })
+vim.cmd('normal! v')
+vim.api.nvim_win_set_cursor(0, { 2, b })
+local before = buf_text(bufnr)
+vim.api.nvim_feedkeys(vim.keycode('<F5>'), 'x', false)
+R.mode_after = vim.api.nvim_get_mode().mode
+wait_reply(bufnr, before, 0)
+R.text = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert chat_user_text(api, 0).endswith("Selection:\nalpha 🅰️ beta\n第二行 gamma 🎲")
+    assert res["mode_after"] == "n"
+    assert res["text"] == "第一行 alpha 🅰️ beta\n第二行 gamma 🎲 delta\nTwo lines 两行 ✌️\nend"
