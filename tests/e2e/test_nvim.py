@@ -8,6 +8,7 @@ the script wrote: exact buffer text, hover text, progress and what the model was
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,11 @@ R.after_email = buf_text(bufnr)
         "# Notes\nWhat is 6 × 7? 🤔\nIt is 42. 答案 🎉\nmeet Bob 周五 lunch\nlast line"
     )
     assert res["after_explain"] == res["after_ask"]
-    assert "A **question** about multiplication." in res["hover_inside"]
+    assert re.fullmatch(
+        r"A \*\*question\*\* about multiplication\.\n\n---\n"
+        r"\*gpt-4\.1-mini · \d+ prompt \+ 4 completion = \d+ tokens\*",
+        res["hover_inside"],
+    )
     assert res["hover_outside"] is None
     assert res["after_email"] == (
         "# Notes\nWhat is 6 × 7? 🤔\nIt is 42. 答案 🎉\nmeet Bob 周五 lunch\n"
@@ -85,9 +90,16 @@ R.after_email = buf_text(bufnr)
     assert len(chats) == 3
     assert "What is 6 × 7? 🤔" in json.dumps(chats[0].body, ensure_ascii=False)
     assert "meet Bob 周五 lunch" in json.dumps(chats[2].body, ensure_ascii=False)
-    kinds = [p["kind"] for p in res["progress"]]
-    assert kinds.count("begin") == 3
-    assert kinds.count("end") == 3
+    begins = [p for p in res["progress"] if p["kind"] == "begin"]
+    ends = [p for p in res["progress"] if p["kind"] == "end"]
+    assert [p["title"] for p in begins] == [
+        "gpt-ls: Ask", "gpt-ls: Explain selection", "gpt-ls: Draft email"
+    ]
+    assert all(p["cancellable"] for p in begins)
+    assert len(ends) == 3
+    for p in ends:
+        assert re.fullmatch(r"gpt-4\.1-mini · \d+ prompt \+ \d+ completion = \d+ tokens", p["message"])
+    assert res["notifications"] == []
 
 
 def chat_user_text(api: FakeOpenAI, i: int) -> str:
@@ -329,7 +341,7 @@ code_action(bufnr, 2, 2, 'GPT: Ask')
 wait_reply(bufnr, 'first\nSay hi 👋', 0)
 R.lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
 """
-    res = nvim(tmp_path, api, body, doc=str(doc), log_level="debug")
+    res = nvim(tmp_path, api, body, doc=str(doc))
     assert res["lines"] == ["first", "Say hi 👋", "Hi! 你好 👋 and more"]
 
 
