@@ -8,6 +8,7 @@ gpt-ls-* commands) and assert on the buffer text and the hover.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -168,6 +169,7 @@ def test_cancel_keeps_the_text_so_far(tmp_path: Path, api: FakeOpenAI) -> None:
 (setq gpt-ls-status nil)
 (gpt-ls-ask (line-beginning-position) (line-end-position))
 (gpt-test-wait "the first words" (lambda () (string-match-p "word02" (gpt-test-text))))
+(gpt-test-put 'mode_line_running (gpt-ls-mode-line))
 (gpt-ls-cancel)
 (gpt-test-wait "the request to end" (lambda () (eql 0 (plist-get gpt-ls-status :running))) 5)
 (let ((deadline (+ (float-time) 0.3))) (while (< (float-time) deadline) (accept-process-output nil 0.05)))
@@ -175,9 +177,12 @@ def test_cancel_keeps_the_text_so_far(tmp_path: Path, api: FakeOpenAI) -> None:
 ;; Nothing more may arrive (the reply would stream for 4 more seconds).
 (let ((deadline (+ (float-time) 1.5))) (while (< (float-time) deadline) (accept-process-output nil 0.05)))
 (gpt-test-put 'later (gpt-test-text))
+(gpt-test-put 'mode_line_idle (gpt-ls-mode-line))
 """
     res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
     assert res["later"] == res["at_end"]
+    assert re.fullmatch(r"GPT\[1 \d+tok\]", res["mode_line_running"])
+    assert res["mode_line_idle"] == ""
     first, inserted, marker, after = res["at_end"].split("\n", 3)
     assert first == "Tell me a long story 📖"
     assert marker == "[gpt-ls: reply unfinished (cancelled)]"

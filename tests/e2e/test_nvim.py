@@ -216,7 +216,11 @@ def test_cancel_during_a_slow_reply_keeps_the_text_so_far(tmp_path: Path, api: F
 local bufnr = open_file(P.doc, 'text')
 vim.cmd.runtime('plugin/gpt_ls.lua')
 vim.cmd('1GptAsk')
+R.status_events = 0
+vim.api.nvim_create_autocmd('User', { pattern = 'GptLsStatus',
+  callback = function() R.status_events = R.status_events + 1 end })
 wait_for('the first words', function() return buf_text(bufnr):find('word02', 1, true) ~= nil end)
+R.statusline_running = require('gpt_ls').statusline()
 vim.cmd('GptCancel')
 local t0 = vim.uv.hrtime()
 wait_for('the progress to end', function() return count_ends() >= 1 end, 5000)
@@ -226,9 +230,13 @@ R.at_end = buf_text(bufnr)
 -- Nothing more may arrive: the slow reply would have 4 s left to stream.
 vim.wait(1500, function() return buf_text(bufnr) ~= R.at_end end, 50)
 R.later = buf_text(bufnr)
+R.statusline_idle = require('gpt_ls').statusline()
 """
     res = nvim(tmp_path, api, body, doc=str(doc))
     assert res["cancel_ms"] < 2000
+    assert re.fullmatch(r"GPT 1 running, \d+ tok", res["statusline_running"])
+    assert res["statusline_idle"] == ""
+    assert res["status_events"] >= 2
     ends = [p for p in res["progress"] if p["kind"] == "end"]
     assert [p["message"] for p in ends] == ["cancelled"]
     assert res["later"] == res["at_end"]
