@@ -330,6 +330,8 @@ local bufnr = open_file(P.doc, 'text')
 vim.cmd('1GptAsk')
 wait_reply(bufnr, 'Which model are you?\nend', 0)
 R.text = buf_text(bufnr)
+vim.cmd('checkhealth gpt_ls')
+R.health = buf_text(vim.api.nvim_get_current_buf())
 """
     res = nvim(tmp_path, api, body, doc=str(doc))
     assert res["text"] == "Which model are you?\nA test model.\nend"
@@ -337,6 +339,9 @@ R.text = buf_text(bufnr)
     assert sent["model"] == "gpt-4o-mini"
     assert sent["temperature"] == 0.25
     assert sent["max_tokens"] == 77
+    # The health check runs the configured command (python -m gpt_ls) with --version.
+    assert f"- ✅ OK version: gpt-ls {__version__}" in res["health"]
+    assert "ERROR" not in res["health"]
 
 
 def test_ask_on_the_last_line_of_the_file(tmp_path: Path, api: FakeOpenAI) -> None:

@@ -41,23 +41,27 @@ local function notify(msg, level)
 end
 
 --- The gpt-ls client attached to `bufnr`, or nil (with a message saying what to do).
-function M.client(bufnr, quiet)
+function M.client(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
-  local clients = vim.lsp.get_clients({ bufnr = bufnr, name = M.name })
-  if clients[1] then
-    return clients[1]
-  end
-  -- Commands that need no document may use a client attached elsewhere.
-  if bufnr == -1 then
-    return vim.lsp.get_clients({ name = M.name })[1]
-  end
-  if not quiet then
+  local client = vim.lsp.get_clients({ bufnr = bufnr, name = M.name })[1]
+  if not client then
     notify(
       'not attached to this buffer; run vim.lsp.enable("gpt_ls") and see :checkhealth gpt_ls',
       vim.log.levels.ERROR
     )
   end
-  return nil
+  return client
+end
+
+--- For commands that need no document: this buffer's client, else any running one.
+local function any_client()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = vim.lsp.get_clients({ bufnr = bufnr, name = M.name })[1]
+    or vim.lsp.get_clients({ name = M.name })[1]
+  if not client then
+    notify('no gpt-ls client is running; see :checkhealth gpt_ls', vim.log.levels.ERROR)
+  end
+  return client
 end
 
 --- Byte column `col` (0-based) of `line` in the client's position encoding.
@@ -190,19 +194,16 @@ end
 
 --- :GptHistory — the server opens recent conversations (window/showDocument).
 function M.history()
-  local client = M.client(vim.api.nvim_get_current_buf(), true) or M.client(-1)
+  local client = any_client()
   if client then
     M.exec(client, 'gpt-ls.showHistory', 'GPT: Show history', {}, nil, nil)
-  else
-    notify('no gpt-ls client is running', vim.log.levels.ERROR)
   end
 end
 
 --- :GptCheck — test the connection to the API and report the result.
 function M.check()
-  local client = M.client(vim.api.nvim_get_current_buf(), true) or M.client(-1)
+  local client = any_client()
   if not client then
-    notify('no gpt-ls client is running', vim.log.levels.ERROR)
     return
   end
   -- The server shows its report (settings in effect, latency) as a message itself.
