@@ -203,6 +203,16 @@ function open_file(path, filetype)
   return bufnr, gpt_client(bufnr)
 end
 
+--- Lines of the first floating window (the Explain float), or {}.
+function float_lines()
+  for _, w in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(w).relative ~= '' then
+      return vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false)
+    end
+  end
+  return {}
+end
+
 function count_ends()
   local n = 0
   for _, p in ipairs(R.progress) do

@@ -57,6 +57,8 @@ local before = buf_text(bufnr)
 R.explain_seen = code_action(bufnr, 2, 2, 'GPT: Explain selection')
 wait_for('the explain progress to end', function() return count_ends() >= 2 end)
 R.after_explain = buf_text(bufnr)
+wait_for('the explanation float', function() return #float_lines() > 0 end, 5000)
+R.explain_float = float_lines()
 R.hover_inside = hover_at(bufnr, 1, 3)
 R.hover_outside = hover_at(bufnr, 0, 1)
 
@@ -76,6 +78,7 @@ R.after_email = buf_text(bufnr)
         "# Notes\nWhat is 6 × 7? 🤔\nIt is 42. 答案 🎉\nmeet Bob 周五 lunch\nlast line"
     )
     assert res["after_explain"] == res["after_ask"]
+    assert res["explain_float"] == ["A **question** about multiplication."]
     assert re.fullmatch(
         r"A \*\*question\*\* about multiplication\.\n\n---\n"
         r"\*gpt-4\.1-mini · \d+ prompt \+ 4 completion = \d+ tokens\*",
@@ -171,14 +174,7 @@ local line = vim.api.nvim_buf_get_lines(bufnr, 1, 2, true)[1]
 local enc = function(col) return vim.str_utfindex(line, R.encoding, col) end
 R.hover_on_rocket = hover_at(bufnr, 1, enc(b))
 R.hover_on_smiley = hover_at(bufnr, 1, enc(line:find('🙂', 1, true) - 1))
-R.float_lines = (function()
-  for _, w in ipairs(vim.api.nvim_list_wins()) do
-    if vim.api.nvim_win_get_config(w).relative ~= '' then
-      return vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false)
-    end
-  end
-  return {}
-end)()
+R.float_lines = float_lines()
 
 -- :GptEmail on a linewise selection of the notes line (now row 4).
 select_lines(4, 4)
@@ -453,3 +449,26 @@ R.text = buf_text(bufnr)
     assert chat_user_text(api, 0).endswith("Selection:\nalpha 🅰️ beta\n第二行 gamma 🎲")
     assert res["mode_after"] == "n"
     assert res["text"] == "第一行 alpha 🅰️ beta\n第二行 gamma 🎲 delta\nTwo lines 两行 ✌️\nend"
+
+
+def test_errors_reach_the_user_from_commands_and_code_actions(
+    tmp_path: Path, api: FakeOpenAI
+) -> None:
+    doc = tmp_path / "empty.txt"
+    doc.write_text("text\n\n   \nmore\n", "utf-8")
+    body = START + r"""
+local bufnr = open_file(P.doc, 'text')
+vim.cmd.runtime('plugin/gpt_ls.lua')
+vim.cmd('2GptAsk')
+wait_for('the error', function() return #R.notifications >= 1 end)
+code_action(bufnr, 3, 3, 'GPT: Draft email')
+wait_for('the second error', function() return #R.notifications >= 2 end)
+R.text = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert [(n["msg"], n["level"]) for n in res["notifications"]] == [
+        ("gpt-ls: GPT: Ask: the selection is empty. Select some text first.", 4),
+        ("gpt-ls: GPT: Draft email: the selection is empty. Select some text first.", 4),
+    ]
+    assert res["text"] == "text\n\n   \nmore"
+    assert api.chat_requests() == []

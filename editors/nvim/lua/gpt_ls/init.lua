@@ -153,6 +153,17 @@ local function show_markdown(result)
   })
 end
 
+--- Handler of command answers when no `on_result` was given (the code-action menu):
+--- errors become a message, Explain's explanation opens in a float.
+function M.on_command_result(err, result, ctx)
+  if err then
+    on_error(err)
+  elseif ctx and ctx.params and ctx.params.command == 'gpt-ls.explain'
+    and M.options.explain_float then
+    show_markdown(result)
+  end
+end
+
 --- Run server command `command` with `arguments`; `on_result(result)` gets the reply.
 function M.exec(client, command, title, arguments, bufnr, on_result)
   client:exec_cmd({ title = title, command = command, arguments = arguments }, { bufnr = bufnr },
