@@ -48,6 +48,7 @@ def test_ask_code_action_then_explain_hover(tmp_path: Path, api: FakeOpenAI) -> 
     api.script(
         Reply(text="晴天，25 度 🌞", chunk_size=2),
         Reply(text="A question about *today's weather*.", chunk_size=6),
+        Reply(text="Sunny, **25 °C** 🌞", chunk_size=6),
     )
     body = r"""
 (let* ((server (gpt-test-open (gpt-test-param 'doc)))
@@ -76,13 +77,26 @@ def test_ask_code_action_then_explain_hover(tmp_path: Path, api: FakeOpenAI) -> 
                        :position (list :line 1 :character 2)))
          (hover (jsonrpc-request server :textDocument/hover params)))
     (gpt-test-put 'hover (eglot--hover-info (plist-get hover :contents))))
-  (gpt-test-put 'after_explain (gpt-test-text)))
+  (gpt-test-put 'after_explain (gpt-test-text))
+  ;; Explain from eglot's code-action menu: the explanation shows in *gpt-ls*.
+  (goto-char (point-min)) (forward-line 2)
+  (let* ((explain (cl-find "GPT: Explain selection"
+                           (eglot-code-actions (line-beginning-position) (line-end-position))
+                           :key (lambda (a) (plist-get a :title)) :test #'equal))
+         (command (plist-get explain :command)))
+    (eglot-execute-command server (intern (plist-get command :command))
+                           (plist-get command :arguments)))
+  (gpt-test-wait "the new explanation in *gpt-ls*"
+                 (lambda () (with-current-buffer "*gpt-ls*"
+                              (string-match-p "Sunny" (gpt-test-text)))))
+  (with-current-buffer "*gpt-ls*" (gpt-test-put 'explain_buffer (gpt-test-text))))
 """
     res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
     assert res["server_class"] == "gpt-ls-server"
     assert list(res["titles"])[:3] == ["GPT: Ask", "GPT: Explain selection", "GPT: Draft email"]
     assert res["after_ask"] == "Intro line\n今天天气怎么样？☀️\n晴天，25 度 🌞\nlast line\n"
     assert res["after_explain"] == res["after_ask"]
+    assert res["explain_buffer"] == "Sunny, **25 °C** 🌞"
     assert res["explain_result"] == "A question about *today's weather*."
     assert res["hover"].startswith(
         "A question about *today's weather*.\n\n---\n*gpt-4.1-mini · "
@@ -91,7 +105,7 @@ def test_ask_code_action_then_explain_hover(tmp_path: Path, api: FakeOpenAI) -> 
     assert "gpt-ls: Ask waiting for the model" in res["messages"]
     assert not [m for m in res["messages"] if "error" in m.lower()]
     chats = api.chat_requests()
-    assert len(chats) == 2
+    assert len(chats) == 3
     assert "今天天气怎么样？☀️" in json.dumps(chats[0].body, ensure_ascii=False)
 
 
