@@ -136,7 +136,7 @@ end
 CJK_DOC = "line one\n前言 🙂 请解释这个：快速排序 🚀 好吗\nnotes: 周五 午餐 🍜 with Bob\nend\n"
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
 def test_user_commands_on_visual_ranges_with_cjk_and_emoji(
     tmp_path: Path, api: FakeOpenAI, encoding: str
 ) -> None:
