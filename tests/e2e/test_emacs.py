@@ -235,3 +235,29 @@ def test_late_answer_to_progress_create(tmp_path: Path, api: FakeOpenAI) -> None
     res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
     assert res["text"] == "Question 问题?\nAnswer 答案\nend\n"
     assert not [m for m in res["messages"] if "internal error" in m]
+
+
+def test_typing_elsewhere_during_streaming(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Eglot bumps the document version at every keystroke but sends didChange later
+    # (after 0.5 s idle): gpt-ls's versioned edits must still land, intact.
+    doc = tmp_path / "typing.txt"
+    doc.write_text("top\nQuestion 🙂?\nbottom\n", "utf-8")
+    api.script(Reply(text="Answer 答案 line one\nline two 🎉\nline three", chunk_size=3, delay=0.1))
+    body = r"""
+(gpt-test-open (gpt-test-param 'doc))
+(goto-char (point-min)) (forward-line 1)
+(setq gpt-ls-status nil)
+(gpt-ls-ask (line-beginning-position) (line-end-position))
+(gpt-test-wait "the first words" (lambda () (string-match-p "Answer" (gpt-test-text))))
+(save-excursion (goto-char (point-min)) (insert "typed above 中文\n"))
+(gpt-test-wait "more of the reply" (lambda () (string-match-p "line two" (gpt-test-text))))
+(save-excursion (goto-char (point-max)) (insert "typed below 🙂\n"))
+(gpt-test-wait "the request to end" (lambda () (eql 0 (plist-get gpt-ls-status :running))))
+(gpt-test-put 'final (gpt-test-text))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert res["final"] == (
+        "typed above 中文\ntop\nQuestion 🙂?\nAnswer 答案 line one\nline two 🎉\nline three\n"
+        "bottom\ntyped below 🙂\n"
+    )
+    assert not [m for m in res["messages"] if "rror" in m or "require version" in m]
