@@ -261,3 +261,29 @@ def test_typing_elsewhere_during_streaming(tmp_path: Path, api: FakeOpenAI) -> N
         "bottom\ntyped below 🙂\n"
     )
     assert not [m for m in res["messages"] if "rror" in m or "require version" in m]
+
+
+def test_start_in_a_code_buffer_outside_the_default_modes(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "calc.py"
+    doc.write_text("def area(r):\n    return 3.14 * r * r  # 圆的面积\n", "utf-8")
+    api.script(Reply(text="# Use math.pi for precision 🎯"))
+    body = r"""
+(find-file (gpt-test-param 'doc))
+(gpt-test-put 'mode (symbol-name major-mode))
+(gpt-ls-start)
+(gpt-test-wait "eglot to connect" (lambda () (eglot-current-server)))
+(gpt-test-put 'server_class (symbol-name (eieio-object-class (eglot-current-server))))
+(goto-char (point-min)) (forward-line 1)
+(setq gpt-ls-status nil)
+(gpt-ls-ask (line-beginning-position) (line-end-position))
+(gpt-test-wait "the request to end" (lambda () (and gpt-ls-status
+                                                    (eql 0 (plist-get gpt-ls-status :running)))))
+(gpt-test-put 'text (gpt-test-text))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert res["mode"] == "python-mode"
+    assert res["server_class"] == "gpt-ls-server"
+    assert res["text"] == (
+        "def area(r):\n    return 3.14 * r * r  # 圆的面积\n# Use math.pi for precision 🎯\n"
+    )
+    assert "File: calc.py (language: python)" in chat_user_text(api, 0)

@@ -17,7 +17,7 @@ M.defaults = {
   filetypes = nil,
   -- Call vim.lsp.enable('gpt_ls') from setup().
   enable = true,
-  -- Show work-done progress ("gpt-ls: GPT: Ask 120 tokens") in the message area.
+  -- Show work-done progress ("gpt-ls: Ask 120 tokens") in the message area.
   progress = true,
   -- Open :GptExplain's result in a floating window (it is also the hover over the range).
   explain_float = true,
