@@ -483,7 +483,7 @@ def run_vim_ale(
 ) -> EditorRun:
     """Run ``body`` (Vim script) in Vim with ALE talking to gpt-ls."""
     p = prepare(tmp, api_url, "test.vim", VIM_PRELUDE + body + VIM_EPILOGUE,
-                {"ale": str(ALE_DIR), "python": sys.executable, **(params or {})})
+                {"ale": str(ALE_DIR), **(params or {})})
     p.env["TERM"] = "dumb"
     return run_editor(
         [vim, "-N", "-u", str(p.script), "-U", "NONE", "-i", "NONE", "-n", "--not-a-term"],
