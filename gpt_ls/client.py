@@ -542,9 +542,13 @@ def describe_error(
     """Turn any failure into one sentence naming the cause and the next step.
 
     ``during_stream``: the exception came while iterating a stream after text had
-    arrived, so a dropped connection or a stall is an interrupted reply.
+    arrived, so a dropped connection or a stall is an interrupted reply. A 401/403 also
+    forgets the cached output of ``apiKeyCommand``, so a rotated key is picked up.
     """
     err = _classify(exc, settings, during_stream, env)
+    if isinstance(err, AuthError) and settings.api_key_command and not settings.api_key:
+        # A rejected key from the command is stale: run the command again next time.
+        _KEY_CACHE.pop(settings.api_key_command, None)
     err.message = scrub(err.message, settings)
     err.args = (err.message,)
     return err

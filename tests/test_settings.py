@@ -7,11 +7,13 @@ import shlex
 import sys
 from pathlib import Path
 
+import openai
 import pytest
+from fakeopenai import FakeOpenAI
 from netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
 
-from gpt_ls.client import resolve_api_key
-from gpt_ls.errors import KeyCommandFailed, NoApiKey
+from gpt_ls.client import ClientCache, describe_error, resolve_api_key
+from gpt_ls.errors import AuthError, KeyCommandFailed, NoApiKey
 from gpt_ls.settings import (
     Settings,
     camel,
@@ -326,3 +328,23 @@ print("sk-shared-0123456789")
     keys = await asyncio.gather(*(resolve_api_key(s) for _ in range(5)))
     assert keys == ["sk-shared-0123456789"] * 5
     assert runs.read_text() == "run\n"
+
+
+async def test_a_rejected_key_from_the_command_is_fetched_again(tmp_path: Path) -> None:
+    with FakeOpenAI(api_key="sk-rotated-NEW-0123456789") as api:
+        store = tmp_path / "vault.txt"
+        store.write_text("sk-rotated-OLD-0123456789\n", "utf-8")
+        cmd = key_command(tmp_path, f"print(open({str(store)!r}).read().strip())\n")
+        s = Settings(base_url=api.url, api_key_command=cmd, max_retries=0)
+        cache = ClientCache(env={})
+        client = await cache.get(s)
+        with pytest.raises(openai.AuthenticationError) as info:
+            await client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        assert isinstance(describe_error(info.value, s), AuthError)
+        store.write_text("sk-rotated-NEW-0123456789\n", "utf-8")  # the user rotates the key
+        client = await cache.get(s)
+        reply = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "again"}])
+        assert reply.choices[0].message.content == "Echo: again"
+        await cache.aclose()
