@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 import sys
 from pathlib import Path
 
@@ -365,3 +367,20 @@ async def test_stream_cut_through_a_socks_proxy(api: FakeOpenAI) -> None:
             "closed connection without sending complete message body (incomplete chunked "
             "read)); the reply is incomplete: ask again to get the rest"
         )
+
+
+async def test_proxy_password_stays_out_of_debug_logs(
+    api: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "Pa55-w0rd-XYZ"
+    with Pproxy("http", auth=f"alice:{secret}") as proxy:
+        assert (await ask(settings_for(api, proxy=proxy.url), {})).startswith("Echo: ")
+        port = dead_port()
+        s = settings_for(api, proxy=f"socks5://alice:{secret}@127.0.0.1:{port}")
+        sentence = await failure(s, {})
+    logged = "\n".join(r.getMessage() + repr(r.args) for r in caplog.records)
+    assert any(r.name.startswith("httpcore2") for r in caplog.records)
+    basic = base64.b64encode(f"alice:{secret}".encode()).decode()
+    for text in (logged, sentence):
+        assert secret not in text and basic not in text and KEY not in text
