@@ -234,6 +234,17 @@ def _host_port(url: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower(), port
 
 
+def _no_proxy_entry(entry: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port or None)."""
+    bracketed = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", entry)
+    if bracketed:
+        return bracketed.group(1), int(bracketed.group(2)) if bracketed.group(2) else None
+    if entry.count(":") == 1:
+        name, _, port = entry.partition(":")
+        return name, int(port) if port.isdigit() else None
+    return entry, None
+
+
 def no_proxy_matches(host: str, port: int | None, no_proxy: str) -> bool:
     """Does ``NO_PROXY`` exclude this host? Names match subdomains; IPs, CIDR and ports work."""
     host = host.strip("[]").lower()
@@ -243,24 +254,19 @@ def no_proxy_matches(host: str, port: int | None, no_proxy: str) -> bool:
         addr = None
     for raw in no_proxy.split(","):
         entry = raw.strip().lower()
-        if not entry:
-            continue
         if entry == "*":
             return True
+        name, want_port = _no_proxy_entry(entry)
+        if not name or (want_port is not None and want_port != port):
+            continue
         if addr is not None:
             try:
-                if addr in ipaddress.ip_network(entry.strip("[]"), strict=False):
+                if addr in ipaddress.ip_network(name, strict=False):
                     return True
                 continue
             except ValueError:
                 pass
-        name, want_port = entry, None
-        m = re.fullmatch(r"(.*?):(\d+)", entry)
-        if m and not entry.count(":") > 1:
-            name, want_port = m.group(1), int(m.group(2))
-        if want_port is not None and want_port != port:
-            continue
-        name = name.strip("[]").removeprefix("*").removeprefix(".")
+        name = name.removeprefix("*").removeprefix(".")
         if name and (host == name or host.endswith("." + name)):
             return True
     return False

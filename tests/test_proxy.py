@@ -241,6 +241,14 @@ def test_proxy_setting_beats_environment_and_no_proxy() -> None:
         ("openai.com", 443, ".openai.com", True),
         ("192.168.1.5", 80, "192.168.0.0/16", True),
         ("localhost", 80, "LOCALHOST", True),
+        ("::1", 8000, "[::1]:8000", True),
+        ("::1", 9000, "[::1]:8000", False),
+        ("fd00::5", 443, "fd00::/8", True),
+        ("10.0.0.7", 8000, "10.0.0.7:8000", True),
+        ("10.0.0.7", 8001, "10.0.0.7:8000", False),
+        ("10.0.0.7", 80, "10.0.0.0/8:80", True),
+        ("api.openai.com", 443, "openai.com:443", True),
+        ("api.openai.com", 443, "penai.com", False),
     ],
 )
 def test_no_proxy_matches(host: str, port: int, no_proxy: str, expected: bool) -> None:

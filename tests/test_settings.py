@@ -125,6 +125,11 @@ def test_malformed_toml_names_the_file_and_other_layers_still_apply(
          "editor: setting 'explainOutput' must be one of 'hover', 'comment' (got 'popup'); "
          "ignored"),
         ({"modle": "gpt-4o"}, "editor: unknown setting 'modle' (ignored)"),
+        ({"headers": {"X-Team": "文档"}},
+         "editor: setting 'headers' value of 'X-Team' must be plain ASCII text (HTTP headers "
+         "cannot carry other characters) (got (a table)); ignored"),
+        ({"headers": {"X Team": "a"}},
+         "editor: setting 'headers' has an invalid header name 'X Team' (got (a table)); ignored"),
     ],
 )
 def test_wrong_values_name_the_key(
