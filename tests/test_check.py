@@ -232,4 +232,4 @@ async def test_headers_and_azure_are_shown_safely(tmp_path: Path) -> None:
         assert isinstance(report.error, ModelNotFound)
         (req,) = api.requests
         assert req.path == "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
-        assert req.headers["X-Gateway-Token"] == "tok-SECRET-123"
+        assert {k.lower(): v for k, v in req.headers.items()}["x-gateway-token"] == "tok-SECRET-123"
