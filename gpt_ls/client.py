@@ -172,10 +172,20 @@ async def _run_key_command(command: str, timeout: float) -> str:
     return key
 
 
+def _usable(key: str, origin: str) -> str:
+    """HTTP headers carry only printable ASCII: catch pasted full-width or curly characters."""
+    if key.isascii() and key.isprintable() and " " not in key:
+        return key
+    raise NoApiKey(
+        f"The API key from {origin} contains spaces or characters an API key cannot have "
+        "(non-ASCII, e.g. full-width or curly quotes): copy it again"
+    )
+
+
 async def resolve_api_key(settings: Settings) -> str:
     """The key to use: ``apiKey`` > ``apiKeyCommand`` (run once per process) > none."""
     if settings.api_key:
-        return settings.api_key
+        return _usable(settings.api_key, "apiKey / OPENAI_API_KEY")
     command = settings.api_key_command
     if not command:
         raise NoApiKey(NO_KEY_MESSAGE)
@@ -191,7 +201,7 @@ async def resolve_api_key(settings: Settings) -> str:
     finally:
         if task.done():
             _KEY_TASKS.pop(command, None)
-    _KEY_CACHE[command] = key
+    _KEY_CACHE[command] = _usable(key, "apiKeyCommand")
     return key
 
 

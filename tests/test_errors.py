@@ -72,6 +72,16 @@ async def test_no_key() -> None:
     )
 
 
+@pytest.mark.parametrize("key", ["sk-abc\u3000def", "\u201csk-abcdef\u201d", "sk-ａｂｃ", "sk abc"])
+async def test_a_key_no_header_can_carry(key: str) -> None:
+    with pytest.raises(NoApiKey) as info:
+        await resolve_api_key(Settings(api_key=key))
+    assert str(info.value) == (
+        "The API key from apiKey / OPENAI_API_KEY contains spaces or characters an API key "
+        "cannot have (non-ASCII, e.g. full-width or curly quotes): copy it again"
+    )
+
+
 def test_sdk_missing_credentials_is_no_key() -> None:
     exc = openai.OpenAIError("The api_key client option must be set ... OPENAI_API_KEY")
     assert isinstance(describe_error(exc, Settings()), NoApiKey)
