@@ -629,6 +629,15 @@ def _classify(
     return GptLsError(f"Unexpected error talking to {where}: {type(exc).__name__}: {exc}")
 
 
+# How OpenAI-compatible servers (vLLM, DeepSeek, Ollama, …) word these without an error code.
+_TOO_LONG = re.compile(r"maximum context length|context length exceeded|context_length", re.I)
+_UNKNOWN_MODEL = re.compile(
+    r"\bmodel\b.*\b(not exist|does ?n[o']?t exist|not found|unknown|not supported)"
+    r"|\b(unknown|invalid|unsupported) model\b",
+    re.I,
+)
+
+
 def _status_error(
     exc: openai.APIStatusError, settings: Settings, where: str, via: str
 ) -> GptLsError:
@@ -668,10 +677,21 @@ def _status_error(
         return RateLimited(
             f"Rate limit reached (429) at {where}{_retries(exc)}{wait}: wait a moment and try again"
         )
-    if code == "context_length_exceeded":
+    if status == 402:
+        return QuotaExhausted(
+            f"Payment required (402) at {where}: {said} — add credit to your account; retrying "
+            "will not help"
+        )
+    if code == "context_length_exceeded" or _TOO_LONG.search(said):
         return ContextTooLarge(
             f"The request is too long for model {model!r} ({where}): select less text or start "
             "a new conversation"
+        )
+    if status in (400, 422) and (code in ("model_not_found", "invalid_model")
+                                 or _UNKNOWN_MODEL.search(said)):
+        hint = "azureDeployment" if settings.azure_endpoint else "the model setting"
+        return ModelNotFound(
+            f"Model {model!r} is not available at {where} ({status}: {said}): check {hint}"
         )
     if status in (400, 413, 422):
         return BadRequest(f"{where} rejected the request ({status}): {said}")

@@ -219,6 +219,51 @@ async def test_context_too_long(api: FakeOpenAI) -> None:
     )
 
 
+async def test_402_payment_required(api: FakeOpenAI) -> None:
+    api.script(Error(status=402, message="Insufficient Balance", type="unknown_error"))
+    err = await fail(settings_for(api))
+    assert isinstance(err, QuotaExhausted)
+    assert str(err) == (
+        f"Payment required (402) at {api.url}: Insufficient Balance — add credit to your "
+        "account; retrying will not help"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(400, "Model Not Exist"), (400, "The model `deepseek-chatt` does not exist"),
+     (422, "Unknown model: qwen-maxx"), (400, "invalid model ID")],
+)
+async def test_unknown_model_worded_by_compatible_servers(
+    api: FakeOpenAI, status: int, message: str
+) -> None:
+    api.script(Error(status=status, message=message, type="invalid_request_error"))
+    err = await fail(settings_for(api, model="deepseek-chatt"))
+    assert isinstance(err, ModelNotFound)
+    assert str(err) == (
+        f"Model 'deepseek-chatt' is not available at {api.url} ({status}: {message}): check "
+        "the model setting"
+    )
+
+
+async def test_parameter_not_supported_by_the_model_is_not_an_unknown_model(
+    api: FakeOpenAI
+) -> None:
+    message = ("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+               "'max_completion_tokens' instead.")
+    api.script(Error(status=400, type="invalid_request_error", code="unsupported_parameter",
+                     message=message))
+    err = await fail(settings_for(api))
+    assert type(err) is BadRequest
+    assert str(err) == f"{api.url} rejected the request (400): {message}"
+
+
+async def test_context_too_long_without_a_code(api: FakeOpenAI) -> None:
+    api.script(Error(status=400, type="BadRequestError", message=(
+        "This model's maximum context length is 4096 tokens. However, you requested 5000.")))
+    assert isinstance(await fail(settings_for(api)), ContextTooLarge)
+
+
 async def test_400(api: FakeOpenAI) -> None:
     api.script(Error(status=400, type="invalid_request_error", code=None,
                      message="Unsupported parameter: 'max_tokens'."))
