@@ -18,6 +18,7 @@ from netkit import (  # noqa: F401 - fixtures
     cert_fixture,
     dead_port,
     settings_for,
+    stream_into,
     tls_api_fixture,
 )
 
@@ -358,16 +359,9 @@ async def test_stream_cut_through_a_socks_proxy(api: FakeOpenAI) -> None:
     with Pproxy("socks5") as proxy:
         s = settings_for(api, proxy=proxy.url)
         cache = ClientCache(env={})
-        client = await cache.get(s)
-        stream = await client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
-        )
-        got = []
+        got: list[str] = []
         with pytest.raises(openai.APIConnectionError) as info:
-            async with stream:
-                async for chunk in stream:
-                    if chunk.choices and chunk.choices[0].delta.content:
-                        got.append(chunk.choices[0].delta.content)
+            await stream_into(await cache.get(s), got)
         await cache.aclose()
         assert "".join(got) == "部分的な回答"
         assert str(describe_error(info.value, s, during_stream=True, env={})) == (

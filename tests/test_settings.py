@@ -242,52 +242,43 @@ print("extra lines are ignored")
     assert runs.read_text() == "run\n"
 
 
-async def test_key_command_failure_does_not_echo_its_output(tmp_path: Path) -> None:
-    cmd = key_command(tmp_path, "import sys\nprint('sk-leaked-0123456789')\nsys.exit(3)\n")
+@pytest.mark.parametrize(
+    ("script", "timeout", "sentence"),
+    [
+        # Its output is never echoed: it might be (part of) a key.
+        ("import sys\nprint('sk-leaked-0123456789')\nsys.exit(3)\n", 10.0,
+         "failed with exit status 3: run it in a terminal to see why"),
+        ("print('   ')\n", 10.0,
+         "printed nothing: it must print the API key on its first line"),
+        ("import time\ntime.sleep(30)\n", 0.5,
+         "did not finish within 0.5 s: it must print the key without waiting for input (raise "
+         "apiKeyCommandTimeout if it is only slow)"),
+    ],
+)
+async def test_key_command_failures(
+    tmp_path: Path, script: str, timeout: float, sentence: str
+) -> None:
+    cmd = key_command(tmp_path, script)
     with pytest.raises(KeyCommandFailed) as info:
-        await resolve_api_key(Settings(api_key_command=cmd))
-    assert str(info.value) == (
-        f"apiKeyCommand ({sys.executable}) failed with exit status 3: run it in a terminal to "
-        "see why"
-    )
+        await resolve_api_key(Settings(api_key_command=cmd, api_key_command_timeout=timeout))
+    assert str(info.value) == f"apiKeyCommand ({sys.executable}) {sentence}"
     assert isinstance(info.value, NoApiKey)
 
 
-async def test_key_command_printing_nothing(tmp_path: Path) -> None:
-    cmd = key_command(tmp_path, "print('   ')\n")
+@pytest.mark.parametrize(
+    ("command", "sentence"),
+    [
+        ("no-such-program-xyz --get key",
+         "apiKeyCommand program 'no-such-program-xyz' not found: check its name or give its "
+         "full path"),
+        ("pass show 'openai",
+         "apiKeyCommand cannot be parsed (No closing quotation): check its quoting"),
+    ],
+)
+async def test_key_command_that_cannot_start(command: str, sentence: str) -> None:
     with pytest.raises(KeyCommandFailed) as info:
-        await resolve_api_key(Settings(api_key_command=cmd))
-    assert str(info.value) == (
-        f"apiKeyCommand ({sys.executable}) printed nothing: it must print the API key on its "
-        "first line"
-    )
-
-
-async def test_key_command_timeout(tmp_path: Path) -> None:
-    cmd = key_command(tmp_path, "import time\ntime.sleep(30)\n")
-    with pytest.raises(KeyCommandFailed) as info:
-        await resolve_api_key(Settings(api_key_command=cmd, api_key_command_timeout=0.5))
-    assert str(info.value) == (
-        f"apiKeyCommand ({sys.executable}) did not finish within 0.5 s: it must print the key "
-        "without waiting for input (raise apiKeyCommandTimeout if it is only slow)"
-    )
-
-
-async def test_key_command_not_found() -> None:
-    with pytest.raises(KeyCommandFailed) as info:
-        await resolve_api_key(Settings(api_key_command="no-such-program-xyz --get key"))
-    assert str(info.value) == (
-        "apiKeyCommand program 'no-such-program-xyz' not found: check its name or give its full "
-        "path"
-    )
-
-
-async def test_key_command_bad_quoting() -> None:
-    with pytest.raises(KeyCommandFailed) as info:
-        await resolve_api_key(Settings(api_key_command="pass show 'openai"))
-    assert str(info.value) == (
-        "apiKeyCommand cannot be parsed (No closing quotation): check its quoting"
-    )
+        await resolve_api_key(Settings(api_key_command=command))
+    assert str(info.value) == sentence
 
 
 async def test_key_command_reads_no_stdin(tmp_path: Path) -> None:
