@@ -183,8 +183,9 @@ function gpt_client(bufnr)
   return vim.lsp.get_clients({ bufnr = bufnr or 0, name = 'gpt_ls' })[1]
 end
 
---- Open `path` with `filetype`, wait for gpt-ls to attach and initialize.
+--- Load the plugin's commands, open `path` with `filetype`, wait for gpt-ls to attach.
 function open_file(path, filetype)
+  vim.cmd.runtime('plugin/gpt_ls.lua')
   vim.cmd.edit(vim.fn.fnameescape(path))
   if filetype then
     vim.bo.filetype = filetype
