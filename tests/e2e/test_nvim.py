@@ -48,6 +48,13 @@ def test_three_code_actions_stream_and_hover(tmp_path: Path, api: FakeOpenAI) ->
         Reply(text="Subject: Lunch\n\nHi Bob,\nlunch on Friday?\n\nBest", chunk_size=4),
     )
     body = START + r"""
+-- What the plugin echoes from LspProgress.
+R.echoed = {}
+local orig_echo = vim.api.nvim_echo
+vim.api.nvim_echo = function(chunks, history, opts)
+  table.insert(R.echoed, chunks[1][1])
+  return orig_echo(chunks, history, opts)
+end
 local bufnr = open_file(P.doc, 'markdown')
 R.actions_seen = code_action(bufnr, 2, 2, 'GPT: Ask')
 wait_reply(bufnr, P.before, 0)
@@ -99,6 +106,9 @@ R.after_email = buf_text(bufnr)
         "gpt-ls: Ask", "gpt-ls: Explain selection", "gpt-ls: Draft email"
     ]
     assert all(p["cancellable"] for p in begins)
+    assert res["echoed"][0] == "gpt-ls: Ask waiting for the model"
+    assert re.fullmatch(r"gpt-4\.1-mini · \d+ prompt \+ \d+ completion = \d+ tokens",
+                        res["echoed"][-1])
     assert len(ends) == 3
     for p in ends:
         assert re.fullmatch(r"gpt-4\.1-mini · \d+ prompt \+ \d+ completion = \d+ tokens", p["message"])
