@@ -506,4 +506,4 @@ async def check(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
 async def shutdown(ls: GptLanguageServer, params: None = None) -> None:
     """Cancel running requests (their partial replies are saved) and close the store."""
     await ls.runner.shutdown()
-    ls.engine.close()
+    await ls.engine.aclose()
