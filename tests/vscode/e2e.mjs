@@ -292,12 +292,12 @@ async function statusText() {
   return (await item.count()) ? (await item.innerText()).trim() : "";
 }
 
-async function notificationsText() {
-  return page.evaluate(() =>
-    [...document.querySelectorAll(".notifications-toasts .notification-list-item-message")]
-      .map((el) => el.textContent)
-      .join("\n"),
-  );
+/** The text of the notification toasts (and of the notification center, when asked). */
+async function notificationsText(center = false) {
+  const selector = center
+    ? ".notifications-toasts .notification-list-item-message, .notifications-center .notification-list-item-message"
+    : ".notifications-toasts .notification-list-item-message";
+  return page.evaluate((sel) => [...document.querySelectorAll(sel)].map((el) => el.textContent).join("\n"), selector);
 }
 
 async function clearNotifications() {
@@ -572,10 +572,9 @@ async function main() {
       await selectLine(NOTES);
       await script(apiUrl, { kind: "reply", text: EMAIL_REPLY, chunk_size: 6 });
       await retry("context menu", async () => {
-        const sel = page.locator(".editor-instance .selected-text").first();
-        const box = await sel.boundingBox();
-        if (!box) throw new Error("no selection on screen");
-        await page.mouse.click(box.x + Math.min(40, box.width / 2), box.y + box.height / 2, { button: "right" });
+        // Right-click inside the selected line, so that the selection stays.
+        const p = await pointOnLine(NOTES);
+        await page.mouse.click(p.x, p.y, { button: "right" });
         const item = page.locator(".monaco-menu .action-item", { hasText: "Draft email" }).first();
         await item.waitFor({ state: "visible", timeout: 5000 });
         await screenshot("context-menu");
@@ -585,6 +584,40 @@ async function main() {
       const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
       if (!user.includes(NOTES)) throw new Error(`the notes did not reach the model intact: ${user}`);
       await screenshot("draft-email");
+    });
+
+    await check("Check connection reports the answer from the API", async () => {
+      await clearNotifications();
+      const before = (await chatRequests(apiUrl)).length;
+      await runFromPalette("GPT: Check connection");
+      // VS Code cuts long messages: the notification shows the start of the report and the
+      // extension writes the whole report to the gpt-ls output channel.
+      const text = await waitFor("the check report", async () => {
+        const t = await notificationsText(true);
+        return t.includes("gpt-ls check") ? t : false;
+      });
+      if (!text.includes(apiUrl)) throw new Error(`the report does not name the endpoint ${apiUrl}: ${text}`);
+      if (text.includes(API_KEY)) throw new Error("the report shows the whole API key");
+      await waitFor("the whole report with the verdict in the gpt-ls log", async () => countInLogs(userData, "answered in") > 0, 10_000);
+      if ((await chatRequests(apiUrl)).length !== before + 1) throw new Error("the check did not make exactly one request");
+      await screenshot("check-connection");
+      await clearNotifications();
+    });
+
+    await check("New conversation and Show history", async () => {
+      await runFromPalette("GPT: New conversation");
+      await waitFor("the 'new conversation' message", async () => /new conversation started/i.test(await notificationsText()));
+      await clearNotifications();
+      await runFromPalette("GPT: Show history");
+      await page.locator(".tabs-container .tab", { hasText: "history.md" }).first().waitFor({ state: "visible", timeout: WAIT });
+      const text = await waitForEditorText("Show history", "gpt-ls history");
+      // The Ask conversation (with its follow-up) and the e-mail are listed.
+      const listed = text.split("\n").filter((l) => /messages/.test(l));
+      if (listed.length < 2) throw new Error(`expected at least 2 conversations in the history:\n${text}`);
+      await screenshot("history");
+      await page.keyboard.press("Control+W");
+      await page.locator(".tabs-container .tab", { hasText: "history.md" }).first().waitFor({ state: "hidden", timeout: 10_000 });
+      await page.locator(".tabs-container .tab.active", { hasText: "notes.txt" }).first().waitFor({ state: "visible", timeout: 10_000 });
     });
 
     await check("the status bar item cancels a running request", async () => {

@@ -295,6 +295,11 @@ async function runAction(action: Action): Promise<void> {
     void vscode.window.showErrorMessage(`gpt-ls: ${redact(text)}`);
     return;
   }
+  const lines = (result as { lines?: unknown } | null)?.lines;
+  if (action.server === "gpt-ls.check" && Array.isArray(lines)) {
+    // The server's message can be longer than VS Code shows; the log keeps the whole report.
+    log.info(`GPT: Check connection\n${lines.map(String).join("\n")}`);
+  }
   const status = (result as { status?: unknown } | null)?.status;
   if (action.server === "gpt-ls.explain" && status !== "error" && status !== "cancelled" && vscode.window.activeTextEditor) {
     // The explanation is a hover over the explained text: show it at the cursor now.
