@@ -341,6 +341,8 @@ async function main() {
     "gpt-ls.pythonPath": PYTHON,
     "gpt-ls.baseUrl": apiUrl,
     "gpt-ls.readTimeout": 30,
+    // Every LSP message with its parameters goes to the log (initialize carries the key).
+    "gpt-ls.trace.server": "verbose",
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": false,
     "workbench.enableExperiments": false,

@@ -18,7 +18,7 @@ from gpt_ls.settings import SECRET_FIELDS, ExplainOutput, Settings, camel
 
 MANIFEST = Path(__file__).resolve().parents[2] / "editors" / "vscode" / "package.json"
 #: Settings that only the extension reads (how to start the server).
-CLIENT_ONLY = {"serverPath", "pythonPath"}
+CLIENT_ONLY = {"serverPath", "pythonPath", "trace.server"}
 
 
 def manifest() -> dict[str, Any]:

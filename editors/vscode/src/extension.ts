@@ -18,7 +18,7 @@ import {
 const SECTION = "gpt-ls";
 const SECRET_KEY = "gpt-ls.apiKey";
 /** Settings read by this extension only; everything else under `gpt-ls.*` goes to the server. */
-const CLIENT_ONLY = new Set(["serverPath", "pythonPath"]);
+const CLIENT_ONLY = new Set(["serverPath", "pythonPath", "trace.server"]);
 /** The LSP error code for a cancelled request (`RequestCancelled`). */
 const REQUEST_CANCELLED = -32800;
 
