@@ -65,6 +65,7 @@ function requireEnv(name) {
 
 const results = [];
 const children = [];
+let tmpDir;
 let page;
 let shot = 0;
 
@@ -321,6 +322,7 @@ async function main() {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   for (const f of fs.readdirSync(ARTIFACTS)) fs.rmSync(path.join(ARTIFACTS, f), { recursive: true, force: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gpt-ls-vscode-"));
+  tmpDir = tmp;
   const userData = path.join(tmp, "user-data");
   const extensions = path.join(tmp, "extensions");
   const workspace = path.join(tmp, "工作区 workspace");
@@ -639,15 +641,7 @@ async function main() {
     });
 
     await check("the API key never appears in VS Code's logs", async () => {
-      const hits = [];
-      const walk = (dir) => {
-        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-          const p = path.join(dir, entry.name);
-          if (entry.isDirectory()) walk(p);
-          else if (entry.isFile() && fs.readFileSync(p).includes(API_KEY)) hits.push(p);
-        }
-      };
-      walk(path.join(userData, "logs"));
+      const hits = filesUnder(path.join(userData, "logs")).filter((p) => fs.readFileSync(p).includes(API_KEY));
       if (fs.readFileSync(settingsFile, "utf8").includes(API_KEY)) hits.push(settingsFile);
       if (hits.length) throw new Error(`the API key was written to: ${hits.join(", ")}`);
     });
@@ -659,17 +653,17 @@ async function main() {
 
 /** How often `needle` occurs in the gpt-ls output channel's log (trace level: every LSP message). */
 function countInLogs(userData, needle) {
-  let n = 0;
-  const walk = (dir) => {
-    if (!fs.existsSync(dir)) return;
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(p);
-      else if (entry.name === "gpt-ls.log") n += fs.readFileSync(p, "utf8").split(needle).length - 1;
-    }
-  };
-  walk(path.join(userData, "logs"));
-  return n;
+  return filesUnder(path.join(userData, "logs"))
+    .filter((p) => path.basename(p) === "gpt-ls.log")
+    .reduce((n, p) => n + fs.readFileSync(p, "utf8").split(needle).length - 1, 0);
+}
+
+/** Every file below `dir` (none when it does not exist). */
+function filesUnder(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath ?? e.path, e.name));
 }
 
 /** Keep VS Code's logs (the gpt-ls output channel included) with the screenshots. */
@@ -693,6 +687,10 @@ try {
 } finally {
   clearTimeout(guard);
   stopAll();
+  if (tmpDir) {
+    await sleep(1000); // let code-server and the server exit before their files go
+    fs.rmSync(tmpDir, { recursive: true, force: true, maxRetries: 3 });
+  }
 }
 const passed = results.filter((r) => r.ok).length;
 const bad = results.filter((r) => !r.ok).length + (failed && !results.some((r) => !r.ok) ? 1 : 0);
