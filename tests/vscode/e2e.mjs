@@ -264,6 +264,18 @@ async function pointOnLine(text) {
   return box;
 }
 
+/** Open the Refactor menu (Ctrl+Shift+R) and pick `title`; `before` runs while it is open. */
+async function runFromRefactorMenu(title, before = async () => {}) {
+  const item = await retry("refactor menu", async () => {
+    await page.keyboard.press("Control+Shift+R");
+    const found = page.locator(".action-widget .monaco-list-row", { hasText: title }).first();
+    await found.waitFor({ state: "visible", timeout: 5000 });
+    await before();
+    return found;
+  });
+  await item.click();
+}
+
 /** Run a command from the palette; the click happens once, after the row is found. */
 async function runFromPalette(title, { opensInput = false } = {}) {
   const row = await retry(`palette ${title}`, async () => {
@@ -477,15 +489,11 @@ async function main() {
     await check("Ask from the Refactor menu streams the reply into the editor", async () => {
       await selectLine(QUESTION);
       await script(apiUrl, { kind: "reply", text: ASK_REPLY, chunk_size: 3, delay: 0.08 });
-      await retry("refactor menu", async () => {
-        await page.keyboard.press("Control+Shift+R");
-        const item = page.locator(".action-widget .monaco-list-row", { hasText: "GPT: Ask" }).first();
-        await item.waitFor({ state: "visible", timeout: 5000 });
+      await runFromRefactorMenu("GPT: Ask", async () => {
         for (const title of ["GPT: Explain selection", "GPT: Draft email", "GPT: Continue conversation"]) {
           await page.locator(".action-widget .monaco-list-row", { hasText: title }).first().waitFor({ state: "visible", timeout: 3000 });
         }
         await screenshot("action-menu", { readme: true });
-        await item.click();
       });
       const during = await waitFor("the status bar to count tokens", async () => {
         const t = await statusText();
@@ -510,6 +518,22 @@ async function main() {
       const q = lines.findIndex((l) => l.includes(QUESTION));
       const r = lines.findIndex((l) => l.includes(ASK_REPLY));
       if (!(r > q)) throw new Error(`the reply is not below the question:\n${text}`);
+    });
+
+    await check("a failing command shows the server's sentence (Refactor menu on an empty line)", async () => {
+      await clearNotifications();
+      await focusEditor();
+      await page.keyboard.press("Control+Home");
+      await page.keyboard.press("ArrowDown"); // line 2 is empty
+      await runFromRefactorMenu("GPT: Ask");
+      const text = await waitFor("the error message", async () => {
+        const t = await notificationsText();
+        return /selection is empty/.test(t) ? t : false;
+      });
+      if (!text.startsWith("gpt-ls: ")) throw new Error(`unexpected message: ${text}`);
+      await sleep(500);
+      await screenshot("error-message");
+      await clearNotifications();
     });
 
     await check("settings changes reach the running server (model)", async () => {

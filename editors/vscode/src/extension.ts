@@ -140,6 +140,16 @@ function clientOptions(): LanguageClientOptions {
     initializationOptions: () => serverSettings(),
     markdown: { isTrusted: false, supportHtml: false },
     middleware: {
+      // Code actions (Refactor menu, light bulb) run server commands through the client:
+      // report their failures the same way as the palette's.
+      executeCommand: async (command, args, next) => {
+        try {
+          return await next(command, args);
+        } catch (err) {
+          reportFailure(err);
+          return undefined;
+        }
+      },
       workspace: {
         // Answer `workspace/configuration` for our section with exactly what we push.
         configuration: async (params, token, next) => {
@@ -269,6 +279,15 @@ function commandArguments(action: Action, c: LanguageClient): unknown[] | undefi
   return [uri, c.code2ProtocolConverter.asRange(selection)];
 }
 
+/** A failed server command as one message in the server's own words (cancellation is silent). */
+function reportFailure(err: unknown): void {
+  if ((err instanceof ResponseError && err.code === REQUEST_CANCELLED) || err instanceof vscode.CancellationError) {
+    return;
+  }
+  const text = err instanceof Error ? err.message : String(err);
+  void vscode.window.showErrorMessage(`gpt-ls: ${redact(text)}`);
+}
+
 async function runAction(action: Action): Promise<void> {
   const c = client;
   if (!c || c.state !== State.Running) {
@@ -288,11 +307,7 @@ async function runAction(action: Action): Promise<void> {
   try {
     result = await c.sendRequest(ExecuteCommandRequest.type, { command: action.server, arguments: args });
   } catch (err) {
-    if (err instanceof ResponseError && err.code === REQUEST_CANCELLED) {
-      return;
-    }
-    const text = err instanceof Error ? err.message : String(err);
-    void vscode.window.showErrorMessage(`gpt-ls: ${redact(text)}`);
+    reportFailure(err);
     return;
   }
   const lines = (result as { lines?: unknown } | null)?.lines;
