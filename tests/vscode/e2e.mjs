@@ -52,6 +52,7 @@ const ASK_REPLY = "量子纠缠：两个粒子无论相距多远，状态都相�
 const CONTINUE_REPLY = "再补充一句：测量一个粒子会立刻决定另一个的结果 ⚡ (follow-up)";
 const EXPLAIN_REPLY = "**导数**解释：x² 的变化率是 2x 📈 — derivative explained.";
 const EMAIL_REPLY = "Subject: 明天的预算会议 📅\n\n王经理您好，\n\n明天下午三点开会讨论预算和 Q3 路线图。\n\n此致";
+const TRANSLATION = "Meeting with Manager Wang tomorrow at 3 pm about the budget 💰 and the Q3 roadmap";
 const SLOW_REPLY = "这是一个很慢的回答 🐢 " + "慢".repeat(60) + " END-OF-SLOW-REPLY";
 
 function requireEnv(name) {
@@ -276,7 +277,8 @@ async function runFromRefactorMenu(title, before = async () => {}) {
   await item.click();
 }
 
-/** Run a command from the palette; the click happens once, after the row is found. */
+/** Run a command from the palette; the click happens once, after the row is found.
+ * `opensInput`: the command opens an input or a pick (true, or the title it shows). */
 async function runFromPalette(title, { opensInput = false } = {}) {
   const row = await retry(`palette ${title}`, async () => {
     await page.keyboard.press("F1");
@@ -289,7 +291,8 @@ async function runFromPalette(title, { opensInput = false } = {}) {
   });
   await row.click();
   if (opensInput) {
-    await page.locator(".quick-input-widget .quick-input-title", { hasText: title }).waitFor({ state: "visible", timeout: 10_000 });
+    const expected = typeof opensInput === "string" ? opensInput : title;
+    await page.locator(".quick-input-widget .quick-input-title", { hasText: expected }).waitFor({ state: "visible", timeout: 10_000 });
   } else {
     await page.locator(".quick-input-widget").waitFor({ state: "hidden", timeout: 5000 });
   }
@@ -612,6 +615,22 @@ async function main() {
       const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
       if (!user.includes(NOTES)) throw new Error(`the notes did not reach the model intact: ${user}`);
       await screenshot("draft-email");
+    });
+
+    await check("Run action… lists the whole catalog and runs Translate (gpt-ls.run)", async () => {
+      await selectLine(NOTES);
+      await script(apiUrl, { kind: "reply", text: TRANSLATION, chunk_size: 7 });
+      await runFromPalette("GPT: Run action…", { opensInput: "GPT: Run action" });
+      const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "GPT: Translate" }).first();
+      await row.waitFor({ state: "visible", timeout: WAIT });
+      for (const title of ["GPT: Ask", "GPT: Summarize", "GPT: Ask about this file"]) {
+        await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ state: "attached", timeout: 5000 });
+      }
+      await screenshot("run-action");
+      await row.click();
+      await waitForEditorText("Translate", TRANSLATION);
+      const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
+      if (!user.includes(NOTES)) throw new Error(`the text to translate did not reach the model intact: ${user}`);
     });
 
     await check("Check connection reports the answer from the API", async () => {

@@ -41,6 +41,7 @@ const ACTIONS: readonly Action[] = [
   { id: "gpt-ls.vscode.explain", server: "gpt-ls.explain", args: "selection" },
   { id: "gpt-ls.vscode.draftEmail", server: "gpt-ls.draftEmail", args: "selection" },
   { id: "gpt-ls.vscode.continue", server: "gpt-ls.continue", args: "selection" },
+  { id: "gpt-ls.vscode.send", server: "gpt-ls.send", args: "uri" },
   { id: "gpt-ls.vscode.newConversation", server: "gpt-ls.newConversation", args: "uri" },
   { id: "gpt-ls.vscode.showHistory", server: "gpt-ls.showHistory", args: "none" },
   { id: "gpt-ls.vscode.check", server: "gpt-ls.check", args: "none" },
@@ -327,6 +328,44 @@ async function runAction(action: Action): Promise<void> {
   }
 }
 
+/** Every action the server offers for the selection (built-in and user-defined), in a quick pick.
+ *
+ * The list comes from the server's code actions, so it matches the Refactor menu exactly.
+ */
+async function pickAction(): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const c = client;
+  if (!editor || !c || c.state !== State.Running) {
+    void vscode.window.showWarningMessage("gpt-ls: open a file (with gpt-ls running) and select some text first.");
+    return;
+  }
+  const range = editor.selection.isEmpty
+    ? editor.document.lineAt(editor.selection.active.line).range
+    : new vscode.Range(editor.selection.start, editor.selection.end);
+  const serverCommands = new Set(c.initializeResult?.capabilities.executeCommandProvider?.commands ?? []);
+  const found =
+    (await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>(
+      "vscode.executeCodeActionProvider",
+      editor.document.uri,
+      range,
+    )) ?? [];
+  const commands = found
+    .map((a) => (typeof a.command === "string" ? (a as vscode.Command) : (a as vscode.CodeAction).command))
+    .filter((cmd): cmd is vscode.Command => !!cmd && serverCommands.has(cmd.command));
+  if (commands.length === 0) {
+    void vscode.window.showWarningMessage("gpt-ls offers no action here.");
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    commands.map((cmd) => ({ label: cmd.title, cmd })),
+    { title: "GPT: Run action", placeHolder: "Pick an action for the selection" },
+  );
+  if (picked) {
+    // The client registered the server's commands: running one goes through `executeCommand`.
+    await vscode.commands.executeCommand(picked.cmd.command, ...(picked.cmd.arguments ?? []));
+  }
+}
+
 async function setApiKey(context: vscode.ExtensionContext): Promise<void> {
   const value = await vscode.window.showInputBox({
     title: "GPT: Set API key",
@@ -362,6 +401,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   }
   context.subscriptions.push(
     vscode.commands.registerCommand("gpt-ls.vscode.setApiKey", () => setApiKey(context)),
+    vscode.commands.registerCommand("gpt-ls.vscode.runAction", () => pickAction()),
     vscode.commands.registerCommand("gpt-ls.vscode.restart", () => restart()),
     vscode.commands.registerCommand("gpt-ls.vscode.showLog", () => log.show(true)),
     context.secrets.onDidChange(async (e) => {
