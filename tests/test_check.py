@@ -16,7 +16,6 @@ from gpt_ls.check import run_check
 from gpt_ls.errors import (
     AuthError,
     KeyCommandFailed,
-    ModelNotFound,
     NoApiKey,
     ProxyFailed,
     QuotaExhausted,
@@ -228,8 +227,9 @@ async def test_headers_and_azure_are_shown_safely(tmp_path: Path) -> None:
             in report.lines
         )
         assert all("tok-SECRET-123" not in line and KEY not in line for line in report.lines)
-        # This fake serves no Azure paths (it answers 404); what was sent is what matters.
-        assert isinstance(report.error, ModelNotFound)
+        # The fake serves the Azure deployment path (query string included).
+        assert report.ok, report.lines
+        assert report.lines[-1].startswith("OK: prod-4o answered in ")
         (req,) = api.requests
         assert req.path == "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
         assert {k.lower(): v for k, v in req.headers.items()}["x-gateway-token"] == "tok-SECRET-123"

@@ -129,6 +129,8 @@ async def test_404_names_the_model(api: FakeOpenAI) -> None:
 
 async def test_404_on_azure_names_the_deployment() -> None:
     api = FakeOpenAI().start()  # Azure sends the key as api-key, which this fake does not check
+    api.script(Error(status=404, code="DeploymentNotFound", type="invalid_request_error",
+                     message="The API deployment for this resource does not exist."))
     s = Settings(azure_endpoint=api.url.removesuffix("/v1"), azure_deployment="prod-4o",
                  api_key=KEY, max_retries=0)
     err = await fail(s)
