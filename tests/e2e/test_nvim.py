@@ -417,7 +417,9 @@ R.result = require('gpt_ls').last_check
     res = nvim(tmp_path, api, body, doc=str(doc))
     assert res["result"]["ok"] is True
     assert res["shown"][-1]["type"] == 3
-    assert res["shown"][-1]["message"].split("\n") == res["result"]["lines"]
+    # The verdict first (editors cut long messages), then the report.
+    lines = res["result"]["lines"]
+    assert res["shown"][-1]["message"].split("\n") == [lines[-1], *lines[:-1]]
     assert api.url in res["shown"][-1]["message"]
     assert "sk-test" not in json.dumps(res, ensure_ascii=False)
     assert res["result"]["lines"][-1].startswith("OK: gpt-4.1-mini answered in ")
