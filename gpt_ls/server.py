@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 STATUS_NOTIFICATION = "gpt-ls/status"
 PROGRESS_INTERVAL = 0.5
+PROGRESS_CREATE_TIMEOUT = 60.0
 
 
 class GptProtocol(LanguageServerProtocol):
@@ -122,7 +124,9 @@ class GptLanguageServer(LanguageServer):
             self.show("gpt-ls settings: expected an object of settings; ignored", types.MessageType.Warning)
             return
         add_secret(raw.get("apiKey") if isinstance(raw.get("apiKey"), str) else None)
-        self.editor_settings = {**self.editor_settings, **raw}
+        # Each message carries the editor's whole configuration: a setting the user removed
+        # must stop applying.
+        self.editor_settings = dict(raw)
         self.reload_settings()
 
     async def pull_configuration(self) -> None:
@@ -167,7 +171,8 @@ class GptLanguageServer(LanguageServer):
             docs = self.workspace.text_documents
         except Exception:
             return None
-        doc: TextDocument | None = docs.get(uri)
+        # pygls keys documents by the decoded URI; clients send them percent-encoded.
+        doc: TextDocument | None = docs.get(unquote(uri))
         return doc
 
     def apply_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
@@ -234,11 +239,16 @@ class GptLanguageServer(LanguageServer):
         if not self.supports("window", "work_done_progress"):
             return
         token = str(uuid.uuid4())
+        created = asyncio.ensure_future(self.work_done_progress.create_async(token))
         try:
-            await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
+            # Shielded: a late answer (Emacs 28 answers seconds later) must still find its
+            # request pending, and the exchange does not wait for it anyway.
+            await asyncio.wait_for(asyncio.shield(created), PROGRESS_CREATE_TIMEOUT)
         except Exception as exc:
             log.info("progress not available: %s", exc)
             return
+        if run.finished:
+            return  # the exchange ended before the editor answered
         run.progress_token = token
         self.work_done_progress.begin(
             token, types.WorkDoneProgressBegin(title=title, cancellable=True, message="waiting for the model")
@@ -523,7 +533,8 @@ async def check(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
 
     report = await run_check(ls.loaded)
     kind = types.MessageType.Info if report.ok else types.MessageType.Error
-    ls.show("\n".join(report.lines), kind)
+    # The verdict first: editors cut long messages.
+    ls.show("\n".join([report.lines[-1], *report.lines[:-1]]), kind)
     return {"ok": report.ok, "lines": [mask(line) for line in report.lines], "latencyMs": report.latency_ms}
 
 
@@ -531,4 +542,4 @@ async def check(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
 async def shutdown(ls: GptLanguageServer, params: None = None) -> None:
     """Cancel running requests (their partial replies are saved) and close the store."""
     await ls.runner.shutdown()
-    ls.engine.close()
+    await ls.engine.aclose()
