@@ -30,7 +30,7 @@ def add_secret(value: str | None) -> None:
 #: ``initialize`` request, ``initializationOptions`` included, before any handler runs).
 _KEY_FIELDS = re.compile(
     r"""(?P<name>["']?(?:apiKey|api_key|api-key|OPENAI_API_KEY|Authorization|password)["']?\s*[:=]\s*"""
-    r"""["']?(?:Bearer\s+)?)(?P<value>[^"',\s}\]]+)""",
+    r"""["']?(?:(?:Bearer|Basic)\s+)?)(?P<value>[^"',\s}\]]+)""",
     re.IGNORECASE,
 )
 #: Credentials inside URLs: scheme://user:password@host.
