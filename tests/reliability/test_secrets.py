@@ -275,5 +275,5 @@ def test_log_masking_by_shape_before_the_server_knows_the_secret() -> None:
             "YWxpY2U6cHctMTIz already http://bob:***@h:1 max_tokens=5 'token': 'progress-1'")
     assert mask(line) == (
         "initialization_options={'apiKey': '[REDACTED]', 'proxy': 'http://alice:[REDACTED]@127.0.0.1:8080'} "
-        "\"apiKey\": \"[REDACTED]\" Proxy-Authorization: Basic [REDACTED] already http://bob:***@h:1 "
+        "\"apiKey\": \"[REDACTED]\" Proxy-Authorization: Basic [REDACTED] already http://bob:[REDACTED]@h:1 "
         "max_tokens=5 'token': 'progress-1'")
