@@ -195,6 +195,10 @@ async def test_user_types_above_below_and_inside_the_reply_while_it_streams(
                         text = editor.docs[uri].text
                         tail = text.index("bottom line 底")
                     offset = rng.randrange(head + 5, tail - 5)
+                    for earlier in typed:  # never split what the user typed before
+                        at = text.find(earlier)
+                        if at < offset < at + len(earlier):
+                            offset = at + len(earlier)
                 marker = f"⟦u{round_}.{n} 用户✍️⟧"
                 typed.append(marker)
                 editor.type(uri, offset, marker)
