@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.editor import Editor, server_env
+from e2e.editor import Editor, EditorConfig, server_env
 from fakeopenai import Behaviour, Cut, Error, FakeOpenAI, Raw, Reply, Stall
 from lsprotocol import types
 from netkit import Pproxy, RefusingProxy, dead_port
@@ -212,9 +212,19 @@ async def run_fault(editor: Editor, api: FakeOpenAI, db: Path, command: str, n: 
     return [f"{fault.name}: {p}" for p in problems]
 
 
-@pytest.mark.parametrize("command", ACTIONS)
-async def test_every_fault_through_a_real_lsp_connection(command: str, api: FakeOpenAI, tmp_path: Path) -> None:
-    editor = await open_editor(api.url, tmp_path)
+#: The editors the faults run against: VS Code-like, and Neovim-like (versioned edits it may
+#: silently discard, didChange echoed 150 ms after it answers applyEdit).
+EDITORS = {
+    "vscode": EditorConfig(),
+    "neovim": EditorConfig(capabilities="neovim", echo_delay=0.15, position_encodings=["utf-16"]),
+}
+
+
+@pytest.mark.parametrize(("command", "editor_name"), [*((a, "vscode") for a in ACTIONS), ("gpt-ls.ask", "neovim")])
+async def test_every_fault_through_a_real_lsp_connection(
+    command: str, editor_name: str, api: FakeOpenAI, tmp_path: Path
+) -> None:
+    editor = await open_editor(api.url, tmp_path, EDITORS[editor_name])
     db = tmp_path / "data" / "history.db"
     problems: list[str] = []
     try:
