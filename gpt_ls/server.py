@@ -32,6 +32,8 @@ from gpt_ls.stream import DocumentSink, InsertionTracker, apply_or_false
 from gpt_ls.text import Change, Encoding, LineIndex, Pos, apply_change, eol_of
 
 log = logging.getLogger(__name__)
+#: Opt-in (debug level): how long each request spent in the server, for benchmarks/run.py.
+timing = logging.getLogger("gpt_ls.timing")
 
 STATUS_NOTIFICATION = "gpt-ls/status"
 #: How long to wait for the editor to answer one ``workspace/applyEdit``.
@@ -41,6 +43,19 @@ PROGRESS_INTERVAL = 0.5
 
 class GptProtocol(LanguageServerProtocol):
     """pygls's protocol, with document changes applied by LSP's own line rules."""
+
+    def handle_message(self, message: Any) -> None:
+        """Dispatch; with ``gpt_ls.timing`` at debug, log each request's time in the server.
+
+        For a synchronous handler (code actions, hover) this spans the handler, the
+        serialization and the write of the response.
+        """
+        if not timing.isEnabledFor(logging.DEBUG) or getattr(message, "id", None) is None:
+            super().handle_message(message)
+            return
+        t0 = time.perf_counter()
+        super().handle_message(message)
+        timing.debug("%s %.4f", getattr(message, "method", "response"), (time.perf_counter() - t0) * 1000)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(

@@ -1,0 +1,690 @@
+"""The benchmark suite: every figure issue 8 sets a target for, side by side in one run.
+
+    .venv/bin/python benchmarks/run.py [--json FILE] [--quick] [--no-peers]
+
+Start-up is timed against a bare pygls server (``benchmarks/bare_pygls.py``) and two
+peers (jedi-language-server, python-lsp-server, installed into their own venv on first
+use), so that the figures are ratios that survive a noisy machine. The language-server
+figures come from the real ``gpt-ls`` process driven over stdio by the simulated editor
+of the end-to-end tests, against the real fake OpenAI server over HTTP. Prints a table
+(machine, versions, each figure against its target); asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+for _path in (ROOT / "tests", BENCH):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import fakeopenai  # noqa: E402
+from e2e import editor as e2e_editor  # noqa: E402
+from lsprotocol import types  # noqa: E402
+
+PEERS_VENV = Path(tempfile.gettempdir()) / "gpt-ls-bench-peers"
+PEERS = {"jedi-language-server": "jedi-language-server", "python-lsp-server": "pylsp"}
+TIMED_SERVER = [sys.executable, str(BENCH / "timed_server.py")]
+PACKAGES = ("gpt-ls", "pygls", "lsprotocol", "openai", "tiktoken", "httpx2", "pytest-lsp")
+
+# Reply text made of "tokens": English words, Chinese words and an emoji now and then.
+TOKEN_WORDS = [" the", " model", " answer", " editor", "语言", "服务器", "，", "。", " stream", " 🙂", "\n"]
+
+
+# -- results -------------------------------------------------------------------
+@dataclass
+class Figure:
+    """One measured figure, with its target when the issue sets one."""
+
+    section: str
+    name: str
+    value: float | None
+    unit: str
+    target: str = ""
+    passed: bool | None = None
+    note: str = ""
+
+
+@dataclass
+class Results:
+    figures: list[Figure] = field(default_factory=list)
+
+    def add(self, section: str, name: str, value: float | None, unit: str, *, limit: float | None = None,
+            at_least: bool = False, target: str = "", note: str = "") -> Figure:
+        """Record a figure; with ``limit`` it passes when under it (or at least it)."""
+        passed: bool | None = None
+        if limit is not None and value is not None:
+            passed = value >= limit if at_least else value <= limit
+            target = target or (f"≥ {limit:g} {unit}" if at_least else f"≤ {limit:g} {unit}")
+        fig = Figure(section, name, value, unit, target, passed, note)
+        self.figures.append(fig)
+        mark = "" if passed is None else (" PASS" if passed else " MISS")
+        shown = "-" if value is None else f"{value:.3f}".rstrip("0").rstrip(".")
+        print(f"  [{section}] {name}: {shown} {unit}{mark} {note}".rstrip(), flush=True)
+        return fig
+
+    def check(self, section: str, name: str, ok: bool, note: str = "") -> None:
+        """A yes/no figure (passes when ``ok``)."""
+        self.add(section, name, 1.0 if ok else 0.0, "ok" if ok else "FAILED", note=note)
+        self.figures[-1].passed = ok
+        self.figures[-1].target = "yes"
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """The nearest-rank percentile (p in 0..100)."""
+    ordered = sorted(samples)
+    k = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
+    return ordered[k]
+
+
+# -- machine -------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GB"
+    except OSError:
+        pass
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "-"
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    return {
+        "platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(), "memory": mem,
+        "python": platform.python_version(), "packages": versions, "commit": commit,
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def proc_status(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak) of a process, in MB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(rest.split()[0]) / 1024
+    return out
+
+
+# -- 1. start-up ---------------------------------------------------------------
+def frame(obj: dict[str, Any]) -> bytes:
+    body = json.dumps(obj).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+INITIALIZE = frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "processId": None, "rootUri": None, "capabilities": {}}})
+
+
+def time_initialize(cmd: list[str], env: dict[str, str]) -> float:
+    """Seconds from spawning ``cmd`` to reading its whole ``initialize`` response."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(INITIALIZE)
+        proc.stdin.flush()
+        length = 0
+        while True:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{cmd[-1]} exited before answering initialize")
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+            elif line == b"\r\n" and length:
+                break
+        body = json.loads(proc.stdout.read(length))
+        took = time.perf_counter() - t0
+        if "result" not in body:
+            raise RuntimeError(f"{cmd[-1]} answered initialize with {body}")
+        return took
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def peer_commands(install: bool) -> dict[str, list[str]]:
+    """Commands of the peer servers, installed into their own venv when missing."""
+    bin_dir = PEERS_VENV / "bin"
+    missing = [p for p, exe in PEERS.items() if not (bin_dir / exe).exists()]
+    if missing and install:
+        print(f"  installing {', '.join(missing)} into {PEERS_VENV} …", flush=True)
+        try:
+            if not (bin_dir / "pip").exists():
+                subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True, timeout=120)
+            subprocess.run([str(bin_dir / "pip"), "install", "-q", *missing], check=True, timeout=600,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except (subprocess.SubprocessError, OSError) as exc:
+            print(f"  note: could not install the peers ({exc}); they are skipped", flush=True)
+    commands = {}
+    for peer, exe in PEERS.items():
+        if (bin_dir / exe).exists():
+            commands[peer] = [str(bin_dir / exe)]
+        else:
+            print(f"  note: {peer} is not installed; skipped", flush=True)
+    return commands
+
+
+def bench_startup(res: Results, runs: int, peers: bool) -> None:
+    """Process start until the ``initialize`` response: gpt-ls against bare pygls and peers."""
+    print("1. start-up", flush=True)
+    with tempfile.TemporaryDirectory(prefix="gpt-ls-bench-") as tmp:
+        env = e2e_editor.server_env("http://127.0.0.1:9/v1", tmp)
+        servers = {"bare pygls": [sys.executable, str(BENCH / "bare_pygls.py")],
+                   "gpt-ls": [sys.executable, "-m", "gpt_ls"]}
+        servers.update(peer_commands(install=peers) if peers else {})
+        for cmd in servers.values():  # warm the page cache and the .pyc files
+            time_initialize(cmd, env)
+        samples: dict[str, list[float]] = {name: [] for name in servers}
+        for _ in range(runs):  # interleaved, so that a burst of load hits every server alike
+            for name, cmd in servers.items():
+                samples[name].append(time_initialize(cmd, env))
+    bare = statistics.median(samples["bare pygls"])
+    for name, values in samples.items():
+        ms = statistics.median(values) * 1000
+        res.add("start-up", f"{name}: spawn → initialize response (median of {runs})", ms, "ms",
+                note=f"{ms / 1000 / bare:.2f}× bare pygls")
+    ratio = statistics.median(samples["gpt-ls"]) / bare
+    res.add("start-up", "gpt-ls / bare pygls", ratio, "×", limit=1.15)
+
+
+# -- 5. budgeting and 7. history (in-process, reusing their own benchmarks) ------
+def bench_budget(res: Results, quick: bool) -> None:
+    """Fitting a request built from a 1 MB document (``bench_budget.py``'s documents)."""
+    print("5. budgeting", flush=True)
+    try:
+        import bench_budget
+    except ImportError as exc:
+        res.add("budget", "fit a 1 MB document", None, "ms", note=f"skipped: {exc}")
+        return
+    from gpt_ls import budget, tokens
+    from gpt_ls.models import lookup_model
+
+    docs = {"English": bench_budget.document(bench_budget.SIZE, bench_budget.english_line, 1),
+            "Chinese": bench_budget.document(bench_budget.SIZE, bench_budget.chinese_line, 2)}
+    models = ("gpt-4", "gpt-4o", "gpt-4.1-mini")
+    for label, doc in docs.items():
+        worst, worst_model = 0.0, ""
+        for model in models:
+            info = lookup_model(model)
+            tokens.get_encoding(info.encoding)  # loading the encoding is not fitting
+            times = []
+            for _ in range(1 if quick else 3):
+                tokens.clear_cache()
+                t0 = time.perf_counter()
+                budget.fit(bench_budget.render, doc, "", [], info, None)
+                times.append(time.perf_counter() - t0)
+            if statistics.median(times) > worst:
+                worst, worst_model = statistics.median(times), model
+        res.add("budget", f"fit a 1 MB {label} document (slowest of {', '.join(models)}; cold cache)",
+                worst * 1000, "ms", limit=50, note=f"slowest: {worst_model}")
+
+
+def bench_history(res: Results, quick: bool) -> None:
+    """Open the current conversation and list recent ones with 100,000 stored messages."""
+    print("7. history", flush=True)
+    import bench_history
+
+    from gpt_ls.history import HistoryStore
+
+    messages = 20_000 if quick else 100_000
+    with tempfile.TemporaryDirectory(prefix="gpt-ls-bench-history-") as tmp:
+        path = Path(tmp) / "history.db"
+        t0 = time.perf_counter()
+        workspace = bench_history.build(path, messages, 50, 20)
+        print(f"  built {messages:,} messages in {time.perf_counter() - t0:.1f} s", flush=True)
+        with HistoryStore.open(path) as store:
+            def open_current() -> None:
+                conv = store.current_conversation(workspace)
+                assert conv is not None and len(store.turns(conv.id)) == 50
+
+            current = bench_history.measure(open_current, 300)
+            listing = bench_history.measure(lambda: store.list_conversations(workspace), 300)
+    for name, samples in (("open the current conversation (p99)", current),
+                          ("list recent conversations (p99)", listing)):
+        res.add("history", f"{name}, {messages:,} messages", percentile(samples, 99), "ms",
+                limit=bench_history.TARGET_MS, note=f"p50 {statistics.median(samples):.2f} ms")
+
+
+# -- the language server, driven like an editor ----------------------------------------
+class Stamps:
+    """When the fake server sent each content chunk (patched into ``fakeopenai``)."""
+
+    def __init__(self) -> None:
+        self.content: list[float] = []
+        self._orig = fakeopenai._chunk_json
+
+    def __enter__(self) -> Stamps:
+        def stamped(rid: str, model: str, delta: dict[str, Any], finish: str | None) -> bytes:
+            if delta.get("content"):
+                self.content.append(time.perf_counter())
+            return self._orig(rid, model, delta, finish)
+
+        fakeopenai._chunk_json = stamped
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fakeopenai._chunk_json = self._orig
+
+
+@dataclass
+class Session:
+    """A gpt-ls process with the simulated editor, its edit log and its timing log."""
+
+    editor: e2e_editor.Editor
+    timing_log: Path
+    applied: list[tuple[float, str, str]] = field(default_factory=list)  # (time, uri, text)
+
+    @property
+    def pid(self) -> int:
+        server = self.editor.client._server
+        assert server is not None
+        return server.pid
+
+    def server_times(self, since: int = 0) -> list[float]:
+        """Milliseconds gpt-ls spent on each ``textDocument/codeAction`` (its timing log)."""
+        lines = self.timing_log.read_text().splitlines() if self.timing_log.exists() else []
+        return [float(line.split()[1]) for line in lines[since:] if line.startswith("textDocument/codeAction ")]
+
+    def timing_lines(self) -> int:
+        return len(self.timing_log.read_text().splitlines()) if self.timing_log.exists() else 0
+
+    def first_edit(self, uri: str, after: float) -> float | None:
+        return next((t for t, u, text in self.applied if u == uri and t >= after and text.strip()), None)
+
+    async def wait(self, predicate: Callable[[], bool], timeout: float = 60) -> None:
+        end = time.perf_counter() + timeout
+        while not predicate():
+            if time.perf_counter() > end:
+                raise TimeoutError("the server did not get there in time")
+            await asyncio.sleep(0.005)
+
+    async def code_action(self, uri: str) -> float:
+        """One ``textDocument/codeAction`` round trip, in ms."""
+        rng = types.Range(types.Position(5, 0), types.Position(6, 0))
+        t0 = time.perf_counter()
+        actions = await self.editor.code_actions(uri, rng)
+        took = (time.perf_counter() - t0) * 1000
+        assert actions, "no code actions listed"
+        return took
+
+    async def code_actions_until(self, uri: str, done: asyncio.Event, gap: float = 0.005) -> list[float]:
+        """Round trips of code-action requests sent one after another until ``done``."""
+        out = []
+        while not done.is_set():
+            out.append(await self.code_action(uri))
+            await asyncio.sleep(gap)
+        return out
+
+
+@contextmanager
+def session_env(api: fakeopenai.FakeOpenAI) -> Iterator[tuple[dict[str, str], Path]]:
+    with tempfile.TemporaryDirectory(prefix="gpt-ls-bench-") as tmp:
+        log = Path(tmp) / "timing.log"
+        yield e2e_editor.server_env(api.url, tmp, GPT_LS_TIMING_LOG=str(log)), log
+
+
+async def start_session(env: dict[str, str], log: Path) -> Session:
+    e2e_editor.SERVER = TIMED_SERVER  # gpt-ls itself, with only its timing log turned on
+    editor = await e2e_editor.start_editor(env, e2e_editor.EditorConfig())
+    session = Session(editor, log)
+    original = editor.on_apply_edit
+
+    def on_apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        now = time.perf_counter()
+        for dc in params.edit.document_changes or []:
+            if isinstance(dc, types.TextDocumentEdit):
+                text = "".join(e.new_text for e in dc.edits)
+                session.applied.append((now, dc.text_document.uri, text))
+        for uri, edits in (params.edit.changes or {}).items():
+            session.applied.append((now, uri, "".join(e.new_text for e in edits)))
+        return original(params)
+
+    editor.on_apply_edit = on_apply_edit  # type: ignore[method-assign]
+    return session
+
+
+async def stop_session(session: Session) -> None:
+    client = session.editor.client
+    try:
+        await asyncio.wait_for(client.shutdown_session(), 10)
+    except Exception as exc:
+        print(f"  note: shutdown: {exc}", flush=True)
+
+
+def reply_tokens(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [rng.choice(TOKEN_WORDS) for _ in range(n)]
+
+
+def long_document(lines: int) -> str:
+    """A 10,000-line document with a question on its first line (mixed scripts)."""
+    body = [f"def function_{i}(x):  # 第 {i} 行 🙂 return x * {i}" for i in range(1, lines)]
+    return "\n".join(["What does this module do?", *body]) + "\n"
+
+
+async def ask(session: Session, uri: str, line: str) -> float:
+    """Send ``gpt-ls.ask`` on ``line``; return when it was sent."""
+    t0 = time.perf_counter()
+    result = await session.editor.run("gpt-ls.ask", uri, session.editor.range_of(uri, line))
+    assert result["status"] == "started", result
+    return t0
+
+
+def idle_count(session: Session) -> int:
+    return len([s for s in session.editor.statuses if s["running"] == 0])
+
+
+async def run_and_wait(session: Session, uri: str, line: str) -> float:
+    before = idle_count(session)
+    t0 = await ask(session, uri, line)
+    await session.editor.wait_idle(before, timeout=120)
+    return t0
+
+
+# -- 3. overhead to first text, 6. memory --------------------------------------------
+async def sdk_ttft(api: fakeopenai.FakeOpenAI, delay: float, runs: int) -> list[float]:
+    """Time to the first content token when the openai SDK asks directly (warm client)."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=api.url, api_key="sk-test-key-0123456789", max_retries=0)
+    out = []
+    for i in range(runs + 1):
+        api.script(fakeopenai.Reply(text="Paris is the capital.", first_delay=delay))
+        t0 = time.perf_counter()
+        stream = await client.chat.completions.create(
+            model="gpt-4.1-mini", messages=[{"role": "user", "content": "Capital of France?"}], stream=True,
+            stream_options={"include_usage": True})
+        first = None
+        async for chunk in stream:
+            if first is None and chunk.choices and chunk.choices[0].delta.content:
+                first = time.perf_counter() - t0
+        if i:  # the first one opens the connection
+            assert first is not None
+            out.append(first * 1000)
+    await client.close()
+    return out
+
+
+async def bench_first_text_and_memory(res: Results, api: fakeopenai.FakeOpenAI, runs: int) -> None:
+    print("3./6. overhead to first text, memory", flush=True)
+    delay = 0.2
+    with session_env(api) as (env, log):
+        session = await start_session(env, log)
+        try:
+            editor = session.editor
+            after_init = proc_status(session.pid)["VmRSS"]
+            await asyncio.sleep(2.0)  # anything loaded in the background after initialize
+            settled = proc_status(session.pid)["VmRSS"]
+            res.add("memory", "RSS right after initialize", after_init, "MB", limit=100)
+            res.add("memory", "RSS 2 s after initialize (idle)", settled, "MB", limit=100)
+
+            ttfts: list[float] = []
+            cold = 0.0
+            for i in range(runs + 1):
+                uri = f"file:///bench/first{i}.md"
+                editor.open(uri, f"Question number {i}?\n")
+                api.script(fakeopenai.Reply(text="Paris is the capital.", first_delay=delay))
+                t0 = await run_and_wait(session, uri, f"Question number {i}?")
+                first = session.first_edit(uri, t0)
+                assert first is not None, "no edit carried the reply"
+                if i == 0:
+                    cold = (first - t0) * 1000
+                    status = proc_status(session.pid)
+                    res.add("memory", "RSS after the first completed action (o200k_base)", status["VmRSS"], "MB")
+                else:
+                    ttfts.append((first - t0) * 1000)
+            sdk = await sdk_ttft(api, delay, runs)
+            server_ms, sdk_ms = statistics.median(ttfts), statistics.median(sdk)
+            res.add("first text", f"openai SDK directly: time to first token (median of {runs})", sdk_ms, "ms",
+                    note=f"fake server waits {delay * 1000:.0f} ms")
+            res.add("first text", f"gpt-ls: executeCommand → first applyEdit with text (median of {runs})",
+                    server_ms, "ms")
+            res.add("first text", "added by gpt-ls", server_ms - sdk_ms, "ms", limit=10)
+            res.add("first text", "first action after start (cold: SDK import, client, tokenizer)",
+                    cold - sdk_ms, "ms added")
+
+            peak = proc_status(session.pid)["VmHWM"]
+            res.add("memory", "peak RSS with o200k_base loaded", peak, "MB")
+            editor.client.workspace_did_change_configuration(
+                types.DidChangeConfigurationParams(settings={"gpt-ls": {"model": "gpt-4"}}))
+            await asyncio.sleep(0.2)
+            uri = "file:///bench/cl100k.md"
+            editor.open(uri, "A question for gpt-4?\n")
+            api.script(fakeopenai.Reply(text="An answer."))
+            await run_and_wait(session, uri, "A question for gpt-4?")
+            res.add("memory", "peak RSS with o200k_base and cl100k_base loaded", proc_status(session.pid)["VmHWM"],
+                    "MB")
+        finally:
+            await stop_session(session)
+
+
+# -- 2. code actions while streaming, 4. streaming -----------------------------------------
+async def bench_streaming(res: Results, api: fakeopenai.FakeOpenAI, tokens: int, rate: float) -> None:
+    print(f"2./4. code actions on a 10,000-line document while {tokens} tokens stream at {rate:g}/s", flush=True)
+    with session_env(api) as (env, log), Stamps() as stamps:
+        session = await start_session(env, log)
+        try:
+            editor = session.editor
+            uri = "file:///bench/long.py"
+            text = long_document(10_000)
+            editor.open(uri, text, "python")
+            # Warm up (the SDK, the client, the tokenizer) on another document first.
+            editor.open("file:///bench/warm.md", "Warm up?\n")
+            await run_and_wait(session, "file:///bench/warm.md", "Warm up?")
+
+            mark = session.timing_lines()
+            idle = [await session.code_action(uri) for _ in range(300)]
+            idle_server = session.server_times(mark)
+
+            pieces = reply_tokens(tokens, 7)
+            reply = "".join(pieces)
+            api.script(fakeopenai.Reply(chunks=pieces, delay=1 / rate))
+            stamps.content.clear()
+            done = asyncio.Event()
+            before = idle_count(session)
+            mark = session.timing_lines()
+            t_edits = len(session.applied)
+            poller = asyncio.create_task(session.code_actions_until(uri, done))
+            await ask(session, uri, "What does this module do?")
+            await editor.wait_idle(before, timeout=tokens / rate * 3 + 30)
+            done.set()
+            busy = await poller
+            busy_server = session.server_times(mark)
+            edits = [t for t, u, _ in session.applied[t_edits:] if u == uri]
+            expected = text.replace("\n", "\n" + reply + "\n", 1)
+            identical = editor.docs[uri].text == expected
+        finally:
+            await stop_session(session)
+
+    res.add("code action", "server time p50, idle (10,000-line document)", statistics.median(idle_server), "ms")
+    res.add("code action", "server time p99, idle", percentile(idle_server, 99), "ms", limit=2)
+    res.add("code action", "server time p50, while streaming", statistics.median(busy_server), "ms")
+    res.add("code action", f"server time p99, while streaming (n={len(busy_server)})", percentile(busy_server, 99),
+            "ms", limit=2)
+    res.add("code action", "client round trip p50, idle", statistics.median(idle), "ms")
+    res.add("code action", "client round trip p99, idle", percentile(idle, 99), "ms")
+    res.add("code action", "client round trip p50, while streaming", statistics.median(busy), "ms")
+    res.add("code action", "client round trip p99, while streaming", percentile(busy, 99), "ms",
+            note=f"max {max(busy):.1f} ms")
+
+    sent = stamps.content
+    span = edits[-1] - edits[0] if len(edits) > 1 else 0.0
+    res.add("streaming", f"{tokens} tokens sent by the fake server over", sent[-1] - sent[0], "s",
+            note=f"{(len(sent) - 1) / (sent[-1] - sent[0]):.0f} tokens/s")
+    res.add("streaming", "applyEdit calls", len(edits), "edits")
+    res.add("streaming", "edits per second", (len(edits) - 1) / span if span else 0.0, "edits/s", limit=10)
+    res.add("streaming", "last token → last edit", (edits[-1] - sent[-1]) * 1000, "ms", limit=100)
+    res.check("streaming", "document text identical to the reply", identical)
+
+
+# -- 8. concurrency --------------------------------------------------------------
+async def bench_concurrency(res: Results, api: fakeopenai.FakeOpenAI, actions: int) -> None:
+    print(f"8. concurrency: {actions} actions at once, half cancelled", flush=True)
+    with session_env(api) as (env, log):
+        session = await start_session(env, log)
+        try:
+            editor = session.editor
+            long_uri = "file:///bench/long.py"
+            editor.open(long_uri, long_document(10_000), "python")
+            editor.open("file:///bench/warm.md", "Warm up?\n")
+            await run_and_wait(session, "file:///bench/warm.md", "Warm up?")
+            progress_before = set(editor.client.progress_reports)
+
+            pieces = reply_tokens(300, 11)
+            reply = "".join(pieces)
+            uris = [f"file:///bench/c{i}.md" for i in range(actions)]
+            originals = {}
+            for i, uri in enumerate(uris):
+                originals[uri] = f"Question {i} 问题 {i}?\nline two\n"
+                editor.open(uri, originals[uri])
+            api.script(*[fakeopenai.Reply(chunks=pieces, delay=0.01) for _ in uris])  # ~3 s each
+            mark = session.timing_lines()
+            done = asyncio.Event()
+            poller = asyncio.create_task(session.code_actions_until(long_uri, done))
+            t0 = time.perf_counter()
+            await asyncio.gather(*[ask(session, uri, f"Question {i} 问题 {i}?") for i, uri in enumerate(uris)])
+
+            def tokens() -> list[str]:
+                return [t for t in editor.client.progress_reports if t not in progress_before]
+
+            await session.wait(lambda: len(tokens()) == actions and all(editor.client.progress_reports[t]
+                                                                        for t in tokens()), 30)
+            started = (time.perf_counter() - t0) * 1000
+            await asyncio.sleep(1.0)
+            for token in tokens()[: actions // 2]:
+                editor.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+
+            def ended() -> int:
+                return sum(1 for t in tokens() if any(isinstance(r, types.WorkDoneProgressEnd)
+                                                      for r in editor.client.progress_reports[t]))
+
+            try:
+                await session.wait(lambda: ended() == actions, 60)
+            except TimeoutError:
+                pass
+            await editor.settle()
+            done.set()
+            busy = await poller
+            server = session.server_times(mark)
+            complete = cancelled = 0
+            for uri in uris:
+                first, rest = originals[uri].split("\n", 1)
+                got = editor.docs[uri].text
+                if got == f"{first}\n{reply}\n{rest}":
+                    complete += 1
+                elif "[gpt-ls: reply unfinished (cancelled)]" in got and got.startswith(first + "\n"):
+                    cancelled += 1
+        finally:
+            await stop_session(session)
+    res.add("concurrency", f"all {actions} progress begun after", started, "ms")
+    res.check("concurrency", f"all {actions} progress ended", ended() == actions, f"{ended()} of {actions}")
+    res.check("concurrency", f"{actions - actions // 2} uncancelled replies complete in their documents",
+              complete == actions - actions // 2, f"{complete} complete, {cancelled} cancelled with marker")
+    res.add("concurrency", f"code action server time p99 meanwhile (n={len(server)})", percentile(server, 99), "ms",
+            limit=2)
+    res.add("concurrency", "code action client round trip p99 meanwhile", percentile(busy, 99), "ms",
+            note=f"p50 {statistics.median(busy):.2f} ms")
+
+
+# -- the table ---------------------------------------------------------------------
+def print_table(info: dict[str, Any], res: Results, took: float) -> None:
+    print()
+    print(f"gpt-ls benchmarks · commit {info['commit']} · {took:.0f} s")
+    print(f"machine: {info['cpu']} · {info['cpus']} CPUs · {info['memory']} · {info['platform']}")
+    print(f"Python {info['python']} · " + " · ".join(f"{k} {v}" for k, v in info["packages"].items())
+          + f" · load average {info['load_average']:.1f}")
+    width = max(len(f.name) for f in res.figures) + 2
+    print(f"{'section':<12} {'figure':<{width}} {'value':>10} {'unit':<9} {'target':<14} result")
+    for f in res.figures:
+        value = "-" if f.value is None else f"{f.value:.2f}"
+        verdict = "" if f.passed is None else ("PASS" if f.passed else "MISS")
+        note = f"  ({f.note})" if f.note else ""
+        print(f"{f.section:<12} {f.name:<{width}} {value:>10} {f.unit:<9} {f.target:<14} {verdict}{note}")
+    misses = [f for f in res.figures if f.passed is False]
+    print(f"\n{len(misses)} target(s) missed" + (": " + "; ".join(f.name for f in misses) if misses else ""))
+
+
+async def server_benchmarks(res: Results, args: argparse.Namespace) -> None:
+    with fakeopenai.FakeOpenAI() as api:
+        runs = 3 if args.quick else 7
+        sections: list[Callable[[], Awaitable[None]]] = [
+            lambda: bench_first_text_and_memory(res, api, runs),
+            lambda: bench_streaming(res, api, 400 if args.quick else 2000, 200.0),
+            lambda: bench_concurrency(res, api, 20),
+        ]
+        for section in sections:
+            try:
+                await section()
+            except Exception as exc:  # report the failure and go on with the next section
+                print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
+                res.add("error", f"section failed: {type(exc).__name__}: {exc}", None, "")
+                res.figures[-1].passed = False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--quick", action="store_true", help="fewer runs and a smaller store (a smoke test)")
+    parser.add_argument("--no-peers", action="store_true", help="do not install or time the peer servers")
+    parser.add_argument("--only", nargs="*", default=None,
+                        choices=["startup", "budget", "history", "server"], help="run only these parts")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    info = machine()
+    res = Results()
+    only = set(args.only or ["startup", "budget", "history", "server"])
+    if "startup" in only:
+        bench_startup(res, 5 if args.quick else 15, peers=not args.no_peers)
+    if "budget" in only:
+        bench_budget(res, args.quick)
+    if "history" in only:
+        bench_history(res, args.quick)
+    if "server" in only:
+        asyncio.run(server_benchmarks(res, args))
+    took = time.perf_counter() - started
+    info["load_average_end"] = os.getloadavg()[0]
+    print_table(info, res, took)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "seconds": took,
+                                         "figures": [asdict(f) for f in res.figures]}, indent=2,
+                                        ensure_ascii=False) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
