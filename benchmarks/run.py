@@ -44,6 +44,7 @@ from lsprotocol import types  # noqa: E402
 PEERS_VENV = Path(tempfile.gettempdir()) / "gpt-ls-bench-peers"
 PEERS = {"jedi-language-server": "jedi-language-server", "python-lsp-server": "pylsp"}
 TIMED_SERVER = [sys.executable, str(BENCH / "timed_server.py")]
+PARTS = ["startup", "budget", "history", "first-text", "streaming", "concurrency"]
 PACKAGES = ("gpt-ls", "pygls", "lsprotocol", "openai", "tiktoken", "httpx2", "pytest-lsp")
 
 # Reply text made of "tokens": English words, Chinese words and an emoji now and then.
@@ -642,12 +643,14 @@ def print_table(info: dict[str, Any], res: Results, took: float) -> None:
 async def server_benchmarks(res: Results, args: argparse.Namespace) -> None:
     with fakeopenai.FakeOpenAI() as api:
         runs = 3 if args.quick else 7
-        sections: list[Callable[[], Awaitable[None]]] = [
-            lambda: bench_first_text_and_memory(res, api, runs),
-            lambda: bench_streaming(res, api, 400 if args.quick else 2000, 200.0),
-            lambda: bench_concurrency(res, api, 20),
-        ]
-        for section in sections:
+        sections: dict[str, Callable[[], Awaitable[None]]] = {
+            "first-text": lambda: bench_first_text_and_memory(res, api, runs),
+            "streaming": lambda: bench_streaming(res, api, 400 if args.quick else 2000, 200.0),
+            "concurrency": lambda: bench_concurrency(res, api, 20),
+        }
+        for name, section in sections.items():
+            if name not in args.parts:
+                continue
             try:
                 await section()
             except Exception as exc:  # report the failure and go on with the next section
@@ -661,20 +664,19 @@ def main() -> None:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--quick", action="store_true", help="fewer runs and a smaller store (a smoke test)")
     parser.add_argument("--no-peers", action="store_true", help="do not install or time the peer servers")
-    parser.add_argument("--only", nargs="*", default=None,
-                        choices=["startup", "budget", "history", "server"], help="run only these parts")
+    parser.add_argument("--only", nargs="*", default=PARTS, choices=PARTS, dest="parts", metavar="PART",
+                        help=f"run only these parts ({', '.join(PARTS)})")
     args = parser.parse_args()
     started = time.perf_counter()
     info = machine()
     res = Results()
-    only = set(args.only or ["startup", "budget", "history", "server"])
-    if "startup" in only:
+    if "startup" in args.parts:
         bench_startup(res, 5 if args.quick else 15, peers=not args.no_peers)
-    if "budget" in only:
+    if "budget" in args.parts:
         bench_budget(res, args.quick)
-    if "history" in only:
+    if "history" in args.parts:
         bench_history(res, args.quick)
-    if "server" in only:
+    if {"first-text", "streaming", "concurrency"} & set(args.parts):
         asyncio.run(server_benchmarks(res, args))
     took = time.perf_counter() - started
     info["load_average_end"] = os.getloadavg()[0]

@@ -18,5 +18,22 @@ timing.addHandler(handler)
 timing.setLevel(logging.DEBUG)
 timing.propagate = False
 
+if os.environ.get("PYTHONASYNCIODEBUG"):
+    # Diagnosis: asyncio names each callback that held the event loop for over 5 ms.
+    slow = logging.getLogger("asyncio")
+    slow.addHandler(handler)
+    slow.propagate = False
+
 if __name__ == "__main__":
+    if os.environ.get("PYTHONASYNCIODEBUG"):
+        import asyncio
+
+        _new_loop = asyncio.events.new_event_loop
+
+        def new_event_loop() -> asyncio.AbstractEventLoop:
+            loop = _new_loop()
+            loop.slow_callback_duration = 0.005
+            return loop
+
+        asyncio.events.new_event_loop = new_event_loop
     sys.exit(main())
