@@ -21,7 +21,8 @@ need=()
 command -v emacs >/dev/null || need+=(emacs-nox)
 emacs -Q --batch --eval '(progn (dolist (d (file-expand-wildcards "/usr/share/emacs/site-lisp/elpa/*")) (add-to-list (quote load-path) d)) (require (quote eglot)))' \
     >/dev/null 2>&1 || need+=(elpa-eglot)
-command -v vim >/dev/null || need+=(vim-nox)
+# ALE needs Vim with +job (vim-tiny has none).
+vim --version 2>/dev/null | grep -q '+job' || need+=(vim-nox)
 [ -d /usr/share/vim/vimfiles/pack/dist-bundle/opt/ale ] || need+=(vim-ale)
 if [ "${#need[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -51,69 +51,53 @@ class _Taken:
     complete: bool
 
 
-def _line_starts(piece: str) -> list[int]:
-    """Offsets in ``piece`` where a line starts (0 included, the very end excluded)."""
-    starts = [0]
-    at = piece.find("\n")
-    while at != -1 and at + 1 < len(piece):
-        starts.append(at + 1)
-        at = piece.find("\n", at + 1)
-    return starts
-
-
-def _longest(options: int, cost: Callable[[int], int], limit: int) -> tuple[int, int]:
-    """The largest k in 1..options with cost(k) <= limit, and its cost; (0, 0) if none.
-
-    Gallops from k = 1 before bisecting, so the work follows the answer, not ``options``.
-    """
-    best, best_cost = 0, 0
-    lo, hi, k = 1, options + 1, 1
-    while k <= options:
-        c = cost(k)
-        if c > limit:
-            hi = k
-            break
-        best, best_cost, lo = k, c, k + 1
-        k *= 2
-    while lo < hi:
-        mid = (lo + hi) // 2
-        c = cost(mid)
-        if c <= limit:
-            best, best_cost, lo = mid, c, mid + 1
-        else:
-            hi = mid
-    return best, best_cost
-
-
 def _last_lines(piece: str, budget: int, encoding: str) -> tuple[int, int]:
-    """Where the last lines of ``piece`` that fit ``budget`` start, and their tokens."""
-    starts = _line_starts(piece)
-    lines, n = _longest(
-        len(starts) - 1, lambda q: tokens.count_text(piece[starts[-q] :], encoding), budget
-    )
-    return (starts[-lines] if lines else len(piece)), n
+    """Where the last lines of ``piece`` that fit ``budget`` start, and their tokens.
+
+    The piece is split at every line break where counts add up exactly, and each part
+    is counted once; lines joined by an unsafe break (a blank line, a line starting
+    with ``/``) stay together.
+    """
+    parts = tokens.split_safe(piece)
+    used, start = 0, len(piece)
+    for part, n in zip(
+        reversed(parts), reversed(tokens.count_chunks(parts, encoding)), strict=True
+    ):
+        if used + n > budget:
+            break
+        used += n
+        start -= len(part)
+    return start, used
 
 
 def _first_lines(piece: str, budget: int, encoding: str) -> tuple[int, int]:
     """Where the first lines of ``piece`` that fit ``budget`` end, and their tokens."""
-    ends = _line_starts(piece)  # the first q lines end where line q starts
-    lines, n = _longest(
-        len(ends) - 1, lambda q: tokens.count_text(piece[: ends[q]], encoding), budget
-    )
-    return ends[lines], n
+    parts = tokens.split_safe(piece)
+    used, end = 0, 0
+    for part, n in zip(parts, tokens.count_chunks(parts, encoding), strict=True):
+        if used + n > budget:
+            break
+        used += n
+        end += len(part)
+    return end, used
 
 
-def _batch_cap(remaining: int) -> int:
-    """How many characters of chunks to count at once: about what ``remaining`` tokens hold."""
-    return min(max(remaining * 4, 4_096), 262_144)
+def _batch_cap(remaining: int, chars: int, used: int) -> int:
+    """How many characters of chunks to count at once: about what ``remaining`` tokens hold.
+
+    The density is the one seen so far (``chars`` for ``used`` tokens); before any, two
+    characters a token, between English (~4) and Chinese (~1.5).
+    """
+    density = chars / used if used else 2.0
+    return min(max(int(remaining * density * 1.1), 4_096), 262_144)
 
 
-def _take_suffix(text: str, budget: int, encoding: str) -> _Taken:
-    """The longest run of whole lines at the end of ``text`` that costs at most ``budget``."""
-    pieces = tokens.chunks(text) if text else []
+def _take_suffix(text: str, pieces: list[str], budget: int, encoding: str) -> _Taken:
+    """The longest run of whole lines at the end of ``text`` (cut in ``pieces``) that fits."""
     used, end, i = 0, len(text), len(pieces)  # pieces[i:] == text[end:] are kept
     while i > 0:
-        cap, j, chars = _batch_cap(budget - used), i - 1, len(pieces[i - 1])
+        cap = _batch_cap(budget - used, len(text) - end, used)
+        j, chars = i - 1, len(pieces[i - 1])
         while j > 0 and chars + len(pieces[j - 1]) <= cap:
             j -= 1
             chars += len(pieces[j])
@@ -129,12 +113,12 @@ def _take_suffix(text: str, budget: int, encoding: str) -> _Taken:
     return _Taken(text, used, True)
 
 
-def _take_prefix(text: str, budget: int, encoding: str) -> _Taken:
-    """The longest run of whole lines at the start of ``text`` that costs at most ``budget``."""
-    pieces = tokens.chunks(text) if text else []
+def _take_prefix(text: str, pieces: list[str], budget: int, encoding: str) -> _Taken:
+    """The longest run of whole lines at the start of ``text`` (cut in ``pieces``) that fits."""
     used, start, i = 0, 0, 0  # pieces[:i] == text[:start] are kept
     while i < len(pieces):
-        cap, j, chars = _batch_cap(budget - used), i + 1, len(pieces[i])
+        cap = _batch_cap(budget - used, start, used)
+        j, chars = i + 1, len(pieces[i])
         while j < len(pieces) and chars + len(pieces[j]) <= cap:
             chars += len(pieces[j])
             j += 1
@@ -150,14 +134,31 @@ def _take_prefix(text: str, budget: int, encoding: str) -> _Taken:
     return _Taken(text, used, True)
 
 
-def _take_excerpt(before: str, after: str, budget: int, encoding: str) -> tuple[str, str]:
-    """Split ``budget`` between both sides, nearest lines first; a side's slack goes over."""
-    half = budget // 2
-    b = _take_suffix(before, half, encoding)
-    a = _take_prefix(after, budget - b.tokens, encoding)
-    if not b.complete and budget - a.tokens > half:
-        b = _take_suffix(before, budget - a.tokens, encoding)
-    return b.text, a.text
+class _Excerpt:
+    """The text around the selection, cut into chunks once per fit."""
+
+    def __init__(self, before: str, after: str, encoding: str) -> None:
+        self.before, self.after, self.encoding = before, after, encoding
+        self.before_pieces = tokens.chunks(before)
+        self.after_pieces = tokens.chunks(after)
+
+    def take(self, budget: int) -> tuple[str, str]:
+        """Split ``budget`` between both sides, nearest lines first; a side's slack goes over."""
+        half = budget // 2
+        b = _take_suffix(self.before, self.before_pieces, half, self.encoding)
+        a = _take_prefix(self.after, self.after_pieces, budget - b.tokens, self.encoding)
+        if not b.complete and budget - a.tokens > half:
+            b = _take_suffix(self.before, self.before_pieces, budget - a.tokens, self.encoding)
+        return b.text, a.text
+
+
+def spare_tokens(info: ModelInfo) -> int:
+    """Tokens left unused in the window: a tenth for a model whose tokenizer is a guess.
+
+    A compatible server's model (llama, qwen, …) counts with its own tokenizer, which
+    can give more tokens than ``cl100k_base`` for the same text.
+    """
+    return 0 if info.known else info.context_window // 10
 
 
 def _oldest_turn(history: Messages) -> int:
@@ -168,7 +169,9 @@ def _oldest_turn(history: Messages) -> int:
     return n
 
 
-def _refusal(info: ModelInfo, prompt: int, reserve: int, max_tokens: int | None) -> str:
+def _refusal(
+    info: ModelInfo, prompt: int, reserve: int, max_tokens: int | None, window: int
+) -> str:
     """The sentence for a request that cannot fit, with its numbers and the way out."""
     lead = "Even without the surrounding text and the conversation so far, this request"
     if info.max_input is not None and prompt > info.max_input:
@@ -180,10 +183,15 @@ def _refusal(info: ModelInfo, prompt: int, reserve: int, max_tokens: int | None)
     options = "select less text, or choose a model with a larger context window"
     if max_tokens:
         options += " (or lower maxTokens)"
+    spare = (
+        ""
+        if window == info.context_window
+        else f" (less {info.context_window - window:,} kept spare)"
+    )
     return (
         f"{lead} needs {prompt + reserve:,} tokens ({prompt:,} for the prompt, {reserve:,} "
         f"for the reply), more than {info.name}'s context window of "
-        f"{info.context_window:,} tokens: {options}."
+        f"{info.context_window:,} tokens{spare}: {options}."
     )
 
 
@@ -198,7 +206,8 @@ def fit(
 ) -> Fitted:
     """Build the largest request that fits the window with its reply budget, or refuse."""
     reserve = min(max_tokens, info.max_output) if max_tokens else min(min_reply, info.max_output)
-    limit = info.context_window - reserve
+    window = info.context_window - spare_tokens(info)
+    limit = window - reserve
     if info.max_input is not None:
         limit = min(limit, info.max_input)
 
@@ -213,31 +222,35 @@ def fit(
         if prompt <= limit:
             break
         if not kept:
-            raise ContextTooLarge(_refusal(info, prompt, reserve, max_tokens))
+            raise ContextTooLarge(_refusal(info, prompt, reserve, max_tokens, window))
         kept = kept[_oldest_turn(kept) :]
     dropped = len(history) - len(kept)
 
     # Then as much excerpt as the rest allows.
     trimmed = bool(before or after)  # until the kept excerpt is known to be all of it
-    budget = limit - prompt
-    for _ in range(_MAX_RETRIES if trimmed else 0):
-        if budget <= 0:
-            break
-        kept_before, kept_after = _take_excerpt(before, after, budget, info.encoding)
-        if not kept_before and not kept_after:
-            break
-        candidate = render(kept_before, kept_after, kept)
-        n = count(candidate)
-        if n <= limit:
-            messages, prompt = candidate, n
-            trimmed = kept_before != before or kept_after != after
-            break
-        budget -= n - limit  # the template around the excerpt cost this much more
+    if trimmed and prompt < limit:
+        # What the template adds around any excerpt, so the first try usually fits.
+        wrapper = max(0, count(render(".", "", kept)) - prompt - 1)
+        budget = limit - prompt - wrapper
+        excerpt = _Excerpt(before, after, info.encoding)
+        for _ in range(_MAX_RETRIES):
+            if budget <= 0:
+                break
+            kept_before, kept_after = excerpt.take(budget)
+            if not (kept_before or kept_after):
+                break
+            candidate = render(kept_before, kept_after, kept)
+            n = count(candidate)
+            if n <= limit:
+                messages, prompt = candidate, n
+                trimmed = kept_before != before or kept_after != after
+                break
+            budget -= n - limit  # the edges of the excerpt cost this much more
 
     if max_tokens:
         reply = reserve
     else:
-        reply = max(reserve, min(info.max_output, info.context_window - prompt))
+        reply = max(reserve, min(info.max_output, window - prompt))
     return Fitted(
         messages=messages,
         prompt_tokens=prompt,

@@ -16,13 +16,14 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpt_ls.actions import Action
-from gpt_ls.engine import Engine, Outcome, Request
 from gpt_ls.history import find_workspace_root, workspace_key
-from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the engine imports the SDK: only when a command runs
+    from gpt_ls.engine import Engine, Outcome
 
 CHAT_SYSTEM = "You are a helpful assistant."
 CHAT_ACTION = Action(
@@ -54,6 +55,9 @@ async def _exchange(
     engine: Engine, action: Action, question: str, settings: Settings, workspace: str, new: bool,
     on_text: Callable[[str], None],
 ) -> Outcome:
+    from gpt_ls.engine import Request
+    from gpt_ls.prompts import SelectionContext
+
     ctx = SelectionContext(uri="", language="", selection=question)
     req = Request(action, ctx, settings, workspace=workspace, new_conversation=new)
     return await engine.run(req, on_text)
@@ -86,6 +90,8 @@ def run_ask(args: argparse.Namespace) -> int:
         return 2
     settings, workspace = _settings(args)
     action = CHAT_ACTION if not args.system else dataclasses.replace(CHAT_ACTION, system=args.system)
+    from gpt_ls.engine import Engine
+
     engine = Engine()
     streamed = [False]
 
@@ -147,6 +153,8 @@ class ChatSession:
         self.settings, self.workspace = _settings(args)
         self.action = CHAT_ACTION if not args.system else dataclasses.replace(CHAT_ACTION, system=args.system)
         self.new = bool(args.system) or not args.continue_
+        from gpt_ls.engine import Engine
+
         self.engine = Engine()
         self.loop = asyncio.new_event_loop()
         self.prompt_tokens = 0

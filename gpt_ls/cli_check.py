@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from gpt_ls.check import run_check
 from gpt_ls.settings import find_workspace_root, load_settings
 
 
@@ -25,6 +24,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load settings for the current directory's workspace, check, print the report."""
+    from gpt_ls.check import run_check
+
     loaded = load_settings(workspace_root=find_workspace_root())
     report = asyncio.run(run_check(loaded))
     for line in report.lines:

@@ -113,10 +113,20 @@ def forget_api_key_command() -> None:
     _KEY_TASKS.clear()
 
 
+def _split_command(command: str) -> list[str]:
+    """Shell-like splitting without a shell; on Windows backslashes in paths are kept."""
+    if os.name != "nt":
+        return shlex.split(command)
+    return [
+        a[1:-1] if len(a) >= 2 and a[0] == a[-1] and a[0] in "\"'" else a
+        for a in shlex.split(command, posix=False)
+    ]
+
+
 async def _run_key_command(command: str, timeout: float) -> str:
     """Run ``apiKeyCommand`` without a shell; its first output line is the key."""
     try:
-        argv = shlex.split(command)
+        argv = _split_command(command)
     except ValueError as exc:
         raise KeyCommandFailed(
             f"apiKeyCommand cannot be parsed ({exc}): check its quoting"
@@ -283,13 +293,25 @@ def proxy_for(settings: Settings, url: str, env: Mapping[str, str] | None = None
     return choose_proxy(settings, url, env).url
 
 
+_SSL_CONTEXTS: dict[tuple[str, str], ssl.SSLContext] = {}
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying context per SSL_CERT_FILE / SSL_CERT_DIR: loading CAs costs ~25 ms each."""
+    key = (os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+    if key not in _SSL_CONTEXTS:
+        _SSL_CONTEXTS[key] = httpx2.create_ssl_context(trust_env=True)
+    return _SSL_CONTEXTS[key]
+
+
 class _ProxyRouter(httpx2.AsyncBaseTransport):
     """Send each request direct or through its proxy, as :func:`choose_proxy` decides."""
 
     def __init__(self, settings: Settings, env: Mapping[str, str]) -> None:
         self._settings = settings
         self._env = dict(env)
-        self._direct = httpx2.AsyncHTTPTransport(limits=LIMITS, trust_env=True)
+        self._ssl = _ssl_context()
+        self._direct = httpx2.AsyncHTTPTransport(verify=self._ssl, limits=LIMITS)
         self._via: dict[str, httpx2.AsyncHTTPTransport] = {}
 
     def transport(self, url: str) -> httpx2.AsyncBaseTransport:
@@ -306,7 +328,7 @@ class _ProxyRouter(httpx2.AsyncBaseTransport):
                 )
             try:
                 self._via[proxy] = httpx2.AsyncHTTPTransport(
-                    proxy=proxy, limits=LIMITS, trust_env=True
+                    verify=self._ssl, proxy=proxy, limits=LIMITS
                 )
             except ImportError:
                 raise _socks_missing(proxy) from None
@@ -345,6 +367,15 @@ def _connection_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     )
 
 
+async def _no_retry_when_quota_is_gone(response: httpx2.Response) -> None:
+    """A 429 ``insufficient_quota`` will not heal by waiting: tell the SDK not to retry it."""
+    if response.status_code != 429:
+        return
+    await response.aread()  # a short JSON error; the SDK reads it again from memory
+    if b"insufficient_quota" in response.content:
+        response.headers["x-should-retry"] = "false"
+
+
 def make_client(
     settings: Settings, api_key: str, env: Mapping[str, str] | None = None
 ) -> openai.AsyncOpenAI:
@@ -353,7 +384,11 @@ def make_client(
     router = _ProxyRouter(settings, env)
     router.transport(endpoint_url(settings))  # a missing socksio fails now, not mid-request
     timeout = httpx2.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    http_client = openai.DefaultAsyncHttpxClient(transport=router, timeout=timeout)
+    http_client = openai.DefaultAsyncHttpxClient(
+        transport=router,
+        timeout=timeout,
+        event_hooks={"response": [_no_retry_when_quota_is_gone]},
+    )
     common: dict[str, Any] = {
         "api_key": api_key,
         "organization": settings.organization,
@@ -532,10 +567,12 @@ def _classify(
             pass
     choice = choose_proxy(settings, request_url, env)
     via = f"the proxy {choice.shown} (from {choice.source})"
+    # Where the request went, naming the proxy on the way: it may be the one answering.
+    where_via = f"{where} via the proxy {choice.shown}" if choice.url else where
     if isinstance(exc, ImportError) and "socks" in str(exc).lower():
         return _socks_missing(choice.url or settings.proxy or "socks5://")
     if isinstance(exc, openai.APIStatusError):
-        return _status_error(exc, settings, where, via)
+        return _status_error(exc, settings, where_via, via)
     if isinstance(exc, openai.APITimeoutError) or (
         isinstance(exc, httpx2.TimeoutException | asyncio.TimeoutError | TimeoutError)
     ):
@@ -552,15 +589,17 @@ def _classify(
             )
         if during_stream:
             return StreamInterrupted(
-                f"The reply from {where} stalled for {settings.read_timeout:g} s (readTimeout) "
+                f"The reply from {where_via} stalled for {settings.read_timeout:g} s (readTimeout) "
                 "and was cut off; the reply is incomplete: ask again to get the rest"
             )
         return RequestTimeout(
-            f"No answer from {where} within {settings.read_timeout:g} s (readTimeout): "
+            f"No answer from {where_via} within {settings.read_timeout:g} s (readTimeout): "
             "the server may be overloaded; try again, or raise readTimeout"
         )
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError | OSError):
-        return _connection_error(exc, settings, during_stream, where, choice, via)
+        return _connection_error(
+            exc, settings, during_stream, where, where_via, request_url, choice, via
+        )
     if isinstance(exc, openai.APIResponseValidationError):
         return ServerError(
             f"{where} sent a response gpt-ls cannot read: is baseUrl an OpenAI-compatible API?"
@@ -624,33 +663,54 @@ def _status_error(
     return GptLsError(f"{where} answered {status}: {said}")
 
 
+def _tls_error(
+    tls: BaseException, reason: str, settings: Settings, request_url: str, choice: ProxyChoice
+) -> TlsFailed:
+    """Name the TLS peer: the endpoint, or the https:// proxy in front of it."""
+    host = urlsplit(request_url).hostname or redact_url(endpoint_url(settings))
+    proxy_tls = urlsplit(choice.url or "").scheme.lower() == "https"
+    if proxy_tls and urlsplit(request_url).scheme.lower() != "https":
+        peer = f"the proxy {choice.shown}"
+    elif proxy_tls:
+        peer = f"{host} or the proxy {choice.shown}"
+    else:
+        peer = host
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        return TlsFailed(
+            f"TLS certificate of {peer} could not be verified ({reason}): if your network or "
+            "proxy uses its own certificate authority, set SSL_CERT_FILE to a CA bundle "
+            "(PEM file) that includes it"
+        )
+    if proxy_tls:
+        return TlsFailed(
+            f"TLS handshake with {peer} failed ({reason}): if the proxy is a plain HTTP proxy, "
+            "write its URL with http://, not https://"
+        )
+    return TlsFailed(
+        f"TLS handshake with {host} failed ({reason}): check that baseUrl uses https:// only "
+        "for a TLS server; to trust an extra CA, set SSL_CERT_FILE"
+    )
+
+
 def _connection_error(
     exc: BaseException,
     settings: Settings,
     during_stream: bool,
     where: str,
+    where_via: str,
+    request_url: str,
     choice: ProxyChoice,
     via: str,
 ) -> GptLsError:
     reason = _reason(exc)
     if during_stream:
         return StreamInterrupted(
-            f"The connection to {where} was cut mid-reply ({reason}); the reply is incomplete: "
+            f"The connection to {where_via} was cut mid-reply ({reason}); the reply is incomplete: "
             "ask again to get the rest"
         )
     tls = _find(exc, ssl.SSLError)
     if tls is not None:
-        host = urlsplit(endpoint_url(settings)).hostname or where
-        if isinstance(tls, ssl.SSLCertVerificationError):
-            return TlsFailed(
-                f"TLS certificate of {host} could not be verified ({reason}): if your network or "
-                "proxy uses its own certificate authority, set SSL_CERT_FILE to a CA bundle "
-                "(PEM file) that includes it"
-            )
-        return TlsFailed(
-            f"TLS handshake with {host} failed ({reason}): check that baseUrl uses https:// only "
-            "for a TLS server; to trust an extra CA, set SSL_CERT_FILE"
-        )
+        return _tls_error(tls, reason, settings, request_url, choice)
     if choice.url:
         if _find(exc, httpx2.ProxyError):
             return ProxyFailed(
@@ -676,6 +736,11 @@ def _connection_error(
         return ConnectionFailed(
             f"Connection refused by {where}: nothing is listening there; check baseUrl and that "
             "the server is running"
+        )
+    if _find(exc, httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError):
+        return ConnectionFailed(
+            f"{where} closed the connection without a complete answer ({reason}): try again; if "
+            "it keeps happening, a firewall or proxy may be cutting the connection"
         )
     return ConnectionFailed(
         f"Cannot connect to {where} ({reason}): check your network, baseUrl and proxy settings"

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from gpt_ls import budget, prompts
 from gpt_ls.actions import Action
-from gpt_ls.client import ClientCache, describe_error, model_param
 from gpt_ls.errors import GptLsError, StreamInterrupted
 from gpt_ls.history import HistoryStore
 from gpt_ls.models import ModelInfo, lookup_model, request_options
@@ -27,6 +26,8 @@ from gpt_ls.tokens import count_text
 if TYPE_CHECKING:
     from openai import AsyncStream
     from openai.types.chat import ChatCompletionChunk
+
+    from gpt_ls.client import ClientCache
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,22 @@ class Engine:
     """Runs exchanges; owns the client cache and the history store."""
 
     def __init__(self, clients: ClientCache | None = None) -> None:
-        self.clients = clients or ClientCache()
+        # The openai SDK takes about a second to import: load it on first use (the
+        # server warms it up in the background after initialize), not at start-up.
+        self._clients = clients
         self._store: HistoryStore | None = None
         self._noticed: set[str] = set()
         self._pruned: tuple[int | None, int | None] | None = None
         self.store_notice: str | None = None
+
+    @property
+    def clients(self) -> ClientCache:
+        """The openai client cache (importing the SDK on first use)."""
+        if self._clients is None:
+            from gpt_ls.client import ClientCache
+
+            self._clients = ClientCache()
+        return self._clients
 
     def store(self) -> HistoryStore:
         """The history store, opened on first use."""
@@ -190,6 +202,8 @@ class Engine:
         finish: str | None = None
         chunks = 0
         last_save = time.monotonic()
+        from gpt_ls.client import describe_error, model_param
+
         try:
             client = await self.clients.get(settings)
             params: dict[str, Any] = {

@@ -196,8 +196,8 @@ def _unknown_notice(info: ModelInfo, window_set: int | None, output_set: int | N
     assumed = " and ".join(parts)
     return (
         f"Model {info.name!r} is not in gpt-ls's table: assuming {assumed}, "
-        f"counted with {info.encoding}; set contextWindow / maxOutputTokens to the "
-        "server's real limits."
+        f"counted with {info.encoding} and a tenth of the window kept spare; set "
+        "contextWindow / maxOutputTokens to the server's real limits."
     )
 
 
@@ -212,3 +212,21 @@ def request_options(
     if temperature is not None:
         options["temperature"] = temperature
     return options
+
+
+def adapt_messages(info: ModelInfo, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Messages the model accepts: o1-mini / o1-preview get system text in the first user turn."""
+    if info.system_message:
+        return messages
+    system = "\n\n".join(m["content"] for m in messages if m.get("role") == "system")
+    rest = [m for m in messages if m.get("role") != "system"]
+    if not system:
+        return rest
+    for i, message in enumerate(rest):
+        if message.get("role") == "user":
+            return [
+                *rest[:i],
+                {**message, "content": f"{system}\n\n{message['content']}"},
+                *rest[i + 1 :],
+            ]
+    return [{"role": "user", "content": system}, *rest]

@@ -8,6 +8,7 @@ connection: document sync, progress, edits, hovers and messages.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 import uuid
@@ -160,6 +161,7 @@ class GptLanguageServer(LanguageServer):
         self._shown_problems: set[str] = set()
         self.port = LspEditorPort(self)
         self.client_info: types.ClientInfo | None = None
+        self._warm: asyncio.Future[None] | None = None
 
     @property
     def client_name(self) -> str:
@@ -217,6 +219,17 @@ class GptLanguageServer(LanguageServer):
             return
         if result and isinstance(result[0], dict):
             self.set_editor_settings(result[0])
+
+    def warm_up(self) -> None:
+        """Import the openai SDK off the critical path, so the first action does not wait."""
+
+        def load() -> None:
+            try:
+                importlib.import_module("gpt_ls.client")
+            except Exception as exc:  # the first action reports it properly
+                log.warning("could not load the openai SDK: %s", exc)
+
+        self._warm = asyncio.get_running_loop().run_in_executor(None, load)
 
     # -- documents ------------------------------------------------------------
     @property
@@ -652,7 +665,8 @@ def initialize(ls: GptLanguageServer, params: types.InitializeParams) -> None:
 
 @server.feature(types.INITIALIZED)
 async def initialized(ls: GptLanguageServer, params: types.InitializedParams) -> None:
-    """Pull the ``gpt-ls`` configuration section when the client offers it."""
+    """Pull the ``gpt-ls`` configuration section; load the SDK in the background."""
+    ls.warm_up()
     await ls.pull_configuration()
 
 

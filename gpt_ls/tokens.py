@@ -29,15 +29,17 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
+from itertools import accumulate, compress, repeat
+from operator import add, mod, not_
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpt_ls.models import ModelInfo, resolve
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     import tiktoken
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,8 @@ def _read_ranks_file(name: str) -> bytes:
     override = os.environ.get(ENCODINGS_DIR_ENV)
     if override:
         return (Path(override) / filename).read_bytes()
+    from importlib import resources  # deferred, like tiktoken: only the first count pays
+
     return resources.files("gpt_ls.encodings").joinpath(filename).read_bytes()
 
 
@@ -182,11 +186,10 @@ def reset() -> None:
 
 def clear_cache() -> None:
     """Forget cached chunk counts (benchmarks measure a cold document this way)."""
-    global _cache_chars, _last_chunks
+    global _cache_chars
     with _cache_lock:
         _cache.clear()
         _cache_chars = 0
-        _last_chunks = ("", [])
 
 
 # --- estimates -------------------------------------------------------------------------
@@ -227,7 +230,6 @@ PARALLEL_MIN = 65_536
 _cache_lock = threading.Lock()
 _cache: OrderedDict[tuple[str, str], int] = OrderedDict()
 _cache_chars = 0
-_last_chunks: tuple[str, list[str]] = ("", [])
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -250,33 +252,60 @@ def _restart_safe(line: str) -> bool:
 def chunks(text: str) -> list[str]:
     """Cut ``text`` at safe line breaks, chosen by content so equal lines give equal chunks.
 
-    A break is taken after a line whose hash picks it (about one in ``CHUNK_EVERY``),
-    after a long line, or once a chunk is too big: the same run of lines is cut the same
-    way wherever it sits (in a prompt template, in a trimmed excerpt), so cached counts
-    are reused. ``sum(count(c) for c in chunks(t)) == count(t)`` for both encodings.
+    A break is taken after a line whose hash picks it (about one in ``CHUNK_EVERY``) or
+    after a long line, if the next line allows it (:func:`_restart_safe`): the same run
+    of lines is cut the same way wherever it sits (in a prompt template, in a trimmed
+    excerpt), so cached counts are reused. Only a chunk that grows past ``CHUNK_MAX``
+    is cut by size. ``sum(count(c) for c in chunks(t)) == count(t)`` in both encodings.
     """
-    global _last_chunks
-    if _last_chunks[0] is text:  # fit() walks the same document more than once
-        return _last_chunks[1]
     lines = text.split("\n")
+    last = len(lines) - 1
+    # ends[i]: the offset just past line i's newline. Computed in C, like the picks.
+    lengths = list(map(len, lines))
+    ends = list(map(add, accumulate(lengths), range(1, len(lines) + 1)))
+    # Lines whose hash is a multiple of CHUNK_EVERY, found with C-level iterators only.
+    picks = set(
+        compress(range(last), map(not_, map(mod, map(hash, lines[:last]), repeat(CHUNK_EVERY))))
+    )
+    if last and max(lengths[:last]) >= LONG_LINE:
+        picks.update(i for i, n in enumerate(lengths[:last]) if n >= LONG_LINE)
     out: list[str] = []
     start = 0
-    size = 0
-    last = len(lines) - 1
-    for i in range(last):
-        line = lines[i]
-        size += len(line) + 1
-        if (
-            size >= CHUNK_MAX or len(line) >= LONG_LINE or hash(line) % CHUNK_EVERY == 0
-        ) and _restart_safe(lines[i + 1]):
-            out.append("\n".join(lines[start : i + 1]) + "\n")
-            start = i + 1
-            size = 0
-    tail = "\n".join(lines[start:])
-    if tail:
-        out.append(tail)
-    if len(text) >= DIRECT_LIMIT:
-        _last_chunks = (text, out)
+    scanned = 0  # lines before this one were already considered for a cut by size
+
+    def cut_by_size(upto: int) -> None:
+        nonlocal start
+        for j in range(scanned, upto):
+            if ends[j] - start >= CHUNK_MAX and _restart_safe(lines[j + 1]):
+                out.append(text[start : ends[j]])
+                start = ends[j]
+
+    for i in sorted(picks):
+        if ends[i] - start > CHUNK_MAX:
+            cut_by_size(i)
+        if _restart_safe(lines[i + 1]):
+            out.append(text[start : ends[i]])
+            start = ends[i]
+        scanned = i + 1
+    if len(text) - start > CHUNK_MAX:
+        cut_by_size(last)
+    if start < len(text):
+        out.append(text[start:])
+    return out
+
+
+def split_safe(text: str) -> list[str]:
+    """Cut ``text`` at every line break where counts add up exactly (finer than chunks)."""
+    lines = text.split("\n")
+    out: list[str] = []
+    start = at = 0
+    for i in range(len(lines) - 1):
+        at += len(lines[i]) + 1
+        if _restart_safe(lines[i + 1]):
+            out.append(text[start:at])
+            start = at
+    if start < len(text):
+        out.append(text[start:])
     return out
 
 
@@ -294,9 +323,13 @@ def _encode_counts_parallel(enc: tiktoken.Encoding, pieces: list[str]) -> list[i
     while acc < total // 2:
         acc += len(pieces[half])
         half += 1
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-ls-tokens")
-    first = _pool.submit(_encode_counts, enc, pieces[:half])
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-ls-tokens")
+        pool = _pool
+    first = pool.submit(_encode_counts, enc, pieces[:half])
     second = _encode_counts(enc, pieces[half:])
     return first.result() + second
 

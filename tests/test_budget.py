@@ -186,6 +186,24 @@ def test_reasoning_model_gets_max_completion_tokens() -> None:
     assert request_options(info, None, fitted.reply_budget) == {"max_completion_tokens": 294}
 
 
+def test_unknown_model_keeps_a_tenth_spare() -> None:
+    info = lookup_model("local-llm", context_window=400, max_output_tokens=300)
+    fitted = fit(render, BEFORE, AFTER, [], info, None)
+    assert fitted.prompt_tokens == tokens.count_messages(fitted.messages, info)
+    assert fitted.prompt_tokens + fitted.reply_budget <= 360
+    assert (fitted.prompt_tokens, fitted.reply_budget, fitted.trimmed_context) == (102, 258, True)
+    # 277 tokens would fit in 300, but not with 30 of them kept spare.
+    info = lookup_model("local-llm", context_window=300, max_output_tokens=260)
+    with pytest.raises(ContextTooLarge) as caught:
+        fit(render, "", "", [], info, None)
+    assert str(caught.value) == (
+        "Even without the surrounding text and the conversation so far, this request needs "
+        "277 tokens (21 for the prompt, 256 for the reply), more than local-llm's context "
+        "window of 300 tokens (less 30 kept spare): select less text, or choose a model with "
+        "a larger context window."
+    )
+
+
 def test_input_limit_is_respected() -> None:
     info = ModelInfo("tiny-5", 1_000, 500, "o200k_base", True, True, max_input=40)
     fitted = checked(fit(render, BEFORE, AFTER, [], info, None), info)
@@ -244,6 +262,25 @@ def test_large_document_keeps_the_lines_nearest_the_selection() -> None:
     assert fitted.reply_budget == 8_192 - fitted.prompt_tokens
 
 
+def test_large_document_on_both_sides() -> None:
+    lines = [
+        f"{i:06d} The quick brown fox jumps over the lazy dog. 敏捷的狐狸。\n" for i in range(4_000)
+    ]
+    before, after = "".join(lines[:2_000]), "\n" + "".join(lines[2_000:])
+    info = lookup_model("gpt-4o", context_window=20_000)
+    fitted = checked(fit(render, before, after, [], info, None), info)
+    content = question(fitted)
+    start = content.index("<selection>")
+    kept_before = content[len("Context:\n") : start]
+    kept_after = content[start + len("<selection>") : -len("\n\nQuestion: What does add do?")]
+    assert before.endswith(kept_before) and after.startswith(kept_after)
+    assert kept_after.endswith("\n")  # whole lines
+    n_before, n_after = kept_before.count("\n"), kept_after.count("\n") - 1
+    assert kept_before.startswith(lines[2_000 - n_before])
+    assert abs(n_before - n_after) <= 2  # the nearest lines on both sides, evenly
+    assert fitted.prompt_tokens > 20_000 - 256 - 40
+
+
 TEXT_LINE = st.lists(
     st.sampled_from([*"ab Z9/.;'\t我们，😀é-", "  ", "word", "//"]), max_size=10
 ).map("".join)
@@ -257,8 +294,27 @@ TEXT_LINE = st.lists(
     st.integers(min_value=0, max_value=400),
     st.sampled_from([None, 50, 300]),
     st.sampled_from(["gpt-4", "gpt-4o", "o3-mini"]),
+    st.sampled_from([1, 2, 64]),
 )
 def test_a_fit_always_fits(
+    before: list[str],
+    after: list[str],
+    turns: list[str],
+    room: int,
+    max_tokens: int | None,
+    model: str,
+    chunk_every: int,
+) -> None:
+    saved = tokens.CHUNK_EVERY
+    tokens.CHUNK_EVERY = chunk_every  # small values: many chunks to walk through
+    try:
+        _fit_and_check(before, after, turns, room, max_tokens, model)
+    finally:
+        tokens.CHUNK_EVERY = saved
+        tokens.clear_cache()
+
+
+def _fit_and_check(
     before: list[str],
     after: list[str],
     turns: list[str],

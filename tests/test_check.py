@@ -6,32 +6,17 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fakeopenai import Error, FakeOpenAI
-from proxyserver import Pproxy, dead_port
+from netkit import KEY, Pproxy, api_fixture, dead_port, fresh_key_cache_fixture  # noqa: F401 - fixtures
 
 from gpt_ls.check import run_check
-from gpt_ls.client import forget_api_key_command
 from gpt_ls.errors import AuthError, KeyCommandFailed, NoApiKey, ProxyFailed, QuotaExhausted
 from gpt_ls.settings import Loaded, load_settings
 
-KEY = "sk-check-SECRET-abcdefghij0123"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_key_cache() -> Iterator[None]:
-    forget_api_key_command()
-    yield
-    forget_api_key_command()
-
-
-@pytest.fixture
-def api() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=KEY) as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("fresh_key_cache")
 
 
 def load(tmp_path: Path, env: dict[str, str], **editor: object) -> Loaded:
@@ -49,7 +34,7 @@ async def test_success_shows_settings_sources_proxy_and_latency(
     assert report.lines[0] == "gpt-ls check"
     assert "  model = gpt-4o-mini  (editor)" in report.lines
     assert f"  baseUrl = {api.url}  (environment (OPENAI_BASE_URL))" in report.lines
-    assert "  apiKey = sk-…0123  (environment (OPENAI_API_KEY))" in report.lines
+    assert "  apiKey = sk-…cdef  (environment (OPENAI_API_KEY))" in report.lines
     assert "  readTimeout = 60  (default)" in report.lines
     assert "Problems: none" in report.lines
     assert f"Endpoint: {api.url}" in report.lines
@@ -114,7 +99,7 @@ async def test_key_from_command_is_shown_redacted(api: FakeOpenAI, tmp_path: Pat
     cmd = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
     report = await run_check(load(tmp_path, {}, baseUrl=api.url, apiKeyCommand=cmd), env={})
     assert report.ok, report.lines
-    assert "  apiKey = sk-…0123  (printed by apiKeyCommand from editor)" in report.lines
+    assert "  apiKey = sk-…cdef  (printed by apiKeyCommand from editor)" in report.lines
 
 
 @pytest.mark.parametrize(

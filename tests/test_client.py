@@ -7,25 +7,13 @@ import time
 import openai
 import pytest
 from fakeopenai import Cut, Error, FakeOpenAI, Recorded, Reply, Stall
+from netkit import KEY, api_fixture, settings_for  # noqa: F401 - fixtures
 
 from gpt_ls.client import ClientCache, describe_error, make_client, model_param
 from gpt_ls.errors import StreamInterrupted
 from gpt_ls.settings import Settings
 
-KEY = "sk-test-CLIENT-0123456789abcdef"
 NO_PROXY_ENV: dict[str, str] = {}
-
-
-@pytest.fixture
-def api() -> FakeOpenAI:
-    with FakeOpenAI(api_key=KEY) as server:
-        yield server
-
-
-def settings_for(api: FakeOpenAI, **kw: object) -> Settings:
-    base: dict[str, object] = {"base_url": api.url, "api_key": KEY, "model": "gpt-4o-mini"}
-    base.update(kw)
-    return Settings(**base)  # type: ignore[arg-type]
 
 
 def headers(req: Recorded) -> dict[str, str]:
@@ -184,3 +172,24 @@ async def test_read_timeout_is_per_read_and_configurable(api: FakeOpenAI) -> Non
     )
     api.release_stalls()
     await client.close()
+
+
+async def test_settings_change_does_not_cut_a_stream_in_flight(api: FakeOpenAI) -> None:
+    api.script(Reply(text="slow and steady wins", chunk_size=4, delay=0.05), Reply(text="new"))
+    cache = ClientCache(env=NO_PROXY_ENV)
+    old = await cache.get(settings_for(api))
+    stream = await old.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+    )
+    got = []
+    async with stream:
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                got.append(chunk.choices[0].delta.content)
+                if len(got) == 1:  # the user edits the settings mid-reply
+                    new = await cache.get(settings_for(api, read_timeout=30.0))
+                    assert new is not old
+    assert "".join(got) == "slow and steady wins"
+    assert await ask(new, settings_for(api)) == "new"
+    await cache.aclose()
+    assert old.is_closed() and new.is_closed()

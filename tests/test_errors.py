@@ -7,15 +7,20 @@ server, a refused port or a port that never completes the TCP handshake.
 from __future__ import annotations
 
 import logging
-import ssl
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 from fakeopenai import Error, FakeOpenAI, Reply, Stall
-from proxyserver import blackhole_port, dead_port
+from netkit import (  # noqa: F401 - fixtures
+    KEY,
+    api_fixture,
+    blackhole_port,
+    cert_fixture,
+    dead_port,
+    settings_for,
+    tls_api_fixture,
+)
 
 from gpt_ls.client import ClientCache, describe_error, resolve_api_key, scrub
 from gpt_ls.errors import (
@@ -34,21 +39,6 @@ from gpt_ls.errors import (
     TlsFailed,
 )
 from gpt_ls.settings import Settings
-
-KEY = "sk-proj-SECRET0123456789abcdefXYZ"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=KEY) as server:
-        yield server
-
-
-def settings_for(api: FakeOpenAI, **kw: object) -> Settings:
-    base: dict[str, object] = {"base_url": api.url, "api_key": KEY, "model": "gpt-4o-mini",
-                               "max_retries": 0}
-    base.update(kw)
-    return Settings(**base)  # type: ignore[arg-type]
 
 
 async def fail(settings: Settings, *, stream: bool = False) -> GptLsError:
@@ -171,6 +161,22 @@ async def test_429_quota_exhausted(api: FakeOpenAI) -> None:
     )
 
 
+async def test_quota_exhausted_is_not_retried(api: FakeOpenAI) -> None:
+    api.script(*[Error(status=429, code="insufficient_quota", type="insufficient_quota",
+                       headers={"Retry-After": "0"})] * 3)
+    err = await fail(settings_for(api, max_retries=2))
+    assert isinstance(err, QuotaExhausted)
+    assert len(api.chat_requests()) == 1  # waiting will not bring credit back
+
+
+async def test_quota_exhausted_while_streaming(api: FakeOpenAI) -> None:
+    api.script(*[Error(status=429, code="insufficient_quota", type="insufficient_quota",
+                       headers={"Retry-After": "0"})] * 3)
+    err = await fail(settings_for(api, max_retries=2), stream=True)
+    assert isinstance(err, QuotaExhausted)
+    assert len(api.chat_requests()) == 1
+
+
 async def test_5xx_after_a_retry(api: FakeOpenAI) -> None:
     api.script(Error(status=503, message="Overloaded", headers={"Retry-After": "0"}),
                Error(status=502, message="Bad gateway", headers={"Retry-After": "0"}))
@@ -268,29 +274,6 @@ async def test_read_timeout_before_the_reply(api: FakeOpenAI) -> None:
 
 
 # --------------------------------------------------------------------------- TLS
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"), "-subj", "/CN=gpt-ls test",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    return d / "cert.pem", d / "key.pem"
-
-
-@pytest.fixture
-def tls_api(cert: tuple[Path, Path]) -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(*cert)
-    httpd = server._httpd  # the test server's socket, wrapped for TLS
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    with server:
-        yield server
 
 
 async def test_tls_failure_names_ssl_cert_file(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpt_ls.models import ModelInfo, lookup_model, request_options, resolve
+from gpt_ls.models import ModelInfo, adapt_messages, lookup_model, request_options, resolve
 
 
 @pytest.mark.parametrize(
@@ -100,8 +100,9 @@ def test_unknown_model_falls_back_and_says_so() -> None:
         known=False,
         notice=(
             "Model 'llama3.1:8b' is not in gpt-ls's table: assuming a context window of "
-            "8,192 tokens and replies of at most 4,096 tokens, counted with cl100k_base; "
-            "set contextWindow / maxOutputTokens to the server's real limits."
+            "8,192 tokens and replies of at most 4,096 tokens, counted with cl100k_base and a "
+            "tenth of the window kept spare; set contextWindow / maxOutputTokens to the "
+            "server's real limits."
         ),
     )
 
@@ -111,8 +112,8 @@ def test_unknown_model_with_window_setting() -> None:
     assert (info.context_window, info.max_output, info.known) == (32_000, 4_096, False)
     assert info.notice == (
         "Model 'mistral-small' is not in gpt-ls's table: assuming replies of at most "
-        "4,096 tokens, counted with cl100k_base; set contextWindow / maxOutputTokens to "
-        "the server's real limits."
+        "4,096 tokens, counted with cl100k_base and a tenth of the window kept spare; set "
+        "contextWindow / maxOutputTokens to the server's real limits."
     )
     small = lookup_model("tiny", context_window=2_000)
     assert small.max_output == 1_000
@@ -154,3 +155,20 @@ def test_request_options_classic() -> None:
 def test_request_options_reasoning(name: str) -> None:
     info = lookup_model(name)
     assert request_options(info, 0.7, 2_000) == {"max_completion_tokens": 2_000}
+
+
+def test_adapt_messages_for_models_without_system_role() -> None:
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "assistant", "content": "Earlier reply."},
+        {"role": "user", "content": "Why?"},
+    ]
+    assert adapt_messages(lookup_model("gpt-4o"), messages) is messages
+    assert adapt_messages(lookup_model("o1-mini"), messages) == [
+        {"role": "assistant", "content": "Earlier reply."},
+        {"role": "user", "content": "Be brief.\n\nWhy?"},
+    ]
+    assert adapt_messages(lookup_model("o1-preview"), messages[:2]) == [
+        {"role": "user", "content": "Be brief."},
+        {"role": "assistant", "content": "Earlier reply."},
+    ]

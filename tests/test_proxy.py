@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
-from fakeopenai import FakeOpenAI, Reply
-from proxyserver import Pproxy, dead_port
+from fakeopenai import Cut, FakeOpenAI, Raw, Reply
+from netkit import (  # noqa: F401 - fixtures
+    KEY,
+    Pproxy,
+    RefusingProxy,
+    api_fixture,
+    cert_fixture,
+    dead_port,
+    settings_for,
+    tls_api_fixture,
+)
 
 from gpt_ls.client import ClientCache, choose_proxy, describe_error, no_proxy_matches, proxy_for
 from gpt_ls.errors import ProxyFailed, SocksUnavailable
 from gpt_ls.settings import Settings
-
-KEY = "sk-test-PROXY-0123456789abcdef"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key=KEY) as server:
-        yield server
-
-
-def settings_for(api: FakeOpenAI, **kw: object) -> Settings:
-    base: dict[str, object] = {"base_url": api.url, "api_key": KEY, "max_retries": 0}
-    base.update(kw)
-    return Settings(**base)  # type: ignore[arg-type]
 
 
 async def ask(settings: Settings, env: dict[str, str]) -> str:
@@ -261,3 +256,112 @@ async def test_proxy_error_is_not_a_generic_connection_error(api: FakeOpenAI) ->
     assert isinstance(err, ProxyFailed)
     assert err.kind == "proxy"
     await cache.aclose()
+
+
+# --------------------------------------------------------------------------- HTTPS endpoints
+
+
+async def test_https_endpoint_through_http_proxy_connect(
+    tls_api: FakeOpenAI, cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The everyday case: api.openai.com over HTTPS_PROXY (a CONNECT tunnel)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+    with Pproxy("http", auth="alice:s3cret") as proxy:
+        env = {"HTTPS_PROXY": proxy.url, "HTTP_PROXY": f"http://127.0.0.1:{dead_port()}"}
+        s = Settings(base_url=f"https://127.0.0.1:{tls_api.port}/v1", api_key=KEY)
+        assert (await ask(s, env)).startswith("Echo: ")
+        assert proxy.relayed(tls_api.port) == 1
+
+
+async def test_https_endpoint_behind_proxy_that_cannot_reach_it() -> None:
+    target = dead_port()
+    with Pproxy("http") as proxy:
+        s = Settings(base_url=f"https://127.0.0.1:{target}/v1", api_key=KEY, max_retries=0)
+        # pproxy drops a CONNECT it cannot complete (squid would answer 502: "refused to")
+        assert await failure(s, {"HTTPS_PROXY": proxy.url}) == (
+            f"The proxy {proxy.url} (from HTTPS_PROXY) dropped the request to "
+            f"https://127.0.0.1:{target}/v1 (Server disconnected without sending a response.): "
+            "it may refuse this destination or be unable to reach it"
+        )
+        assert proxy.relayed(target) == 1
+
+
+async def test_https_proxy_with_an_untrusted_certificate(
+    api: FakeOpenAI, cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with Pproxy("http", tls=cert) as proxy:
+        sentence = await failure(settings_for(api, proxy=proxy.url), {})
+        assert sentence == (
+            f"TLS certificate of the proxy https://127.0.0.1:{proxy.port} could not be verified "
+            "(self-signed certificate): if your network or proxy uses its own certificate "
+            "authority, set SSL_CERT_FILE to a CA bundle (PEM file) that includes it"
+        )
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))  # the fix the sentence names
+        assert (await ask(settings_for(api, proxy=proxy.url), {})).startswith("Echo: ")
+        assert proxy.relayed(api.port) == 1
+
+
+async def test_https_scheme_for_a_plain_http_proxy(api: FakeOpenAI) -> None:
+    with Pproxy("http") as proxy:
+        url = proxy.url.replace("http://", "https://")
+        sentence = await failure(settings_for(api, proxy=url), {})
+        assert sentence.startswith(f"TLS handshake with the proxy {url} failed (")
+        assert sentence.endswith(
+            "): if the proxy is a plain HTTP proxy, write its URL with http://, not https://"
+        )
+
+
+async def test_server_closing_without_an_answer(api: FakeOpenAI) -> None:
+    api.script(Raw(data=b""))
+    assert await failure(settings_for(api), {}) == (
+        f"{api.url} closed the connection without a complete answer (Server disconnected "
+        "without sending a response.): try again; if it keeps happening, a firewall or proxy "
+        "may be cutting the connection"
+    )
+
+
+async def test_proxy_refusing_a_connect_tunnel() -> None:
+    with RefusingProxy(b"403 Forbidden") as proxy:
+        s = Settings(base_url="https://llm.example.invalid/v1", api_key=KEY, max_retries=0,
+                     proxy=proxy.url)
+        assert await failure(s, {}) == (
+            f"The proxy {proxy.url} (from setting proxy) refused to connect to "
+            "https://llm.example.invalid/v1 (403 Forbidden): check the proxy's address, login and "
+            "rules"
+        )
+        assert proxy.requests == [b"CONNECT llm.example.invalid:443 HTTP/1.1"]
+
+
+async def test_api_errors_through_a_proxy_name_it(api: FakeOpenAI) -> None:
+    with Pproxy("http", auth="alice:s3cret") as proxy:
+        s = settings_for(api, proxy=proxy.url, api_key="sk-wrong-0000000000000")
+        assert await failure(s, {}) == (
+            f"API key rejected (401) by {api.url} via the proxy "
+            f"http://alice:***@127.0.0.1:{proxy.port}: check apiKey / apiKeyCommand / "
+            "OPENAI_API_KEY (the key may be wrong, revoked, or meant for another service)"
+        )
+
+
+async def test_stream_cut_through_a_socks_proxy(api: FakeOpenAI) -> None:
+    api.script(Cut(text="部分的な回答", chunk_size=2))
+    with Pproxy("socks5") as proxy:
+        s = settings_for(api, proxy=proxy.url)
+        cache = ClientCache(env={})
+        client = await cache.get(s)
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        got = []
+        with pytest.raises(openai.APIConnectionError) as info:
+            async with stream:
+                async for chunk in stream:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        got.append(chunk.choices[0].delta.content)
+        await cache.aclose()
+        assert "".join(got) == "部分的な回答"
+        assert str(describe_error(info.value, s, during_stream=True, env={})) == (
+            f"The connection to {api.url} via the proxy {proxy.url} was cut mid-reply (peer "
+            "closed connection without sending complete message body (incomplete chunked "
+            "read)); the reply is incomplete: ask again to get the rest"
+        )

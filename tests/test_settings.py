@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
 
-from gpt_ls.client import forget_api_key_command, resolve_api_key
+from gpt_ls.client import resolve_api_key
 from gpt_ls.errors import KeyCommandFailed, NoApiKey
 from gpt_ls.settings import (
     Settings,
@@ -23,11 +24,8 @@ from gpt_ls.settings import (
 PY = shlex.quote(sys.executable)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_key_cache() -> Iterator[None]:
-    forget_api_key_command()
-    yield
-    forget_api_key_command()
+
+pytestmark = pytest.mark.usefixtures("fresh_key_cache")
 
 
 @pytest.fixture
@@ -313,3 +311,18 @@ async def test_key_order_file_key_beats_command_beats_environment(
     user.unlink()
     loaded = load_settings(env=env)
     assert await resolve_api_key(loaded.settings) == "sk-env-0000000000"
+
+
+async def test_concurrent_first_requests_run_the_command_once(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    cmd = key_command(tmp_path, f"""
+import time
+with open({str(runs)!r}, "a") as f:
+    f.write("run\\n")
+time.sleep(0.3)
+print("sk-shared-0123456789")
+""")
+    s = Settings(api_key_command=cmd)
+    keys = await asyncio.gather(*(resolve_api_key(s) for _ in range(5)))
+    assert keys == ["sk-shared-0123456789"] * 5
+    assert runs.read_text() == "run\n"

@@ -100,13 +100,15 @@ def test_chat_format_overheads() -> None:
 
 def test_import_loads_nothing() -> None:
     code = (
-        "import sys, gpt_ls.tokens, gpt_ls.budget, gpt_ls.models;"
-        "print('tiktoken' in sys.modules, gpt_ls.tokens._loaded)"
+        "import sys, gpt_ls.tokens as t, gpt_ls.budget, gpt_ls.models, gpt_ls.cli_tokens;"
+        "print('tiktoken' in sys.modules, t._loaded);"
+        "t.preload(['cl100k_base']);"
+        "print('tiktoken' in sys.modules, sorted(t._loaded))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert out.stdout.strip() == "False {}"
+    assert out.stdout == "False {}\nTrue ['cl100k_base']\n"
 
 
 def test_long_text_counts_exactly_in_chunks() -> None:
@@ -138,6 +140,7 @@ def test_chunk_boundaries_never_change_the_count(lines: list[str], trailing: boo
     finally:
         tokens.CHUNK_EVERY = saved
     assert "".join(pieces) == text
+    assert tokens.split_safe(text) == pieces
     for name in ("cl100k_base", "o200k_base"):
         enc = tokens.get_encoding(name)
         assert enc is not None
@@ -156,6 +159,9 @@ def test_unsafe_breaks_are_not_cut() -> None:
             "x\n",
             "  y",
         ]
+        assert tokens.split_safe("a;\n\nb\n// c\n  \nx\n  y") == tokens.chunks(
+            "a;\n\nb\n// c\n  \nx\n  y"
+        )
     finally:
         tokens.CHUNK_EVERY = saved
 
@@ -320,3 +326,75 @@ def test_counts_exactly_with_no_way_to_the_network(tmp_path: Path) -> None:
     assert result["seconds"] < 10
     assert elapsed < 30
     assert list((tmp_path / "tiktoken").iterdir()) == []  # nothing downloaded, nothing cached
+
+
+# --- gpt-ls tokens -------------------------------------------------------------------------
+
+
+def _cli(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GPT_LS_CONFIG_DIR": str(cwd / "config")}
+    return subprocess.run(
+        [sys.executable, "-m", "gpt_ls.cli_tokens", *args],
+        input=stdin,
+        cwd=str(cwd),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_counts_a_file(tmp_path: Path) -> None:
+    # 11 + 12 tokens: "。\n" is one token, as "。" alone was
+    (tmp_path / "notes.md").write_text(SAMPLES["chinese"] + "\n" + SAMPLES["code"], "utf-8")
+    out = _cli(["notes.md", "--model", "gpt-4o"], tmp_path)
+    assert (out.returncode, out.stderr) == (0, "")
+    assert out.stdout == (
+        "23 tokens in notes.md for gpt-4o (o200k_base, exact; 0.0% of the 128,000-token "
+        "context window)\n"
+    )
+
+
+def test_cli_counts_stdin_with_the_configured_model(tmp_path: Path) -> None:
+    (tmp_path / ".gpt-ls.toml").write_text('model = "gpt-4-0613"\n', "utf-8")
+    out = _cli(["-"], tmp_path, stdin=SAMPLES["emoji"] * 100)
+    assert out.returncode == 0
+    assert out.stdout == (
+        "1,500 tokens in stdin for gpt-4-0613 (cl100k_base, exact; 18.3% of the 8,192-token "
+        "context window)\n"
+    )
+
+
+def test_cli_unknown_model_and_missing_file(tmp_path: Path) -> None:
+    out = _cli(["-", "-m", "llama3"], tmp_path, stdin="hello world")
+    assert out.returncode == 0
+    assert out.stdout.startswith("2 tokens in stdin for llama3 (cl100k_base, exact;")
+    assert out.stderr.startswith("Model 'llama3' is not in gpt-ls's table")
+    out = _cli(["missing.txt"], tmp_path)
+    assert out.returncode == 1
+    assert out.stderr == "gpt-ls tokens: cannot read missing.txt: No such file or directory\n"
+
+
+def test_cli_run_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from gpt_ls import cli_tokens
+
+    monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\x00bad")
+    parser = argparse.ArgumentParser(prog="gpt-ls")
+    cli_tokens.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["tokens", "bad.txt", "--model", "o3"])
+    assert args.func is cli_tokens.run
+    assert args.func(args) == 1
+    assert (
+        capsys.readouterr().err == "gpt-ls tokens: bad.txt is not UTF-8 text (invalid start byte)\n"
+    )
+    (tmp_path / "ok.txt").write_text("tiktoken is great!", "utf-8")
+    assert cli_tokens.run(parser.parse_args(["tokens", "ok.txt", "--model", "o3"])) == 0
+    assert capsys.readouterr().out == (
+        "6 tokens in ok.txt for o3 (o200k_base, exact; 0.0% of the 200,000-token context window)\n"
+    )

@@ -76,17 +76,22 @@ Explain answers only when the whole reply is in."
   "Accept progress tokens; `$/progress' reports arrive as notifications."
   nil)
 
+(defvar gpt-ls--progress-titles (make-hash-table :test #'equal)
+  "Progress token -> the title its `begin' report carried.")
+
 (cl-defmethod eglot-handle-notification
-  ((_server gpt-ls-server) (_method (eql $/progress)) &key _token value)
-  "Echo gpt-ls progress (\"gpt-ls: GPT: Ask  120 tokens\") in the echo area."
-  (let ((kind (plist-get value :kind))
-        (title (plist-get value :title))
-        (msg (plist-get value :message)))
-    (let ((message-log-max nil))
-      (message "%s" (string-trim
-                     (if (equal kind "end")
-                         (format "gpt-ls: %s" (or msg "done"))
-                       (format "%s %s" (or title "gpt-ls") (or msg ""))))))))
+  ((_server gpt-ls-server) (_method (eql $/progress)) &key token value)
+  "Echo gpt-ls progress (\"gpt-ls: Ask  120 tokens\") in the echo area."
+  (let* ((kind (plist-get value :kind))
+         (msg (plist-get value :message))
+         (title (or (plist-get value :title) (gethash token gpt-ls--progress-titles) "gpt-ls")))
+    (if (equal kind "end")
+        (remhash token gpt-ls--progress-titles)
+      (puthash token title gpt-ls--progress-titles))
+    (message "%s" (string-trim
+                   (if (equal kind "end")
+                       (format "%s: %s" title (or msg "done"))
+                     (format "%s %s" title (or msg "")))))))
 
 (cl-defmethod eglot-handle-notification
   ((_server gpt-ls-server) (_method (eql gpt-ls/status)) &rest params)
@@ -142,6 +147,9 @@ Explain answers only when the whole reply is in."
         (goto-char (point-min))
         (if (fboundp 'gfm-view-mode) (gfm-view-mode) (special-mode)))
       (display-buffer (current-buffer))))
+   ((and (listp result) (plist-get result :uri))
+    ;; A document the server wrote (history); eglot before 1.13 has no showDocument.
+    (find-file-other-window (eglot--uri-to-path (plist-get result :uri))))
    ((and (listp result) (plist-get result :message))
     (message "gpt-ls: %s" (plist-get result :message)))))
 
@@ -161,6 +169,23 @@ ON-RESULT is called with the result; errors are shown as messages."
                    (when on-result (funcall on-result result)))
      :error-fn (lambda (err)
                  (message "gpt-ls: %s" (or (plist-get err :message) err))))))
+
+(defun gpt-ls--on-result (command result)
+  "Show RESULT of server COMMAND the way its interactive command does."
+  (pcase command
+    ("gpt-ls.explain" (gpt-ls--show-explanation result))
+    ((or "gpt-ls.showHistory" "gpt-ls.openConversation") (gpt-ls--show result))
+    (_ (setq gpt-ls-last-result result))))
+
+(cl-defmethod eglot-execute-command ((_server gpt-ls-server) command arguments)
+  "Run gpt-ls COMMAND with ARGUMENTS without blocking.
+This also serves `eglot-code-actions'.  Eglot's default waits with
+`jsonrpc-request', which in Emacs 28's jsonrpc leaves server requests
+that arrive with the answer unread until more output comes; the
+server's progress then stalls for seconds."
+  (let ((name (format "%s" command)))
+    (gpt-ls-execute name (append arguments nil)
+                    (lambda (result) (gpt-ls--on-result name result)))))
 
 (defun gpt-ls--action (command beg end &optional on-result)
   "Run action COMMAND on BEG..END of the current buffer."
@@ -205,9 +230,9 @@ ON-RESULT is called with the result; errors are shown as messages."
 (defun gpt-ls-new-conversation ()
   "Start a fresh conversation for this workspace."
   (interactive)
+  ;; The server confirms with a message of its own.
   (gpt-ls-execute "gpt-ls.newConversation"
-                  (list (plist-get (eglot--TextDocumentIdentifier) :uri))
-                  (lambda (_) (message "gpt-ls: new conversation started"))))
+                  (list (plist-get (eglot--TextDocumentIdentifier) :uri))))
 
 ;;;###autoload
 (defun gpt-ls-show-history ()

@@ -139,6 +139,13 @@ local orig_notify = vim.notify
 vim.notify = function(msg, level, opts)
   table.insert(R.notifications, { msg = tostring(msg), level = level })
 end
+-- Every window/showMessage (Neovim echoes Info/Warning and notifies only Errors).
+R.shown = {}
+local orig_show = vim.lsp.handlers['window/showMessage']
+vim.lsp.handlers['window/showMessage'] = function(err, params, ctx)
+  table.insert(R.shown, { type = params.type, message = params.message })
+  return orig_show(err, params, ctx)
+end
 vim.api.nvim_create_autocmd('LspProgress', {
   callback = function(ev)
     local v = ev.data.params.value
@@ -148,6 +155,13 @@ vim.api.nvim_create_autocmd('LspProgress', {
     end
   end,
 })
+
+local t0 = vim.uv.hrtime()
+R.marks = {}
+--- Record how long the script took to reach `name` (ms), for slow-test diagnosis.
+function mark(name)
+  table.insert(R.marks, { name, math.floor((vim.uv.hrtime() - t0) / 1e6) })
+end
 
 function fail(msg)
   error(msg, 2)
@@ -185,6 +199,7 @@ function open_file(path, filetype)
     local c = gpt_client(bufnr)
     return c ~= nil and c.initialized == true
   end, 20000)
+  mark('attached')
   return bufnr, gpt_client(bufnr)
 end
 
@@ -199,7 +214,9 @@ end
 --- Wait for the buffer to change and then stay unchanged (server flushed) and progress ended.
 function wait_reply(bufnr, before, ends)
   wait_for('the reply in the buffer', function() return buf_text(bufnr) ~= before end)
+  mark('reply started')
   wait_for('the progress to end', function() return count_ends() > ends end)
+  mark('progress ended')
   -- The end of progress follows the final flush; let Neovim apply anything in flight.
   vim.wait(200, function() return false end, 20)
 end
@@ -367,3 +384,98 @@ def run_emacs(
     }, ensure_ascii=False), "utf-8")
     env["GPT_TEST_PARAMS"] = str(pfile)
     return run_editor([emacs, "-Q", "--batch", "-l", str(script)], out, env, tmp, timeout=timeout)
+
+
+ALE_DIR = Path("/usr/share/vim-ale")
+
+
+def find_vim_ale() -> str | None:
+    """Vim (with +job) and Debian's vim-ale; None if either is missing."""
+    vim = shutil.which("vim")
+    if vim is None or not (ALE_DIR / "plugin" / "ale.vim").exists():
+        return None
+    try:
+        version = subprocess.run([vim, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return vim if "+job" in version.stdout else None
+
+
+# The Vim script prelude for ALE tests: parameters in g:P, results in g:R (written as
+# JSON at the end, any exception under "error"); ALE's menu prompt answers g:choice.
+VIM_PRELUDE = r"""
+set nocompatible
+let g:P = json_decode(join(readfile($GPT_TEST_PARAMS), "\n"))
+let g:R = {}
+let &runtimepath = g:P.ale . ',' . &runtimepath . ',' . g:P.ale . '/after'
+filetype plugin on
+let g:ale_lsp_show_message_severity = 'information'
+runtime plugin/ale.vim
+runtime autoload/ale/util.vim
+" ALE asks which code action to run with input(): answer as a user would.
+let g:choice = ''
+function! ale#util#Input(message, value, ...) abort
+  let g:R.menu = a:message
+  return g:choice
+endfunction
+function! WaitFor(what, expr, ms) abort
+  let l:start = reltime()
+  while !eval(a:expr)
+    if reltimefloat(reltime(l:start)) * 1000 > a:ms
+      throw 'timed out waiting for ' . a:what
+    endif
+    sleep 20m
+  endwhile
+endfunction
+" ALE shows server messages once its linter has connected (as it does on opening a file).
+function! AleConnected() abort
+  for l:conn in values(ale#lsp#GetConnections())
+    for l:Cb in get(l:conn, 'callback_list', [])
+      if string(l:Cb) =~# 'lsp_linter#HandleLSPResponse'
+        return 1
+      endif
+    endfor
+  endfor
+  return 0
+endfunction
+function! PreviewText() abort
+  for l:b in range(1, bufnr('$'))
+    if getbufvar(l:b, '&filetype') is# 'ale-preview.message'
+      return join(getbufline(l:b, 1, '$'), "\n")
+    endif
+  endfor
+  return ''
+endfunction
+try
+"""
+
+VIM_EPILOGUE = r"""
+catch
+  let g:R.error = v:exception . ' at ' . v:throwpoint
+endtry
+let g:R.messages = execute('messages')
+call writefile([json_encode(g:R)], g:P.out)
+qall!
+"""
+
+
+def run_vim_ale(
+    vim: str, tmp: Path, api_url: str, body: str, params: dict[str, Any] | None = None,
+    timeout: float = 60.0,
+) -> EditorRun:
+    """Run ``body`` (Vim script) in Vim with ALE talking to gpt-ls."""
+    env = editor_env(tmp, api_url)
+    script = tmp / "test.vim"
+    script.write_text(VIM_PRELUDE + body + VIM_EPILOGUE, "utf-8")
+    out = tmp / "results.json"
+    pfile = tmp / "params.json"
+    pfile.write_text(json.dumps({
+        "ale": str(ALE_DIR), "python": sys.executable, "out": str(out), "tmp": str(tmp),
+        **(params or {}),
+    }, ensure_ascii=False), "utf-8")
+    env["GPT_TEST_PARAMS"] = str(pfile)
+    env["TERM"] = "dumb"
+    return run_editor(
+        [vim, "-N", "-u", str(script), "-U", "NONE", "-i", "NONE", "-n", "--not-a-term"],
+        out, env, tmp, timeout=timeout,
+    )

@@ -82,7 +82,70 @@ def test_ask_code_action_then_explain_hover(tmp_path: Path, api: FakeOpenAI) -> 
     assert list(res["titles"])[:3] == ["GPT: Ask", "GPT: Explain selection", "GPT: Draft email"]
     assert res["after_ask"] == "Intro line\n今天天气怎么样？☀️\n晴天，25 度 🌞\nlast line\n"
     assert res["after_explain"] == res["after_ask"]
-    assert "A question about *today's weather*." in res["hover"]
+    assert res["explain_result"] == "A question about *today's weather*."
+    assert res["hover"].startswith(
+        "A question about *today's weather*.\n\n---\n*gpt-4.1-mini · "
+    )
+    # Progress, as this package shows it in the echo area.
+    assert "gpt-ls: Ask waiting for the model" in res["messages"]
+    assert not [m for m in res["messages"] if "error" in m.lower()]
     chats = api.chat_requests()
     assert len(chats) == 2
     assert "今天天气怎么样？☀️" in json.dumps(chats[0].body, ensure_ascii=False)
+
+
+def test_commands_on_a_region_email_continue_new_and_history(
+    tmp_path: Path, api: FakeOpenAI
+) -> None:
+    doc = tmp_path / "mail.txt"
+    doc.write_text("To do: 周五 午餐 🍜 with Bob, 12:30\nthanks\n", "utf-8")
+    api.script(
+        Reply(text="Subject: 周五午餐 🍜\n\nHi Bob,\n12:30 works.\n\nBest", chunk_size=4),
+        Reply(text="Sure 👍", chunk_size=3),
+        Reply(text="Fresh start 🌱"),
+    )
+    body = r"""
+(gpt-test-open (gpt-test-param 'doc))
+(goto-char (point-min))
+(let* ((beg (progn (search-forward "To do: ") (point)))
+       (end (progn (search-forward "12:30") (point))))
+  (setq gpt-ls-status nil)
+  (gpt-ls-draft-email beg end))
+(gpt-test-wait "the e-mail" (lambda () (and gpt-ls-status
+                                            (eql 0 (plist-get gpt-ls-status :running)))))
+(gpt-test-put 'after_email (gpt-test-text))
+;; Continue on the last line ("thanks"), as a region.
+(goto-char (point-max)) (forward-line -1)
+(setq gpt-ls-status nil)
+(gpt-ls-continue (line-beginning-position) (line-end-position))
+(gpt-test-wait "the follow-up" (lambda () (and gpt-ls-status
+                                               (eql 0 (plist-get gpt-ls-status :running)))))
+(gpt-test-put 'after_continue (gpt-test-text))
+(setq gpt-ls-last-result nil)
+(gpt-ls-new-conversation)
+(gpt-test-wait "the new conversation" (lambda () gpt-ls-last-result))
+(gpt-ls-show-history)
+(gpt-test-wait "the history document"
+               (lambda () (get-file-buffer (eglot--uri-to-path
+                                            (or (plist-get gpt-ls-last-result :uri) "file:///x")))))
+(with-current-buffer (get-file-buffer (eglot--uri-to-path (plist-get gpt-ls-last-result :uri)))
+  (gpt-test-put 'history (gpt-test-text)))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert chat_user_text(api, 0).endswith("Selection:\n周五 午餐 🍜 with Bob, 12:30")
+    assert res["after_email"] == (
+        "To do: 周五 午餐 🍜 with Bob, 12:30\nSubject: 周五午餐 🍜\n\nHi Bob,\n12:30 works.\n\n"
+        "Best\nthanks\n"
+    )
+    assert chat_user_text(api, 1).endswith("Selection:\nthanks")
+    assert [m["content"] for m in api.chat_requests()[1].messages if m["role"] == "assistant"] == [
+        "Subject: 周五午餐 🍜\n\nHi Bob,\n12:30 works.\n\nBest"
+    ]
+    assert res["after_continue"] == res["after_email"] + "Sure 👍\n"
+    assert res["history"].startswith("# gpt-ls history")
+    assert res["history"].count(" messages · ") == 2
+
+
+def chat_user_text(api: FakeOpenAI, i: int) -> str:
+    """The last user message of chat request ``i``: it ends with the exact selection."""
+    return [m for m in api.chat_requests()[i].messages if m["role"] == "user"][-1]["content"]

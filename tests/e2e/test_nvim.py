@@ -14,6 +14,8 @@ import pytest
 from e2e.editor_helpers import find_nvim, run_nvim
 from fakeopenai import FakeOpenAI, Reply
 
+from gpt_ls import __version__
+
 NVIM = find_nvim()
 
 pytestmark = [
@@ -289,7 +291,7 @@ R.health = buf_text(vim.api.nvim_get_current_buf())
     assert res["text"] == "Say hi 👋\nHi! 你好 👋\n"
     health = res["health"]
     assert "- ✅ OK vim.lsp.enable(\"gpt_ls\") has been called" in health
-    assert "- ✅ OK version: gpt-ls 0.1.0" in health
+    assert f"- ✅ OK version: gpt-ls {__version__}" in health
     assert "- ✅ OK OPENAI_API_KEY is set (not shown)" in health
     assert "sk-test" not in health
     assert "ERROR" not in health
@@ -329,3 +331,69 @@ R.lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
 """
     res = nvim(tmp_path, api, body, doc=str(doc), log_level="debug")
     assert res["lines"] == ["first", "Say hi 👋", "Hi! 你好 👋 and more"]
+
+
+def test_continue_new_conversation_and_history(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "chat.md"
+    doc.write_text("first question 一\nfollow up 二 🙂\nthird 三\nend\n", "utf-8")
+    api.script(
+        Reply(text="Reply one 壹"),
+        Reply(text="Reply two 贰"),
+        Reply(text="Reply three 叁"),
+    )
+    body = START + r"""
+local bufnr = open_file(P.doc, 'markdown')
+vim.cmd.runtime('plugin/gpt_ls.lua')
+local before = buf_text(bufnr)
+vim.cmd('1GptAsk')
+wait_reply(bufnr, before, 0)
+before = buf_text(bufnr)
+vim.cmd('3GptContinue')  -- 'follow up 二 🙂', moved down by the first reply
+wait_reply(bufnr, before, 1)
+vim.cmd('GptNew')
+wait_for('the new-conversation message', function() return #R.shown > 0 end)
+before = buf_text(bufnr)
+vim.cmd('5GptContinue')  -- 'third 三'
+wait_reply(bufnr, before, 2)
+R.text = buf_text(bufnr)
+vim.cmd('GptHistory')
+wait_for('the history document', function()
+  return vim.api.nvim_buf_get_name(0):match('history%.md$') ~= nil
+end)
+R.history = buf_text(vim.api.nvim_get_current_buf())
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["text"] == (
+        "first question 一\nReply one 壹\nfollow up 二 🙂\nReply two 贰\nthird 三\n"
+        "Reply three 叁\nend"
+    )
+    # Continue sends the conversation so far; after :GptNew there is none.
+    def assistant_turns(i: int) -> list[str]:
+        return [m["content"] for m in api.chat_requests()[i].messages if m["role"] == "assistant"]
+
+    assert assistant_turns(1) == ["Reply one 壹"]
+    assert assistant_turns(2) == []
+    assert res["shown"] == [{"type": 3, "message": "gpt-ls: new conversation started."}]
+    assert res["history"].startswith("# gpt-ls history")
+    assert res["history"].count(" messages · ") == 2
+
+
+def test_check_reports_the_connection(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "any.txt"
+    doc.write_text("hello\n", "utf-8")
+    body = START + r"""
+local bufnr = open_file(P.doc, 'text')
+vim.cmd.runtime('plugin/gpt_ls.lua')
+vim.cmd('GptCheck')
+wait_for('the check result', function()
+  for _, n in ipairs(R.notifications) do
+    if n.msg:find('does not support command', 1, true) then fail(n.msg) end
+  end
+  return require('gpt_ls').last_check ~= nil
+end)
+R.result = require('gpt_ls').last_check
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["result"]
+    assert [r.path for r in api.requests if "/_" not in r.path]
+    assert [n for n in res["notifications"] if n["msg"].startswith("gpt-ls: ")]

@@ -182,10 +182,9 @@ function M.new_conversation()
   local bufnr = vim.api.nvim_get_current_buf()
   local client = M.client(bufnr)
   if client then
+    -- The server confirms with a message of its own.
     M.exec(client, 'gpt-ls.newConversation', 'GPT: New conversation',
-      { vim.uri_from_bufnr(bufnr) }, bufnr, function()
-        notify('new conversation started')
-      end)
+      { vim.uri_from_bufnr(bufnr) }, bufnr, nil)
   end
 end
 

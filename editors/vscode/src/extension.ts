@@ -1,0 +1,370 @@
+// The VS Code side of gpt-ls: start the language server, hand it the settings and the
+// API key, and give its LSP commands a place in the palette, the editor's context menu
+// and the status bar. Everything the model does happens in the server.
+
+import * as vscode from "vscode";
+import {
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  ResponseError,
+  RevealOutputChannelOn,
+  ServerOptions,
+  State,
+  TransportKind,
+} from "vscode-languageclient/node";
+
+const SECTION = "gpt-ls";
+const SECRET_KEY = "gpt-ls.apiKey";
+/** Settings read by this extension only; everything else under `gpt-ls.*` goes to the server. */
+const CLIENT_ONLY = new Set(["serverPath", "pythonPath"]);
+/** The LSP error code for a cancelled request (`RequestCancelled`). */
+const REQUEST_CANCELLED = -32800;
+
+/** Payload of the server's `gpt-ls/status` notification. */
+interface Status {
+  running: number;
+  tokens: number;
+  message: string;
+}
+
+/** A palette command and the server command it runs. */
+interface Action {
+  id: string;
+  server: string;
+  args: "selection" | "uri" | "none";
+}
+
+const ACTIONS: readonly Action[] = [
+  { id: "gpt-ls.vscode.ask", server: "gpt-ls.ask", args: "selection" },
+  { id: "gpt-ls.vscode.explain", server: "gpt-ls.explain", args: "selection" },
+  { id: "gpt-ls.vscode.draftEmail", server: "gpt-ls.draftEmail", args: "selection" },
+  { id: "gpt-ls.vscode.continue", server: "gpt-ls.continue", args: "selection" },
+  { id: "gpt-ls.vscode.newConversation", server: "gpt-ls.newConversation", args: "uri" },
+  { id: "gpt-ls.vscode.showHistory", server: "gpt-ls.showHistory", args: "none" },
+  { id: "gpt-ls.vscode.check", server: "gpt-ls.check", args: "none" },
+  { id: "gpt-ls.vscode.cancel", server: "gpt-ls.cancel", args: "none" },
+];
+
+let client: LanguageClient | undefined;
+let apiKey: string | undefined;
+let statusItem: vscode.StatusBarItem;
+let log: vscode.LogOutputChannel;
+
+/** Replace the API key wherever it would be written to a log (server stderr, LSP trace). */
+function redact(text: string): string {
+  if (!apiKey || apiKey.length < 4) {
+    return text;
+  }
+  const escaped = JSON.stringify(apiKey).slice(1, -1);
+  return text.split(apiKey).join("***").split(escaped).join("***");
+}
+
+/** An output channel whose every written string passes through `redact`. */
+function redacting(channel: vscode.LogOutputChannel): vscode.LogOutputChannel {
+  const writers = new Set(["append", "appendLine", "replace", "trace", "debug", "info", "warn", "error"]);
+  return new Proxy(channel, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== "function") {
+        return value;
+      }
+      if (typeof prop === "string" && writers.has(prop)) {
+        return (...args: unknown[]) =>
+          (value as (...a: unknown[]) => unknown).apply(
+            target,
+            args.map((a) => (typeof a === "string" ? redact(a) : a)),
+          );
+      }
+      return (value as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
+}
+
+/** The settings the user set explicitly (camelCase), plus the stored API key.
+ *
+ * Defaults are left out on purpose: the server layers editor settings over
+ * `.gpt-ls.toml`, the user's config file and the environment, and sending a default
+ * would hide those.
+ */
+function serverSettings(): Record<string, unknown> {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const out: Record<string, unknown> = {};
+  for (const key of settingKeys()) {
+    const seen = config.inspect(key);
+    const value = seen?.workspaceFolderValue ?? seen?.workspaceValue ?? seen?.globalValue;
+    if (value !== undefined && value !== null) {
+      out[key] = value;
+    }
+  }
+  if (apiKey) {
+    out.apiKey = apiKey;
+  }
+  return out;
+}
+
+let keysCache: string[] | undefined;
+
+/** The server's setting names, taken from this extension's own manifest. */
+function settingKeys(): string[] {
+  if (!keysCache) {
+    const ext = vscode.extensions.getExtension("gpt-ls.gpt-ls");
+    const props = (ext?.packageJSON?.contributes?.configuration?.properties ?? {}) as Record<string, unknown>;
+    keysCache = Object.keys(props)
+      .map((k) => k.slice(SECTION.length + 1))
+      .filter((k) => !CLIENT_ONLY.has(k));
+  }
+  return keysCache;
+}
+
+/** How to start the server: `<python> -m gpt_ls` when a Python is configured, else the program. */
+function serverOptions(): ServerOptions {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const python = config.get<string | null>("pythonPath");
+  if (python) {
+    return { command: python, args: ["-m", "gpt_ls"], transport: TransportKind.stdio };
+  }
+  const program = config.get<string>("serverPath") || "gpt-ls";
+  return { command: program, args: [], transport: TransportKind.stdio };
+}
+
+function clientOptions(): LanguageClientOptions {
+  return {
+    documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+    // One channel: the server's stderr at info level, the LSP messages at trace level
+    // ("Developer: Set Log Level…" → gpt-ls → Trace).
+    outputChannel: log,
+    // Failed commands are reported by `runAction` in one plain sentence, not by the client.
+    revealOutputChannelOn: RevealOutputChannelOn.Never,
+    initializationOptions: () => serverSettings(),
+    markdown: { isTrusted: false, supportHtml: false },
+    middleware: {
+      workspace: {
+        // Answer `workspace/configuration` for our section with exactly what we push.
+        configuration: async (params, token, next) => {
+          const answers = params.items.some((i) => i.section !== SECTION)
+            ? await next({ items: params.items.filter((i) => i.section !== SECTION) }, token)
+            : [];
+          if (answers instanceof ResponseError) {
+            return answers;
+          }
+          let other = 0;
+          return params.items.map((item) =>
+            item.section === SECTION ? serverSettings() : (answers as unknown[])[other++],
+          );
+        },
+        // Changes are pushed by `pushSettings`; the default would send VS Code's defaults too.
+        didChangeConfiguration: async () => undefined,
+      },
+    },
+  };
+}
+
+/** Send the current settings to a running server (`workspace/didChangeConfiguration`). */
+async function pushSettings(): Promise<void> {
+  if (client?.state === State.Running) {
+    await client.sendNotification(DidChangeConfigurationNotification.type, {
+      settings: { [SECTION]: serverSettings() },
+    });
+  }
+}
+
+async function startClient(): Promise<void> {
+  const options = serverOptions();
+  const shown = "command" in options ? `${options.command} ${(options.args ?? []).join(" ")}`.trim() : "";
+  log.info(`starting ${shown}`);
+  client = new LanguageClient(SECTION, "gpt-ls", options, clientOptions());
+  client.onNotification("gpt-ls/status", (status: Status) => showStatus(status));
+  client.onDidChangeState((e) => {
+    if (e.newState === State.Stopped) {
+      showStopped();
+    } else if (e.newState === State.Running) {
+      showStatus({ running: 0, tokens: 0, message: "gpt-ls is ready" });
+    }
+  });
+  try {
+    await client.start();
+  } catch (err) {
+    showStopped();
+    const reason = err instanceof Error ? err.message : String(err);
+    // Not awaited: activation must not wait for the user to dismiss the message.
+    void vscode.window
+      .showErrorMessage(
+        `gpt-ls could not start (${shown}): ${reason}. Install gpt-ls (pip install gpt-ls) or set gpt-ls.serverPath / gpt-ls.pythonPath.`,
+        "Open settings",
+        "Show log",
+      )
+      .then((choice) => {
+        if (choice === "Open settings") {
+          void vscode.commands.executeCommand("workbench.action.openSettings", "gpt-ls.");
+        } else if (choice === "Show log") {
+          log.show(true);
+        }
+      });
+  }
+}
+
+async function stopClient(): Promise<void> {
+  const old = client;
+  client = undefined;
+  if (old) {
+    try {
+      await old.stop(5000);
+    } catch (err) {
+      log.warn(`stopping the server: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    await old.dispose();
+  }
+}
+
+async function restart(): Promise<void> {
+  await stopClient();
+  await startClient();
+}
+
+function showStatus(status: Status): void {
+  if (status.running > 0) {
+    statusItem.text = `$(sync~spin) GPT ${status.running > 1 ? `×${status.running} ` : ""}${status.tokens} tokens`;
+    statusItem.tooltip = `${status.message || "gpt-ls is working"}\nClick to cancel.`;
+    statusItem.command = "gpt-ls.vscode.cancel";
+  } else {
+    statusItem.text = "$(comment-discussion) GPT";
+    statusItem.tooltip = `${status.message || "gpt-ls is ready"}\nClick to show the server log.`;
+    statusItem.command = "gpt-ls.vscode.showLog";
+  }
+  statusItem.backgroundColor = undefined;
+  statusItem.show();
+}
+
+function showStopped(): void {
+  statusItem.text = "$(error) GPT";
+  statusItem.tooltip = "gpt-ls is not running. Click to restart it.";
+  statusItem.command = "gpt-ls.vscode.restart";
+  statusItem.backgroundColor = new vscode.ThemeColor("statusBarItem.errorBackground");
+  statusItem.show();
+}
+
+/** The arguments of a server command, from the active editor's selection. */
+function commandArguments(action: Action, c: LanguageClient): unknown[] | undefined {
+  if (action.args === "none") {
+    return [];
+  }
+  const editor = vscode.window.activeTextEditor;
+  if (!editor) {
+    if (action.args === "uri") {
+      return [];
+    }
+    void vscode.window.showWarningMessage("gpt-ls: open a file and select some text first.");
+    return undefined;
+  }
+  const uri = c.code2ProtocolConverter.asUri(editor.document.uri);
+  if (action.args === "uri") {
+    return [uri];
+  }
+  // No selection: the line under the cursor is what the user means.
+  const selection = editor.selection.isEmpty
+    ? editor.document.lineAt(editor.selection.active.line).range
+    : new vscode.Range(editor.selection.start, editor.selection.end);
+  return [uri, c.code2ProtocolConverter.asRange(selection)];
+}
+
+async function runAction(action: Action): Promise<void> {
+  const c = client;
+  if (!c || c.state !== State.Running) {
+    const choice = await vscode.window.showErrorMessage("gpt-ls is not running.", "Restart", "Show log");
+    if (choice === "Restart") {
+      await restart();
+    } else if (choice === "Show log") {
+      log.show(true);
+    }
+    return;
+  }
+  const args = commandArguments(action, c);
+  if (args === undefined) {
+    return;
+  }
+  let result: unknown;
+  try {
+    result = await c.sendRequest(ExecuteCommandRequest.type, { command: action.server, arguments: args });
+  } catch (err) {
+    if (err instanceof ResponseError && err.code === REQUEST_CANCELLED) {
+      return;
+    }
+    const text = err instanceof Error ? err.message : String(err);
+    void vscode.window.showErrorMessage(`gpt-ls: ${redact(text)}`);
+    return;
+  }
+  const status = (result as { status?: unknown } | null)?.status;
+  if (action.server === "gpt-ls.explain" && status !== "error" && status !== "cancelled" && vscode.window.activeTextEditor) {
+    // The explanation is a hover over the explained text: show it at the cursor now.
+    const editor = vscode.window.activeTextEditor;
+    const sel = editor.selection;
+    if (!sel.isEmpty) {
+      editor.selection = new vscode.Selection(sel.start, sel.start);
+    }
+    await vscode.commands.executeCommand("editor.action.showHover");
+  }
+}
+
+async function setApiKey(context: vscode.ExtensionContext): Promise<void> {
+  const value = await vscode.window.showInputBox({
+    title: "GPT: Set API key",
+    prompt: "The key is kept in VS Code's secret storage and given to gpt-ls only. Leave empty to remove it.",
+    placeHolder: "sk-…",
+    password: true,
+    ignoreFocusOut: true,
+  });
+  if (value === undefined) {
+    return;
+  }
+  const key = value.trim();
+  if (key) {
+    await context.secrets.store(SECRET_KEY, key);
+  } else {
+    await context.secrets.delete(SECRET_KEY);
+  }
+  apiKey = key || undefined;
+  await pushSettings();
+  void vscode.window.showInformationMessage(key ? "gpt-ls: API key stored." : "gpt-ls: API key removed.");
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  log = redacting(vscode.window.createOutputChannel("gpt-ls", { log: true }));
+  statusItem = vscode.window.createStatusBarItem("gpt-ls.status", vscode.StatusBarAlignment.Right, 100);
+  statusItem.name = "gpt-ls";
+  context.subscriptions.push(log, statusItem);
+
+  apiKey = (await context.secrets.get(SECRET_KEY)) || undefined;
+
+  for (const action of ACTIONS) {
+    context.subscriptions.push(vscode.commands.registerCommand(action.id, () => runAction(action)));
+  }
+  context.subscriptions.push(
+    vscode.commands.registerCommand("gpt-ls.vscode.setApiKey", () => setApiKey(context)),
+    vscode.commands.registerCommand("gpt-ls.vscode.restart", () => restart()),
+    vscode.commands.registerCommand("gpt-ls.vscode.showLog", () => log.show(true)),
+    context.secrets.onDidChange(async (e) => {
+      if (e.key === SECRET_KEY) {
+        // Another window may have changed the key; this window's own change is already pushed.
+        const stored = (await context.secrets.get(SECRET_KEY)) || undefined;
+        if (stored !== apiKey) {
+          apiKey = stored;
+          await pushSettings();
+        }
+      }
+    }),
+    vscode.workspace.onDidChangeConfiguration(async (e) => {
+      if (e.affectsConfiguration(`${SECTION}.serverPath`) || e.affectsConfiguration(`${SECTION}.pythonPath`)) {
+        await restart();
+      } else if (e.affectsConfiguration(SECTION)) {
+        await pushSettings();
+      }
+    }),
+  );
+  await startClient();
+}
+
+export async function deactivate(): Promise<void> {
+  await stopClient();
+}

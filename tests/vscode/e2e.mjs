@@ -1,0 +1,666 @@
+// End-to-end test of the gpt-ls VS Code extension in real VS Code (code-server), driven
+// through headless Chromium. The language server is the real one (the repo's Python), the
+// model is tests/fakeopenai.py over real HTTP on 127.0.0.1.
+//
+// Environment:
+//   CODE_SERVER   code-server executable (required)
+//   VSIX          the packaged extension (required)
+//   GPT_LS_PYTHON a Python with gpt-ls installed (default: <repo>/.venv/bin/python)
+//   CHROMIUM      default /usr/lib/chromium/chromium
+//   ARTIFACTS     where screenshots and logs go (default: <repo>/artifacts/vscode)
+//   SCREENSHOTS   the README's screenshots (default: <repo>/docs/screenshots)
+//   E2E_TIMEOUT   overall limit in seconds (default 600)
+//
+// It prints one line per check and ends with "vscode: N passed, N failed".
+
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, "..", "..");
+const CODE_SERVER = requireEnv("CODE_SERVER");
+const VSIX = path.resolve(requireEnv("VSIX"));
+const PYTHON = process.env.GPT_LS_PYTHON || path.join(REPO, ".venv", "bin", "python");
+const CHROMIUM = process.env.CHROMIUM || "/usr/lib/chromium/chromium";
+const ARTIFACTS = path.resolve(process.env.ARTIFACTS || path.join(REPO, "artifacts", "vscode"));
+const SCREENSHOTS = path.resolve(process.env.SCREENSHOTS || path.join(REPO, "docs", "screenshots"));
+const OVERALL = Number(process.env.E2E_TIMEOUT || 600) * 1000;
+const API_KEY = "sk-vscode-e2e-0123456789abcdef";
+const WAIT = 30_000;
+
+// The document: Chinese text and emoji (astral characters are two UTF-16 units each).
+const QUESTION = "量子纠缠是什么？请用一句话解释。🤔";
+const CODE_LINE = "函数 f(x) = x² 的导数是 2x 🧮 (derivative)";
+const NOTES = "明天下午三点和王经理开会，讨论预算 💰 和 Q3 路线图";
+const FILE_TEXT = [
+  "# 会议笔记 Meeting notes 📝",
+  "",
+  QUESTION,
+  "",
+  CODE_LINE,
+  "",
+  NOTES,
+  "",
+].join("\n");
+
+const ASK_REPLY = "量子纠缠：两个粒子无论相距多远，状态都相互关联。🔗 Entangled!";
+const CONTINUE_REPLY = "再补充一句：测量一个粒子会立刻决定另一个的结果 ⚡ (follow-up)";
+const EXPLAIN_REPLY = "**导数**解释：x² 的变化率是 2x 📈 — derivative explained.";
+const EMAIL_REPLY = "Subject: 明天的预算会议 📅\n\n王经理您好，\n\n明天下午三点开会讨论预算和 Q3 路线图。\n\n此致";
+const SLOW_REPLY = "这是一个很慢的回答 🐢 " + "慢".repeat(60) + " END-OF-SLOW-REPLY";
+
+function requireEnv(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`FAIL: environment variable ${name} is required`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const results = [];
+const children = [];
+let page;
+let shot = 0;
+
+function log(...args) {
+  console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...args);
+}
+
+async function screenshot(name, { readme = false } = {}) {
+  if (!page) return;
+  shot += 1;
+  const file = path.join(ARTIFACTS, `${String(shot).padStart(2, "0")}-${name}.png`);
+  try {
+    await page.screenshot({ path: file });
+    if (readme) fs.copyFileSync(file, path.join(SCREENSHOTS, `${name}.png`));
+  } catch (err) {
+    log(`(screenshot ${name} failed: ${err.message})`);
+  }
+}
+
+/** One named check: logged, timed, screenshotted on failure; a failure stops the run. */
+async function check(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    log(`PASS ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (err) {
+    results.push({ name, ok: false, error: err });
+    log(`FAIL ${name}: ${err && err.stack ? err.stack : err}`);
+    await screenshot(`FAILED-${name.replace(/[^a-z0-9]+/gi, "-")}`);
+    throw err;
+  }
+}
+
+/** Retry a flaky UI step a few times, with a short pause between tries. */
+async function retry(label, fn, tries = 3) {
+  let last;
+  for (let i = 1; i <= tries; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      last = err;
+      log(`  retry ${label} (${i}/${tries}): ${String(err.message || err).split("\n")[0]}`);
+      await screenshot(`retry-${label.replace(/[^a-z0-9]+/gi, "-")}-${i}`);
+      await page.keyboard.press("Escape").catch(() => {});
+      await sleep(700);
+    }
+  }
+  throw last;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(label, fn, timeout = WAIT, interval = 250) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(interval);
+  }
+  throw new Error(`timed out after ${timeout / 1000} s waiting for ${label}${last ? `: ${last.message}` : ""}`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+function start(name, cmd, args, options) {
+  const out = fs.openSync(path.join(ARTIFACTS, `${name}.log`), "w");
+  const child = spawn(cmd, args, { ...options, stdio: ["ignore", "pipe", out], detached: true });
+  child.stdout.on("data", (d) => fs.writeSync(out, d));
+  children.push(child);
+  return child;
+}
+
+function stopAll() {
+  for (const child of children.reverse()) {
+    if (child.exitCode === null) {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- fake API
+
+async function startFake() {
+  const child = start("fakeopenai", PYTHON, [path.join(REPO, "tests", "fakeopenai.py"), "--port", "0", "--api-key", API_KEY], {
+    cwd: REPO,
+  });
+  const url = await new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error("fakeopenai did not print its URL")), 20_000);
+    child.stdout.on("data", (d) => {
+      buf += d.toString();
+      const m = buf.match(/http:\/\/127\.0\.0\.1:\d+\/v1/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[0]);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`fakeopenai exited with ${code}`)));
+  });
+  return url;
+}
+
+async function script(apiUrl, ...behaviours) {
+  const res = await fetch(`${apiUrl}/_script`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(behaviours),
+  });
+  if (!res.ok) throw new Error(`/_script answered ${res.status}`);
+}
+
+async function chatRequests(apiUrl) {
+  const res = await fetch(`${apiUrl}/_requests`);
+  const all = await res.json();
+  return all.filter((r) => r.path.endsWith("/chat/completions"));
+}
+
+// ---------------------------------------------------------------- the editor
+
+/** The editor's text as shown: view lines sorted by their position on screen. */
+async function editorText() {
+  return page.evaluate(() => {
+    const editor = document.querySelector(".editor-instance .monaco-editor .view-lines");
+    if (!editor) return "";
+    const lines = [...editor.querySelectorAll(".view-line")].map((el) => ({
+      top: parseFloat(el.style.top || "0"),
+      text: el.textContent.replace(/\u00a0/g, " "),
+    }));
+    lines.sort((a, b) => a.top - b.top);
+    return lines.map((l) => l.text).join("\n");
+  });
+}
+
+async function waitForEditorText(label, expected, timeout = WAIT) {
+  const parts = expected.split("\n").filter((p) => p.trim());
+  return waitFor(`${label}: editor to show ${JSON.stringify(expected)}`, async () => {
+    const text = await editorText();
+    return parts.every((p) => text.includes(p)) ? text : false;
+  }, timeout);
+}
+
+async function focusEditor() {
+  await page.locator(".editor-instance .monaco-editor .view-lines").first().click({ position: { x: 5, y: 5 } });
+}
+
+/** Select the whole line that contains `text` (found in the rendered editor). */
+async function selectLine(text) {
+  const lines = (await editorText()).split("\n");
+  const index = lines.findIndex((l) => l.includes(text));
+  if (index < 0) throw new Error(`line with ${JSON.stringify(text)} is not in the editor`);
+  await focusEditor();
+  await retry("go to line", async () => {
+    await page.keyboard.press("Control+G");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ state: "visible", timeout: 5000 });
+    await input.fill(`:${index + 1}`);
+    await page.keyboard.press("Enter");
+    await page.locator(".quick-input-widget").waitFor({ state: "hidden", timeout: 5000 });
+  });
+  await page.keyboard.press("Home");
+  await page.keyboard.press("Shift+End");
+  await waitFor("the selection", async () => (await page.locator(".editor-instance .selected-text").count()) > 0, 5000);
+  return index;
+}
+
+/** The middle of the on-screen text of the line holding `text`. */
+async function pointOnLine(text) {
+  const box = await page.evaluate((needle) => {
+    const lines = [...document.querySelectorAll(".editor-instance .monaco-editor .view-line")];
+    const line = lines.find((el) => el.textContent.replace(/\u00a0/g, " ").includes(needle));
+    if (!line) return null;
+    const span = line.firstElementChild || line;
+    const r = span.getBoundingClientRect();
+    return { x: r.left + Math.min(r.width / 2, 120), y: r.top + r.height / 2 };
+  }, text);
+  if (!box) throw new Error(`line with ${JSON.stringify(text)} is not on screen`);
+  return box;
+}
+
+/** Run a command from the palette; the click happens once, after the row is found. */
+async function runFromPalette(title, { opensInput = false } = {}) {
+  const row = await retry(`palette ${title}`, async () => {
+    await page.keyboard.press("F1");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ state: "visible", timeout: 5000 });
+    await input.fill(`>${title}`);
+    const found = page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first();
+    await found.waitFor({ state: "visible", timeout: 5000 });
+    return found;
+  });
+  await row.click();
+  if (opensInput) {
+    await page.locator(".quick-input-widget .quick-input-title", { hasText: title }).waitFor({ state: "visible", timeout: 10_000 });
+  } else {
+    await page.locator(".quick-input-widget").waitFor({ state: "hidden", timeout: 5000 });
+  }
+}
+
+/** The extension's status bar item (not the progress item, which reads "gpt-ls: …"). */
+function gptItem() {
+  return page.locator(".statusbar-item", { hasText: /(^|\s)GPT(\s|$)/ }).first();
+}
+
+async function statusText() {
+  const item = gptItem();
+  return (await item.count()) ? (await item.innerText()).trim() : "";
+}
+
+async function notificationsText() {
+  return page.evaluate(() =>
+    [...document.querySelectorAll(".notifications-toasts .notification-list-item-message")]
+      .map((el) => el.textContent)
+      .join("\n"),
+  );
+}
+
+async function clearNotifications() {
+  await page.keyboard.press("Escape").catch(() => {});
+  await runFromPalette("Notifications: Clear All Notifications").catch(() => {});
+}
+
+function lastMessages(requests) {
+  const last = requests[requests.length - 1];
+  return last && last.body && Array.isArray(last.body.messages) ? last.body.messages : [];
+}
+
+function contentOf(message) {
+  return typeof message.content === "string" ? message.content : JSON.stringify(message.content);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  for (const f of fs.readdirSync(ARTIFACTS)) fs.rmSync(path.join(ARTIFACTS, f), { recursive: true, force: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gpt-ls-vscode-"));
+  const userData = path.join(tmp, "user-data");
+  const extensions = path.join(tmp, "extensions");
+  const workspace = path.join(tmp, "工作区 workspace");
+  fs.mkdirSync(path.join(userData, "User"), { recursive: true });
+  fs.mkdirSync(workspace, { recursive: true });
+  fs.writeFileSync(path.join(workspace, "notes.txt"), FILE_TEXT);
+  log(`temp dir ${tmp}`);
+
+  if (!fs.existsSync(PYTHON)) throw new Error(`no Python at ${PYTHON}: create the repo's .venv first (pip install -e .[test])`);
+  const probe = spawnSync(PYTHON, ["-c", "import gpt_ls.server"], { encoding: "utf8" });
+  if (probe.status !== 0) throw new Error(`${PYTHON} cannot import gpt_ls.server:\n${probe.stderr}`);
+
+  const apiUrl = await startFake();
+  log(`fake OpenAI at ${apiUrl}`);
+
+  const settingsFile = path.join(userData, "User", "settings.json");
+  const settings = {
+    "gpt-ls.pythonPath": PYTHON,
+    "gpt-ls.baseUrl": apiUrl,
+    "gpt-ls.readTimeout": 30,
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": false,
+    "workbench.enableExperiments": false,
+    "workbench.welcomePage.walkthroughs.openOnInstall": false,
+    "workbench.secondarySideBar.defaultVisibility": "hidden",
+    "chat.disableAIFeatures": true,
+    "chat.commandCenter.enabled": false,
+    "extensions.ignoreRecommendations": true,
+    "telemetry.telemetryLevel": "off",
+    "update.mode": "none",
+    "security.workspace.trust.enabled": false,
+    "editor.renderWhitespace": "none",
+    "editor.minimap.enabled": false,
+    "editor.hover.delay": 150,
+    "editor.fontSize": 16,
+    "editor.unicodeHighlight.ambiguousCharacters": false,
+    "editor.unicodeHighlight.invisibleCharacters": false,
+    "files.autoSave": "off",
+    "window.commandCenter": false,
+  };
+  fs.writeFileSync(settingsFile, JSON.stringify(settings, null, 2));
+
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) {
+    if (/^(OPENAI_|AZURE_OPENAI|HTTPS?_PROXY$|ALL_PROXY$|https?_proxy$|all_proxy$)/.test(k)) delete env[k];
+  }
+  Object.assign(env, {
+    GPT_LS_DATA_DIR: path.join(tmp, "gpt-ls-data"),
+    GPT_LS_CONFIG_DIR: path.join(tmp, "gpt-ls-config"),
+    GPT_LS_CACHE_DIR: path.join(tmp, "gpt-ls-cache"),
+    NO_PROXY: "127.0.0.1,localhost",
+  });
+
+  await check("install the .vsix into code-server", async () => {
+    const res = spawnSync(CODE_SERVER, ["--user-data-dir", userData, "--extensions-dir", extensions, "--install-extension", VSIX], {
+      encoding: "utf8",
+      env,
+      timeout: 120_000,
+    });
+    fs.writeFileSync(path.join(ARTIFACTS, "install-extension.log"), `${res.stdout}\n${res.stderr}`);
+    if (res.status !== 0 || !/successfully installed/i.test(res.stdout + res.stderr)) {
+      throw new Error(`code-server --install-extension failed (${res.status}):\n${res.stdout}\n${res.stderr}`);
+    }
+  });
+
+  const port = await freePort();
+  const config = path.join(tmp, "code-server.yaml");
+  fs.writeFileSync(config, "auth: none\ncert: false\n");
+  start("code-server", CODE_SERVER, [
+    "--config", config,
+    "--user-data-dir", userData,
+    "--extensions-dir", extensions,
+    "--bind-addr", `127.0.0.1:${port}`,
+    "--auth", "none",
+    "--disable-telemetry",
+    "--disable-update-check",
+    "--disable-workspace-trust",
+    "--disable-getting-started-override",
+    // Trace level: the gpt-ls channel then carries every LSP message, so the key check
+    // below also covers the message trace.
+    "--log", "trace",
+    workspace,
+  ], { env, cwd: tmp });
+  const base = `http://127.0.0.1:${port}`;
+
+  await check("code-server answers", async () => {
+    await waitFor("code-server /healthz", async () => (await fetch(`${base}/healthz`)).ok, 60_000, 500);
+  });
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run",
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-US" });
+  page = await context.newPage();
+  page.on("console", (msg) => {
+    if (msg.type() === "error") fs.appendFileSync(path.join(ARTIFACTS, "browser-console.log"), `${msg.text()}\n`);
+  });
+
+  try {
+    await check("workbench loads with the folder", async () => {
+      await page.goto(`${base}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
+      await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 90_000 });
+    });
+
+    await check("extension starts the server (status bar)", async () => {
+      const text = await waitFor("the GPT status bar item", async () => {
+        const t = await statusText();
+        return t ? t : false;
+      }, 90_000);
+      await waitFor("the server to be running", async () => {
+        const t = await statusText();
+        if (/codicon-error/.test(await gptItem().innerHTML())) {
+          throw new Error(`status bar shows the server stopped: ${t}`);
+        }
+        return t.includes("GPT");
+      }, 60_000);
+      log(`  status bar: ${JSON.stringify(text)}`);
+    });
+
+    await check("GPT: Set API key stores the key (SecretStorage)", async () => {
+      await runFromPalette("GPT: Set API key", { opensInput: true });
+      const input = page.locator(".quick-input-widget input");
+      await input.waitFor({ state: "visible", timeout: 10_000 });
+      await input.fill(API_KEY);
+      await page.keyboard.press("Enter");
+      await waitFor("the 'API key stored' message", async () => (await notificationsText()).includes("API key stored"));
+      await clearNotifications();
+    });
+
+    await check("open a file with Chinese text and emoji", async () => {
+      await retry("quick open", async () => {
+        await page.keyboard.press("Control+P");
+        const input = page.locator(".quick-input-widget input");
+        await input.waitFor({ state: "visible", timeout: 5000 });
+        await input.fill("notes.txt");
+        const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "notes.txt" }).first();
+        await row.waitFor({ state: "visible", timeout: 5000 });
+        await page.keyboard.press("Enter");
+        await page.locator(".quick-input-widget").waitFor({ state: "hidden", timeout: 5000 });
+      });
+      await waitForEditorText("the opened file", QUESTION);
+      await screenshot("opened-file");
+    });
+
+    await check("Ask from the Refactor menu streams the reply into the editor", async () => {
+      await selectLine(QUESTION);
+      await script(apiUrl, { kind: "reply", text: ASK_REPLY, chunk_size: 3, delay: 0.08 });
+      await retry("refactor menu", async () => {
+        await page.keyboard.press("Control+Shift+R");
+        const item = page.locator(".action-widget .monaco-list-row", { hasText: "GPT: Ask" }).first();
+        await item.waitFor({ state: "visible", timeout: 5000 });
+        for (const title of ["GPT: Explain selection", "GPT: Draft email", "GPT: Continue conversation"]) {
+          await page.locator(".action-widget .monaco-list-row", { hasText: title }).first().waitFor({ state: "visible", timeout: 3000 });
+        }
+        await screenshot("action-menu", { readme: true });
+        await item.click();
+      });
+      const during = await waitFor("the status bar to count tokens", async () => {
+        const t = await statusText();
+        return /tokens/.test(t) ? t : false;
+      }, 20_000, 100).catch(() => "");
+      if (during) {
+        log(`  status bar while streaming: ${JSON.stringify(during)}`);
+        await screenshot("streaming");
+      }
+      await waitForEditorText("Ask", ASK_REPLY);
+      await sleep(300);
+      await screenshot("streamed-reply", { readme: true });
+      const reqs = await chatRequests(apiUrl);
+      if (reqs.length !== 1) throw new Error(`expected 1 chat request, the fake API saw ${reqs.length}`);
+      if (reqs[0].headers.Authorization !== `Bearer ${API_KEY}` && reqs[0].headers.authorization !== `Bearer ${API_KEY}`) {
+        throw new Error("the request did not carry the key set with GPT: Set API key");
+      }
+      const user = lastMessages(reqs).filter((m) => m.role === "user").map(contentOf).join("\n");
+      if (!user.includes(QUESTION)) throw new Error(`the selection did not reach the model intact; user message: ${user}`);
+      const text = await editorText();
+      const lines = text.split("\n");
+      const q = lines.findIndex((l) => l.includes(QUESTION));
+      const r = lines.findIndex((l) => l.includes(ASK_REPLY));
+      if (!(r > q)) throw new Error(`the reply is not below the question:\n${text}`);
+    });
+
+    await check("settings changes reach the running server (model)", async () => {
+      const before = countInLogs(userData, "Sending notification 'workspace/didChangeConfiguration'");
+      await runFromPalette("Preferences: Open Settings (UI)");
+      const search = page.locator(".settings-editor .settings-header .monaco-editor").first();
+      await search.waitFor({ state: "visible", timeout: WAIT });
+      await search.click();
+      await page.keyboard.type("gpt-ls.model");
+      const input = page.locator(".settings-editor .setting-item", { hasText: "The chat model to use." }).locator("input").first();
+      await input.waitFor({ state: "visible", timeout: WAIT });
+      await input.fill("gpt-4o-mini");
+      await input.press("Tab");
+      await screenshot("settings", { readme: true });
+      await waitFor("workspace/didChangeConfiguration after changing the setting", async () =>
+        countInLogs(userData, "Sending notification 'workspace/didChangeConfiguration'") > before, 20_000, 500);
+      if (!JSON.parse(fs.readFileSync(settingsFile, "utf8"))["gpt-ls.model"]) throw new Error("settings.json did not get gpt-ls.model");
+      await page.keyboard.press("Control+W");
+      await page.locator(".settings-editor").waitFor({ state: "hidden", timeout: 10_000 });
+    });
+
+    await check("Continue conversation from the palette includes the earlier exchange", async () => {
+      await selectLine(ASK_REPLY);
+      await script(apiUrl, { kind: "reply", text: CONTINUE_REPLY, chunk_size: 4 });
+      await runFromPalette("GPT: Continue conversation");
+      await waitForEditorText("Continue", CONTINUE_REPLY);
+      const reqs = await chatRequests(apiUrl);
+      const body = reqs[reqs.length - 1].body;
+      if (body.model !== "gpt-4o-mini") throw new Error(`the changed model setting did not apply: model ${body.model}`);
+      const all = lastMessages(reqs).map(contentOf).join("\n");
+      if (!all.includes(ASK_REPLY)) throw new Error(`the follow-up does not carry the earlier reply:\n${all}`);
+    });
+
+    await check("Explain selection shows a hover over the explained text", async () => {
+      await selectLine(CODE_LINE);
+      await script(apiUrl, { kind: "reply", text: EXPLAIN_REPLY, chunk_size: 5 });
+      await runFromPalette("GPT: Explain selection");
+      const plain = EXPLAIN_REPLY.replace(/\*\*/g, "");
+      // The extension shows the hover at the cursor when the explanation arrives...
+      await waitFor("the explanation hover after the command", async () => {
+        const t = await page.locator(".monaco-hover-content:visible").allInnerTexts();
+        return t.some((x) => x.includes("x² 的变化率是 2x 📈"));
+      }, WAIT);
+      // ... and hovering the explained text shows it again.
+      await page.keyboard.press("Escape");
+      await page.mouse.move(5, 5);
+      await page.locator(".monaco-hover-content:visible").first().waitFor({ state: "hidden", timeout: 5000 }).catch(() => {});
+      await retry("hover", async () => {
+        const p = await pointOnLine(CODE_LINE);
+        await page.mouse.move(p.x - 20, p.y);
+        await page.mouse.move(p.x, p.y, { steps: 5 });
+        await waitFor("the hover over the explained line", async () => {
+          const t = await page.locator(".monaco-hover-content:visible").allInnerTexts();
+          return t.some((x) => x.replace(/\s+/g, " ").includes(plain.replace(/\s+/g, " ")));
+        }, 8000);
+      });
+      await screenshot("hover", { readme: true });
+      const text = await editorText();
+      if (text.includes("x² 的变化率是 2x 📈")) throw new Error("the explanation was inserted into the document instead of shown as hover");
+      await page.mouse.move(5, 5);
+    });
+
+    await check("Draft email from the editor's context menu", async () => {
+      await selectLine(NOTES);
+      await script(apiUrl, { kind: "reply", text: EMAIL_REPLY, chunk_size: 6 });
+      await retry("context menu", async () => {
+        const sel = page.locator(".editor-instance .selected-text").first();
+        const box = await sel.boundingBox();
+        if (!box) throw new Error("no selection on screen");
+        await page.mouse.click(box.x + Math.min(40, box.width / 2), box.y + box.height / 2, { button: "right" });
+        const item = page.locator(".monaco-menu .action-item", { hasText: "Draft email" }).first();
+        await item.waitFor({ state: "visible", timeout: 5000 });
+        await screenshot("context-menu");
+        await item.click();
+      });
+      await waitForEditorText("Draft email", EMAIL_REPLY);
+      const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
+      if (!user.includes(NOTES)) throw new Error(`the notes did not reach the model intact: ${user}`);
+      await screenshot("draft-email");
+    });
+
+    await check("the status bar item cancels a running request", async () => {
+      await selectLine(QUESTION);
+      await script(apiUrl, { kind: "reply", text: SLOW_REPLY, chunk_size: 2, delay: 0.25 });
+      await runFromPalette("GPT: Ask");
+      const item = gptItem();
+      await waitFor("the status bar to count tokens", async () => /tokens/.test(await statusText()), WAIT, 100);
+      await waitForEditorText("the start of the slow reply", "这是一个很慢的回答");
+      await screenshot("status-running");
+      await item.click();
+      await waitFor("the status bar to go idle", async () => !/tokens/.test(await statusText()), WAIT);
+      await sleep(1500);
+      const text = await editorText();
+      if (text.includes("END-OF-SLOW-REPLY")) throw new Error("the reply finished although it was cancelled");
+      await screenshot("cancelled");
+    });
+
+    await check("the API key never appears in VS Code's logs", async () => {
+      const hits = [];
+      const walk = (dir) => {
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+          const p = path.join(dir, entry.name);
+          if (entry.isDirectory()) walk(p);
+          else if (entry.isFile() && fs.readFileSync(p).includes(API_KEY)) hits.push(p);
+        }
+      };
+      walk(path.join(userData, "logs"));
+      if (fs.readFileSync(settingsFile, "utf8").includes(API_KEY)) hits.push(settingsFile);
+      if (hits.length) throw new Error(`the API key was written to: ${hits.join(", ")}`);
+    });
+  } finally {
+    copyLogs(userData);
+    await browser.close().catch(() => {});
+  }
+}
+
+/** How often `needle` occurs in the gpt-ls output channel's log (trace level: every LSP message). */
+function countInLogs(userData, needle) {
+  let n = 0;
+  const walk = (dir) => {
+    if (!fs.existsSync(dir)) return;
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else if (entry.name === "gpt-ls.log") n += fs.readFileSync(p, "utf8").split(needle).length - 1;
+    }
+  };
+  walk(path.join(userData, "logs"));
+  return n;
+}
+
+/** Keep VS Code's logs (the gpt-ls output channel included) with the screenshots. */
+function copyLogs(userData) {
+  const src = path.join(userData, "logs");
+  if (fs.existsSync(src)) fs.cpSync(src, path.join(ARTIFACTS, "vscode-logs"), { recursive: true });
+}
+
+const guard = setTimeout(() => {
+  log(`FAIL: the whole test took longer than ${OVERALL / 1000} s`);
+  stopAll();
+  process.exit(1);
+}, OVERALL);
+
+let failed = false;
+try {
+  await main();
+} catch (err) {
+  failed = true;
+  if (!results.some((r) => !r.ok)) log(`FAIL setup: ${err && err.stack ? err.stack : err}`);
+} finally {
+  clearTimeout(guard);
+  stopAll();
+}
+const passed = results.filter((r) => r.ok).length;
+const bad = results.filter((r) => !r.ok).length + (failed && !results.some((r) => !r.ok) ? 1 : 0);
+log(`screenshots and logs: ${ARTIFACTS}`);
+console.log(`vscode: ${passed} passed, ${bad} failed`);
+process.exit(bad ? 1 : 0);

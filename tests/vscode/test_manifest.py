@@ -1,0 +1,72 @@
+"""The VS Code extension's manifest stays in step with the server's settings and commands.
+
+The extension sends every `gpt-ls.*` setting it contributes to the server, so a setting
+the server lacks is a warning for every user, and one the manifest lacks cannot be set
+from VS Code at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+
+from gpt_ls.settings import SECRET_FIELDS, ExplainOutput, Settings, camel
+
+MANIFEST = Path(__file__).resolve().parents[2] / "editors" / "vscode" / "package.json"
+#: Settings that only the extension reads (how to start the server).
+CLIENT_ONLY = {"serverPath", "pythonPath"}
+
+
+def manifest() -> dict[str, Any]:
+    return json.loads(MANIFEST.read_text(encoding="utf-8"))
+
+
+def contributed() -> dict[str, dict[str, Any]]:
+    props = manifest()["contributes"]["configuration"]["properties"]
+    return {key.removeprefix("gpt-ls."): value for key, value in props.items()}
+
+
+def server_fields() -> dict[str, dataclasses.Field[Any]]:
+    return {camel(f.name): f for f in dataclasses.fields(Settings) if f.name not in SECRET_FIELDS}
+
+
+def test_every_server_setting_is_contributed_and_nothing_else() -> None:
+    assert set(contributed()) - CLIENT_ONLY == set(server_fields())
+
+
+@pytest.mark.parametrize("name", sorted(server_fields()))
+def test_defaults_match_the_server(name: str) -> None:
+    field = server_fields()[name]
+    default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+    assert contributed()[name]["default"] == default
+    assert contributed()[name].get("markdownDescription") or contributed()[name].get("description")
+
+
+def test_explain_output_choices_match_the_server() -> None:
+    assert contributed()["explainOutput"]["enum"] == list(get_args(ExplainOutput))
+
+
+def test_no_api_key_setting() -> None:
+    # The key lives in VS Code's secret storage (GPT: Set API key), never in settings.json.
+    assert "apiKey" not in contributed()
+
+
+def test_palette_commands_do_not_collide_with_server_commands() -> None:
+    # vscode-languageclient registers the server's command ids itself; reusing one fails.
+    ids = [c["command"] for c in manifest()["contributes"]["commands"]]
+    assert all(i.startswith("gpt-ls.vscode.") for i in ids)
+    titles = {c["title"] for c in manifest()["contributes"]["commands"]}
+    assert {"Ask", "Explain selection", "Draft email", "Continue conversation", "New conversation",
+            "Show history", "Check connection", "Set API key"} <= titles
+
+
+def test_engine_and_types_are_on_the_same_minor() -> None:
+    # vsce refuses to package when @types/vscode is newer than engines.vscode.
+    m = manifest()
+    engine = m["engines"]["vscode"].lstrip("^~>=")
+    types = m["devDependencies"]["@types/vscode"].lstrip("^~>=")
+    assert engine.split(".")[:2] == types.split(".")[:2] == ["1", "91"]
