@@ -8,6 +8,7 @@ connection: document sync, progress, edits, hovers and messages.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import time
@@ -42,6 +43,11 @@ APPLY_TIMEOUT = 10.0
 PROGRESS_INTERVAL = 0.5
 
 
+def gc_count() -> int:
+    """Garbage collections so far, all generations (for the timing log)."""
+    return sum(int(g["collections"]) for g in gc.get_stats())
+
+
 class GptProtocol(LanguageServerProtocol):
     """pygls's protocol, with document changes applied by LSP's own line rules."""
 
@@ -54,9 +60,11 @@ class GptProtocol(LanguageServerProtocol):
         if not timing.isEnabledFor(logging.DEBUG) or getattr(message, "id", None) is None:
             super().handle_message(message)
             return
-        t0 = time.perf_counter()
+        t0, c0, g0 = time.perf_counter(), time.thread_time(), gc_count()
         super().handle_message(message)
-        timing.debug("%s %.4f", getattr(message, "method", "response"), (time.perf_counter() - t0) * 1000)
+        wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
+        # Wall time, this thread's CPU time (the gap is waiting: GIL, preemption), collections.
+        timing.debug("%s %.4f %.4f %d", getattr(message, "method", "response"), wall, cpu, gc_count() - g0)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(
