@@ -402,6 +402,9 @@ def session_env(api: RemoteFake) -> Iterator[tuple[dict[str, str], Path]]:
     with tempfile.TemporaryDirectory(prefix="gpt-ls-bench-") as tmp:
         log = Path(tmp) / "timing.log"
         extra = {"PYTHONASYNCIODEBUG": "1"} if os.environ.get("GPT_LS_BENCH_SLOW") else {}
+        if os.environ.get("GPT_LS_BENCH_PROFILE"):
+            extra["GPT_LS_PROFILE"] = str(Path(tempfile.gettempdir()) / f"gpt-ls-profile-{time.time():.0f}.txt")
+            print(f"  profile: {extra['GPT_LS_PROFILE']}", flush=True)
         yield e2e_editor.server_env(api.url, tmp, GPT_LS_TIMING_LOG=str(log), **extra), log
         if extra:
             keep = Path(tempfile.gettempdir()) / f"gpt-ls-bench-slow-{time.time():.0f}.log"

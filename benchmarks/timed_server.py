@@ -25,6 +25,21 @@ if os.environ.get("PYTHONASYNCIODEBUG"):
     slow.propagate = False
 
 if __name__ == "__main__":
+    if os.environ.get("GPT_LS_PROFILE"):
+        # Diagnosis: a pyinstrument profile of the whole server run, written at exit.
+        import atexit
+
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+
+        def write_profile() -> None:
+            profiler.stop()
+            with open(os.environ["GPT_LS_PROFILE"], "w", encoding="utf-8") as out:
+                out.write(profiler.output_text(unicode=True, show_all=False))
+
+        atexit.register(write_profile)
     if os.environ.get("PYTHONASYNCIODEBUG"):
         import asyncio
 
