@@ -557,6 +557,9 @@ async def bench_first_text_and_memory(res: Results, api: RemoteFake, runs: int) 
             for i in range(runs + 1):
                 uri = f"file:///bench/first{i}.md"
                 editor.open(uri, f"Question number {i}?\n")
+                if i == 0:  # as in an editor: the menu is listed, the user picks an action a second later
+                    await session.code_action(uri)
+                    await asyncio.sleep(1.0)
                 api.script(fakeopenai.Reply(text="Paris is the capital.", first_delay=delay))
                 t0 = await run_and_wait(session, uri, f"Question number {i}?")
                 first = session.first_edit(uri, t0)
@@ -574,7 +577,7 @@ async def bench_first_text_and_memory(res: Results, api: RemoteFake, runs: int) 
             res.add("first text", f"gpt-ls: executeCommand → first applyEdit with text (median of {runs})",
                     server_ms, "ms")
             res.add("first text", "added by gpt-ls", server_ms - sdk_ms, "ms", limit=10)
-            res.add("first text", "first action after start (cold: SDK import, client, tokenizer)",
+            res.add("first text", "first action after start, picked from the menu 1 s after it was listed",
                     cold - sdk_ms, "ms added")
 
             peak = proc_status(session.pid)["VmHWM"]
@@ -669,7 +672,9 @@ async def bench_concurrency(res: Results, api: RemoteFake, actions: int) -> None
             long_uri = "file:///bench/long.py"
             editor.open(long_uri, long_document(10_000), "python")
             editor.open("file:///bench/warm.md", "Warm up?\n")
-            await run_and_wait(session, "file:///bench/warm.md", "Warm up?")
+            t_warm = await run_and_wait(session, "file:///bench/warm.md", "Warm up?")
+            first = session.first_edit("file:///bench/warm.md", t_warm)
+            cold_direct = (first - t_warm) * 1000 if first is not None else None
             progress_before = set(editor.client.progress_reports)
 
             pieces = reply_tokens(300, 11)
@@ -724,6 +729,8 @@ async def bench_concurrency(res: Results, api: RemoteFake, actions: int) -> None
                     cancelled += 1
         finally:
             await stop_session(session)
+    res.add("first text", "first action after start, run directly (no menu first; fake answers at once)",
+            cold_direct, "ms")
     res.add("concurrency", f"all {actions} progress begun after", started, "ms")
     res.check("concurrency", f"all {actions} progress ended", ended() == actions, f"{ended()} of {actions}")
     res.check("concurrency", f"{actions - actions // 2} uncancelled replies complete in their documents",

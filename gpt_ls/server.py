@@ -170,6 +170,7 @@ class GptLanguageServer(LanguageServer):
         self.port = LspEditorPort(self)
         self.client_info: types.ClientInfo | None = None
         self._warm: asyncio.Future[None] | None = None
+        self._tokenizer_warm: asyncio.Future[None] | None = None
 
     @property
     def client_name(self) -> str:
@@ -229,11 +230,7 @@ class GptLanguageServer(LanguageServer):
             self.set_editor_settings(result[0])
 
     def warm_up(self) -> None:
-        """Load the SDK, its TLS context and the tokenizer off the critical path.
-
-        Otherwise the first action pays for them on the event loop (measured by
-        benchmarks/run.py: about a second before its first text, every request waiting).
-        """
+        """Load the SDK and its TLS context off the critical path, so the first action does not wait."""
 
         def load() -> None:
             try:
@@ -241,9 +238,6 @@ class GptLanguageServer(LanguageServer):
                 client._ssl_context()
             except Exception as exc:  # the first action reports it properly
                 log.warning("could not load the openai SDK: %s", exc)
-            from gpt_ls import tokens
-
-            tokens.preload([self.engine.model_info(self.settings).encoding])
 
         self._warm = asyncio.get_running_loop().run_in_executor(None, load)
 
@@ -647,8 +641,27 @@ class GptLanguageServer(LanguageServer):
                 )
         return None
 
+    def warm_tokenizer(self) -> None:
+        """Load the model's tokenizer in the background, once: an action is probably coming.
+
+        Not at initialize: it adds 40-80 MB, which only servers that are used should pay.
+        Loading it on the event loop at the first action would stall every request for
+        up to a second (benchmarks/run.py measures both).
+        """
+        if self._tokenizer_warm is not None:
+            return
+        encoding = self.engine.model_info(self.settings).encoding
+
+        def load() -> None:
+            from gpt_ls import tokens
+
+            tokens.preload([encoding])
+
+        self._tokenizer_warm = asyncio.get_running_loop().run_in_executor(None, load)
+
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         """The actions for a range: data only, no document reading, no network."""
+        self.warm_tokenizer()
         only = params.context.only
         actions = []
         for action in BUILTIN_ACTIONS:
