@@ -2,8 +2,8 @@
 
 The benchmarks run the fake API in another process so that its streaming threads never
 compete with the measuring client for the GIL. ``GET /_stamps`` returns the
-``time.monotonic()`` of every content chunk sent so far (the same clock across
-processes on Linux); ``DELETE /_stamps`` forgets them. Prints its base URL, then serves.
+``time.monotonic()`` of every chat request's arrival and of every content chunk sent
+so far (the same clock across processes on Linux); ``DELETE /_stamps`` forgets them. Prints its base URL, then serves.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import fakeopenai
 
 stamps: list[float] = []
+requests: list[float] = []
 _lock = threading.Lock()
 _chunk_json = fakeopenai._chunk_json
 
@@ -42,7 +43,7 @@ class StampingFake(fakeopenai.FakeOpenAI):
             def do_GET(self) -> None:
                 if self.path.endswith("/_stamps"):
                     with _lock:
-                        data = json.dumps(stamps).encode()
+                        data = json.dumps({"requests": requests, "content": stamps}).encode()
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
@@ -51,9 +52,16 @@ class StampingFake(fakeopenai.FakeOpenAI):
                     return
                 super().do_GET()
 
+            def do_POST(self) -> None:
+                if self.path.endswith("/chat/completions"):
+                    with _lock:
+                        requests.append(time.monotonic())
+                super().do_POST()
+
             def do_DELETE(self) -> None:
                 with _lock:
                     stamps.clear()
+                    requests.clear()
                 self.send_response(204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -325,7 +325,11 @@ class RemoteFake:
 
     def stamps(self) -> list[float]:
         """``time.monotonic()`` of each content chunk sent since the last ``clear_stamps``."""
-        return list(self._call("GET", "/_stamps"))
+        return list(self._call("GET", "/_stamps")["content"])
+
+    def request_stamps(self) -> list[float]:
+        """``time.monotonic()`` of each chat request's arrival since the last ``clear_stamps``."""
+        return list(self._call("GET", "/_stamps")["requests"])
 
     def clear_stamps(self) -> None:
         self._call("DELETE", "/_stamps")
@@ -516,14 +520,20 @@ async def run_and_wait(session: Session, uri: str, line: str) -> float:
 
 
 # -- 3. overhead to first text, 6. memory --------------------------------------------
-async def sdk_ttft(api: RemoteFake, delay: float, runs: int) -> list[float]:
-    """Time to the first content token when the openai SDK asks directly (warm client)."""
+async def sdk_ttft(api: RemoteFake, delay: float, runs: int) -> tuple[list[float], list[tuple[float, float]]]:
+    """Time to the first content token when the openai SDK asks directly (warm client).
+
+    Also, per request: ms until the request reached the server, and from the first
+    token's sending to its arrival.
+    """
+    split: list[tuple[float, float]] = []
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(base_url=api.url, api_key="sk-test-key-0123456789", max_retries=0)
     out = []
     for i in range(runs + 1):
         api.script(fakeopenai.Reply(text="Paris is the capital.", first_delay=delay))
+        api.clear_stamps()
         t0 = time.monotonic()
         stream = await client.chat.completions.create(
             model="gpt-4.1-mini", messages=[{"role": "user", "content": "Capital of France?"}], stream=True,
@@ -535,8 +545,10 @@ async def sdk_ttft(api: RemoteFake, delay: float, runs: int) -> list[float]:
         if i:  # the first one opens the connection
             assert first is not None
             out.append(first * 1000)
+            arrived, sent = api.request_stamps()[0], api.stamps()[0]
+            split.append(((arrived - t0) * 1000, (t0 + first - sent) * 1000))
     await client.close()
-    return out
+    return out, split
 
 
 async def bench_first_text_and_memory(res: Results, api: RemoteFake, runs: int) -> None:
@@ -553,6 +565,7 @@ async def bench_first_text_and_memory(res: Results, api: RemoteFake, runs: int) 
             res.add("memory", "RSS 2 s after initialize (idle)", settled, "MB", limit=100)
 
             ttfts: list[float] = []
+            split: list[tuple[float, float]] = []
             cold = 0.0
             for i in range(runs + 1):
                 uri = f"file:///bench/first{i}.md"
@@ -561,21 +574,31 @@ async def bench_first_text_and_memory(res: Results, api: RemoteFake, runs: int) 
                     await session.code_action(uri)
                     await asyncio.sleep(1.0)
                 api.script(fakeopenai.Reply(text="Paris is the capital.", first_delay=delay))
+                api.clear_stamps()
                 t0 = await run_and_wait(session, uri, f"Question number {i}?")
                 first = session.first_edit(uri, t0)
                 assert first is not None, "no edit carried the reply"
+                if i:
+                    arrived, sent = api.request_stamps()[0], api.stamps()[0]
+                    split.append(((arrived - t0) * 1000, (first - sent) * 1000))
                 if i == 0:
                     cold = (first - t0) * 1000
                     status = proc_status(session.pid)
                     res.add("memory", "RSS after the first completed action (o200k_base)", status["VmRSS"], "MB")
                 else:
                     ttfts.append((first - t0) * 1000)
-            sdk = await sdk_ttft(api, delay, runs)
+            sdk, sdk_split = await sdk_ttft(api, delay, runs)
             server_ms, sdk_ms = statistics.median(ttfts), statistics.median(sdk)
+
+            def where(parts: list[tuple[float, float]]) -> str:
+                before = statistics.median(p[0] for p in parts)
+                after = statistics.median(p[1] for p in parts)
+                return f"request reaches the API after {before:.1f} ms; first token → text {after:.1f} ms"
+
             res.add("first text", f"openai SDK directly: time to first token (median of {runs})", sdk_ms, "ms",
-                    note=f"fake server waits {delay * 1000:.0f} ms")
+                    note=f"fake server waits {delay * 1000:.0f} ms; {where(sdk_split)}")
             res.add("first text", f"gpt-ls: executeCommand → first applyEdit with text (median of {runs})",
-                    server_ms, "ms")
+                    server_ms, "ms", note=where(split))
             res.add("first text", "added by gpt-ls", server_ms - sdk_ms, "ms", limit=10)
             res.add("first text", "first action after start, picked from the menu 1 s after it was listed",
                     cold - sdk_ms, "ms added")
