@@ -302,3 +302,12 @@ def format_usage(prompt: int, completion: int, total: int, cost: float | None) -
     if cost is not None:
         text += f" (~{format_cost(cost)})"
     return text
+
+
+def usage_summary(by_model: dict[str, tuple[int, int]], prices: dict[str, dict[str, float]]) -> str:
+    """Totals over several models: tokens, and the cost when every model has a price."""
+    prompt = sum(p for p, _ in by_model.values())
+    completion = sum(c for _, c in by_model.values())
+    costs = [estimate_cost(model, p, c, prices) for model, (p, c) in by_model.items() if p or c]
+    cost = sum(c for c in costs if c is not None) if costs and all(c is not None for c in costs) else None
+    return format_usage(prompt, completion, prompt + completion, cost)

@@ -54,6 +54,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--all", action="store_true", help="every workspace, not just this one")
     p.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N (50)")
 
+    cmds.add_parser("usage", help="tokens used in this workspace (and the cost, with prices set)")
+
     p = cmds.add_parser("clear", help="delete conversations (all, or one workspace's)")
     p.add_argument("--workspace", type=Path, metavar="PATH", help="only this workspace")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         "export": _export,
         "search": _search,
         "clear": _clear,
+        "usage": _usage,
     }
     try:
         store = HistoryStore.open()
@@ -91,6 +94,19 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     finally:
         store.close()
+
+
+def _usage(store: HistoryStore, args: argparse.Namespace) -> int:
+    from gpt_ls.budget import usage_summary
+    from gpt_ls.settings import load_settings
+
+    root = find_workspace_root(Path.cwd())
+    prices = load_settings(workspace_root=root).settings.prices
+    by_model = store.usage_by_model(workspace_key(root))
+    print(f"{workspace_key(root)}: {usage_summary(by_model, prices)}")
+    for model, (prompt, completion) in sorted(by_model.items()):
+        print(f"  {model or '(unknown model)'}: {prompt:,} prompt + {completion:,} completion")
+    return 0
 
 
 def _fail(message: str) -> int:

@@ -19,7 +19,7 @@ from gpt_ls import budget, prompts
 from gpt_ls.actions import Action
 from gpt_ls.errors import GptLsError, StreamInterrupted
 from gpt_ls.history import HistoryStore
-from gpt_ls.models import ModelInfo, lookup_model, request_options
+from gpt_ls.models import ModelInfo, adapt_messages, lookup_model, request_options
 from gpt_ls.settings import Settings
 from gpt_ls.tokens import count_text
 
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: How often a streaming reply is saved to history while it arrives.
 SAVE_INTERVAL = 1.0
+#: Reasoning models spend hidden tokens before answering: leave them room.
+REASONING_MIN_REPLY = 4096
+DEFAULT_MIN_REPLY = 256
 
 
 @dataclass
@@ -59,6 +62,9 @@ class Request:
     range: dict[str, Any] | None = None
     new_conversation: bool = False
     system_extra: str = ""
+    #: A whole conversation given as messages (a chat document): sent as it is, fitted
+    #: by dropping its oldest turns.
+    chat: list[dict[str, str]] | None = None
 
 
 @dataclass
@@ -134,6 +140,9 @@ class Engine:
     def _conversation(self, req: Request) -> tuple[int | None, list[dict[str, str]]]:
         if not req.settings.history:
             return None, []
+        if req.chat is not None:
+            title = req.context.file_name
+            return self.store().new_conversation(req.workspace, title, model=req.settings.model), []
         store = self.store()
         retention = (req.settings.history_retention_days, req.settings.history_max_conversations)
         if retention != (None, None) and retention != self._pruned:
@@ -151,6 +160,18 @@ class Engine:
             req.workspace, title, model=req.settings.model, system=req.action.system
         )
         return conv_id, []
+
+    def _chat_render(
+        self, req: Request
+    ) -> tuple[Callable[[str, str, list[dict[str, str]]], list[dict[str, str]]], list[dict[str, str]]]:
+        """A chat document: its system message, earlier turns (droppable), the last user turn."""
+        chat = list(req.chat or [])
+        system = [m for m in chat if m["role"] == "system"][:1]
+        turns = [m for m in chat if m["role"] != "system"]
+        last = turns.pop() if turns and turns[-1]["role"] == "user" else {"role": "user", "content": ""}
+        head = [{"role": "system", "content": (system[0]["content"] if system else req.action.system)
+                 + (f"\n\n{req.system_extra}" if req.system_extra else "")}]
+        return (lambda b, a, h: [*head, *h, last]), turns
 
     async def run(
         self,
@@ -175,10 +196,19 @@ class Engine:
             self._notice_once("store", self.store_notice, notices)
         outcome.conversation_id = conv_id
         ctx = req.context
+        Render = Callable[[str, str, list[dict[str, str]]], list[dict[str, str]]]
+
+        def action_render(b: str, a: str, h: list[dict[str, str]]) -> list[dict[str, str]]:
+            return prompts.render(req.action, ctx, b, a, h, req.system_extra)
+
+        render: Render = action_render
+        if req.chat is not None:
+            render, turns = self._chat_render(req)
         try:
             fitted = budget.fit(
-                lambda b, a, h: prompts.render(req.action, ctx, b, a, h, req.system_extra),
+                lambda b, a, h: adapt_messages(info, render(b, a, h)),
                 ctx.before, ctx.after, turns, info, settings.max_tokens,
+                min_reply=REASONING_MIN_REPLY if info.reasoning else DEFAULT_MIN_REPLY,
             )
         except GptLsError as exc:
             outcome.error = exc

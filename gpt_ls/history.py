@@ -816,6 +816,18 @@ class HistoryStore:
             "total_tokens": prompt + completion,
         }
 
+    def usage_by_model(self, workspace: str) -> dict[str, tuple[int, int]]:
+        """Prompt and completion tokens spent in a workspace, per model (for cost estimates)."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT coalesce(m.model, ''), coalesce(sum(m.prompt_tokens), 0),"
+                " coalesce(sum(m.completion_tokens), 0)"
+                " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                " WHERE c.workspace = ? AND m.role = 'assistant' GROUP BY m.model",
+                (workspace,),
+            ).fetchall()
+        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
     def migrations(self) -> list[str]:
         """Names of the migrations applied to this database, oldest first."""
         with self._db() as db:

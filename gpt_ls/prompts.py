@@ -32,6 +32,12 @@ class SelectionContext:
     selection: str
     before: str = ""
     after: str = ""
+    document: str = ""
+    diagnostics: str = ""
+    input: str = ""
+    target_language: str = ""
+    persona: str = ""
+    scope: str = "document"
 
     @property
     def file_name(self) -> str:
@@ -68,17 +74,27 @@ def context_block(language: str, before: str, after: str) -> str:
     )
 
 
-def user_message(action: Action, ctx: SelectionContext, before: str, after: str) -> str:
-    """The action's user message for a (possibly shortened) excerpt."""
-    values = {
+def variables(ctx: SelectionContext, before: str, after: str) -> dict[str, str]:
+    """The template variables for one request (with a possibly shortened excerpt)."""
+    return {
         "file_name": ctx.file_name,
         "language": ctx.language,
         "selection": ctx.selection,
         "before": before,
         "after": after,
         "context": context_block(ctx.language, before, after),
+        "document": ctx.document,
+        "diagnostics": ctx.diagnostics or "(none reported)",
+        "input": ctx.input,
+        "target_language": ctx.target_language,
+        "persona": ctx.persona,
+        "scope": "open files" if ctx.scope == "workspace" else "current file",
     }
-    return fill(action.template, values)
+
+
+def user_message(action: Action, ctx: SelectionContext, before: str, after: str) -> str:
+    """The action's user message for a (possibly shortened) excerpt."""
+    return fill(action.template, variables(ctx, before, after))
 
 
 def render(
@@ -90,7 +106,9 @@ def render(
     system_extra: str = "",
 ) -> list[Message]:
     """The complete message list: system, earlier turns, the new user message."""
-    system = action.system if not system_extra else f"{action.system}\n\n{system_extra}"
+    system = fill(action.system, variables(ctx, before, after)).rstrip()
+    if system_extra:
+        system = f"{system}\n\n{system_extra}"
     messages: list[Message] = [{"role": "system", "content": system}]
     messages.extend({"role": m["role"], "content": m["content"]} for m in history)
     messages.append({"role": "user", "content": user_message(action, ctx, before, after)})
@@ -120,3 +138,51 @@ def as_comment(text: str, language: str, indent: str = "", eol: str = "\n") -> s
     start, end = COMMENT_SYNTAX.get(language.lower(), ("# ", ""))
     lines = text.strip("\n").replace("\r\n", "\n").split("\n")
     return "".join(f"{indent}{start}{line}{end}".rstrip() + eol for line in lines)
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def default_target_language(text: str) -> str:
+    """Chinese ↔ English: text that is mostly CJK goes to English, anything else to Chinese."""
+    letters = [ch for ch in text if ch.isalpha()]
+    cjk = sum(1 for ch in letters if _CJK.match(ch))
+    return "English" if letters and cjk * 3 >= len(letters) else "Chinese (Simplified)"
+
+
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})[^\n]*\n(.*?)\n?\s*\1\s*$", re.DOTALL)
+
+
+def strip_fences(text: str) -> str:
+    """A reply wrapped in one Markdown code fence becomes the code inside it."""
+    match = _FENCE.match(text)
+    return match.group(2) if match else text.strip("\n")
+
+
+def match_indentation(code: str, indent: str) -> str:
+    """Re-indent ``code`` so that its least-indented lines start with ``indent``."""
+    lines = code.split("\n")
+    widths = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
+    strip = min(widths, default=0)
+    return "\n".join((indent + line[strip:]) if line.strip() else "" for line in lines)
+
+
+_SECTION = re.compile(r"^##[ \t]+(system|user|assistant)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+
+
+def is_chat_document(uri: str) -> bool:
+    """A Markdown file whose name ends in ``.chat.md`` holds a conversation."""
+    return uri.lower().endswith(".chat.md")
+
+
+def parse_chat(text: str) -> list[Message]:
+    """``## system`` / ``## user`` / ``## assistant`` sections -> messages (empty ones dropped)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    matches = list(_SECTION.finditer(text))
+    messages: list[Message] = []
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        content = text[m.end() : end].strip("\n").strip()
+        if content:
+            messages.append({"role": m.group(1).lower(), "content": content})
+    return messages

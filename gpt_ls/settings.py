@@ -36,6 +36,10 @@ else:  # pragma: no cover
 WORKSPACE_FILE = ".gpt-ls.toml"
 USER_FILE = "config.toml"
 DEFAULT_MODEL = "gpt-4.1-mini"
+DEFAULT_PERSONA = (
+    "You are a friendly conversation partner. Stay in character, answer in the language "
+    "the user writes in, and keep replies short."
+)
 
 ExplainOutput = Literal["hover", "comment"]
 
@@ -70,6 +74,9 @@ class Settings:
     history_max_conversations: int | None = None
     ask_continues_conversation: bool = False
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    translate_to: str | None = None
+    persona: str = DEFAULT_PERSONA
+    instructions_file: str = ".gpt-ls.md"
 
     def __repr__(self) -> str:
         """Safe to log: the key hidden, header values and URL passwords redacted."""
@@ -116,6 +123,8 @@ class Loaded:
     settings: Settings
     sources: dict[str, str]
     problems: list[str]
+    #: ``actions`` tables from each layer, lowest priority first: validated by ``actions.load_actions``.
+    action_layers: list[tuple[str, Any]] = field(default_factory=list)
 
 
 def _describe(value: Any) -> str:
@@ -350,7 +359,11 @@ def load_settings(
             layers.append(("editor", editor))
     values: dict[str, Any] = {}
     sources = {name: "default" for name in FIELDS}
+    action_layers: list[tuple[str, Any]] = []
     for origin, raw in layers:
+        if "actions" in raw:
+            action_layers.append((origin, raw["actions"]))
+            raw = {k: v for k, v in raw.items() if k != "actions"}
         good, errs = parse_layer(raw, origin)
         problems += errs
         for name, value in good.items():
@@ -360,7 +373,7 @@ def load_settings(
     if values.get("api_key_command") and sources["api_key"].startswith("environment"):
         del values["api_key"]
         sources["api_key"] = "default"
-    return Loaded(Settings(**values), sources, problems)
+    return Loaded(Settings(**values), sources, problems, action_layers)
 
 
 def redact(value: str | None) -> str:

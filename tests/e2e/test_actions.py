@@ -20,9 +20,12 @@ async def test_code_actions_are_listed_with_commands(start):
     rng = editor.range_of(URI, "什么是 LSP？")
     actions = await editor.code_actions(URI, rng)
     assert [a.title for a in actions] == [
-        "GPT: Ask", "GPT: Explain selection", "GPT: Draft email", "GPT: Continue conversation"]
-    assert [a.command.command for a in actions] == [
-        "gpt-ls.ask", "gpt-ls.explain", "gpt-ls.draftEmail", "gpt-ls.continue"]
+        "GPT: Ask", "GPT: Explain selection", "GPT: Draft email", "GPT: Continue conversation",
+        "GPT: Translate", "GPT: Summarize", "GPT: Tutor", "GPT: Ask about this file",
+        "GPT: Ask about the workspace", "GPT: Role-play"]
+    assert [a.command.command for a in actions][:5] == [
+        "gpt-ls.ask", "gpt-ls.explain", "gpt-ls.draftEmail", "gpt-ls.continue", "gpt-ls.run"]
+    assert actions[4].command.arguments[0] == "translate"
     assert actions[0].kind == "refactor.rewrite.gpt"
     assert list(actions[0].command.arguments) == [URI, {"start": {"line": 0, "character": 0},
                                                   "end": {"line": 0, "character": 8}}]
@@ -263,7 +266,7 @@ async def test_bad_arguments_get_a_jsonrpc_error(start, api, arguments, fragment
     assert api.chat_requests() == []
     # still alive
     actions = await editor.code_actions(URI, editor.range_of(URI, "q"))
-    assert len(actions) == 4
+    assert actions[0].title == "GPT: Ask"
 
 
 async def test_unknown_command_is_an_error_not_a_crash(start):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-from e2e.editor import EditorConfig
+from e2e.editor import EditorConfig, server_env
 from fakeopenai import Reply
 
 URI = "file:///work/chat.txt"
@@ -68,3 +70,20 @@ async def test_history_off_records_nothing(start, api, tmp_path):
     await editor.action("gpt-ls.ask", URI, "q")
     assert editor.docs[URI].text.startswith("q\nEcho:")
     assert not (tmp_path / "data" / "history.db").exists()
+
+
+async def test_editor_conversation_continues_in_the_terminal_and_back(start, api, workspace, tmp_path):
+    api.script(Reply(text="editor answer"), Reply(text="terminal answer"), Reply(text="editor again"))
+    editor = await start()
+    editor.open(URI, "editor question\nback in the editor\n")
+    await editor.action("gpt-ls.ask", URI, "editor question")
+    env = server_env(api.url, str(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "gpt_ls", "ask", "-c", "terminal question"], env=env,
+                            cwd=workspace, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "terminal answer\n"
+    assert [m["content"] for m in api.chat_requests()[1].body["messages"][1:]] == [
+        "editor question", "editor answer", "terminal question"]
+    await editor.action("gpt-ls.continue", URI, "back in the editor")
+    contents = [m["content"] for m in api.chat_requests()[2].body["messages"][1:]]
+    assert contents[:4] == ["editor question", "editor answer", "terminal question", "terminal answer"]
