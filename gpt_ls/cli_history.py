@@ -18,11 +18,11 @@ from gpt_ls.history import (
     ConversationNotFound,
     HistoryError,
     HistoryStore,
-    find_workspace_root,
     to_json,
     to_markdown,
     workspace_key,
 )
+from gpt_ls.settings import find_workspace_root
 
 SNIPPET_CHARS = 70
 

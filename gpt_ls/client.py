@@ -172,10 +172,20 @@ async def _run_key_command(command: str, timeout: float) -> str:
     return key
 
 
+def _usable(key: str, origin: str) -> str:
+    """HTTP headers carry only printable ASCII: catch pasted full-width or curly characters."""
+    if key.isascii() and key.isprintable() and " " not in key:
+        return key
+    raise NoApiKey(
+        f"The API key from {origin} contains spaces or characters an API key cannot have "
+        "(non-ASCII, e.g. full-width or curly quotes): copy it again"
+    )
+
+
 async def resolve_api_key(settings: Settings) -> str:
     """The key to use: ``apiKey`` > ``apiKeyCommand`` (run once per process) > none."""
     if settings.api_key:
-        return settings.api_key
+        return _usable(settings.api_key, "apiKey / OPENAI_API_KEY")
     command = settings.api_key_command
     if not command:
         raise NoApiKey(NO_KEY_MESSAGE)
@@ -191,7 +201,7 @@ async def resolve_api_key(settings: Settings) -> str:
     finally:
         if task.done():
             _KEY_TASKS.pop(command, None)
-    _KEY_CACHE[command] = key
+    _KEY_CACHE[command] = _usable(key, "apiKeyCommand")
     return key
 
 
@@ -234,6 +244,17 @@ def _host_port(url: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower(), port
 
 
+def _no_proxy_entry(entry: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port or None)."""
+    bracketed = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", entry)
+    if bracketed:
+        return bracketed.group(1), int(bracketed.group(2)) if bracketed.group(2) else None
+    if entry.count(":") == 1:
+        name, _, port = entry.partition(":")
+        return name, int(port) if port.isdigit() else None
+    return entry, None
+
+
 def no_proxy_matches(host: str, port: int | None, no_proxy: str) -> bool:
     """Does ``NO_PROXY`` exclude this host? Names match subdomains; IPs, CIDR and ports work."""
     host = host.strip("[]").lower()
@@ -243,24 +264,19 @@ def no_proxy_matches(host: str, port: int | None, no_proxy: str) -> bool:
         addr = None
     for raw in no_proxy.split(","):
         entry = raw.strip().lower()
-        if not entry:
-            continue
         if entry == "*":
             return True
+        name, want_port = _no_proxy_entry(entry)
+        if not name or (want_port is not None and want_port != port):
+            continue
         if addr is not None:
             try:
-                if addr in ipaddress.ip_network(entry.strip("[]"), strict=False):
+                if addr in ipaddress.ip_network(name, strict=False):
                     return True
                 continue
             except ValueError:
                 pass
-        name, want_port = entry, None
-        m = re.fullmatch(r"(.*?):(\d+)", entry)
-        if m and not entry.count(":") > 1:
-            name, want_port = m.group(1), int(m.group(2))
-        if want_port is not None and want_port != port:
-            continue
-        name = name.strip("[]").removeprefix("*").removeprefix(".")
+        name = name.removeprefix("*").removeprefix(".")
         if name and (host == name or host.endswith("." + name)):
             return True
     return False
@@ -542,9 +558,13 @@ def describe_error(
     """Turn any failure into one sentence naming the cause and the next step.
 
     ``during_stream``: the exception came while iterating a stream after text had
-    arrived, so a dropped connection or a stall is an interrupted reply.
+    arrived, so a dropped connection or a stall is an interrupted reply. A 401/403 also
+    forgets the cached output of ``apiKeyCommand``, so a rotated key is picked up.
     """
     err = _classify(exc, settings, during_stream, env)
+    if isinstance(err, AuthError) and settings.api_key_command and not settings.api_key:
+        # A rejected key from the command is stale: run the command again next time.
+        _KEY_CACHE.pop(settings.api_key_command, None)
     err.message = scrub(err.message, settings)
     err.args = (err.message,)
     return err
@@ -609,6 +629,15 @@ def _classify(
     return GptLsError(f"Unexpected error talking to {where}: {type(exc).__name__}: {exc}")
 
 
+# How OpenAI-compatible servers (vLLM, DeepSeek, Ollama, …) word these without an error code.
+_TOO_LONG = re.compile(r"maximum context length|context length exceeded|context_length", re.I)
+_UNKNOWN_MODEL = re.compile(
+    r"\bmodel\b.*\b(not exist|does ?n[o']?t exist|not found|unknown|not supported)"
+    r"|\b(unknown|invalid|unsupported) model\b",
+    re.I,
+)
+
+
 def _status_error(
     exc: openai.APIStatusError, settings: Settings, where: str, via: str
 ) -> GptLsError:
@@ -648,10 +677,21 @@ def _status_error(
         return RateLimited(
             f"Rate limit reached (429) at {where}{_retries(exc)}{wait}: wait a moment and try again"
         )
-    if code == "context_length_exceeded":
+    if status == 402:
+        return QuotaExhausted(
+            f"Payment required (402) at {where}: {said} — add credit to your account; retrying "
+            "will not help"
+        )
+    if code == "context_length_exceeded" or _TOO_LONG.search(said):
         return ContextTooLarge(
             f"The request is too long for model {model!r} ({where}): select less text or start "
             "a new conversation"
+        )
+    if status in (400, 422) and (code in ("model_not_found", "invalid_model")
+                                 or _UNKNOWN_MODEL.search(said)):
+        hint = "azureDeployment" if settings.azure_endpoint else "the model setting"
+        return ModelNotFound(
+            f"Model {model!r} is not available at {where} ({status}: {said}): check {hint}"
         )
     if status in (400, 413, 422):
         return BadRequest(f"{where} rejected the request ({status}): {said}")

@@ -128,6 +128,12 @@ class Engine:
             self._store.close()
             self._store = None
 
+    async def aclose(self) -> None:
+        """Close the HTTP clients and the history store."""
+        if self._clients is not None:
+            await self._clients.aclose()
+        self.close()
+
     def _notice_once(self, key: str, text: str | None, notices: list[str]) -> None:
         if text and key not in self._noticed:
             self._noticed.add(key)

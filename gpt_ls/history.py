@@ -39,7 +39,6 @@ DB_NAME = "history.db"
 STATUSES = ("complete", "partial", "cancelled", "error")
 ROLES = ("system", "user", "assistant")
 BUSY_TIMEOUT_MS = 10_000
-WORKSPACE_MARKERS = (".git", settings.WORKSPACE_FILE)
 
 # Primary SQLite result codes (the low byte of an extended code).
 _SQLITE_PERM, _SQLITE_BUSY, _SQLITE_READONLY, _SQLITE_IOERR = 3, 5, 8, 10
@@ -260,15 +259,6 @@ def workspace_key(root: str | Path | None) -> str:
     except OSError:
         path = path.absolute()
     return os.path.normcase(str(path))
-
-
-def find_workspace_root(start: Path) -> Path:
-    """The nearest ancestor holding ``.git`` or ``.gpt-ls.toml``, else ``start`` itself."""
-    start = Path(start).expanduser().resolve()
-    for folder in (start, *start.parents):
-        if any((folder / marker).exists() for marker in WORKSPACE_MARKERS):
-            return folder
-    return start
 
 
 def _error_code(exc: sqlite3.Error) -> int | None:

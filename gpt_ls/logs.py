@@ -8,6 +8,8 @@ masking happens in a filter on our handler, over the final text of every record.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -24,14 +26,26 @@ def add_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
+#: Values of key-like fields, masked even before the key is known (pygls logs the
+#: ``initialize`` request, ``initializationOptions`` included, before any handler runs).
+_KEY_FIELDS = re.compile(
+    r"""(?P<name>["']?(?:apiKey|api_key|api-key|OPENAI_API_KEY|Authorization|password)["']?\s*[:=]\s*"""
+    r"""["']?(?:Bearer\s+)?)(?P<value>[^"',\s}\]]+)""",
+    re.IGNORECASE,
+)
+#: Credentials inside URLs: scheme://user:password@host.
+_URL_PASSWORD = re.compile(r"(?P<name>[a-z][a-z0-9+.-]*://[^/\s:@]+:)(?P<value>[^@\s/]+)(?=@)", re.IGNORECASE)
+
+
 def mask(text: str) -> str:
-    """``text`` with every known secret replaced."""
+    """``text`` with every known secret, key-like field and URL password replaced."""
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
-    return text
+    text = _KEY_FIELDS.sub(lambda m: m.group("name") + MASK, text)
+    return _URL_PASSWORD.sub(lambda m: m.group("name") + MASK, text)
 
 
 class SecretFilter(logging.Filter):
@@ -66,3 +80,4 @@ def setup_logging(verbosity: int = 0, log_file: str | None = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    add_secret(os.environ.get("OPENAI_API_KEY"))

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -127,7 +128,9 @@ class GptLanguageServer(LanguageServer):
             self.show("gpt-ls settings: expected an object of settings; ignored", types.MessageType.Warning)
             return
         add_secret(raw.get("apiKey") if isinstance(raw.get("apiKey"), str) else None)
-        self.editor_settings = {**self.editor_settings, **raw}
+        # Each message carries the editor's whole configuration: a setting the user removed
+        # must stop applying.
+        self.editor_settings = dict(raw)
         self.reload_settings()
 
     async def pull_configuration(self) -> None:
@@ -173,7 +176,8 @@ class GptLanguageServer(LanguageServer):
             docs = self.workspace.text_documents
         except Exception:
             return None
-        doc: TextDocument | None = docs.get(uri)
+        # pygls keys documents by the decoded URI; clients send them percent-encoded.
+        doc: TextDocument | None = docs.get(unquote(uri))
         return doc
 
     def apply_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
@@ -542,7 +546,8 @@ async def check(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
 
     report = await run_check(ls.loaded)
     kind = types.MessageType.Info if report.ok else types.MessageType.Error
-    ls.show("\n".join(report.lines), kind)
+    # The verdict first: editors cut long messages.
+    ls.show("\n".join([report.lines[-1], *report.lines[:-1]]), kind)
     return {"ok": report.ok, "lines": [mask(line) for line in report.lines], "latencyMs": report.latency_ms}
 
 
@@ -550,4 +555,4 @@ async def check(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
 async def shutdown(ls: GptLanguageServer, params: None = None) -> None:
     """Cancel running requests (their partial replies are saved) and close the store."""
     await ls.runner.shutdown()
-    ls.engine.close()
+    await ls.engine.aclose()

@@ -230,6 +230,15 @@ def _validate(name: str, value: Any) -> None:
         raise ValueError("must be more than 0 seconds")
     elif name == "api_key_command" and not value.strip():
         raise ValueError("must not be empty")
+    elif name == "headers":
+        for key, text in value.items():
+            if not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", key):
+                raise ValueError(f"has an invalid header name {key!r}")
+            if not text.isascii() or any(ord(c) < 32 and c != "\t" for c in text):
+                raise ValueError(
+                    f"value of {key!r} must be plain ASCII text (HTTP headers cannot carry "
+                    "other characters)"
+                )
 
 
 def _shown(name: str, value: Any) -> str:

@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -169,10 +170,10 @@ class FakeOpenAI:
         self._release.set()
 
     def chat_requests(self) -> list[Recorded]:
-        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+        return [r for r in self.requests if urlsplit(r.path).path.endswith("/chat/completions")]
 
     def start(self) -> FakeOpenAI:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -237,10 +238,10 @@ class FakeOpenAI:
 
             def do_GET(self) -> None:
                 self._record(None)
-                if self.path.rstrip("/").endswith("/_requests"):
+                if urlsplit(self.path).path.rstrip("/").endswith("/_requests"):
                     self._send_json(200, [asdict(r) for r in fake.requests])
                     return
-                if self.path.rstrip("/").endswith("/models"):
+                if urlsplit(self.path).path.rstrip("/").endswith("/models"):
                     self._send_json(200, {"object": "list", "data": [
                         {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "fake"}]})
                     return
@@ -248,7 +249,7 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:
                 body = self._read_body()
-                if self.path.rstrip("/").endswith("/_script"):
+                if urlsplit(self.path).path.rstrip("/").endswith("/_script"):
                     items = body if isinstance(body, list) else [body]
                     for item in items:
                         item = dict(item)
@@ -266,7 +267,7 @@ class FakeOpenAI:
                             "message": "Incorrect API key provided.",
                             "type": "invalid_request_error", "code": "invalid_api_key"}})
                         return
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                if not urlsplit(self.path).path.rstrip("/").endswith("/chat/completions"):
                     self._send_json(404, {"error": {"message": "unknown path", "type": "invalid_request_error"}})
                     return
                 b = fake._next(body)

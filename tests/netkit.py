@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import pytest
 from fakeopenai import FakeOpenAI
 
@@ -220,3 +221,16 @@ class RefusingProxy:
 
     def __exit__(self, *exc: object) -> None:
         self._srv.close()
+
+
+async def stream_into(
+    client: openai.AsyncOpenAI, received: list[str], text: str = "x", model: str = "gpt-4o-mini"
+) -> None:
+    """Stream one reply, appending each piece of text to ``received`` as it arrives."""
+    stream = await client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": text}], stream=True
+    )
+    async with stream:
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                received.append(chunk.choices[0].delta.content)

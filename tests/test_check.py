@@ -13,7 +13,13 @@ from fakeopenai import Error, FakeOpenAI
 from netkit import KEY, Pproxy, api_fixture, dead_port, fresh_key_cache_fixture  # noqa: F401 - fixtures
 
 from gpt_ls.check import run_check
-from gpt_ls.errors import AuthError, KeyCommandFailed, NoApiKey, ProxyFailed, QuotaExhausted
+from gpt_ls.errors import (
+    AuthError,
+    KeyCommandFailed,
+    NoApiKey,
+    ProxyFailed,
+    QuotaExhausted,
+)
 from gpt_ls.settings import Loaded, load_settings
 
 pytestmark = pytest.mark.usefixtures("fresh_key_cache")
@@ -205,3 +211,25 @@ def test_cli_exit_status_1_with_the_error_sentence(tmp_path: Path) -> None:
         "check baseUrl and that the server is running"
     )
     assert KEY not in done.stdout + done.stderr
+
+
+async def test_headers_and_azure_are_shown_safely(tmp_path: Path) -> None:
+    with FakeOpenAI() as api:  # Azure sends api-key, which this fake does not check
+        endpoint = api.url.removesuffix("/v1")
+        loaded = load(
+            tmp_path, {}, apiKey=KEY, azureEndpoint=endpoint, azureDeployment="prod-4o",
+            headers={"X-Team": "docs", "X-Gateway-Token": "tok-SECRET-123"},
+        )
+        report = await run_check(loaded, env={})
+        assert "  headers = {'X-Team': 'docs', 'X-Gateway-Token': '***'}  (editor)" in report.lines
+        assert (
+            "Request: one chat completion, model 'prod-4o', at most 5 tokens, no retries"
+            in report.lines
+        )
+        assert all("tok-SECRET-123" not in line and KEY not in line for line in report.lines)
+        # The fake serves the Azure deployment path (query string included).
+        assert report.ok, report.lines
+        assert report.lines[-1].startswith("OK: prod-4o answered in ")
+        (req,) = api.requests
+        assert req.path == "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
+        assert {k.lower(): v for k, v in req.headers.items()}["x-gateway-token"] == "tok-SECRET-123"

@@ -7,7 +7,7 @@ import time
 import openai
 import pytest
 from fakeopenai import Cut, Error, FakeOpenAI, Recorded, Reply, Stall
-from netkit import KEY, api_fixture, settings_for  # noqa: F401 - fixtures
+from netkit import KEY, api_fixture, settings_for, stream_into  # noqa: F401 - fixtures
 
 from gpt_ls.client import ClientCache, describe_error, make_client, model_param
 from gpt_ls.errors import StreamInterrupted
@@ -22,14 +22,8 @@ def headers(req: Recorded) -> dict[str, str]:
 
 
 async def ask(client: openai.AsyncOpenAI, settings: Settings, text: str = "hi") -> str:
-    stream = await client.chat.completions.create(
-        model=model_param(settings), messages=[{"role": "user", "content": text}], stream=True
-    )
-    out = []
-    async with stream:
-        async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                out.append(chunk.choices[0].delta.content)
+    out: list[str] = []
+    await stream_into(client, out, text, model=model_param(settings))
     return "".join(out)
 
 
@@ -129,14 +123,8 @@ async def test_stream_cut_midway_is_not_retried(api: FakeOpenAI) -> None:
     s = settings_for(api, max_retries=2)
     client = make_client(s, KEY, env=NO_PROXY_ENV)
     received: list[str] = []
-    stream = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
-    )
     with pytest.raises(openai.APIConnectionError) as info:
-        async with stream:
-            async for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    received.append(chunk.choices[0].delta.content)
+        await stream_into(client, received)
     assert "".join(received) == "Partial answer"
     assert len(api.chat_requests()) == 1  # no second request: nothing duplicated
     err = describe_error(info.value, s, during_stream=True)
@@ -155,14 +143,8 @@ async def test_read_timeout_is_per_read_and_configurable(api: FakeOpenAI) -> Non
     client = make_client(s, KEY, env=NO_PROXY_ENV)
     received: list[str] = []
     started = time.monotonic()
-    stream = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
-    )
     with pytest.raises(openai.APITimeoutError) as info:
-        async with stream:
-            async for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    received.append(chunk.choices[0].delta.content)
+        await stream_into(client, received)
     assert time.monotonic() - started < 5
     assert "".join(received) == "Slow start"
     assert len(api.chat_requests()) == 1  # a stalled stream is not retried either

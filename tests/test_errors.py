@@ -72,6 +72,16 @@ async def test_no_key() -> None:
     )
 
 
+@pytest.mark.parametrize("key", ["sk-abc\u3000def", "\u201csk-abcdef\u201d", "sk-ａｂｃ", "sk abc"])
+async def test_a_key_no_header_can_carry(key: str) -> None:
+    with pytest.raises(NoApiKey) as info:
+        await resolve_api_key(Settings(api_key=key))
+    assert str(info.value) == (
+        "The API key from apiKey / OPENAI_API_KEY contains spaces or characters an API key "
+        "cannot have (non-ASCII, e.g. full-width or curly quotes): copy it again"
+    )
+
+
 def test_sdk_missing_credentials_is_no_key() -> None:
     exc = openai.OpenAIError("The api_key client option must be set ... OPENAI_API_KEY")
     assert isinstance(describe_error(exc, Settings()), NoApiKey)
@@ -119,6 +129,8 @@ async def test_404_names_the_model(api: FakeOpenAI) -> None:
 
 async def test_404_on_azure_names_the_deployment() -> None:
     api = FakeOpenAI().start()  # Azure sends the key as api-key, which this fake does not check
+    api.script(Error(status=404, code="DeploymentNotFound", type="invalid_request_error",
+                     message="The API deployment for this resource does not exist."))
     s = Settings(azure_endpoint=api.url.removesuffix("/v1"), azure_deployment="prod-4o",
                  api_key=KEY, max_retries=0)
     err = await fail(s)
@@ -207,6 +219,51 @@ async def test_context_too_long(api: FakeOpenAI) -> None:
         f"The request is too long for model 'gpt-4o-mini' ({api.url}): select less text or "
         "start a new conversation"
     )
+
+
+async def test_402_payment_required(api: FakeOpenAI) -> None:
+    api.script(Error(status=402, message="Insufficient Balance", type="unknown_error"))
+    err = await fail(settings_for(api))
+    assert isinstance(err, QuotaExhausted)
+    assert str(err) == (
+        f"Payment required (402) at {api.url}: Insufficient Balance — add credit to your "
+        "account; retrying will not help"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(400, "Model Not Exist"), (400, "The model `deepseek-chatt` does not exist"),
+     (422, "Unknown model: qwen-maxx"), (400, "invalid model ID")],
+)
+async def test_unknown_model_worded_by_compatible_servers(
+    api: FakeOpenAI, status: int, message: str
+) -> None:
+    api.script(Error(status=status, message=message, type="invalid_request_error"))
+    err = await fail(settings_for(api, model="deepseek-chatt"))
+    assert isinstance(err, ModelNotFound)
+    assert str(err) == (
+        f"Model 'deepseek-chatt' is not available at {api.url} ({status}: {message}): check "
+        "the model setting"
+    )
+
+
+async def test_parameter_not_supported_by_the_model_is_not_an_unknown_model(
+    api: FakeOpenAI
+) -> None:
+    message = ("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+               "'max_completion_tokens' instead.")
+    api.script(Error(status=400, type="invalid_request_error", code="unsupported_parameter",
+                     message=message))
+    err = await fail(settings_for(api))
+    assert type(err) is BadRequest
+    assert str(err) == f"{api.url} rejected the request (400): {message}"
+
+
+async def test_context_too_long_without_a_code(api: FakeOpenAI) -> None:
+    api.script(Error(status=400, type="BadRequestError", message=(
+        "This model's maximum context length is 4096 tokens. However, you requested 5000.")))
+    assert isinstance(await fail(settings_for(api)), ContextTooLarge)
 
 
 async def test_400(api: FakeOpenAI) -> None:

@@ -20,11 +20,11 @@ from gpt_ls.history import (
     HistoryError,
     HistoryStore,
     Message,
-    find_workspace_root,
     to_json,
     to_markdown,
     workspace_key,
 )
+from gpt_ls.settings import find_workspace_root
 
 ALL_MIGRATIONS = ["m001_initial", "m002_recency_indexes", "m003_message_search"]
 

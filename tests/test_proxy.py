@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 import sys
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from netkit import (  # noqa: F401 - fixtures
     cert_fixture,
     dead_port,
     settings_for,
+    stream_into,
     tls_api_fixture,
 )
 
@@ -239,6 +242,14 @@ def test_proxy_setting_beats_environment_and_no_proxy() -> None:
         ("openai.com", 443, ".openai.com", True),
         ("192.168.1.5", 80, "192.168.0.0/16", True),
         ("localhost", 80, "LOCALHOST", True),
+        ("::1", 8000, "[::1]:8000", True),
+        ("::1", 9000, "[::1]:8000", False),
+        ("fd00::5", 443, "fd00::/8", True),
+        ("10.0.0.7", 8000, "10.0.0.7:8000", True),
+        ("10.0.0.7", 8001, "10.0.0.7:8000", False),
+        ("10.0.0.7", 80, "10.0.0.0/8:80", True),
+        ("api.openai.com", 443, "openai.com:443", True),
+        ("api.openai.com", 443, "penai.com", False),
     ],
 )
 def test_no_proxy_matches(host: str, port: int, no_proxy: str, expected: bool) -> None:
@@ -348,16 +359,9 @@ async def test_stream_cut_through_a_socks_proxy(api: FakeOpenAI) -> None:
     with Pproxy("socks5") as proxy:
         s = settings_for(api, proxy=proxy.url)
         cache = ClientCache(env={})
-        client = await cache.get(s)
-        stream = await client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
-        )
-        got = []
+        got: list[str] = []
         with pytest.raises(openai.APIConnectionError) as info:
-            async with stream:
-                async for chunk in stream:
-                    if chunk.choices and chunk.choices[0].delta.content:
-                        got.append(chunk.choices[0].delta.content)
+            await stream_into(await cache.get(s), got)
         await cache.aclose()
         assert "".join(got) == "部分的な回答"
         assert str(describe_error(info.value, s, during_stream=True, env={})) == (
@@ -365,3 +369,20 @@ async def test_stream_cut_through_a_socks_proxy(api: FakeOpenAI) -> None:
             "closed connection without sending complete message body (incomplete chunked "
             "read)); the reply is incomplete: ask again to get the rest"
         )
+
+
+async def test_proxy_password_stays_out_of_debug_logs(
+    api: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "Pa55-w0rd-XYZ"
+    with Pproxy("http", auth=f"alice:{secret}") as proxy:
+        assert (await ask(settings_for(api, proxy=proxy.url), {})).startswith("Echo: ")
+        port = dead_port()
+        s = settings_for(api, proxy=f"socks5://alice:{secret}@127.0.0.1:{port}")
+        sentence = await failure(s, {})
+    logged = "\n".join(r.getMessage() + repr(r.args) for r in caplog.records)
+    assert any(r.name.startswith("httpcore2") for r in caplog.records)
+    basic = base64.b64encode(f"alice:{secret}".encode()).decode()
+    for text in (logged, sentence):
+        assert secret not in text and basic not in text and KEY not in text

@@ -7,11 +7,13 @@ import shlex
 import sys
 from pathlib import Path
 
+import openai
 import pytest
+from fakeopenai import FakeOpenAI
 from netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
 
-from gpt_ls.client import resolve_api_key
-from gpt_ls.errors import KeyCommandFailed, NoApiKey
+from gpt_ls.client import ClientCache, describe_error, resolve_api_key
+from gpt_ls.errors import AuthError, KeyCommandFailed, NoApiKey
 from gpt_ls.settings import (
     Settings,
     camel,
@@ -123,6 +125,11 @@ def test_malformed_toml_names_the_file_and_other_layers_still_apply(
          "editor: setting 'explainOutput' must be one of 'hover', 'comment' (got 'popup'); "
          "ignored"),
         ({"modle": "gpt-4o"}, "editor: unknown setting 'modle' (ignored)"),
+        ({"headers": {"X-Team": "文档"}},
+         "editor: setting 'headers' value of 'X-Team' must be plain ASCII text (HTTP headers "
+         "cannot carry other characters) (got (a table)); ignored"),
+        ({"headers": {"X Team": "a"}},
+         "editor: setting 'headers' has an invalid header name 'X Team' (got (a table)); ignored"),
     ],
 )
 def test_wrong_values_name_the_key(
@@ -235,52 +242,43 @@ print("extra lines are ignored")
     assert runs.read_text() == "run\n"
 
 
-async def test_key_command_failure_does_not_echo_its_output(tmp_path: Path) -> None:
-    cmd = key_command(tmp_path, "import sys\nprint('sk-leaked-0123456789')\nsys.exit(3)\n")
+@pytest.mark.parametrize(
+    ("script", "timeout", "sentence"),
+    [
+        # Its output is never echoed: it might be (part of) a key.
+        ("import sys\nprint('sk-leaked-0123456789')\nsys.exit(3)\n", 10.0,
+         "failed with exit status 3: run it in a terminal to see why"),
+        ("print('   ')\n", 10.0,
+         "printed nothing: it must print the API key on its first line"),
+        ("import time\ntime.sleep(30)\n", 0.5,
+         "did not finish within 0.5 s: it must print the key without waiting for input (raise "
+         "apiKeyCommandTimeout if it is only slow)"),
+    ],
+)
+async def test_key_command_failures(
+    tmp_path: Path, script: str, timeout: float, sentence: str
+) -> None:
+    cmd = key_command(tmp_path, script)
     with pytest.raises(KeyCommandFailed) as info:
-        await resolve_api_key(Settings(api_key_command=cmd))
-    assert str(info.value) == (
-        f"apiKeyCommand ({sys.executable}) failed with exit status 3: run it in a terminal to "
-        "see why"
-    )
+        await resolve_api_key(Settings(api_key_command=cmd, api_key_command_timeout=timeout))
+    assert str(info.value) == f"apiKeyCommand ({sys.executable}) {sentence}"
     assert isinstance(info.value, NoApiKey)
 
 
-async def test_key_command_printing_nothing(tmp_path: Path) -> None:
-    cmd = key_command(tmp_path, "print('   ')\n")
+@pytest.mark.parametrize(
+    ("command", "sentence"),
+    [
+        ("no-such-program-xyz --get key",
+         "apiKeyCommand program 'no-such-program-xyz' not found: check its name or give its "
+         "full path"),
+        ("pass show 'openai",
+         "apiKeyCommand cannot be parsed (No closing quotation): check its quoting"),
+    ],
+)
+async def test_key_command_that_cannot_start(command: str, sentence: str) -> None:
     with pytest.raises(KeyCommandFailed) as info:
-        await resolve_api_key(Settings(api_key_command=cmd))
-    assert str(info.value) == (
-        f"apiKeyCommand ({sys.executable}) printed nothing: it must print the API key on its "
-        "first line"
-    )
-
-
-async def test_key_command_timeout(tmp_path: Path) -> None:
-    cmd = key_command(tmp_path, "import time\ntime.sleep(30)\n")
-    with pytest.raises(KeyCommandFailed) as info:
-        await resolve_api_key(Settings(api_key_command=cmd, api_key_command_timeout=0.5))
-    assert str(info.value) == (
-        f"apiKeyCommand ({sys.executable}) did not finish within 0.5 s: it must print the key "
-        "without waiting for input (raise apiKeyCommandTimeout if it is only slow)"
-    )
-
-
-async def test_key_command_not_found() -> None:
-    with pytest.raises(KeyCommandFailed) as info:
-        await resolve_api_key(Settings(api_key_command="no-such-program-xyz --get key"))
-    assert str(info.value) == (
-        "apiKeyCommand program 'no-such-program-xyz' not found: check its name or give its full "
-        "path"
-    )
-
-
-async def test_key_command_bad_quoting() -> None:
-    with pytest.raises(KeyCommandFailed) as info:
-        await resolve_api_key(Settings(api_key_command="pass show 'openai"))
-    assert str(info.value) == (
-        "apiKeyCommand cannot be parsed (No closing quotation): check its quoting"
-    )
+        await resolve_api_key(Settings(api_key_command=command))
+    assert str(info.value) == sentence
 
 
 async def test_key_command_reads_no_stdin(tmp_path: Path) -> None:
@@ -326,3 +324,23 @@ print("sk-shared-0123456789")
     keys = await asyncio.gather(*(resolve_api_key(s) for _ in range(5)))
     assert keys == ["sk-shared-0123456789"] * 5
     assert runs.read_text() == "run\n"
+
+
+async def test_a_rejected_key_from_the_command_is_fetched_again(tmp_path: Path) -> None:
+    with FakeOpenAI(api_key="sk-rotated-NEW-0123456789") as api:
+        store = tmp_path / "vault.txt"
+        store.write_text("sk-rotated-OLD-0123456789\n", "utf-8")
+        cmd = key_command(tmp_path, f"print(open({str(store)!r}).read().strip())\n")
+        s = Settings(base_url=api.url, api_key_command=cmd, max_retries=0)
+        cache = ClientCache(env={})
+        client = await cache.get(s)
+        with pytest.raises(openai.AuthenticationError) as info:
+            await client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        assert isinstance(describe_error(info.value, s), AuthError)
+        store.write_text("sk-rotated-NEW-0123456789\n", "utf-8")  # the user rotates the key
+        client = await cache.get(s)
+        reply = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "again"}])
+        assert reply.choices[0].message.content == "Echo: again"
+        await cache.aclose()

@@ -117,11 +117,20 @@ Explain answers only when the whole reply is in."
         (cons (cons gpt-ls-modes #'gpt-ls--contact)
               (cl-remove #'gpt-ls--contact eglot-server-programs :key #'cdr))))
 
+;;;###autoload
+(defun gpt-ls-start ()
+  "Start gpt-ls through eglot for this buffer's major mode, whatever the mode.
+For modes outside `gpt-ls-modes', e.g. code whose own language server you
+do not run in Emacs."
+  (interactive)
+  (let ((eglot-server-programs (list (cons (list major-mode) #'gpt-ls--contact))))
+    (call-interactively #'eglot)))
+
 (defun gpt-ls--server ()
   "The gpt-ls server managing this buffer, or a `user-error' saying what to do."
   (let ((server (eglot-current-server)))
     (unless (cl-typep server 'gpt-ls-server)
-      (user-error "gpt-ls is not managing this buffer: M-x eglot (see gpt-ls README)"))
+      (user-error "gpt-ls is not managing this buffer: M-x eglot or M-x gpt-ls-start"))
     server))
 
 (defun gpt-ls--bounds ()
@@ -244,10 +253,8 @@ server's progress then stalls for seconds."
 (defun gpt-ls-check ()
   "Test the connection to the API and report the result."
   (interactive)
-  (gpt-ls-execute "gpt-ls.check" nil
-                  (lambda (result)
-                    (message "gpt-ls: %s" (if (stringp result) result
-                                            (or (plist-get result :message) result))))))
+  ;; The server shows its report (settings in effect, latency) as a message itself.
+  (gpt-ls-execute "gpt-ls.check" nil))
 
 ;;;###autoload
 (defun gpt-ls-cancel ()

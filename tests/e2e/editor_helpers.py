@@ -183,8 +183,9 @@ function gpt_client(bufnr)
   return vim.lsp.get_clients({ bufnr = bufnr or 0, name = 'gpt_ls' })[1]
 end
 
---- Open `path` with `filetype`, wait for gpt-ls to attach and initialize.
+--- Load the plugin's commands, open `path` with `filetype`, wait for gpt-ls to attach.
 function open_file(path, filetype)
+  vim.cmd.runtime('plugin/gpt_ls.lua')
   vim.cmd.edit(vim.fn.fnameescape(path))
   if filetype then
     vim.bo.filetype = filetype
@@ -201,6 +202,16 @@ function open_file(path, filetype)
   end, 20000)
   mark('attached')
   return bufnr, gpt_client(bufnr)
+end
+
+--- Lines of the first floating window (the Explain float), or {}.
+function float_lines()
+  for _, w in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(w).relative ~= '' then
+      return vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false)
+    end
+  end
+  return {}
 end
 
 function count_ends()
@@ -279,28 +290,43 @@ def nvim_script(body: str) -> str:
     return NVIM_PRELUDE + body + NVIM_EPILOGUE
 
 
+@dataclass
+class Prepared:
+    """A test script on disk with its parameters file, environment and results path."""
+
+    script: Path
+    params: Path
+    out: Path
+    env: dict[str, str]
+
+
+def prepare(
+    tmp: Path, api_url: str, name: str, text: str, params: dict[str, Any]
+) -> Prepared:
+    """Write the script and a JSON parameters file (``out`` and ``tmp`` added) into ``tmp``."""
+    script = tmp / name
+    script.write_text(text, "utf-8")
+    out = tmp / "results.json"
+    pfile = tmp / "params.json"
+    pfile.write_text(
+        json.dumps({"out": str(out), "tmp": str(tmp), **params}, ensure_ascii=False), "utf-8"
+    )
+    env = editor_env(tmp, api_url)
+    env["GPT_TEST_PARAMS"] = str(pfile)
+    return Prepared(script, pfile, out, env)
+
+
 def run_nvim(
     nvim: str, tmp: Path, api_url: str, body: str, params: dict[str, Any] | None = None,
     timeout: float = 60.0,
 ) -> EditorRun:
     """Run ``body`` (Lua) in headless Neovim with gpt-ls; return what it put in ``R``."""
-    env = editor_env(tmp, api_url)
-    script = tmp / "test.lua"
-    script.write_text(nvim_script(body), "utf-8")
-    out = tmp / "results.json"
-    all_params = {
-        "plugin": str(NVIM_PLUGIN),
-        "server_cmd": SERVER_CMD,
-        "out": str(out),
-        "tmp": str(tmp),
-        **(params or {}),
-    }
-    pfile = tmp / "params.json"
-    pfile.write_text(json.dumps(all_params, ensure_ascii=False), "utf-8")
+    p = prepare(tmp, api_url, "test.lua", nvim_script(body),
+                {"plugin": str(NVIM_PLUGIN), "server_cmd": SERVER_CMD, **(params or {})})
     log = tmp / "xdg" / "state" / "nvim" / "lsp.log"
     return run_editor(
-        [nvim, "--headless", "--clean", "-l", str(script), str(pfile)],
-        out, env, tmp, timeout=timeout, logs=[log],
+        [nvim, "--headless", "--clean", "-l", str(p.script), str(p.params)],
+        p.out, p.env, tmp, timeout=timeout, logs=[log],
     )
 
 
@@ -373,17 +399,10 @@ def run_emacs(
     timeout: float = 60.0,
 ) -> EditorRun:
     """Run ``body`` (Emacs Lisp) in batch Emacs with eglot and gpt-ls."""
-    env = editor_env(tmp, api_url)
-    script = tmp / "test.el"
-    script.write_text(EMACS_PRELUDE + body + EMACS_EPILOGUE, "utf-8")
-    out = tmp / "results.json"
-    pfile = tmp / "params.json"
-    pfile.write_text(json.dumps({
-        "plugin": str(EMACS_PLUGIN), "server_cmd": SERVER_CMD, "out": str(out), "tmp": str(tmp),
-        **(params or {}),
-    }, ensure_ascii=False), "utf-8")
-    env["GPT_TEST_PARAMS"] = str(pfile)
-    return run_editor([emacs, "-Q", "--batch", "-l", str(script)], out, env, tmp, timeout=timeout)
+    p = prepare(tmp, api_url, "test.el", EMACS_PRELUDE + body + EMACS_EPILOGUE,
+                {"plugin": str(EMACS_PLUGIN), "server_cmd": SERVER_CMD, **(params or {})})
+    return run_editor([emacs, "-Q", "--batch", "-l", str(p.script)], p.out, p.env, tmp,
+                      timeout=timeout)
 
 
 ALE_DIR = Path("/usr/share/vim-ale")
@@ -464,18 +483,10 @@ def run_vim_ale(
     timeout: float = 60.0,
 ) -> EditorRun:
     """Run ``body`` (Vim script) in Vim with ALE talking to gpt-ls."""
-    env = editor_env(tmp, api_url)
-    script = tmp / "test.vim"
-    script.write_text(VIM_PRELUDE + body + VIM_EPILOGUE, "utf-8")
-    out = tmp / "results.json"
-    pfile = tmp / "params.json"
-    pfile.write_text(json.dumps({
-        "ale": str(ALE_DIR), "python": sys.executable, "out": str(out), "tmp": str(tmp),
-        **(params or {}),
-    }, ensure_ascii=False), "utf-8")
-    env["GPT_TEST_PARAMS"] = str(pfile)
-    env["TERM"] = "dumb"
+    p = prepare(tmp, api_url, "test.vim", VIM_PRELUDE + body + VIM_EPILOGUE,
+                {"ale": str(ALE_DIR), **(params or {})})
+    p.env["TERM"] = "dumb"
     return run_editor(
-        [vim, "-N", "-u", str(script), "-U", "NONE", "-i", "NONE", "-n", "--not-a-term"],
-        out, env, tmp, timeout=timeout,
+        [vim, "-N", "-u", str(p.script), "-U", "NONE", "-i", "NONE", "-n", "--not-a-term"],
+        p.out, p.env, tmp, timeout=timeout,
     )

@@ -310,3 +310,23 @@ async def test_status_notifications_for_status_bars(start, api):
     assert editor.statuses[-1]["running"] == 0
     assert any(s["running"] == 1 and s["tokens"] > 0 for s in editor.statuses)
     json.dumps(editor.statuses)
+
+
+async def test_percent_encoded_uri_with_cjk_and_space(start, api):
+    api.script(Reply(text="答复"))
+    editor = await start()
+    uri = "file:///tmp/%E5%B7%A5%E4%BD%9C%E5%8C%BA%20ws/notes.txt"  # /tmp/工作区 ws/notes.txt
+    editor.open(uri, "问题\n")
+    await editor.action("gpt-ls.ask", uri, "问题")
+    assert editor.docs[uri].text == "问题\n答复\n"
+    assert editor.message_texts() == []
+
+
+async def test_removed_setting_stops_applying(start, api):
+    editor = await start(EditorConfig(initialization_options={"model": "gpt-4o"}))
+    editor.open(URI, "q\n")
+    editor.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"gpt-ls": {"temperature": 0.3}}))
+    await editor.action("gpt-ls.ask", URI, "q")
+    body = api.chat_requests()[0].body
+    assert (body["model"], body["temperature"]) == ("gpt-4.1-mini", 0.3)

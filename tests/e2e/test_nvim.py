@@ -8,6 +8,7 @@ the script wrote: exact buffer text, hover text, progress and what the model was
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,13 @@ def test_three_code_actions_stream_and_hover(tmp_path: Path, api: FakeOpenAI) ->
         Reply(text="Subject: Lunch\n\nHi Bob,\nlunch on Friday?\n\nBest", chunk_size=4),
     )
     body = START + r"""
+-- What the plugin echoes from LspProgress.
+R.echoed = {}
+local orig_echo = vim.api.nvim_echo
+vim.api.nvim_echo = function(chunks, history, opts)
+  table.insert(R.echoed, chunks[1][1])
+  return orig_echo(chunks, history, opts)
+end
 local bufnr = open_file(P.doc, 'markdown')
 R.actions_seen = code_action(bufnr, 2, 2, 'GPT: Ask')
 wait_reply(bufnr, P.before, 0)
@@ -56,6 +64,8 @@ local before = buf_text(bufnr)
 R.explain_seen = code_action(bufnr, 2, 2, 'GPT: Explain selection')
 wait_for('the explain progress to end', function() return count_ends() >= 2 end)
 R.after_explain = buf_text(bufnr)
+wait_for('the explanation float', function() return #float_lines() > 0 end, 5000)
+R.explain_float = float_lines()
 R.hover_inside = hover_at(bufnr, 1, 3)
 R.hover_outside = hover_at(bufnr, 0, 1)
 
@@ -75,7 +85,12 @@ R.after_email = buf_text(bufnr)
         "# Notes\nWhat is 6 × 7? 🤔\nIt is 42. 答案 🎉\nmeet Bob 周五 lunch\nlast line"
     )
     assert res["after_explain"] == res["after_ask"]
-    assert "A **question** about multiplication." in res["hover_inside"]
+    assert res["explain_float"] == ["A **question** about multiplication."]
+    assert re.fullmatch(
+        r"A \*\*question\*\* about multiplication\.\n\n---\n"
+        r"\*gpt-4\.1-mini · \d+ prompt \+ 4 completion = \d+ tokens\*",
+        res["hover_inside"],
+    )
     assert res["hover_outside"] is None
     assert res["after_email"] == (
         "# Notes\nWhat is 6 × 7? 🤔\nIt is 42. 答案 🎉\nmeet Bob 周五 lunch\n"
@@ -85,9 +100,19 @@ R.after_email = buf_text(bufnr)
     assert len(chats) == 3
     assert "What is 6 × 7? 🤔" in json.dumps(chats[0].body, ensure_ascii=False)
     assert "meet Bob 周五 lunch" in json.dumps(chats[2].body, ensure_ascii=False)
-    kinds = [p["kind"] for p in res["progress"]]
-    assert kinds.count("begin") == 3
-    assert kinds.count("end") == 3
+    begins = [p for p in res["progress"] if p["kind"] == "begin"]
+    ends = [p for p in res["progress"] if p["kind"] == "end"]
+    assert [p["title"] for p in begins] == [
+        "gpt-ls: Ask", "gpt-ls: Explain selection", "gpt-ls: Draft email"
+    ]
+    assert all(p["cancellable"] for p in begins)
+    assert res["echoed"][0] == "gpt-ls: Ask waiting for the model"
+    assert re.fullmatch(r"gpt-4\.1-mini · \d+ prompt \+ \d+ completion = \d+ tokens",
+                        res["echoed"][-1])
+    assert len(ends) == 3
+    for p in ends:
+        assert re.fullmatch(r"gpt-4\.1-mini · \d+ prompt \+ \d+ completion = \d+ tokens", p["message"])
+    assert res["notifications"] == []
 
 
 def chat_user_text(api: FakeOpenAI, i: int) -> str:
@@ -121,7 +146,7 @@ end
 CJK_DOC = "line one\n前言 🙂 请解释这个：快速排序 🚀 好吗\nnotes: 周五 午餐 🍜 with Bob\nend\n"
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
 def test_user_commands_on_visual_ranges_with_cjk_and_emoji(
     tmp_path: Path, api: FakeOpenAI, encoding: str
 ) -> None:
@@ -139,7 +164,6 @@ vim.lsp.config('gpt_ls', {
 })
 """ + START + SELECT + r"""
 local bufnr = open_file(P.doc, 'text')
-vim.cmd.runtime('plugin/gpt_ls.lua')
 R.encoding = gpt_client(bufnr).offset_encoding
 
 -- :GptAsk on a charwise selection that starts after 🙂 and ends on 🚀.
@@ -159,14 +183,7 @@ local line = vim.api.nvim_buf_get_lines(bufnr, 1, 2, true)[1]
 local enc = function(col) return vim.str_utfindex(line, R.encoding, col) end
 R.hover_on_rocket = hover_at(bufnr, 1, enc(b))
 R.hover_on_smiley = hover_at(bufnr, 1, enc(line:find('🙂', 1, true) - 1))
-R.float_lines = (function()
-  for _, w in ipairs(vim.api.nvim_list_wins()) do
-    if vim.api.nvim_win_get_config(w).relative ~= '' then
-      return vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false)
-    end
-  end
-  return {}
-end)()
+R.float_lines = float_lines()
 
 -- :GptEmail on a linewise selection of the notes line (now row 4).
 select_lines(4, 4)
@@ -202,9 +219,12 @@ def test_cancel_during_a_slow_reply_keeps_the_text_so_far(tmp_path: Path, api: F
     api.script(Reply(text=SLOW_TEXT, chunk_size=7, delay=0.15))
     body = START + r"""
 local bufnr = open_file(P.doc, 'text')
-vim.cmd.runtime('plugin/gpt_ls.lua')
 vim.cmd('1GptAsk')
+R.status_events = 0
+vim.api.nvim_create_autocmd('User', { pattern = 'GptLsStatus',
+  callback = function() R.status_events = R.status_events + 1 end })
 wait_for('the first words', function() return buf_text(bufnr):find('word02', 1, true) ~= nil end)
+R.statusline_running = require('gpt_ls').statusline()
 vim.cmd('GptCancel')
 local t0 = vim.uv.hrtime()
 wait_for('the progress to end', function() return count_ends() >= 1 end, 5000)
@@ -214,19 +234,23 @@ R.at_end = buf_text(bufnr)
 -- Nothing more may arrive: the slow reply would have 4 s left to stream.
 vim.wait(1500, function() return buf_text(bufnr) ~= R.at_end end, 50)
 R.later = buf_text(bufnr)
+R.statusline_idle = require('gpt_ls').statusline()
 """
     res = nvim(tmp_path, api, body, doc=str(doc))
     assert res["cancel_ms"] < 2000
+    assert re.fullmatch(r"GPT 1 running, \d+ tok", res["statusline_running"])
+    assert res["statusline_idle"] == ""
+    assert res["status_events"] >= 2
     ends = [p for p in res["progress"] if p["kind"] == "end"]
     assert [p["message"] for p in ends] == ["cancelled"]
     assert res["later"] == res["at_end"]
-    first, rest = res["at_end"].split("\n", 1)
+    first, inserted, marker, after = res["at_end"].split("\n")
     assert first == "Tell me a long story 📖"
-    inserted, after = rest.rsplit("\n", 1)
+    assert marker == "[gpt-ls: reply unfinished (cancelled)]"
     assert after == "after"
     assert inserted.startswith("word00 word01 word02")
     assert len(inserted) < len(SLOW_TEXT) - 7 * 10
-    assert SLOW_TEXT.startswith(inserted.split("\n")[0])
+    assert SLOW_TEXT.startswith(inserted)
 
 
 def test_typing_elsewhere_during_streaming_keeps_both_texts(tmp_path: Path, api: FakeOpenAI) -> None:
@@ -236,7 +260,6 @@ def test_typing_elsewhere_during_streaming_keeps_both_texts(tmp_path: Path, api:
     api.script(Reply(text=reply, chunk_size=3, delay=0.1))
     body = START + r"""
 local bufnr = open_file(P.doc, 'text')
-vim.cmd.runtime('plugin/gpt_ls.lua')
 vim.cmd('2GptAsk')
 wait_for('the first words', function() return buf_text(bufnr):find('Answer', 1, true) ~= nil end)
 -- The user types above the reply (a new line, then inside a line) and below it.
@@ -310,6 +333,8 @@ local bufnr = open_file(P.doc, 'text')
 vim.cmd('1GptAsk')
 wait_reply(bufnr, 'Which model are you?\nend', 0)
 R.text = buf_text(bufnr)
+vim.cmd('checkhealth gpt_ls')
+R.health = buf_text(vim.api.nvim_get_current_buf())
 """
     res = nvim(tmp_path, api, body, doc=str(doc))
     assert res["text"] == "Which model are you?\nA test model.\nend"
@@ -317,6 +342,9 @@ R.text = buf_text(bufnr)
     assert sent["model"] == "gpt-4o-mini"
     assert sent["temperature"] == 0.25
     assert sent["max_tokens"] == 77
+    # The health check runs the configured command (python -m gpt_ls) with --version.
+    assert f"- ✅ OK version: gpt-ls {__version__}" in res["health"]
+    assert "ERROR" not in res["health"]
 
 
 def test_ask_on_the_last_line_of_the_file(tmp_path: Path, api: FakeOpenAI) -> None:
@@ -329,7 +357,7 @@ code_action(bufnr, 2, 2, 'GPT: Ask')
 wait_reply(bufnr, 'first\nSay hi 👋', 0)
 R.lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
 """
-    res = nvim(tmp_path, api, body, doc=str(doc), log_level="debug")
+    res = nvim(tmp_path, api, body, doc=str(doc))
     assert res["lines"] == ["first", "Say hi 👋", "Hi! 你好 👋 and more"]
 
 
@@ -343,7 +371,6 @@ def test_continue_new_conversation_and_history(tmp_path: Path, api: FakeOpenAI) 
     )
     body = START + r"""
 local bufnr = open_file(P.doc, 'markdown')
-vim.cmd.runtime('plugin/gpt_ls.lua')
 local before = buf_text(bufnr)
 vim.cmd('1GptAsk')
 wait_reply(bufnr, before, 0)
@@ -383,17 +410,65 @@ def test_check_reports_the_connection(tmp_path: Path, api: FakeOpenAI) -> None:
     doc.write_text("hello\n", "utf-8")
     body = START + r"""
 local bufnr = open_file(P.doc, 'text')
-vim.cmd.runtime('plugin/gpt_ls.lua')
 vim.cmd('GptCheck')
-wait_for('the check result', function()
-  for _, n in ipairs(R.notifications) do
-    if n.msg:find('does not support command', 1, true) then fail(n.msg) end
-  end
-  return require('gpt_ls').last_check ~= nil
-end)
+wait_for('the check result', function() return require('gpt_ls').last_check ~= nil end)
 R.result = require('gpt_ls').last_check
 """
     res = nvim(tmp_path, api, body, doc=str(doc))
-    assert res["result"]
-    assert [r.path for r in api.requests if "/_" not in r.path]
-    assert [n for n in res["notifications"] if n["msg"].startswith("gpt-ls: ")]
+    assert res["result"]["ok"] is True
+    assert res["shown"][-1]["type"] == 3
+    # The verdict first (editors cut long messages), then the report.
+    lines = res["result"]["lines"]
+    assert res["shown"][-1]["message"].split("\n") == [lines[-1], *lines[:-1]]
+    assert api.url in res["shown"][-1]["message"]
+    assert "sk-test" not in json.dumps(res, ensure_ascii=False)
+    assert res["result"]["lines"][-1].startswith("OK: gpt-4.1-mini answered in ")
+    assert len(api.chat_requests()) == 1
+
+
+def test_cmd_mapping_on_a_live_multiline_selection(tmp_path: Path, api: FakeOpenAI) -> None:
+    # A <Cmd> mapping runs while visual mode is still active: the plugin reads the live
+    # selection (here across two lines, ending on an emoji) and leaves visual mode.
+    doc = tmp_path / "multi.txt"
+    doc.write_text("第一行 alpha 🅰️ beta\n第二行 gamma 🎲 delta\nend\n", "utf-8")
+    api.script(Reply(text="Two lines 两行 ✌️"))
+    body = START + SELECT + r"""
+local bufnr = open_file(P.doc, 'text')
+vim.keymap.set('x', '<F5>', '<Cmd>GptAsk<CR>')
+local a = find_cols(1, 'alpha')
+local _, b = find_cols(2, 'gamma 🎲')
+vim.api.nvim_win_set_cursor(0, { 1, a })
+vim.cmd('normal! v')
+vim.api.nvim_win_set_cursor(0, { 2, b })
+local before = buf_text(bufnr)
+vim.api.nvim_feedkeys(vim.keycode('<F5>'), 'x', false)
+R.mode_after = vim.api.nvim_get_mode().mode
+wait_reply(bufnr, before, 0)
+R.text = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert chat_user_text(api, 0).endswith("Selection:\nalpha 🅰️ beta\n第二行 gamma 🎲")
+    assert res["mode_after"] == "n"
+    assert res["text"] == "第一行 alpha 🅰️ beta\n第二行 gamma 🎲 delta\nTwo lines 两行 ✌️\nend"
+
+
+def test_errors_reach_the_user_from_commands_and_code_actions(
+    tmp_path: Path, api: FakeOpenAI
+) -> None:
+    doc = tmp_path / "empty.txt"
+    doc.write_text("text\n\n   \nmore\n", "utf-8")
+    body = START + r"""
+local bufnr = open_file(P.doc, 'text')
+vim.cmd('2GptAsk')
+wait_for('the error', function() return #R.notifications >= 1 end)
+code_action(bufnr, 3, 3, 'GPT: Draft email')
+wait_for('the second error', function() return #R.notifications >= 2 end)
+R.text = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert [(n["msg"], n["level"]) for n in res["notifications"]] == [
+        ("gpt-ls: GPT: Ask: the selection is empty. Select some text first.", 4),
+        ("gpt-ls: GPT: Draft email: the selection is empty. Select some text first.", 4),
+    ]
+    assert res["text"] == "text\n\n   \nmore"
+    assert api.chat_requests() == []

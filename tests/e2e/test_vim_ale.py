@@ -13,6 +13,7 @@ from e2e.editor_helpers import find_vim_ale, run_vim_ale
 from fakeopenai import FakeOpenAI, Reply
 
 VIM = find_vim_ale()
+ALE_CONFIG = Path(__file__).resolve().parents[2] / "editors" / "vim" / "ale.vim"
 
 pytestmark = [
     pytest.mark.vim,
@@ -25,14 +26,8 @@ def test_ale_code_action_ask_reply_arrives_as_a_message(tmp_path: Path, api: Fak
     doc.write_text("intro\nWhat is 6 × 7? 你好 🙂\nend\n", "utf-8")
     api.script(Reply(text="42 — 四十二 🎉\nSecond line.", chunk_size=4))
     body = r"""
-call ale#linter#Define('text', {
-\ 'name': 'gpt_ls',
-\ 'lsp': 'stdio',
-\ 'executable': g:P.python,
-\ 'command': '%e -m gpt_ls',
-\ 'project_root': g:P.tmp,
-\})
-let g:ale_linters = {'text': ['gpt_ls']}
+" The configuration users copy from editors/vim/ale.vim (gpt-ls found on PATH).
+execute 'source ' . fnameescape(g:P.config)
 execute 'edit ' . fnameescape(g:P.doc)
 set filetype=text
 ALELint
@@ -46,7 +41,8 @@ let g:R.seconds = reltimefloat(reltime(s:start))
 let g:R.preview = PreviewText()
 let g:R.buffer = join(getbufline(bufnr(g:P.doc), 1, '$'), "\n")
 """
-    res = run_vim_ale(VIM or "vim", tmp_path, api.url, body, {"doc": str(doc)}).results
+    params = {"doc": str(doc), "config": str(ALE_CONFIG)}
+    res = run_vim_ale(VIM or "vim", tmp_path, api.url, body, params).results
     assert res["menu"].startswith("Code Fixes:\n1) GPT: Ask\n2) GPT: Explain selection\n")
     assert "42 — 四十二 🎉\nSecond line." in res["preview"]
     # The buffer is untouched: ALE cannot take edits from the server.

@@ -52,6 +52,7 @@ const ASK_REPLY = "量子纠缠：两个粒子无论相距多远，状态都相�
 const CONTINUE_REPLY = "再补充一句：测量一个粒子会立刻决定另一个的结果 ⚡ (follow-up)";
 const EXPLAIN_REPLY = "**导数**解释：x² 的变化率是 2x 📈 — derivative explained.";
 const EMAIL_REPLY = "Subject: 明天的预算会议 📅\n\n王经理您好，\n\n明天下午三点开会讨论预算和 Q3 路线图。\n\n此致";
+const TRANSLATION = "Meeting with Manager Wang tomorrow at 3 pm about the budget 💰 and the Q3 roadmap";
 const SLOW_REPLY = "这是一个很慢的回答 🐢 " + "慢".repeat(60) + " END-OF-SLOW-REPLY";
 
 function requireEnv(name) {
@@ -65,6 +66,7 @@ function requireEnv(name) {
 
 const results = [];
 const children = [];
+let tmpDir;
 let page;
 let shot = 0;
 
@@ -263,7 +265,20 @@ async function pointOnLine(text) {
   return box;
 }
 
-/** Run a command from the palette; the click happens once, after the row is found. */
+/** Open the Refactor menu (Ctrl+Shift+R) and pick `title`; `before` runs while it is open. */
+async function runFromRefactorMenu(title, before = async () => {}) {
+  const item = await retry("refactor menu", async () => {
+    await page.keyboard.press("Control+Shift+R");
+    const found = page.locator(".action-widget .monaco-list-row", { hasText: title }).first();
+    await found.waitFor({ state: "visible", timeout: 5000 });
+    await before();
+    return found;
+  });
+  await item.click();
+}
+
+/** Run a command from the palette; the click happens once, after the row is found.
+ * `opensInput`: the command opens an input or a pick (true, or the title it shows). */
 async function runFromPalette(title, { opensInput = false } = {}) {
   const row = await retry(`palette ${title}`, async () => {
     await page.keyboard.press("F1");
@@ -276,7 +291,8 @@ async function runFromPalette(title, { opensInput = false } = {}) {
   });
   await row.click();
   if (opensInput) {
-    await page.locator(".quick-input-widget .quick-input-title", { hasText: title }).waitFor({ state: "visible", timeout: 10_000 });
+    const expected = typeof opensInput === "string" ? opensInput : title;
+    await page.locator(".quick-input-widget .quick-input-title", { hasText: expected }).waitFor({ state: "visible", timeout: 10_000 });
   } else {
     await page.locator(".quick-input-widget").waitFor({ state: "hidden", timeout: 5000 });
   }
@@ -292,12 +308,12 @@ async function statusText() {
   return (await item.count()) ? (await item.innerText()).trim() : "";
 }
 
-async function notificationsText() {
-  return page.evaluate(() =>
-    [...document.querySelectorAll(".notifications-toasts .notification-list-item-message")]
-      .map((el) => el.textContent)
-      .join("\n"),
-  );
+/** The text of the notification toasts (and of the notification center, when asked). */
+async function notificationsText(center = false) {
+  const selector = center
+    ? ".notifications-toasts .notification-list-item-message, .notifications-center .notification-list-item-message"
+    : ".notifications-toasts .notification-list-item-message";
+  return page.evaluate((sel) => [...document.querySelectorAll(sel)].map((el) => el.textContent).join("\n"), selector);
 }
 
 async function clearNotifications() {
@@ -321,6 +337,7 @@ async function main() {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   for (const f of fs.readdirSync(ARTIFACTS)) fs.rmSync(path.join(ARTIFACTS, f), { recursive: true, force: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gpt-ls-vscode-"));
+  tmpDir = tmp;
   const userData = path.join(tmp, "user-data");
   const extensions = path.join(tmp, "extensions");
   const workspace = path.join(tmp, "工作区 workspace");
@@ -341,6 +358,8 @@ async function main() {
     "gpt-ls.pythonPath": PYTHON,
     "gpt-ls.baseUrl": apiUrl,
     "gpt-ls.readTimeout": 30,
+    // Every LSP message with its parameters goes to the log (initialize carries the key).
+    "gpt-ls.trace.server": "verbose",
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": false,
     "workbench.enableExperiments": false,
@@ -473,15 +492,11 @@ async function main() {
     await check("Ask from the Refactor menu streams the reply into the editor", async () => {
       await selectLine(QUESTION);
       await script(apiUrl, { kind: "reply", text: ASK_REPLY, chunk_size: 3, delay: 0.08 });
-      await retry("refactor menu", async () => {
-        await page.keyboard.press("Control+Shift+R");
-        const item = page.locator(".action-widget .monaco-list-row", { hasText: "GPT: Ask" }).first();
-        await item.waitFor({ state: "visible", timeout: 5000 });
+      await runFromRefactorMenu("GPT: Ask", async () => {
         for (const title of ["GPT: Explain selection", "GPT: Draft email", "GPT: Continue conversation"]) {
           await page.locator(".action-widget .monaco-list-row", { hasText: title }).first().waitFor({ state: "visible", timeout: 3000 });
         }
         await screenshot("action-menu", { readme: true });
-        await item.click();
       });
       const during = await waitFor("the status bar to count tokens", async () => {
         const t = await statusText();
@@ -506,6 +521,22 @@ async function main() {
       const q = lines.findIndex((l) => l.includes(QUESTION));
       const r = lines.findIndex((l) => l.includes(ASK_REPLY));
       if (!(r > q)) throw new Error(`the reply is not below the question:\n${text}`);
+    });
+
+    await check("a failing command shows the server's sentence (Refactor menu on an empty line)", async () => {
+      await clearNotifications();
+      await focusEditor();
+      await page.keyboard.press("Control+Home");
+      await page.keyboard.press("ArrowDown"); // line 2 is empty
+      await runFromRefactorMenu("GPT: Ask");
+      const text = await waitFor("the error message", async () => {
+        const t = await notificationsText();
+        return /selection is empty/.test(t) ? t : false;
+      });
+      if (!text.startsWith("gpt-ls: ")) throw new Error(`unexpected message: ${text}`);
+      await sleep(500);
+      await screenshot("error-message");
+      await clearNotifications();
     });
 
     await check("settings changes reach the running server (model)", async () => {
@@ -572,10 +603,9 @@ async function main() {
       await selectLine(NOTES);
       await script(apiUrl, { kind: "reply", text: EMAIL_REPLY, chunk_size: 6 });
       await retry("context menu", async () => {
-        const sel = page.locator(".editor-instance .selected-text").first();
-        const box = await sel.boundingBox();
-        if (!box) throw new Error("no selection on screen");
-        await page.mouse.click(box.x + Math.min(40, box.width / 2), box.y + box.height / 2, { button: "right" });
+        // Right-click inside the selected line, so that the selection stays.
+        const p = await pointOnLine(NOTES);
+        await page.mouse.click(p.x, p.y, { button: "right" });
         const item = page.locator(".monaco-menu .action-item", { hasText: "Draft email" }).first();
         await item.waitFor({ state: "visible", timeout: 5000 });
         await screenshot("context-menu");
@@ -585,6 +615,56 @@ async function main() {
       const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
       if (!user.includes(NOTES)) throw new Error(`the notes did not reach the model intact: ${user}`);
       await screenshot("draft-email");
+    });
+
+    await check("Run action… lists the whole catalog and runs Translate (gpt-ls.run)", async () => {
+      await selectLine(NOTES);
+      await script(apiUrl, { kind: "reply", text: TRANSLATION, chunk_size: 7 });
+      await runFromPalette("GPT: Run action…", { opensInput: "GPT: Run action" });
+      const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "GPT: Translate" }).first();
+      await row.waitFor({ state: "visible", timeout: WAIT });
+      for (const title of ["GPT: Ask", "GPT: Summarize", "GPT: Ask about this file"]) {
+        await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ state: "attached", timeout: 5000 });
+      }
+      await screenshot("run-action");
+      await row.click();
+      await waitForEditorText("Translate", TRANSLATION);
+      const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
+      if (!user.includes(NOTES)) throw new Error(`the text to translate did not reach the model intact: ${user}`);
+    });
+
+    await check("Check connection reports the answer from the API", async () => {
+      await clearNotifications();
+      const before = (await chatRequests(apiUrl)).length;
+      await runFromPalette("GPT: Check connection");
+      // VS Code cuts long messages: the notification shows the start of the report and the
+      // extension writes the whole report to the gpt-ls output channel.
+      const text = await waitFor("the check report", async () => {
+        const t = await notificationsText(true);
+        return t.includes("gpt-ls check") ? t : false;
+      });
+      if (!text.includes(apiUrl)) throw new Error(`the report does not name the endpoint ${apiUrl}: ${text}`);
+      if (text.includes(API_KEY)) throw new Error("the report shows the whole API key");
+      await waitFor("the whole report with the verdict in the gpt-ls log", async () => countInLogs(userData, "answered in") > 0, 10_000);
+      if ((await chatRequests(apiUrl)).length !== before + 1) throw new Error("the check did not make exactly one request");
+      await screenshot("check-connection");
+      await clearNotifications();
+    });
+
+    await check("New conversation and Show history", async () => {
+      await runFromPalette("GPT: New conversation");
+      await waitFor("the 'new conversation' message", async () => /new conversation started/i.test(await notificationsText()));
+      await clearNotifications();
+      await runFromPalette("GPT: Show history");
+      await page.locator(".tabs-container .tab", { hasText: "history.md" }).first().waitFor({ state: "visible", timeout: WAIT });
+      const text = await waitForEditorText("Show history", "gpt-ls history");
+      // The Ask conversation (with its follow-up) and the e-mail are listed.
+      const listed = text.split("\n").filter((l) => /messages/.test(l));
+      if (listed.length < 2) throw new Error(`expected at least 2 conversations in the history:\n${text}`);
+      await screenshot("history");
+      await page.keyboard.press("Control+W");
+      await page.locator(".tabs-container .tab", { hasText: "history.md" }).first().waitFor({ state: "hidden", timeout: 10_000 });
+      await page.locator(".tabs-container .tab.active", { hasText: "notes.txt" }).first().waitFor({ state: "visible", timeout: 10_000 });
     });
 
     await check("the status bar item cancels a running request", async () => {
@@ -604,15 +684,7 @@ async function main() {
     });
 
     await check("the API key never appears in VS Code's logs", async () => {
-      const hits = [];
-      const walk = (dir) => {
-        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-          const p = path.join(dir, entry.name);
-          if (entry.isDirectory()) walk(p);
-          else if (entry.isFile() && fs.readFileSync(p).includes(API_KEY)) hits.push(p);
-        }
-      };
-      walk(path.join(userData, "logs"));
+      const hits = filesUnder(path.join(userData, "logs")).filter((p) => fs.readFileSync(p).includes(API_KEY));
       if (fs.readFileSync(settingsFile, "utf8").includes(API_KEY)) hits.push(settingsFile);
       if (hits.length) throw new Error(`the API key was written to: ${hits.join(", ")}`);
     });
@@ -624,17 +696,17 @@ async function main() {
 
 /** How often `needle` occurs in the gpt-ls output channel's log (trace level: every LSP message). */
 function countInLogs(userData, needle) {
-  let n = 0;
-  const walk = (dir) => {
-    if (!fs.existsSync(dir)) return;
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(p);
-      else if (entry.name === "gpt-ls.log") n += fs.readFileSync(p, "utf8").split(needle).length - 1;
-    }
-  };
-  walk(path.join(userData, "logs"));
-  return n;
+  return filesUnder(path.join(userData, "logs"))
+    .filter((p) => path.basename(p) === "gpt-ls.log")
+    .reduce((n, p) => n + fs.readFileSync(p, "utf8").split(needle).length - 1, 0);
+}
+
+/** Every file below `dir` (none when it does not exist). */
+function filesUnder(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath ?? e.path, e.name));
 }
 
 /** Keep VS Code's logs (the gpt-ls output channel included) with the screenshots. */
@@ -658,6 +730,10 @@ try {
 } finally {
   clearTimeout(guard);
   stopAll();
+  if (tmpDir) {
+    await sleep(1000); // let code-server and the server exit before their files go
+    fs.rmSync(tmpDir, { recursive: true, force: true, maxRetries: 3 });
+  }
 }
 const passed = results.filter((r) => r.ok).length;
 const bad = results.filter((r) => !r.ok).length + (failed && !results.some((r) => !r.ok) ? 1 : 0);

@@ -15,5 +15,9 @@ return {
     ['gpt-ls/status'] = function(_, params, ctx)
       require('gpt_ls').on_status(params, ctx)
     end,
+    -- Answers to commands run from the code-action menu (Explain opens a float).
+    ['workspace/executeCommand'] = function(err, result, ctx)
+      require('gpt_ls').on_command_result(err, result, ctx)
+    end,
   },
 }

@@ -18,7 +18,7 @@ import {
 const SECTION = "gpt-ls";
 const SECRET_KEY = "gpt-ls.apiKey";
 /** Settings read by this extension only; everything else under `gpt-ls.*` goes to the server. */
-const CLIENT_ONLY = new Set(["serverPath", "pythonPath"]);
+const CLIENT_ONLY = new Set(["serverPath", "pythonPath", "trace.server"]);
 /** The LSP error code for a cancelled request (`RequestCancelled`). */
 const REQUEST_CANCELLED = -32800;
 
@@ -41,6 +41,7 @@ const ACTIONS: readonly Action[] = [
   { id: "gpt-ls.vscode.explain", server: "gpt-ls.explain", args: "selection" },
   { id: "gpt-ls.vscode.draftEmail", server: "gpt-ls.draftEmail", args: "selection" },
   { id: "gpt-ls.vscode.continue", server: "gpt-ls.continue", args: "selection" },
+  { id: "gpt-ls.vscode.send", server: "gpt-ls.send", args: "uri" },
   { id: "gpt-ls.vscode.newConversation", server: "gpt-ls.newConversation", args: "uri" },
   { id: "gpt-ls.vscode.showHistory", server: "gpt-ls.showHistory", args: "none" },
   { id: "gpt-ls.vscode.check", server: "gpt-ls.check", args: "none" },
@@ -140,6 +141,16 @@ function clientOptions(): LanguageClientOptions {
     initializationOptions: () => serverSettings(),
     markdown: { isTrusted: false, supportHtml: false },
     middleware: {
+      // Code actions (Refactor menu, light bulb) run server commands through the client:
+      // report their failures the same way as the palette's.
+      executeCommand: async (command, args, next) => {
+        try {
+          return await next(command, args);
+        } catch (err) {
+          reportFailure(err);
+          return undefined;
+        }
+      },
       workspace: {
         // Answer `workspace/configuration` for our section with exactly what we push.
         configuration: async (params, token, next) => {
@@ -269,6 +280,15 @@ function commandArguments(action: Action, c: LanguageClient): unknown[] | undefi
   return [uri, c.code2ProtocolConverter.asRange(selection)];
 }
 
+/** A failed server command as one message in the server's own words (cancellation is silent). */
+function reportFailure(err: unknown): void {
+  if ((err instanceof ResponseError && err.code === REQUEST_CANCELLED) || err instanceof vscode.CancellationError) {
+    return;
+  }
+  const text = err instanceof Error ? err.message : String(err);
+  void vscode.window.showErrorMessage(`gpt-ls: ${redact(text)}`);
+}
+
 async function runAction(action: Action): Promise<void> {
   const c = client;
   if (!c || c.state !== State.Running) {
@@ -288,12 +308,13 @@ async function runAction(action: Action): Promise<void> {
   try {
     result = await c.sendRequest(ExecuteCommandRequest.type, { command: action.server, arguments: args });
   } catch (err) {
-    if (err instanceof ResponseError && err.code === REQUEST_CANCELLED) {
-      return;
-    }
-    const text = err instanceof Error ? err.message : String(err);
-    void vscode.window.showErrorMessage(`gpt-ls: ${redact(text)}`);
+    reportFailure(err);
     return;
+  }
+  const lines = (result as { lines?: unknown } | null)?.lines;
+  if (action.server === "gpt-ls.check" && Array.isArray(lines)) {
+    // The server's message can be longer than VS Code shows; the log keeps the whole report.
+    log.info(`GPT: Check connection\n${lines.map(String).join("\n")}`);
   }
   const status = (result as { status?: unknown } | null)?.status;
   if (action.server === "gpt-ls.explain" && status !== "error" && status !== "cancelled" && vscode.window.activeTextEditor) {
@@ -304,6 +325,44 @@ async function runAction(action: Action): Promise<void> {
       editor.selection = new vscode.Selection(sel.start, sel.start);
     }
     await vscode.commands.executeCommand("editor.action.showHover");
+  }
+}
+
+/** Every action the server offers for the selection (built-in and user-defined), in a quick pick.
+ *
+ * The list comes from the server's code actions, so it matches the Refactor menu exactly.
+ */
+async function pickAction(): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const c = client;
+  if (!editor || !c || c.state !== State.Running) {
+    void vscode.window.showWarningMessage("gpt-ls: open a file (with gpt-ls running) and select some text first.");
+    return;
+  }
+  const range = editor.selection.isEmpty
+    ? editor.document.lineAt(editor.selection.active.line).range
+    : new vscode.Range(editor.selection.start, editor.selection.end);
+  const serverCommands = new Set(c.initializeResult?.capabilities.executeCommandProvider?.commands ?? []);
+  const found =
+    (await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>(
+      "vscode.executeCodeActionProvider",
+      editor.document.uri,
+      range,
+    )) ?? [];
+  const commands = found
+    .map((a) => (typeof a.command === "string" ? (a as vscode.Command) : (a as vscode.CodeAction).command))
+    .filter((cmd): cmd is vscode.Command => !!cmd && serverCommands.has(cmd.command));
+  if (commands.length === 0) {
+    void vscode.window.showWarningMessage("gpt-ls offers no action here.");
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    commands.map((cmd) => ({ label: cmd.title, cmd })),
+    { title: "GPT: Run action", placeHolder: "Pick an action for the selection" },
+  );
+  if (picked) {
+    // The client registered the server's commands: running one goes through `executeCommand`.
+    await vscode.commands.executeCommand(picked.cmd.command, ...(picked.cmd.arguments ?? []));
   }
 }
 
@@ -342,6 +401,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   }
   context.subscriptions.push(
     vscode.commands.registerCommand("gpt-ls.vscode.setApiKey", () => setApiKey(context)),
+    vscode.commands.registerCommand("gpt-ls.vscode.runAction", () => pickAction()),
     vscode.commands.registerCommand("gpt-ls.vscode.restart", () => restart()),
     vscode.commands.registerCommand("gpt-ls.vscode.showLog", () => log.show(true)),
     context.secrets.onDidChange(async (e) => {

@@ -30,11 +30,15 @@ function M.check()
   local exe = cmd[1]
   if vim.fn.executable(exe) == 1 then
     h.ok(('server command: %s (%s)'):format(table.concat(cmd, ' '), vim.fn.exepath(exe)))
-    local out = vim.system({ exe, '--version' }, { text = true }):wait(10000)
+    -- The whole command plus --version: `python -m gpt_ls --version` names gpt-ls too.
+    local argv = vim.list_extend(vim.deepcopy(cmd), { '--version' })
+    local ok_run, proc = pcall(vim.system, argv, { text = true })
+    local out = ok_run and proc:wait(15000) or { code = -1, stderr = tostring(proc) }
     if out.code == 0 then
       h.ok('version: ' .. vim.trim(out.stdout or ''))
     else
-      h.warn('`' .. exe .. ' --version` failed: ' .. vim.trim((out.stderr or '') .. (out.stdout or '')))
+      h.warn(('`%s` failed: %s'):format(table.concat(argv, ' '),
+        vim.trim((out.stderr or '') .. (out.stdout or ''))))
     end
   else
     h.error(('`%s` not found on PATH'):format(exe), {

@@ -17,7 +17,7 @@ M.defaults = {
   filetypes = nil,
   -- Call vim.lsp.enable('gpt_ls') from setup().
   enable = true,
-  -- Show work-done progress ("gpt-ls: GPT: Ask 120 tokens") in the message area.
+  -- Show work-done progress ("gpt-ls: Ask 120 tokens") in the message area.
   progress = true,
   -- Open :GptExplain's result in a floating window (it is also the hover over the range).
   explain_float = true,
@@ -41,23 +41,27 @@ local function notify(msg, level)
 end
 
 --- The gpt-ls client attached to `bufnr`, or nil (with a message saying what to do).
-function M.client(bufnr, quiet)
+function M.client(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
-  local clients = vim.lsp.get_clients({ bufnr = bufnr, name = M.name })
-  if clients[1] then
-    return clients[1]
-  end
-  -- Commands that need no document may use a client attached elsewhere.
-  if bufnr == -1 then
-    return vim.lsp.get_clients({ name = M.name })[1]
-  end
-  if not quiet then
+  local client = vim.lsp.get_clients({ bufnr = bufnr, name = M.name })[1]
+  if not client then
     notify(
       'not attached to this buffer; run vim.lsp.enable("gpt_ls") and see :checkhealth gpt_ls',
       vim.log.levels.ERROR
     )
   end
-  return nil
+  return client
+end
+
+--- For commands that need no document: this buffer's client, else any running one.
+local function any_client()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = vim.lsp.get_clients({ bufnr = bufnr, name = M.name })[1]
+    or vim.lsp.get_clients({ name = M.name })[1]
+  if not client then
+    notify('no gpt-ls client is running; see :checkhealth gpt_ls', vim.log.levels.ERROR)
+  end
+  return client
 end
 
 --- Byte column `col` (0-based) of `line` in the client's position encoding.
@@ -149,6 +153,17 @@ local function show_markdown(result)
   })
 end
 
+--- Handler of command answers when no `on_result` was given (the code-action menu):
+--- errors become a message, Explain's explanation opens in a float.
+function M.on_command_result(err, result, ctx)
+  if err then
+    on_error(err)
+  elseif ctx and ctx.params and ctx.params.command == 'gpt-ls.explain'
+    and M.options.explain_float then
+    show_markdown(result)
+  end
+end
+
 --- Run server command `command` with `arguments`; `on_result(result)` gets the reply.
 function M.exec(client, command, title, arguments, bufnr, on_result)
   client:exec_cmd({ title = title, command = command, arguments = arguments }, { bufnr = bufnr },
@@ -190,33 +205,21 @@ end
 
 --- :GptHistory — the server opens recent conversations (window/showDocument).
 function M.history()
-  local client = M.client(vim.api.nvim_get_current_buf(), true) or M.client(-1)
+  local client = any_client()
   if client then
     M.exec(client, 'gpt-ls.showHistory', 'GPT: Show history', {}, nil, nil)
-  else
-    notify('no gpt-ls client is running', vim.log.levels.ERROR)
   end
-end
-
-local function result_text(result)
-  if type(result) == 'string' then
-    return result
-  elseif type(result) == 'table' then
-    return result.message or vim.inspect(result)
-  end
-  return tostring(result)
 end
 
 --- :GptCheck — test the connection to the API and report the result.
 function M.check()
-  local client = M.client(vim.api.nvim_get_current_buf(), true) or M.client(-1)
+  local client = any_client()
   if not client then
-    notify('no gpt-ls client is running', vim.log.levels.ERROR)
     return
   end
+  -- The server shows its report (settings in effect, latency) as a message itself.
   M.exec(client, 'gpt-ls.check', 'GPT: Check connection', {}, nil, function(result)
     M.last_check = result
-    notify(result_text(result))
   end)
 end
 

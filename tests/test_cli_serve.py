@@ -1,0 +1,93 @@
+"""``gpt-ls`` serving LSP: stdio (nothing but LSP on stdout), ``--tcp``, ``--log-file``."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"processId": None, "rootUri": None, "capabilities": {},
+                         "initializationOptions": {"apiKey": "sk-serve-secret-987654321"}}}
+
+
+def frame(message: dict) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def read_message(stream: IO[bytes]) -> dict:
+    headers = b""
+    while not headers.endswith(b"\r\n\r\n"):
+        byte = stream.read(1)
+        assert byte, f"stream closed after {headers!r}"
+        headers += byte
+    assert headers.startswith(b"Content-Length: "), headers
+    length = int(headers.split(b"\r\n")[0].split(b": ")[1])
+    return json.loads(stream.read(length))
+
+
+def env_for(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GPT_LS_"))}
+    env.update({"GPT_LS_DATA_DIR": str(tmp / "data"), "GPT_LS_CONFIG_DIR": str(tmp / "config"),
+                "GPT_LS_CACHE_DIR": str(tmp / "cache")})
+    return env
+
+
+def test_stdio_speaks_only_lsp_and_logs_without_the_key(tmp_path):
+    log = tmp_path / "logs" / "gpt-ls.log"
+    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--stdio", "-vv", "--log-file", str(log)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env_for(tmp_path))
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(frame(INITIALIZE))
+    proc.stdin.flush()
+    response = read_message(proc.stdout)
+    assert response["id"] == 1
+    assert response["result"]["serverInfo"]["name"] == "gpt-ls"
+    assert "gpt-ls.ask" in response["result"]["capabilities"]["executeCommandProvider"]["commands"]
+    proc.stdin.write(frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))
+    proc.stdin.write(frame({"jsonrpc": "2.0", "method": "exit"}))
+    proc.stdin.flush()
+    assert read_message(proc.stdout)["id"] == 2
+    assert proc.wait(timeout=15) == 0
+    text = log.read_text(encoding="utf-8")
+    assert "initialize" in text  # -vv logs the traffic …
+    assert "sk-serve-secret-987654321" not in text  # … with the key masked
+    assert "[REDACTED]" in text
+
+
+def test_tcp(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--tcp", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(tmp_path))
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gpt-ls did not listen"
+                time.sleep(0.1)
+        with conn:
+            conn.sendall(frame(INITIALIZE))
+            response = read_message(conn.makefile("rb"))
+        assert response["result"]["serverInfo"]["name"] == "gpt-ls"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_bad_tcp_address_is_a_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gpt_ls", "--tcp", "nonsense"], capture_output=True,
+                            text=True, env=env_for(tmp_path), timeout=30)
+    assert result.returncode == 2
+    assert "--tcp takes HOST:PORT" in result.stderr
