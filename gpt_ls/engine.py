@@ -21,7 +21,7 @@ from gpt_ls.errors import GptLsError, StreamInterrupted
 from gpt_ls.history import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, lookup_model, request_options
 from gpt_ls.settings import Settings
-from gpt_ls.tokens import count_text
+from gpt_ls.tokens import count_text, get_encoding
 
 if TYPE_CHECKING:
     from openai import AsyncStream
@@ -103,6 +103,7 @@ class Engine:
         self._clients = clients
         self._store: HistoryStore | None = None
         self._noticed: set[str] = set()
+        self._encodings_ready: set[str] = set()
         self._pruned: tuple[int | None, int | None] | None = None
         self.store_notice: str | None = None
 
@@ -210,6 +211,11 @@ class Engine:
         render: Render = action_render
         if req.chat is not None:
             render, turns = self._chat_render(req)
+        if info.encoding not in self._encodings_ready:
+            # The first count loads the tokenizer (0.4-0.9 s): in a thread, so that the
+            # editor's other requests are answered meanwhile (benchmarks/run.py).
+            await asyncio.to_thread(get_encoding, info.encoding)
+            self._encodings_ready.add(info.encoding)
         try:
             fitted = budget.fit(
                 lambda b, a, h: adapt_messages(info, render(b, a, h)),
