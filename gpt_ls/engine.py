@@ -9,6 +9,7 @@ messages, fit them the same way and report the same errors.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -212,9 +213,11 @@ class Engine:
         if req.chat is not None:
             render, turns = self._chat_render(req)
         if info.encoding not in self._encodings_ready:
-            # The first count loads the tokenizer (0.4-0.9 s): in a thread, so that the
-            # editor's other requests are answered meanwhile (benchmarks/run.py).
+            # The first count loads the tokenizer (0.4-0.9 s) and the first request the SDK
+            # (about 1 s, maybe being imported by the server's warm-up): both in a thread,
+            # so that the editor's other requests are answered meanwhile (benchmarks/run.py).
             await asyncio.to_thread(get_encoding, info.encoding)
+            await asyncio.to_thread(importlib.import_module, "gpt_ls.client")
             self._encodings_ready.add(info.encoding)
         try:
             fitted = budget.fit(
