@@ -68,6 +68,7 @@ class Running:
     task: asyncio.Task[Outcome] | None = None
     tokens: int = 0
     progress_token: str | None = None
+    finished: bool = False
     last_report: float = 0.0
     trackers: list[InsertionTracker] = field(default_factory=list)
 
@@ -333,8 +334,9 @@ class Runner:
         chunks: list[str] = []
         outcome: Outcome | None = None
         uri = req.context.uri
+        # Progress is created alongside the request: a slow editor does not delay the model.
+        progress = asyncio.create_task(self.ls.begin_progress(run, f"gpt-ls: {run.action.title.removeprefix('GPT: ')}"))
         try:
-            await self.ls.begin_progress(run, f"gpt-ls: {run.action.title.removeprefix('GPT: ')}")
             self.ls.notify_status(f"{run.action.title}…")
             if self._streams(req) and self.ls.can_edit():
                 sink = self._chat_sink(run, uri) if req.chat is not None else self._below_sink(run, uri, target.end)
@@ -371,6 +373,10 @@ class Runner:
                 self.anchors[uri].remove(target.anchor)
             self.running.pop(run.id, None)
             end_message = self._end_message(req, outcome)
+            if not progress.done():
+                # Give a prompt editor the chance to show progress at all, then move on.
+                await asyncio.wait([progress], timeout=1.0)
+            run.finished = True
             self.ls.end_progress(run, end_message)
             self.ls.notify_status(end_message)
 

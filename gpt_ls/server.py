@@ -39,6 +39,7 @@ timing = logging.getLogger("gpt_ls.timing")
 
 STATUS_NOTIFICATION = "gpt-ls/status"
 PROGRESS_INTERVAL = 0.5
+PROGRESS_CREATE_TIMEOUT = 60.0
 
 
 def gc_count() -> int:
@@ -241,11 +242,16 @@ class GptLanguageServer(LanguageServer):
         if not self.supports("window", "work_done_progress"):
             return
         token = str(uuid.uuid4())
+        created = asyncio.ensure_future(self.work_done_progress.create_async(token))
         try:
-            await asyncio.wait_for(self.work_done_progress.create_async(token), 5)
+            # Shielded: a late answer (Emacs 28 answers seconds later) must still find its
+            # request pending, and the exchange does not wait for it anyway.
+            await asyncio.wait_for(asyncio.shield(created), PROGRESS_CREATE_TIMEOUT)
         except Exception as exc:
             log.info("progress not available: %s", exc)
             return
+        if run.finished:
+            return  # the exchange ended before the editor answered
         run.progress_token = token
         self.work_done_progress.begin(
             token, types.WorkDoneProgressBegin(title=title, cancellable=True, message="waiting for the model")

@@ -206,11 +206,6 @@ def test_cancel_keeps_the_text_so_far(tmp_path: Path, api: FakeOpenAI) -> None:
     assert len(inserted) < len(slow) - 70
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server: when the answer to window/workDoneProgress/create comes after its 5 s "
-    "timeout, pygls raises InvalidStateError and gpt-ls shows 'gpt-ls internal error: "
-    "CANCELLED: <Future ...>'"
-))
 def test_late_answer_to_progress_create(tmp_path: Path, api: FakeOpenAI) -> None:
     # Emacs 28's jsonrpc really answers late when a synchronous request (eglot's default
     # eglot-execute-command) returns in the same read as the server's progress/create:

@@ -42,7 +42,7 @@ function M.check()
     end
   else
     h.error(('`%s` not found on PATH'):format(exe), {
-      'pipx install gpt-ls (or pip install gpt-ls) and make sure its bin directory is on PATH',
+      'pipx install /path/to/gpt-ls (or pip install /path/to/gpt-ls) and make sure its bin directory is on PATH',
       'or set the command: require("gpt_ls").setup{ cmd = { "/path/to/python", "-m", "gpt_ls" } }',
     })
   end
