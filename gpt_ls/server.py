@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from lsprotocol import types
@@ -26,12 +26,14 @@ from pygls.workspace import TextDocument
 
 from gpt_ls import __version__, prompts
 from gpt_ls.actions import DEDICATED_COMMANDS, RUN_COMMAND, SEND, Action, Catalog, load_actions
-from gpt_ls.engine import Engine
 from gpt_ls.errors import GptLsError, InvalidRequest
 from gpt_ls.logs import add_secret, mask
-from gpt_ls.runner import Runner, Running
 from gpt_ls.settings import Loaded, Settings, cache_dir, load_settings
 from gpt_ls.text import Encoding, Pos, apply_change
+
+if TYPE_CHECKING:  # the engine and runner load in the background after initialize
+    from gpt_ls.engine import Engine
+    from gpt_ls.runner import Runner, Running
 
 log = logging.getLogger(__name__)
 #: Opt-in (debug level): how long each request spent in the server, for benchmarks/run.py.
@@ -82,8 +84,8 @@ class GptLanguageServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("gpt-ls", __version__, protocol_cls=GptProtocol)
-        self.engine = Engine()
-        self.runner = Runner(self)
+        self._engine: Engine | None = None
+        self._runner: Runner | None = None
         self.editor_settings: dict[str, Any] = {}
         self.loaded: Loaded = load_settings()
         self.catalog = Catalog()
@@ -91,6 +93,24 @@ class GptLanguageServer(LanguageServer):
         self.client_info: types.ClientInfo | None = None
         self._warm: asyncio.Future[None] | None = None
         self._tokenizer_warm: asyncio.Future[None] | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The exchange engine (imported on first use, off the start-up path)."""
+        if self._engine is None:
+            from gpt_ls.engine import Engine
+
+            self._engine = Engine()
+        return self._engine
+
+    @property
+    def runner(self) -> Runner:
+        """The action runner (imported on first use, off the start-up path)."""
+        if self._runner is None:
+            from gpt_ls.runner import Runner
+
+            self._runner = Runner(self)
+        return self._runner
 
     @property
     def client_name(self) -> str:
@@ -157,6 +177,7 @@ class GptLanguageServer(LanguageServer):
 
         def load() -> None:
             try:
+                importlib.import_module("gpt_ls.runner")
                 client = importlib.import_module("gpt_ls.client")
                 client._ssl_context()
             except Exception as exc:  # the first action reports it properly
