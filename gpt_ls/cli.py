@@ -35,8 +35,12 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``gpt-ls`` command line."""
+#: Names of the subcommands (``serve`` is built in).
+SUBCOMMANDS = frozenset({"serve", "ask", "chat", "check", "history", "tokens"})
+
+
+def build_parser(subcommands: bool = True) -> argparse.ArgumentParser:
+    """The ``gpt-ls`` command line (``subcommands=False``: just enough to serve, quickly)."""
     parser = argparse.ArgumentParser(
         prog="gpt-ls",
         description="A language server that puts OpenAI's chat models inside any editor.",
@@ -54,14 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--log-file", metavar="PATH")
     serve_parser.add_argument("-v", "--verbose", action="count", default=0)
     serve_parser.set_defaults(func=serve)
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    if subcommands:
+        for name in SUBCOMMAND_MODULES:
+            importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gpt-ls`` script."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Serving (the editor's case) skips importing the terminal commands: start-up matters.
+    full = any(a in SUBCOMMANDS or a in ("-h", "--help") for a in argv)
+    parser = build_parser(subcommands=full)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

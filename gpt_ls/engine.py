@@ -9,6 +9,7 @@ messages, fit them the same way and report the same errors.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from gpt_ls.errors import GptLsError, StreamInterrupted
 from gpt_ls.history import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, lookup_model, request_options
 from gpt_ls.settings import Settings
-from gpt_ls.tokens import count_text
+from gpt_ls.tokens import count_text, get_encoding
 
 if TYPE_CHECKING:
     from openai import AsyncStream
@@ -118,6 +119,7 @@ class Engine:
         self._clients = clients
         self._store: HistoryStore | None = None
         self._noticed: set[str] = set()
+        self._encodings_ready: set[str] = set()
         self._pruned: tuple[int | None, int | None] | None = None
         self.store_notice: str | None = None
 
@@ -226,6 +228,13 @@ class Engine:
         render: Render = action_render
         if req.chat is not None:
             render, turns = self._chat_render(req)
+        if info.encoding not in self._encodings_ready:
+            # The first count loads the tokenizer (0.4-0.9 s) and the first request the SDK
+            # (about 1 s, maybe being imported by the server's warm-up): both in a thread,
+            # so that the editor's other requests are answered meanwhile (benchmarks/run.py).
+            await asyncio.to_thread(get_encoding, info.encoding)
+            await asyncio.to_thread(importlib.import_module, "gpt_ls.client")
+            self._encodings_ready.add(info.encoding)
         try:
             fitted = budget.fit(
                 lambda b, a, h: adapt_messages(info, render(b, a, h)),

@@ -8,6 +8,7 @@ connection: document sync, progress, edits, hovers and messages.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import os
@@ -15,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from lsprotocol import types
@@ -26,18 +27,27 @@ from pygls.workspace import TextDocument
 
 from gpt_ls import __version__, prompts
 from gpt_ls.actions import DEDICATED_COMMANDS, RUN_COMMAND, SEND, Action, Catalog, load_actions
-from gpt_ls.engine import Engine
 from gpt_ls.errors import GptLsError, InvalidRequest
 from gpt_ls.logs import add_secret, mask
-from gpt_ls.runner import Runner, Running
 from gpt_ls.settings import Loaded, Settings, cache_dir, load_settings
 from gpt_ls.text import Encoding, Pos, apply_change
 
+if TYPE_CHECKING:  # the engine and runner load in the background after initialize
+    from gpt_ls.engine import Engine
+    from gpt_ls.runner import Runner, Running
+
 log = logging.getLogger(__name__)
+#: Opt-in (debug level): how long each request spent in the server, for benchmarks/run.py.
+timing = logging.getLogger("gpt_ls.timing")
 
 STATUS_NOTIFICATION = "gpt-ls/status"
 PROGRESS_INTERVAL = 0.5
 PROGRESS_CREATE_TIMEOUT = 60.0
+
+
+def gc_count() -> int:
+    """Garbage collections so far, all generations (for the timing log)."""
+    return sum(int(g["collections"]) for g in gc.get_stats())
 
 
 class GptProtocol(LanguageServerProtocol):
@@ -61,6 +71,21 @@ class GptProtocol(LanguageServerProtocol):
             return
         yield from super().lsp_work_done_progress_cancel(params)
 
+    def handle_message(self, message: Any) -> None:
+        """Dispatch; with ``gpt_ls.timing`` at debug, log each request's time in the server.
+
+        For a synchronous handler (code actions, hover) this spans the handler, the
+        serialization and the write of the response.
+        """
+        if not timing.isEnabledFor(logging.DEBUG) or getattr(message, "id", None) is None:
+            super().handle_message(message)
+            return
+        t0, c0, g0 = time.perf_counter(), time.thread_time(), gc_count()
+        super().handle_message(message)
+        wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
+        # Wall time, this thread's CPU time (the gap is waiting: GIL, preemption), collections.
+        timing.debug("%s %.4f %.4f %d", getattr(message, "method", "response"), wall, cpu, gc_count() - g0)
+
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(
         self, params: types.DidChangeTextDocumentParams
@@ -78,14 +103,33 @@ class GptLanguageServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("gpt-ls", __version__, protocol_cls=GptProtocol)
-        self.engine = Engine()
-        self.runner = Runner(self)
+        self._engine: Engine | None = None
+        self._runner: Runner | None = None
         self.editor_settings: dict[str, Any] = {}
         self.loaded: Loaded = load_settings()
         self.catalog = Catalog()
         self._shown_problems: set[str] = set()
         self.client_info: types.ClientInfo | None = None
         self._warm: asyncio.Future[None] | None = None
+        self._tokenizer_warm: asyncio.Future[None] | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The exchange engine (imported on first use, off the start-up path)."""
+        if self._engine is None:
+            from gpt_ls.engine import Engine
+
+            self._engine = Engine()
+        return self._engine
+
+    @property
+    def runner(self) -> Runner:
+        """The action runner (imported on first use, off the start-up path)."""
+        if self._runner is None:
+            from gpt_ls.runner import Runner
+
+            self._runner = Runner(self)
+        return self._runner
 
     @property
     def client_name(self) -> str:
@@ -148,11 +192,13 @@ class GptLanguageServer(LanguageServer):
             self.set_editor_settings(result[0])
 
     def warm_up(self) -> None:
-        """Import the openai SDK off the critical path, so the first action does not wait."""
+        """Load the SDK and its TLS context off the critical path, so the first action does not wait."""
 
         def load() -> None:
             try:
-                importlib.import_module("gpt_ls.client")
+                importlib.import_module("gpt_ls.runner")
+                client = importlib.import_module("gpt_ls.client")
+                client._ssl_context()
             except Exception as exc:  # the first action reports it properly
                 log.warning("could not load the openai SDK: %s", exc)
 
@@ -347,8 +393,27 @@ class GptLanguageServer(LanguageServer):
         uri = self.show_markdown(f"conversation-{conv.id}.md", to_markdown(conv, messages))
         return {"uri": uri, "id": conv.id}
 
+    def warm_tokenizer(self) -> None:
+        """Load the model's tokenizer in the background, once: an action is probably coming.
+
+        Not at initialize: it adds 40-80 MB, which only servers that are used should pay.
+        Loading it on the event loop at the first action would stall every request for
+        up to a second (benchmarks/run.py measures both).
+        """
+        if self._tokenizer_warm is not None:
+            return
+        encoding = self.engine.model_info(self.settings).encoding
+
+        def load() -> None:
+            from gpt_ls import tokens
+
+            tokens.preload([encoding])
+
+        self._tokenizer_warm = asyncio.get_running_loop().run_in_executor(None, load)
+
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         """The actions for a range: data only, no network; only a dict lookup of the document."""
+        self.warm_tokenizer()
         uri = params.text_document.uri
         doc = self.open_document(uri)
         language = (doc.language_id if doc is not None else None) or "plaintext"

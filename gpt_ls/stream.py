@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gpt_ls.text import Change, Encoding, LineIndex, Pos
+from gpt_ls.text import Change, Encoding, Pos, position_at
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ class DocumentSink:
         virtual = self.tracker.virtual(source)
         if self.tracker.pending:
             version = None  # we cannot know the editor's version: send unversioned
-        at = LineIndex(virtual).position(self.tracker.insert_offset(), self.port.encoding)
+        at = position_at(virtual, self.tracker.insert_offset(), self.port.encoding)
         versioned = self.port.versioned and version is not None
         self.tracker.sent(text, versioned=versioned)
         ok = await self.port.apply_insert(self.uri, version if versioned else None, at, text)

@@ -64,6 +64,22 @@ class Pos:
     character: int
 
 
+def _offset_in_line(text: str, start: int, end: int, character: int, encoding: Encoding) -> int:
+    """The offset of ``character`` in the line ``text[start:end]`` (clamped, rounded down)."""
+    if character <= 0:
+        return start
+    if encoding == "utf-32" or text[start:end].isascii():
+        return min(start + character, end)
+    count = 0
+    for i in range(start, end):
+        count += _char_units(text[i], encoding)
+        if count > character:
+            return i
+        if count == character:
+            return i + 1
+    return end
+
+
 class LineIndex:
     """Line starts of one text, for fast position ↔ offset conversion."""
 
@@ -93,19 +109,7 @@ class LineIndex:
             return 0
         if line >= len(self.starts):
             return len(self.text)
-        start, end = self.starts[line], self.ends[line]
-        if character <= 0:
-            return start
-        if encoding == "utf-32" or self.text[start:end].isascii():
-            return min(start + character, end)
-        count = 0
-        for i in range(start, end):
-            count += _char_units(self.text[i], encoding)
-            if count > character:
-                return i
-            if count == character:
-                return i + 1
-        return end
+        return _offset_in_line(self.text, self.starts[line], self.ends[line], character, encoding)
 
     def position(self, offset: int, encoding: Encoding) -> Pos:
         """The client position of a string offset (clamped to the text)."""
@@ -117,14 +121,37 @@ class LineIndex:
         return Pos(line, units(self.text[start:offset], encoding))
 
 
+# One position in a large document is found with C-level string scans, not a LineIndex
+# of every line: didChange and each streamed edit need one or two positions, and a
+# 10,000-line LineIndex costs milliseconds of the event loop every time.
 def offset_at(text: str, line: int, character: int, encoding: Encoding = "utf-16") -> int:
-    """Convenience: the offset of one position in ``text``."""
-    return LineIndex(text).offset(line, character, encoding)
+    """The offset of one position in ``text`` (same rules as ``LineIndex.offset``)."""
+    if "\r" in text:
+        return LineIndex(text).offset(line, character, encoding)
+    if line < 0:
+        return 0
+    if line <= 1000:  # a find per line, copying nothing
+        start = 0
+        for _ in range(line):
+            start = text.find("\n", start) + 1
+            if start == 0:
+                return len(text)
+    else:  # one split, in C, beats a Python loop over many lines
+        parts = text.split("\n", line)
+        if len(parts) <= line:
+            return len(text)
+        start = len(text) - len(parts[-1])
+    end = text.find("\n", start)
+    return _offset_in_line(text, start, len(text) if end < 0 else end, character, encoding)
 
 
 def position_at(text: str, offset: int, encoding: Encoding = "utf-16") -> Pos:
-    """Convenience: the position of one offset in ``text``."""
-    return LineIndex(text).position(offset, encoding)
+    """The position of one offset in ``text`` (same rules as ``LineIndex.position``)."""
+    if "\r" in text:
+        return LineIndex(text).position(offset, encoding)
+    offset = max(0, min(offset, len(text)))
+    start = text.rfind("\n", 0, offset) + 1
+    return Pos(text.count("\n", 0, offset), units(text[start:offset], encoding))
 
 
 @dataclass(frozen=True)
@@ -146,9 +173,8 @@ def apply_change(
     """Apply one ``didChange`` content change; ``start is None`` means a full replace."""
     if start is None or end is None:
         return new_text, Change(0, len(text), new_text)
-    index = LineIndex(text)
-    a = index.offset(start.line, start.character, encoding)
-    b = index.offset(end.line, end.character, encoding)
+    a = offset_at(text, start.line, start.character, encoding)
+    b = a if end == start else offset_at(text, end.line, end.character, encoding)
     if b < a:
         a, b = b, a
     return text[:a] + new_text + text[b:], Change(a, b, new_text)

@@ -212,8 +212,17 @@ class RefusingProxy:
                     if not chunk:
                         break
                     data += chunk
-                self.requests.append(data.split(b"\r\n", 1)[0])
-                conn.sendall(b"HTTP/1.1 " + self.status + b"\r\nContent-Length: 0\r\n\r\n")
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(body) < length:  # read the whole request: closing on unread data resets
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                self.requests.append(head.split(b"\r\n", 1)[0])
+                extra = b'Proxy-Authenticate: Basic realm="proxy"\r\n' if self.status.startswith(b"407") else b""
+                conn.sendall(b"HTTP/1.1 " + self.status + b"\r\n" + extra + b"Content-Length: 0\r\n\r\n")
 
     def __enter__(self) -> RefusingProxy:
         self._thread.start()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gpt_ls.text import LineIndex, Pos, apply_change, eol_of, offset_at, position_at, units
+from gpt_ls.text import Change, LineIndex, Pos, apply_change, eol_of, offset_at, position_at, units
 
 DOC = "ab\n你好👋x\r\nz😀"
 # offsets: a0 b1 \n2 | 你3 好4 👋5 x6 \r7 \n8 | z9 😀10 | end 11
@@ -99,3 +99,23 @@ def test_apply_change_inverted_range_is_normalised():
 @pytest.mark.parametrize(("text", "eol"), [("a\r\nb", "\r\n"), ("a\nb\r\n", "\n"), ("ab", "\n"), ("a\rb", "\r")])
 def test_eol_of(text, eol):
     assert eol_of(text) == eol
+
+
+@pytest.mark.parametrize("text", ["", "a", "a\n", "\n\n", "ab\n你好👋x\nz😀", "x\n" * 1500 + "末尾👋"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_single_position_helpers_agree_with_line_index(text, encoding):
+    # offset_at/position_at scan strings instead of indexing every line: same answers.
+    index = LineIndex(text)
+    lines = text.count("\n")
+    for line in [-1, 0, 1, 2, lines, lines + 1, 1001, 1200]:
+        for character in [0, 1, 2, 3, 4, 5, 99]:
+            assert offset_at(text, line, character, encoding) == index.offset(line, character, encoding)
+    for offset in range(-1, len(text) + 2, max(1, len(text) // 300)):
+        assert position_at(text, offset, encoding) == index.position(offset, encoding)
+
+
+def test_apply_change_deep_in_a_long_document():
+    text = "".join(f"第{i}行\n" for i in range(3000))
+    new, change = apply_change(text, Pos(2500, 1), Pos(2500, 4), "👋", "utf-16")
+    assert change == Change(text.index("第2500行") + 1, text.index("第2500行") + 4, "👋")
+    assert new.splitlines()[2500] == "第👋0行"

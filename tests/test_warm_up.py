@@ -1,0 +1,41 @@
+"""The server loads the SDK, the TLS context and the tokenizer in the background."""
+
+from lsprotocol import types
+
+from gpt_ls import tokens
+
+
+async def test_warm_up_loads_the_tls_context_but_not_the_tokenizer(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
+    from gpt_ls import client
+    from gpt_ls.server import GptLanguageServer
+
+    tokens.reset()
+    client._SSL_CONTEXTS.clear()
+    ls = GptLanguageServer()
+    ls.warm_up()
+    assert ls._warm is not None
+    await ls._warm
+    assert len(client._SSL_CONTEXTS) == 1
+    assert tokens._loaded == {}
+
+
+async def test_first_code_action_loads_the_configured_models_tokenizer(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
+    from gpt_ls.server import GptLanguageServer
+
+    tokens.reset()
+    ls = GptLanguageServer()
+    ls.set_editor_settings({"model": "gpt-4"})
+    params = types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri="file:///a.md"),
+        range=types.Range(types.Position(0, 0), types.Position(0, 1)),
+        context=types.CodeActionContext(diagnostics=[]),
+    )
+    assert ls.code_actions(params)[0].title == "GPT: Ask"
+    first = ls._tokenizer_warm
+    assert first is not None
+    await first
+    assert sorted(tokens._loaded) == ["cl100k_base"]
+    ls.code_actions(params)
+    assert ls._tokenizer_warm is first  # once only
