@@ -36,7 +36,7 @@ from gpt_ls.settings import load_settings
 from gpt_ls.text import LineIndex
 
 T = TypeVar("T")
-EXAMPLES = figures.fuzz_examples(25)
+EXAMPLES = figures.fuzz_examples(40)
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
