@@ -25,6 +25,9 @@ Render = Callable[[str, str, Messages], Messages]
 #: How many times a fit is corrected when the template around the excerpt costs more
 #: than the excerpt alone; after that the excerpt is dropped.
 _MAX_RETRIES = 6
+#: An excerpt this long (characters) that fits even by its upper-bound estimate is sent
+#: whole without being counted: counting a megabyte exactly costs ~50 ms of tokenizer time.
+ESTIMATE_FROM = 65_536
 
 
 @dataclass
@@ -38,7 +41,8 @@ class Fitted:
     trimmed_context: bool
     #: How many history messages were dropped (oldest first).
     dropped_turns: int
-    #: False when counts are estimates (the encoding could not be loaded).
+    #: False when ``prompt_tokens`` is an estimate (an upper bound): the encoding could not
+    #: be loaded, or a large excerpt fitted so clearly that counting it was not needed.
     exact: bool = True
 
 
@@ -228,6 +232,13 @@ def fit(
 
     # Then as much excerpt as the rest allows.
     trimmed = bool(before or after)  # until the kept excerpt is known to be all of it
+    exact = tokens.is_exact(info.encoding)
+    if trimmed and prompt < limit and len(before) + len(after) >= ESTIMATE_FROM:
+        wrapper = max(0, count(render(".", "", kept)) - prompt)
+        upper = prompt + wrapper + tokens.estimate_tokens(before) + tokens.estimate_tokens(after)
+        if upper <= limit:
+            # It fits even if every estimate were right: send it all, report the bound.
+            messages, prompt, trimmed, exact = render(before, after, kept), upper, False, False
     if trimmed and prompt < limit:
         # What the template adds around any excerpt, so the first try usually fits.
         wrapper = max(0, count(render(".", "", kept)) - prompt - 1)
@@ -257,7 +268,7 @@ def fit(
         reply_budget=reply,
         trimmed_context=trimmed,
         dropped_turns=dropped,
-        exact=tokens.is_exact(info.encoding),
+        exact=exact,
     )
 
 

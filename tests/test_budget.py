@@ -393,3 +393,25 @@ def test_format_usage() -> None:
 )
 def test_format_cost(cost: float, text: str) -> None:
     assert format_cost(cost) == text
+
+
+def test_a_large_excerpt_that_clearly_fits_is_sent_whole_without_counting() -> None:
+    from gpt_ls import budget as budget_module
+    from gpt_ls.actions import ASK
+    from gpt_ls.budget import fit
+    from gpt_ls.models import lookup_model
+    from gpt_ls.prompts import SelectionContext, render
+    from gpt_ls.tokens import count_messages
+
+    info = lookup_model("gpt-4.1-mini")
+    before = "第一行 line one 😀\n" * 8_000  # about 150k characters
+    after = "more text after\n" * 5_000
+    ctx = SelectionContext("file:///big.txt", "plaintext", "question?", before, after)
+    fitted = fit(lambda b, a, h: render(ASK, ctx, b, a, h), before, after, [], info, None)
+    assert len(before) + len(after) >= budget_module.ESTIMATE_FROM
+    assert not fitted.trimmed_context
+    assert fitted.exact is False
+    exact = count_messages(fitted.messages, info)
+    assert fitted.messages[-1]["content"].count("第一行 line one 😀\n") == 8_000
+    assert exact <= fitted.prompt_tokens  # an upper bound
+    assert fitted.prompt_tokens + fitted.reply_budget <= info.context_window
