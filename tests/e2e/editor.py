@@ -19,7 +19,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
-from gpt_ls.text import LineIndex, Pos, apply_change
+from gpt_ls.text import Encoding, LineIndex, Pos, apply_change
 
 SERVER = [sys.executable, "-m", "gpt_ls"]
 
@@ -51,6 +51,7 @@ class Editor:
     docs: dict[str, Doc] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     edits: list[types.ApplyWorkspaceEditParams] = field(default_factory=list)
+    negotiated: Encoding = "utf-16"
     _echoes: list[asyncio.Task[None]] = field(default_factory=list)
 
     # -- documents ------------------------------------------------------------
@@ -62,22 +63,23 @@ class Editor:
         return doc
 
     @property
-    def encoding(self) -> str:
-        return "utf-16"
+    def encoding(self) -> Encoding:
+        """The position encoding the server chose at initialize (UTF-16 unless negotiated)."""
+        return self.negotiated
 
     def range_of(self, uri: str, needle: str) -> types.Range:
         """The LSP range (UTF-16) of the first occurrence of ``needle``."""
         text = self.docs[uri].text
         start = text.index(needle)
         index = LineIndex(text)
-        a = index.position(start, "utf-16")
-        b = index.position(start + len(needle), "utf-16")
+        a = index.position(start, self.encoding)
+        b = index.position(start + len(needle), self.encoding)
         return types.Range(types.Position(a.line, a.character), types.Position(b.line, b.character))
 
     def _apply(self, doc: Doc, rng: types.Range, new_text: str) -> None:
         start = Pos(rng.start.line, rng.start.character)
         end = Pos(rng.end.line, rng.end.character)
-        doc.text, _ = apply_change(doc.text, start, end, new_text, "utf-16")
+        doc.text, _ = apply_change(doc.text, start, end, new_text, self.encoding)
         doc.version += 1
 
     def _did_change(self, doc: Doc, version: int, rng: types.Range, text: str) -> None:
@@ -88,7 +90,7 @@ class Editor:
     def type(self, uri: str, offset: int, text: str) -> None:
         """The user inserts ``text`` at a string offset; didChange as the editor would."""
         doc = self.docs[uri]
-        p = LineIndex(doc.text).position(offset, "utf-16")
+        p = LineIndex(doc.text).position(offset, self.encoding)
         rng = types.Range(types.Position(p.line, p.character), types.Position(p.line, p.character))
         self._apply(doc, rng, text)
         self._send_change(doc, rng, text)
@@ -167,7 +169,7 @@ class Editor:
 
     async def hover(self, uri: str, needle: str, delta: int = 0) -> types.Hover | None:
         text = self.docs[uri].text
-        p = LineIndex(text).position(text.index(needle) + delta, "utf-16")
+        p = LineIndex(text).position(text.index(needle) + delta, self.encoding)
         return await self.client.text_document_hover_async(types.HoverParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             position=types.Position(p.line, p.character)))
@@ -211,9 +213,12 @@ async def start_editor(env: dict[str, str], config: EditorConfig, root_uri: str 
     if config.position_encodings is not None and caps.general is not None:
         caps.general.position_encodings = config.position_encodings
     info = types.ClientInfo(name="Neovim", version="0.11.4") if config.capabilities == "neovim" else None
-    await client.initialize_session(types.InitializeParams(
+    result = await client.initialize_session(types.InitializeParams(
         capabilities=caps, root_uri=root_uri, initialization_options=config.initialization_options,
         client_info=info))
+    kind = result.capabilities.position_encoding or "utf-16"
+    chosen = str(getattr(kind, "value", kind))
+    editor.negotiated = {"utf-8": "utf-8", "utf-32": "utf-32"}.get(chosen, "utf-16")  # type: ignore[assignment]
     return editor
 
 

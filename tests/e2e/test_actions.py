@@ -330,3 +330,16 @@ async def test_removed_setting_stops_applying(start, api):
     await editor.action("gpt-ls.ask", URI, "q")
     body = api.chat_requests()[0].body
     assert (body["model"], body["temperature"]) == ("gpt-4.1-mini", 0.3)
+
+
+async def test_neovim_negotiates_utf8_and_cjk_edits_land_in_place(start, api):
+    api.script(Reply(text="回答 😀", chunk_size=2, delay=0.02))
+    editor = await start(EditorConfig(capabilities="neovim", echo_delay=0.15))
+    assert editor.encoding == "utf-8"  # Neovim offers utf-8 first
+    editor.open(URI, "上文 😀\n问题？\n下文\n")
+    before = len([s for s in editor.statuses if s["running"] == 0])
+    await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "问题？"))
+    await asyncio.sleep(0.2)
+    editor.type(URI, len("上文 😀"), " 用户")
+    await editor.wait_idle(before)
+    assert editor.docs[URI].text == "上文 😀 用户\n问题？\n回答 😀\n下文\n"
