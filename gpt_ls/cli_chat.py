@@ -40,7 +40,10 @@ HELP = """Commands:
 End a line with \\ to continue on the next one, or enclose several lines in \"\"\"."""
 
 
-def _settings(args: argparse.Namespace) -> tuple[Settings, str]:
+def _settings(args: argparse.Namespace) -> tuple[Settings, str, str]:
+    """Settings, workspace key and project instructions of the current directory's workspace."""
+    from gpt_ls.prompts import project_instructions
+
     root = find_workspace_root(Path.cwd())
     overrides: dict[str, Any] = {}
     if getattr(args, "model", None):
@@ -48,18 +51,19 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, str]:
     loaded = load_settings(overrides, root)
     for problem in loaded.problems:
         print(f"gpt-ls: warning: {problem}", file=sys.stderr)
-    return loaded.settings, workspace_key(root)
+    instructions = project_instructions(root, loaded.settings.instructions_file)
+    return loaded.settings, workspace_key(root), instructions
 
 
 async def _exchange(
     engine: Engine, action: Action, question: str, settings: Settings, workspace: str, new: bool,
-    on_text: Callable[[str], None],
+    on_text: Callable[[str], None], instructions: str = "",
 ) -> Outcome:
     from gpt_ls.engine import Request
     from gpt_ls.prompts import SelectionContext
 
     ctx = SelectionContext(uri="", language="", selection=question)
-    req = Request(action, ctx, settings, workspace=workspace, new_conversation=new)
+    req = Request(action, ctx, settings, workspace=workspace, new_conversation=new, system_extra=instructions)
     return await engine.run(req, on_text)
 
 
@@ -88,7 +92,7 @@ def run_ask(args: argparse.Namespace) -> int:
     if not question.strip():
         print("gpt-ls: no question: pass it as an argument or on standard input", file=sys.stderr)
         return 2
-    settings, workspace = _settings(args)
+    settings, workspace, instructions = _settings(args)
     action = CHAT_ACTION if not args.system else dataclasses.replace(CHAT_ACTION, system=args.system)
     from gpt_ls.engine import Engine
 
@@ -102,7 +106,7 @@ def run_ask(args: argparse.Namespace) -> int:
 
     try:
         outcome = asyncio.run(
-            _exchange(engine, action, question, settings, workspace, not args.continue_, on_text)
+            _exchange(engine, action, question, settings, workspace, not args.continue_, on_text, instructions)
         )
     finally:
         engine.close()
@@ -150,7 +154,7 @@ class ChatSession:
     """The interactive loop's state: settings, the action (system prompt), totals."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.settings, self.workspace = _settings(args)
+        self.settings, self.workspace, self.instructions = _settings(args)
         self.action = CHAT_ACTION if not args.system else dataclasses.replace(CHAT_ACTION, system=args.system)
         self.new = bool(args.system) or not args.continue_
         from gpt_ls.engine import Engine
@@ -197,7 +201,8 @@ class ChatSession:
 
     def turn(self, question: str) -> None:
         task = self.loop.create_task(
-            _exchange(self.engine, self.action, question, self.settings, self.workspace, self.new, _write)
+            _exchange(self.engine, self.action, question, self.settings, self.workspace, self.new, _write,
+                      self.instructions)
         )
         self.loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:

@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 
 #: How long to wait for the editor to answer one ``workspace/applyEdit``.
 APPLY_TIMEOUT = 10.0
-#: Project instructions longer than this are cut (they join every request).
-INSTRUCTIONS_LIMIT = 20_000
 #: Other open documents sent by "Ask about the workspace", at most.
 WORKSPACE_DOCUMENTS = 20
 
@@ -197,16 +195,7 @@ class Runner:
 
     def instructions(self) -> str:
         """The workspace's project instructions (``.gpt-ls.md``), joined to every system message."""
-        root = self.ls.workspace_root
-        name = self.ls.settings.instructions_file
-        if root is None or not name:
-            return ""
-        try:
-            text = (root / name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return ""
-        text = text.strip()[:INSTRUCTIONS_LIMIT]
-        return f"Project instructions (from {name}):\n{text}" if text else ""
+        return prompts.project_instructions(self.ls.workspace_root, self.ls.settings.instructions_file)
 
     def _settings_for(self, action: Action) -> Settings:
         """The settings with the action's own model parameters, for this action only."""

@@ -150,3 +150,11 @@ def test_history_usage_totals_with_prices(api, tmp_path, workspace):
         f"{workspace.resolve()}: 4,000 prompt + 2,000 completion = 6,000 tokens (~$0.0048)",
         "  gpt-4.1-mini: 4,000 prompt + 2,000 completion",
     ]
+
+
+def test_project_instructions_join_terminal_conversations(api, tmp_path, workspace):
+    (workspace / ".gpt-ls.md").write_text("Reply in 简体中文.\n", encoding="utf-8")
+    result = gpt_ls(["ask", "hello"], cli_env(api, tmp_path), workspace)
+    assert result.returncode == 0, result.stderr
+    assert api.chat_requests()[0].body["messages"][0]["content"] == (
+        "You are a helpful assistant.\n\nProject instructions (from .gpt-ls.md):\nReply in 简体中文.")

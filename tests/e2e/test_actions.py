@@ -343,3 +343,12 @@ async def test_neovim_negotiates_utf8_and_cjk_edits_land_in_place(start, api):
     editor.type(URI, len("上文 😀"), " 用户")
     await editor.wait_idle(before)
     assert editor.docs[URI].text == "上文 😀 用户\n问题？\n回答 😀\n下文\n"
+
+
+async def test_settings_pulled_with_workspace_configuration(start, api):
+    editor = await start(EditorConfig(configuration={"model": "gpt-4-0314", "maxTokens": 64}))
+    editor.open(URI, "q\n")
+    await asyncio.sleep(0.3)  # the pull happens after initialized
+    await editor.action("gpt-ls.ask", URI, "q")
+    body = api.chat_requests()[0].body
+    assert (body["model"], body["max_tokens"]) == ("gpt-4-0314", 64)
