@@ -160,12 +160,16 @@ class Engine:
         """The model table entry for the configured model (with setting overrides)."""
         return lookup_model(settings.model, settings.context_window, settings.max_output_tokens)
 
-    def _conversation(self, req: Request) -> tuple[int | None, list[dict[str, str]]]:
+    def _conversation(self, req: Request) -> tuple[int | None, list[dict[str, str]], bool]:
+        """The conversation to continue and its turns; or (None, [], True) when a new one is due.
+
+        A new conversation is only created once the request is about to be sent, so a
+        request refused before sending leaves no empty conversation behind.
+        """
         if not req.settings.history:
-            return None, []
+            return None, [], False
         if req.chat is not None:
-            title = req.context.file_name
-            return self.store().new_conversation(req.workspace, title, model=req.settings.model), []
+            return None, [], True
         store = self.store()
         retention = (req.settings.history_retention_days, req.settings.history_max_conversations)
         if retention != (None, None) and retention != self._pruned:
@@ -177,12 +181,14 @@ class Engine:
         if continues and not req.new_conversation:
             current = store.current_conversation(req.workspace)
             if current is not None:
-                return current.id, store.turns(current.id)
+                return current.id, store.turns(current.id), False
+        return None, [], True
+
+    def _new_conversation(self, req: Request) -> int:
+        if req.chat is not None:
+            return self.store().new_conversation(req.workspace, req.context.file_name, model=req.settings.model)
         title = " ".join(req.context.selection.split())[:80] or req.action.title
-        conv_id = store.new_conversation(
-            req.workspace, title, model=req.settings.model, system=req.action.system
-        )
-        return conv_id, []
+        return self.store().new_conversation(req.workspace, title, model=req.settings.model, system=req.action.system)
 
     def _chat_render(
         self, req: Request
@@ -211,14 +217,13 @@ class Engine:
         info = self.model_info(settings)
         self._notice_once("model:" + info.name, info.notice, notices)
         try:
-            conv_id, turns = self._conversation(req)
+            conv_id, turns, new_conversation = self._conversation(req)
         except Exception as exc:  # history must never block an answer
             log.warning("history unavailable: %s", exc)
-            conv_id, turns = None, []
+            conv_id, turns, new_conversation = None, [], False
             self._notice_once("history", f"History is unavailable ({exc}); this exchange is not saved.", notices)
         if self.store_notice:
             self._notice_once("store", self.store_notice, notices)
-        outcome.conversation_id = conv_id
         ctx = req.context
         Render = Callable[[str, str, list[dict[str, str]]], list[dict[str, str]]]
 
@@ -247,6 +252,14 @@ class Engine:
         outcome.messages = fitted.messages
         if fitted.dropped_turns:
             log.info("dropped %d earlier messages to fit the context window", fitted.dropped_turns)
+        if new_conversation:
+            try:
+                conv_id = self._new_conversation(req)
+            except Exception as exc:  # history must never block an answer
+                log.warning("history unavailable: %s", exc)
+                self._notice_once("history", f"History is unavailable ({exc}); this exchange is not saved.",
+                                  notices)
+        outcome.conversation_id = conv_id
         assistant_id: int | None = None
         store = self.store() if conv_id is not None else None
         if store is not None and conv_id is not None:

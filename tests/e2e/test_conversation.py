@@ -87,3 +87,14 @@ async def test_editor_conversation_continues_in_the_terminal_and_back(start, api
     await editor.action("gpt-ls.continue", URI, "back in the editor")
     contents = [m["content"] for m in api.chat_requests()[2].body["messages"][1:]]
     assert contents[:4] == ["editor question", "editor answer", "terminal question", "terminal answer"]
+
+
+async def test_a_request_refused_before_sending_leaves_no_conversation(start, api):
+    editor = await start(EditorConfig(initialization_options={
+        "model": "my-local-model", "contextWindow": 300, "maxOutputTokens": 100}))
+    editor.open(URI, "长问题 " * 400 + "\n")
+    await editor.action("gpt-ls.ask", URI, ("长问题 " * 400).rstrip())
+    assert any("context window" in m for m in editor.message_texts())
+    assert api.chat_requests() == []
+    overview = await editor.run("gpt-ls.showHistory")
+    assert overview["conversations"] == []
