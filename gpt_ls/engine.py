@@ -217,7 +217,8 @@ class Engine:
         info = self.model_info(settings)
         self._notice_once("model:" + info.name, info.notice, notices)
         try:
-            conv_id, turns, new_conversation = self._conversation(req)
+            # History runs in a thread: another process may hold the database for a while.
+            conv_id, turns, new_conversation = await asyncio.to_thread(self._conversation, req)
         except Exception as exc:  # history must never block an answer
             log.warning("history unavailable: %s", exc)
             conv_id, turns, new_conversation = None, [], False
@@ -254,7 +255,7 @@ class Engine:
             log.info("dropped %d earlier messages to fit the context window", fitted.dropped_turns)
         if new_conversation:
             try:
-                conv_id = self._new_conversation(req)
+                conv_id = await asyncio.to_thread(self._new_conversation, req)
             except Exception as exc:  # history must never block an answer
                 log.warning("history unavailable: %s", exc)
                 self._notice_once("history", f"History is unavailable ({exc}); this exchange is not saved.",
@@ -263,12 +264,12 @@ class Engine:
         assistant_id: int | None = None
         store = self.store() if conv_id is not None else None
         if store is not None and conv_id is not None:
-            store.add_message(
-                conv_id, "user", ctx.selection, action=req.action.id, uri=ctx.uri,
+            await asyncio.to_thread(
+                store.add_message, conv_id, "user", ctx.selection, action=req.action.id, uri=ctx.uri,
                 range=req.range, model=settings.model, request=fitted.messages,
             )
-            assistant_id = store.add_message(
-                conv_id, "assistant", "", action=req.action.id, uri=ctx.uri,
+            assistant_id = await asyncio.to_thread(
+                store.add_message, conv_id, "assistant", "", action=req.action.id, uri=ctx.uri,
                 model=settings.model, status="partial",
             )
         parts: list[str] = []
@@ -306,7 +307,8 @@ class Engine:
                             on_progress(chunks)
                         now = time.monotonic()
                         if store is not None and assistant_id is not None and now - last_save >= SAVE_INTERVAL:
-                            store.update_message(assistant_id, content="".join(parts), status="partial")
+                            await asyncio.to_thread(
+                                store.update_message, assistant_id, content="".join(parts), status="partial")
                             last_save = now
             if finish is None:
                 raise StreamInterrupted(
@@ -333,11 +335,12 @@ class Engine:
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         if store is not None and assistant_id is not None:
             try:
-                store.update_message(
-                    assistant_id, content=outcome.text, status=outcome.status,
+                # Shielded: a second cancel must not stop the reply from being saved.
+                await asyncio.shield(asyncio.to_thread(
+                    store.update_message, assistant_id, content=outcome.text, status=outcome.status,
                     prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                     duration_ms=outcome.duration_ms,
-                )
+                ))
             except Exception as exc:
                 log.warning("could not save the reply to history: %s", exc)
         return outcome
