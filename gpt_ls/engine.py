@@ -110,6 +110,13 @@ def without_lone_surrogates(req: Request) -> Request:
     return replace(req, context=replace(ctx, **texts), chat=chat, system_extra=valid_unicode(req.system_extra))
 
 
+def _recorded(recording: asyncio.Future[tuple[int | None, int | None]] | None) -> int | None:
+    """The reply's history row, once it has been written (else None)."""
+    if recording is None or not recording.done() or recording.cancelled() or recording.exception():
+        return None
+    return recording.result()[1]
+
+
 class Engine:
     """Runs exchanges; owns the client cache and the history store."""
 
@@ -190,6 +197,21 @@ class Engine:
         title = " ".join(req.context.selection.split())[:80] or req.action.title
         return self.store().new_conversation(req.workspace, title, model=req.settings.model, system=req.action.system)
 
+    def _record_start(
+        self, req: Request, conv_id: int | None, new: bool, messages: list[dict[str, str]]
+    ) -> tuple[int | None, int | None]:
+        """Save the question (with the exact messages sent) and an empty reply to fill in."""
+        if new:
+            conv_id = self._new_conversation(req)
+        if conv_id is None:
+            return None, None
+        store, ctx = self.store(), req.context
+        store.add_message(conv_id, "user", ctx.selection, action=req.action.id, uri=ctx.uri, range=req.range,
+                          model=req.settings.model, request=messages)
+        assistant_id = store.add_message(conv_id, "assistant", "", action=req.action.id, uri=ctx.uri,
+                                         model=req.settings.model, status="partial")
+        return conv_id, assistant_id
+
     def _chat_render(
         self, req: Request
     ) -> tuple[Callable[[str, str, list[dict[str, str]]], list[dict[str, str]]], list[dict[str, str]]]:
@@ -253,25 +275,13 @@ class Engine:
         outcome.messages = fitted.messages
         if fitted.dropped_turns:
             log.info("dropped %d earlier messages to fit the context window", fitted.dropped_turns)
-        if new_conversation:
-            try:
-                conv_id = await asyncio.to_thread(self._new_conversation, req)
-            except Exception as exc:  # history must never block an answer
-                log.warning("history unavailable: %s", exc)
-                self._notice_once("history", f"History is unavailable ({exc}); this exchange is not saved.",
-                                  notices)
-        outcome.conversation_id = conv_id
+        # Recorded in a thread, alongside the request: the model need not wait for the disk.
+        recording: asyncio.Future[tuple[int | None, int | None]] | None = None
+        if conv_id is not None or new_conversation:
+            recording = asyncio.ensure_future(
+                asyncio.to_thread(self._record_start, req, conv_id, new_conversation, fitted.messages))
         assistant_id: int | None = None
-        store = self.store() if conv_id is not None else None
-        if store is not None and conv_id is not None:
-            await asyncio.to_thread(
-                store.add_message, conv_id, "user", ctx.selection, action=req.action.id, uri=ctx.uri,
-                range=req.range, model=settings.model, request=fitted.messages,
-            )
-            assistant_id = await asyncio.to_thread(
-                store.add_message, conv_id, "assistant", "", action=req.action.id, uri=ctx.uri,
-                model=settings.model, status="partial",
-            )
+        store: HistoryStore | None = None
         parts: list[str] = []
         usage: Usage | None = None
         finish: str | None = None
@@ -306,10 +316,11 @@ class Engine:
                         if on_progress is not None:
                             on_progress(chunks)
                         now = time.monotonic()
-                        if store is not None and assistant_id is not None and now - last_save >= SAVE_INTERVAL:
-                            await asyncio.to_thread(
-                                store.update_message, assistant_id, content="".join(parts), status="partial")
+                        row = _recorded(recording)
+                        if now - last_save >= SAVE_INTERVAL and row is not None:
                             last_save = now
+                            await asyncio.to_thread(
+                                self.store().update_message, row, content="".join(parts), status="partial")
             if finish is None:
                 raise StreamInterrupted(
                     "The reply stream ended before the reply was complete (no finish reason); "
@@ -333,6 +344,14 @@ class Engine:
             usage = Usage(fitted.prompt_tokens, count_text(outcome.text, info.encoding), exact=False)
         outcome.usage = usage
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
+        if recording is not None:
+            try:
+                outcome.conversation_id, assistant_id = await asyncio.shield(recording)
+                store = self.store()
+            except Exception as exc:  # history must never lose the answer
+                log.warning("history unavailable: %s", exc)
+                self._notice_once("history", f"History is unavailable ({exc}); this exchange is not saved.",
+                                  notices)
         if store is not None and assistant_id is not None:
             try:
                 # Shielded: a second cancel must not stop the reply from being saved.
