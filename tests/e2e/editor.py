@@ -144,9 +144,14 @@ class Editor:
         return await self.client.workspace_execute_command_async(
             types.ExecuteCommandParams(command=command, arguments=list(arguments)))
 
+    @property
+    def idle_count(self) -> int:
+        """How many status notifications so far said that nothing runs (for ``wait_idle``)."""
+        return len([s for s in self.statuses if s["running"] == 0])
+
     async def action(self, command: str, uri: str, needle: str) -> Any:
         """Run an action on the first occurrence of ``needle`` and wait until it ends."""
-        before = len([s for s in self.statuses if s["running"] == 0])
+        before = self.idle_count
         result = await self.run(command, uri, self.range_of(uri, needle))
         await self.wait_idle(before)
         return result
@@ -154,7 +159,7 @@ class Editor:
     async def wait_idle(self, idle_seen: int, timeout: float = 30) -> None:
         """Wait for the status notification that says nothing runs any more."""
         async def poll() -> None:
-            while len([s for s in self.statuses if s["running"] == 0]) <= idle_seen:
+            while self.idle_count <= idle_seen:
                 await asyncio.sleep(0.02)
             await self.settle()
 

@@ -62,7 +62,7 @@ async def test_ask_with_neovim_like_late_echo_and_user_typing_above(start, api):
     api.script(Reply(text="one two three four five six seven eight nine ten", chunk_size=4, delay=0.05))
     editor = await start(EditorConfig(capabilities="neovim", echo_delay=0.15))
     editor.open(URI, "top\nquestion?\nbottom\n")
-    before = len([s for s in editor.statuses if s["running"] == 0])
+    before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "question?"))
     await asyncio.sleep(0.3)
     editor.type(URI, 0, "用户 typed 😀\n")
@@ -212,7 +212,7 @@ async def test_cancel_stops_at_once_and_keeps_the_text(start, api):
     api.script(Stall(text="partial reply ", seconds=20))
     editor = await start()
     editor.open(URI, "q\n")
-    before = len([s for s in editor.statuses if s["running"] == 0])
+    before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "q"))
     for _ in range(100):
         await asyncio.sleep(0.05)
@@ -231,7 +231,7 @@ async def test_progress_cancel_from_the_editor(start, api):
     api.script(Stall(text="", seconds=20))
     editor = await start()
     editor.open(URI, "q\n")
-    before = len([s for s in editor.statuses if s["running"] == 0])
+    before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "q"))
     for _ in range(100):
         await asyncio.sleep(0.05)
@@ -294,7 +294,7 @@ async def test_utf8_position_encoding(start, api):
     editor.open(URI, "问题😀\n")
     # "问题😀" is 3+3+4 bytes in UTF-8
     rng = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 10}}
-    before = len([s for s in editor.statuses if s["running"] == 0])
+    before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, rng)
     await editor.wait_idle(before)
     user = api.chat_requests()[0].body["messages"][-1]["content"]
@@ -337,7 +337,7 @@ async def test_neovim_negotiates_utf8_and_cjk_edits_land_in_place(start, api):
     editor = await start(EditorConfig(capabilities="neovim", echo_delay=0.15))
     assert editor.encoding == "utf-8"  # Neovim offers utf-8 first
     editor.open(URI, "上文 😀\n问题？\n下文\n")
-    before = len([s for s in editor.statuses if s["running"] == 0])
+    before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "问题？"))
     await asyncio.sleep(0.2)
     editor.type(URI, len("上文 😀"), " 用户")

@@ -11,7 +11,7 @@ PY = "file:///work/code.py"
 
 
 async def run(editor, action_id, uri, needle, extra=None):
-    before = len([s for s in editor.statuses if s["running"] == 0])
+    before = editor.idle_count
     args = [action_id, uri, editor.range_of(uri, needle)] + ([extra] if extra else [])
     result = await editor.run("gpt-ls.run", *args)
     await editor.wait_idle(before)
@@ -52,7 +52,7 @@ async def test_fix_code_sends_the_editors_diagnostics(start, api):
         text_document=types.TextDocumentIdentifier(uri=PY), range=editor.range_of(PY, "print 'hi'"),
         context=types.CodeActionContext(diagnostics=[diagnostic])))
     fix = next(a for a in actions if a.title == "GPT: Fix code")
-    before = len([s for s in editor.statuses if s["running"] == 0])
+    before = editor.idle_count
     await editor.run(fix.command.command, *fix.command.arguments)
     await editor.wait_idle(before)
     assert editor.docs[PY].text == "print('hi')\n"
@@ -199,7 +199,7 @@ title = "Only a title"
     assert body["messages"][0]["content"] == "Write a haiku about frogs in plaintext."
     assert editor.docs[uri].text == "frogs\n古池や\n"
     # the overridden built-in keeps its command and now opens a document
-    before = len([s for s in editor.statuses if s["running"] == 0])
+    before = editor.idle_count
     await editor.run("gpt-ls.explain", uri, editor.range_of(uri, "frogs"))
     await editor.wait_idle(before)
     assert editor.client.shown_documents[-1].uri.endswith("-explain.md")
@@ -245,14 +245,14 @@ async def test_chat_document_over_several_turns(start, api):
     actions = await editor.code_actions(uri, editor.range_of(uri, "你好"))
     assert actions[0].title == "GPT: Send"
     assert list(actions[0].command.arguments) == [uri]
-    before = len([s for s in editor.statuses if s["running"] == 0])
+    before = editor.idle_count
     await editor.run("gpt-ls.send", uri)
     await editor.wait_idle(before)
     assert editor.docs[uri].text == (
         "## system\n\n只用中文回答。\n\n## user\n\n你好\n\n## assistant\n\n你好！有什么可以帮你？\n\n## user\n\n")
     editor.type(uri, len(editor.docs[uri].text), "中国的首都是哪里？\n")
     await editor.settle()
-    before = len([s for s in editor.statuses if s["running"] == 0])
+    before = editor.idle_count
     await editor.run("gpt-ls.send", uri)
     await editor.wait_idle(before)
     assert api.chat_requests()[1].body["messages"] == [

@@ -126,10 +126,6 @@ async def answers(editor: Editor, uri: str, timeout: float = 10) -> bool:
         return False
 
 
-def idle_count(editor: Editor) -> int:
-    return len([s for s in editor.statuses if s["running"] == 0])
-
-
 def progress_all_ended(editor: Editor) -> bool:
     """Every work-done progress the server began has ended."""
     return all(reports and isinstance(reports[-1], types.WorkDoneProgressEnd) for reports in editor.progress())

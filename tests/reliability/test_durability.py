@@ -25,7 +25,7 @@ from e2e.editor import Editor, EditorConfig
 from fakeopenai import FakeOpenAI, Reply
 from lsprotocol import types
 from reliability import figures
-from reliability.harness import alive, cli, close_editor, idle_count, integrity, open_editor, pid, stored
+from reliability.harness import alive, cli, close_editor, integrity, open_editor, pid, stored
 from reliability.test_faults import cli_env
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
@@ -174,7 +174,7 @@ async def test_user_types_above_below_and_inside_the_reply_while_it_streams(
             editor.open(uri, original)
             reply = "".join(f"<r{i} 回复😀> " for i in range(80))
             api.script(Reply(text=reply, chunk_size=5, delay=0.01))
-            idle = idle_count(editor)
+            idle = editor.idle_count
             messages = len(editor.message_texts())
             shown = len(editor.client.shown_documents)
             await editor.run("gpt-ls.ask", uri, editor.range_of(uri, f"question {round_}?"))

@@ -23,7 +23,7 @@ from fakeopenai import Behaviour, Cut, Error, FakeOpenAI, Raw, Reply, Stall
 from lsprotocol import types
 from netkit import Pproxy, RefusingProxy, dead_port
 from reliability import figures
-from reliability.harness import KEY, QUICK, alive, cli, close_editor, idle_count, open_editor, stored
+from reliability.harness import KEY, QUICK, alive, cli, close_editor, open_editor, stored
 
 SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
 
@@ -157,7 +157,7 @@ async def run_fault(editor: Editor, api: FakeOpenAI, db: Path, command: str, n: 
     requests_before = len(api.chat_requests())
     messages_before = len(editor.message_texts())
     api.script(*fault.script)
-    idle = idle_count(editor)
+    idle = editor.idle_count
     try:
         call = asyncio.ensure_future(editor.run(command, uri, editor.range_of(uri, QUESTION)))
         if proxy is not None and fault.text:

@@ -27,7 +27,6 @@ from reliability.harness import (
     Trace,
     cli,
     close_editor,
-    idle_count,
     open_editor,
     stored,
 )
@@ -248,7 +247,7 @@ async def test_only_the_selection_and_its_document_are_sent(api: FakeOpenAI, tmp
         lines = [f"line {i} FAR-MARKER" for i in range(10)] + ["near 1", "the question?", "near 2"] + [
             f"after {i} FAR-MARKER" for i in range(10)]
         editor.open(uri, "\n".join(lines) + "\n", "markdown")
-        idle = idle_count(editor)
+        idle = editor.idle_count
         await editor.run("gpt-ls.ask", uri, editor.range_of(uri, "the question?"))
         await editor.wait_idle(idle)
     finally:
