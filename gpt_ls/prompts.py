@@ -45,11 +45,13 @@ class SelectionContext:
         return PurePosixPath(path).name or self.uri
 
 
-def excerpt(text: str, start: int, end: int, context_lines: int) -> tuple[str, str]:
-    """Up to ``context_lines`` lines before ``start`` and after ``end`` (offsets)."""
+def excerpt(
+    text: str, start: int, end: int, context_lines: int, index: LineIndex | None = None
+) -> tuple[str, str]:
+    """Up to ``context_lines`` lines before ``start`` and after ``end`` (offsets); ``index`` of ``text``."""
     if context_lines <= 0:
         return "", ""
-    index = LineIndex(text)
+    index = index or LineIndex(text)
     first = index.position(start, "utf-32").line
     last = index.position(end, "utf-32").line
     from_line = max(0, first - context_lines)

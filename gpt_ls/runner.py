@@ -79,6 +79,10 @@ class Target:
     start: int
     end: int
     selection: str
+    #: The document's text when the selection was read, and its line index: the request is
+    #: built from this one snapshot, even if the user edits while choosing an ``{input}``.
+    text: str = ""
+    index: LineIndex | None = None
     #: Follows the selection through edits while the reply is written (for "replace").
     anchor: HoverNote | None = None
 
@@ -191,7 +195,7 @@ class Runner:
         selection = text[start:end]
         if not selection.strip():
             raise InvalidRequest(f"{action.title}: the selection is empty. Select some text first.")
-        return Target(uri, start, end, selection)
+        return Target(uri, start, end, selection, text, index)
 
     def instructions(self) -> str:
         """The workspace's project instructions (``.gpt-ls.md``), joined to every system message."""
@@ -219,10 +223,11 @@ class Runner:
     def build_request(self, action: Action, target: Target, extra: dict[str, Any], choice: str) -> Request:
         """The engine request: context as the action declares, settings, instructions."""
         doc = self.ls.document_for(target.uri)
-        text = doc.source
+        text = target.text
+        index = target.index or LineIndex(text)
         settings = self._settings_for(action)
         if action.context == "excerpt":
-            before, after = prompts.excerpt(text, target.start, target.end, settings.context_lines)
+            before, after = prompts.excerpt(text, target.start, target.end, settings.context_lines, index)
         elif action.context in ("document", "workspace"):
             before, after = text[: target.start], text[target.end :]
             if action.context == "workspace":
@@ -238,7 +243,6 @@ class Runner:
             persona=settings.persona,
             scope=action.context,
         )
-        index = LineIndex(text)
         a = index.position(target.start, self.ls.encoding)
         b = index.position(target.end, self.ls.encoding)
         return Request(
@@ -315,8 +319,9 @@ class Runner:
             await asyncio.wait(tasks, timeout=5)
 
     def _streams(self, req: Request) -> bool:
-        return req.action.id == SEND.id or (
-            req.action.output == "insert_below" and not req.action.code and self.ls.can_edit())
+        """Whether the reply streams into the document as it arrives."""
+        return self.ls.can_edit() and (
+            req.action.id == SEND.id or (req.action.output == "insert_below" and not req.action.code))
 
     async def _run(self, run: Running, req: Request, target: Target) -> Outcome:
         sink: DocumentSink | None = None
@@ -327,7 +332,7 @@ class Runner:
         progress = asyncio.create_task(self.ls.begin_progress(run, f"gpt-ls: {run.action.title.removeprefix('GPT: ')}"))
         try:
             self.ls.notify_status(f"{run.action.title}…")
-            if self._streams(req) and self.ls.can_edit():
+            if self._streams(req):
                 sink = self._chat_sink(run, uri) if req.chat is not None else self._below_sink(run, uri, target.end)
 
             def on_text(delta: str) -> None:
