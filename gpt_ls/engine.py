@@ -163,6 +163,10 @@ class Engine:
             self._noticed.add(key)
             notices.append(text)
 
+    def _history_failed(self, exc: Exception, notices: list[str]) -> None:
+        log.warning("history unavailable: %s", exc)
+        self._notice_once("history", f"History is unavailable ({exc}); this exchange is not saved.", notices)
+
     def model_info(self, settings: Settings) -> ModelInfo:
         """The model table entry for the configured model (with setting overrides)."""
         return lookup_model(settings.model, settings.context_window, settings.max_output_tokens)
@@ -242,9 +246,8 @@ class Engine:
             # History runs in a thread: another process may hold the database for a while.
             conv_id, turns, new_conversation = await asyncio.to_thread(self._conversation, req)
         except Exception as exc:  # history must never block an answer
-            log.warning("history unavailable: %s", exc)
             conv_id, turns, new_conversation = None, [], False
-            self._notice_once("history", f"History is unavailable ({exc}); this exchange is not saved.", notices)
+            self._history_failed(exc, notices)
         if self.store_notice:
             self._notice_once("store", self.store_notice, notices)
         ctx = req.context
@@ -349,9 +352,7 @@ class Engine:
                 outcome.conversation_id, assistant_id = await asyncio.shield(recording)
                 store = self.store()
             except Exception as exc:  # history must never lose the answer
-                log.warning("history unavailable: %s", exc)
-                self._notice_once("history", f"History is unavailable ({exc}); this exchange is not saved.",
-                                  notices)
+                self._history_failed(exc, notices)
         if store is not None and assistant_id is not None:
             try:
                 # Shielded: a second cancel must not stop the reply from being saved.
