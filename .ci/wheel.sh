@@ -6,8 +6,11 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 .venv/bin/python -m build --wheel --outdir "$out/dist" . >/dev/null
 wheel="$(ls "$out"/dist/gpt_ls-*.whl)"
-unzip -l "$wheel" | grep -q "gpt_ls/encodings/o200k_base.tiktoken.gz"
-unzip -l "$wheel" | grep -q "gpt_ls/py.typed"
+# Capture the listing first: `producer | grep -q` under pipefail fails with SIGPIPE (141)
+# whenever grep exits before the producer has written everything.
+listing="$(unzip -l "$wheel")"
+grep -q "gpt_ls/encodings/o200k_base.tiktoken.gz" <<<"$listing"
+grep -q "gpt_ls/py.typed" <<<"$listing"
 python3 -m venv "$out/venv"
 "$out/venv/bin/pip" install -q "$wheel"
 "$out/venv/bin/gpt-ls" --version
