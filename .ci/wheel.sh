@@ -8,7 +8,7 @@ trap 'rm -rf "$out"' EXIT
 wheel="$(ls "$out"/dist/gpt_ls-*.whl)"
 # Capture the listing first: `producer | grep -q` under pipefail fails with SIGPIPE (141)
 # whenever grep exits before the producer has written everything.
-listing="$(unzip -l "$wheel")"
+listing="$(.venv/bin/python -m zipfile -l "$wheel")"
 grep -q "gpt_ls/encodings/o200k_base.tiktoken.gz" <<<"$listing"
 grep -q "gpt_ls/py.typed" <<<"$listing"
 python3 -m venv "$out/venv"
