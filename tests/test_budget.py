@@ -46,6 +46,17 @@ def question(fitted: Fitted) -> str:
     return fitted.messages[-1]["content"]
 
 
+def kept_question(first_line: int, last_after: int) -> str:
+    """The question after fitting kept ``line first_line`` … ``line 10`` and ``after 1`` … ``after last_after``."""
+    return (
+        "Context:\n"
+        + "".join(f"line {i}\n" for i in range(first_line, 11))
+        + "<selection>"
+        + "".join(f"\nafter {i}" for i in range(1, last_after + 1))
+        + "\n\n\nQuestion: What does add do?"
+    )
+
+
 def test_sizes_the_scenarios_rest_on() -> None:
     info = gpt4(8_192)
     assert tokens.count_messages(render(BEFORE, AFTER, HISTORY), info) == 130
@@ -81,13 +92,7 @@ def test_excerpt_shrinks_from_its_far_ends() -> None:
 
     info = gpt4(370)
     fitted = checked(fit(render, BEFORE, AFTER, HISTORY, info, None), info)
-    assert question(fitted) == (
-        "Context:\n"
-        + "".join(f"line {i}\n" for i in range(3, 11))
-        + "<selection>"
-        + "".join(f"\nafter {i}" for i in range(1, 9))
-        + "\n\n\nQuestion: What does add do?"
-    )
+    assert question(fitted) == kept_question(first_line=3, last_after=8)
     assert fitted.prompt_tokens == 114
 
 
@@ -170,13 +175,7 @@ def test_max_tokens_is_the_reply_budget() -> None:
 def test_reasoning_model_gets_max_completion_tokens() -> None:
     info = lookup_model("o3-mini", context_window=330)
     fitted = checked(fit(render, BEFORE, AFTER, [], info, None), info)
-    assert question(fitted) == (
-        "Context:\n"
-        + "".join(f"line {i}\n" for i in range(5, 11))
-        + "<selection>"
-        + "".join(f"\nafter {i}" for i in range(1, 7))
-        + "\n\n\nQuestion: What does add do?"
-    )
+    assert question(fitted) == kept_question(first_line=5, last_after=6)
     assert (fitted.prompt_tokens, fitted.reply_budget) == (74, 256)
     assert request_options(info, 0.3, fitted.reply_budget) == {"max_completion_tokens": 256}
 

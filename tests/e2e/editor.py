@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +165,14 @@ class Editor:
             await self.settle()
 
         await asyncio.wait_for(poll(), timeout)
+
+    async def wait_until(self, condition: Callable[[], bool], failure: str, timeout: float = 10) -> None:
+        """Poll ``condition`` until it holds; after ``timeout`` seconds fail with ``failure``."""
+        for _ in range(int(timeout / 0.05)):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(failure)
 
     async def settle(self) -> None:
         """Let pending didChange echoes go out."""

@@ -214,10 +214,8 @@ async def test_cancel_stops_at_once_and_keeps_the_text(start, api):
     editor.open(URI, "q\n")
     before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "q"))
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        if "partial" in editor.docs[URI].text:
-            break
+    await editor.wait_until(lambda: "partial" in editor.docs[URI].text,
+                            "the partial reply never reached the document", timeout=5)
     result = await editor.run("gpt-ls.cancel")
     assert result["cancelled"] == 1
     await editor.wait_idle(before, timeout=5)
@@ -233,10 +231,7 @@ async def test_progress_cancel_from_the_editor(start, api):
     editor.open(URI, "q\n")
     before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "q"))
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        if editor.client.progress_reports:
-            break
+    await editor.wait_until(lambda: bool(editor.client.progress_reports), "no progress began", timeout=5)
     (token,) = editor.client.progress_reports
     editor.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
     await editor.wait_idle(before, timeout=5)

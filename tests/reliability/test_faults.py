@@ -129,11 +129,9 @@ QUESTION = "问题 question 😀?"
 
 async def wait_for_text(editor: Editor, uri: str, fragment: str, timeout: float = 10) -> None:
     """Until ``fragment`` is in the document (or, for hover actions, tokens have arrived)."""
-    for _ in range(int(timeout / 0.05)):
-        if fragment in editor.docs[uri].text or any(s["tokens"] for s in editor.statuses[-1:]):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{fragment!r} never reached the document")
+    await editor.wait_until(
+        lambda: fragment in editor.docs[uri].text or any(s["tokens"] for s in editor.statuses[-1:]),
+        f"{fragment!r} never reached the document", timeout)
 
 
 async def run_fault(editor: Editor, api: FakeOpenAI, db: Path, command: str, n: int, fault: Fault) -> list[str]:
