@@ -204,6 +204,13 @@ class GptLanguageServer(LanguageServer):
 
         self._warm = asyncio.get_running_loop().run_in_executor(None, load)
 
+    async def shutdown(self) -> None:
+        """Cancel running requests and close the engine, if either was ever built."""
+        if self._runner is not None:
+            await self._runner.shutdown()
+        if self._engine is not None:
+            await self._engine.aclose()
+
     # -- documents ------------------------------------------------------------
     @property
     def encoding(self) -> Encoding:
@@ -230,6 +237,9 @@ class GptLanguageServer(LanguageServer):
             return
         encoding = self.encoding
         text = doc.source
+        # Only a runner that exists has trackers and hovers to move; a plain edit must not
+        # import and build it on the event loop.
+        runner = self._runner
         for change in params.content_changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 start = Pos(change.range.start.line, change.range.start.character)
@@ -237,7 +247,8 @@ class GptLanguageServer(LanguageServer):
                 new, applied = apply_change(text, start, end, change.text, encoding)
             else:
                 new, applied = apply_change(text, None, None, change.text, encoding)
-            self.runner.on_change(uri, applied, text, new)
+            if runner is not None:
+                runner.on_change(uri, applied, text, new)
             text = new
         doc._source = text  # pygls keeps the text here; we applied the changes ourselves
         doc.version = params.text_document.version
@@ -362,13 +373,12 @@ class GptLanguageServer(LanguageServer):
 
     def history_overview(self, limit: int = 20) -> dict[str, Any]:
         """Recent conversations of this workspace, opened as one Markdown document."""
+        from gpt_ls.budget import usage_summary
         from gpt_ls.history import workspace_key
 
         store = self.engine.store()
         workspace = workspace_key(self.workspace_root)
         conversations = store.list_conversations(workspace, limit=limit)
-        from gpt_ls.budget import usage_summary
-
         used = usage_summary(store.usage_by_model(workspace), self.settings.prices)
         lines = [f"# gpt-ls history: {workspace or '(no workspace)'}", "", f"Tokens used here: {used}", ""]
         if not conversations:
@@ -489,7 +499,7 @@ def hover(ls: GptLanguageServer, params: types.HoverParams) -> types.Hover | Non
     return ls.runner.hover_at(params.text_document.uri, params.position)
 
 
-def _arguments(ls: GptLanguageServer, args: tuple[Any, ...], usage: str, count: int) -> list[Any]:
+def _arguments(args: tuple[Any, ...], usage: str, count: int) -> list[Any]:
     """Check a command's arguments; a JSON-RPC error that says the expected form otherwise."""
     if len(args) < count:
         raise JsonRpcInvalidParams(f"expected arguments {usage}, got {len(args)} argument(s)")
@@ -522,7 +532,7 @@ def _action_command(action: Action) -> Callable[..., Any]:
     usage = "[uri, range]"
 
     async def handler(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
-        uri, rng = _arguments(ls, args, usage, 2)[:2]
+        uri, rng = _arguments(args, usage, 2)[:2]
         if len(args) > 2:
             raise JsonRpcInvalidParams(f"expected arguments {usage}, got {len(args)} arguments")
         current = ls.catalog.get(action.id) or action  # the user may have overridden it
@@ -540,7 +550,7 @@ for _command, _action in DEDICATED_COMMANDS.items():
 async def run_any(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
     """Run any action by id: ``[actionId, uri, range, {diagnostics}?]``."""
     usage = "[actionId, uri, range, options?]"
-    action_id, uri, rng, *rest = _arguments(ls, args, usage, 3)
+    action_id, uri, rng, *rest = _arguments(args, usage, 3)
     action = ls.catalog.get(action_id) if isinstance(action_id, str) else None
     if action is None:
         known = ", ".join(a.id for a in ls.catalog.actions)
@@ -552,7 +562,7 @@ async def run_any(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
 @server.command(SEND.command)
 async def send(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
     """Send a chat document (``*.chat.md``): ``[uri]``."""
-    (uri, *_rest) = _arguments(ls, args, "[uri]", 1)
+    (uri, *_rest) = _arguments(args, "[uri]", 1)
     return await _user_errors(ls.runner.send_chat(_uri(uri, "[uri]")))
 
 
@@ -585,7 +595,7 @@ def show_history(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
 @server.command("gpt-ls.openConversation")
 def open_conversation(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
     """Open one conversation as a Markdown document: ``[id]``."""
-    (conversation_id, *_rest) = _arguments(ls, args, "[conversationId]", 1)
+    (conversation_id, *_rest) = _arguments(args, "[conversationId]", 1)
     if isinstance(conversation_id, bool) or not isinstance(conversation_id, int):
         raise JsonRpcInvalidParams("expected arguments [conversationId]: a conversation id is a number")
     return _plain_errors(lambda: ls.open_conversation(conversation_id))  # type: ignore[no-any-return]
@@ -606,5 +616,4 @@ async def check(ls: GptLanguageServer, *args: Any) -> dict[str, Any]:
 @server.feature(types.SHUTDOWN)
 async def shutdown(ls: GptLanguageServer, params: None = None) -> None:
     """Cancel running requests (their partial replies are saved) and close the store."""
-    await ls.runner.shutdown()
-    await ls.engine.aclose()
+    await ls.shutdown()
