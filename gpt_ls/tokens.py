@@ -12,7 +12,7 @@ network, and nothing is written to disk.
 Importing this module loads neither tiktoken nor the files: the first count does
 (about 0.2 s for cl100k_base, 0.4 s for o200k_base), once per process. If a file is
 missing or damaged, counts fall back to a deliberately high estimate and a notice
-(:func:`encoding_notice`) says so once.
+(:func:`encoding_notice`) says so; the exchange shows it to the user once.
 
 Long texts are counted in chunks cut where tokenization provably starts afresh (see
 :func:`chunks`), and each chunk's count is cached, so budgeting the same large document

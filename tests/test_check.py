@@ -20,12 +20,12 @@ from gpt_ls.errors import (
     ProxyFailed,
     QuotaExhausted,
 )
-from gpt_ls.settings import Loaded, load_settings
+from gpt_ls.settings import ResolvedSettings, load_settings
 
 pytestmark = pytest.mark.usefixtures("fresh_key_cache")
 
 
-def load(tmp_path: Path, env: dict[str, str], **editor: object) -> Loaded:
+def load(tmp_path: Path, env: dict[str, str], **editor: object) -> ResolvedSettings:
     env = {"GPT_LS_CONFIG_DIR": str(tmp_path / "no-config"), **env}
     return load_settings(editor=editor, workspace_root=tmp_path, env=env)
 

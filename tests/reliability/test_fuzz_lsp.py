@@ -31,7 +31,7 @@ from lsprotocol import types
 from reliability import figures
 from reliability.harness import alive, close_editor, open_editor
 
-from gpt_ls.engine import valid_unicode
+from gpt_ls.exchange import valid_unicode
 from gpt_ls.settings import load_settings
 from gpt_ls.text import LineIndex
 
