@@ -31,8 +31,9 @@ Source = Literal["selection", "chat"]
 OUTPUTS: tuple[str, ...] = get_args(Output)
 CONVERSATIONS: tuple[str, ...] = get_args(Conversation)
 CONTEXTS: tuple[str, ...] = get_args(Context)
-#: A setting's value that switches an action's output -> that output.
-SETTING_OUTPUTS: dict[str, Output] = {"hover": "hover", "comment": "comment_above"}
+#: A setting's value that switches an action's output (``explainOutput = "comment"``) -> that
+#: output; any other value keeps the action's own.
+SETTING_OUTPUTS: dict[str, Output] = {"comment": "comment_above"}
 
 CODE_ACTION_KIND = "refactor.rewrite.gpt"
 #: The generic command that runs any action by id: ``[actionId, uri, range, extra?]``.

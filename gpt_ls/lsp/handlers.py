@@ -54,7 +54,7 @@ def hover(ls: GptLanguageServer, params: types.HoverParams) -> types.Hover | Non
 
 async def shutdown(ls: GptLanguageServer, params: None = None) -> None:
     """Cancel running requests (their partial replies are saved) and close the store."""
-    await ls.shutdown()
+    await ls.close_actions()
 
 
 def register(server: LanguageServer) -> None:

@@ -152,8 +152,11 @@ class GptLanguageServer(LanguageServer):
 
         self._tokenizer_warm = asyncio.get_running_loop().run_in_executor(None, load)
 
-    async def shutdown(self) -> None:
-        """Cancel running requests and close the exchange, if either was ever built."""
+    async def close_actions(self) -> None:
+        """Cancel running requests and close the exchange, if either was ever built.
+
+        (Not ``shutdown``: pygls calls its own synchronous ``shutdown`` when the connection ends.)
+        """
         if self._runner is not None:
             await self._runner.shutdown()
         if self._exchange is not None:
