@@ -1,0 +1,1 @@
+"""gpt-ls tests (a package: test support is imported as ``tests.support``)."""
