@@ -10,11 +10,23 @@ from fakeopenai import FakeOpenAI, Reply
 from gpt_ls import tokens
 from gpt_ls.actions.catalog import ASK
 from gpt_ls.exchange import Exchange, ExchangeRequest
+from gpt_ls.exchange import Reply as ExchangeReply
 from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import Settings
 
 NOTICE = ("Token counts for o200k_base are estimates: its tokenizer data could not be loaded "
           "(FileNotFoundError:")
+
+
+async def ask(api: FakeOpenAI, times: int = 1) -> list[ExchangeReply]:
+    """Ask "你好 👋" ``times`` times through one exchange."""
+    settings = Settings(base_url=api.url, api_key="sk-test-key-0123456789", history=False)
+    req = ExchangeRequest(ASK, SelectionContext("file:///a.md", "markdown", "你好 👋"), settings)
+    exchange = Exchange()
+    try:
+        return [await exchange.run(req, lambda _: None) for _ in range(times)]
+    finally:
+        await exchange.aclose()
 
 
 async def test_an_approximate_tokenizer_is_noticed_once(
@@ -23,14 +35,9 @@ async def test_an_approximate_tokenizer_is_noticed_once(
     api.script(Reply(text="一"), Reply(text="二"))
     monkeypatch.setenv(tokens.ENCODINGS_DIR_ENV, str(tmp_path))
     tokens.reset()
-    settings = Settings(base_url=api.url, api_key="sk-test-key-0123456789", history=False)
-    req = ExchangeRequest(ASK, SelectionContext("file:///a.md", "markdown", "你好 👋"), settings)
-    exchange = Exchange()
     try:
-        first = await exchange.run(req, lambda _: None)
-        second = await exchange.run(req, lambda _: None)
+        first, second = await ask(api, 2)
     finally:
-        await exchange.aclose()
         monkeypatch.delenv(tokens.ENCODINGS_DIR_ENV)
         tokens.reset()
     assert (first.status, first.text, second.text) == ("complete", "一", "二")
@@ -42,11 +49,5 @@ async def test_an_approximate_tokenizer_is_noticed_once(
 async def test_an_exact_tokenizer_has_no_notice(api: FakeOpenAI) -> None:
     api.script(Reply(text="好"))
     tokens.reset()
-    settings = Settings(base_url=api.url, api_key="sk-test-key-0123456789", history=False)
-    req = ExchangeRequest(ASK, SelectionContext("file:///a.md", "markdown", "hi"), settings)
-    exchange = Exchange()
-    try:
-        reply = await exchange.run(req, lambda _: None)
-    finally:
-        await exchange.aclose()
+    [reply] = await ask(api)
     assert (reply.text, reply.notices) == ("好", [])

@@ -23,7 +23,7 @@ SETTINGS = Settings(history=False)
 USAGE = "gpt-4.1-mini · 12 prompt + {n} completion = {t} tokens"
 
 
-def setup(
+def make(
     *script: Any, features: Any = FULL, settings: Settings = SETTINGS, catalog: Catalog | None = None, **kw: Any
 ) -> tuple[MemoryEditor, ScriptedExchange, ActionRunner]:
     editor = MemoryEditor(features, **kw)
@@ -31,6 +31,14 @@ def setup(
     runner = ActionRunner(editor, lambda: settings, exchange, (lambda: catalog) if catalog else Catalog)
     editor.listeners.append(runner.on_change)
     return editor, exchange, runner
+
+
+async def start(runner: ActionRunner, editor: MemoryEditor, action: str, uri: str, needle: str) -> asyncio.Task[Any]:
+    """Start an action on ``needle``; its task."""
+    result = await runner.run_action(action, uri, *editor.range_of(uri, needle))
+    task = runner.running[result["id"]].task
+    assert task is not None
+    return task
 
 
 async def run(runner: ActionRunner, editor: MemoryEditor, action: str, uri: str, needle: str,
@@ -53,7 +61,7 @@ async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
 
 
 async def test_ask_streams_below_the_selection() -> None:
-    editor, _, runner = setup("我很", "好 😀", "，谢谢！")
+    editor, _, runner = make("我很", "好 😀", "，谢谢！")
     uri = "file:///work/q.md"
     editor.open(uri, "问题：你好吗？👋\nnext line\n", "markdown")
     result = await run(runner, editor, "ask", uri, "你好吗？👋")
@@ -68,13 +76,10 @@ async def test_ask_streams_below_the_selection() -> None:
 
 
 async def test_typing_above_while_the_reply_streams_keeps_both() -> None:
-    editor, _, runner = setup("一", 0.05, "二", 0.05, "三", echo_delay=0.03)
+    editor, _, runner = make("一", 0.05, "二", 0.05, "三", echo_delay=0.03)
     uri = "file:///work/q.txt"
     editor.open(uri, "问？\n")
-    start, end = editor.range_of(uri, "问？")
-    result = await runner.run_action("ask", uri, start, end)
-    task = runner.running[result["id"]].task
-    assert task is not None
+    task = await start(runner, editor, "ask", uri, "问？")
     await until(lambda: "一" in editor.text(uri))
     assert not task.done()  # still streaming when the user types
     editor.type(uri, 0, "用户 👤\n")
@@ -84,7 +89,7 @@ async def test_typing_above_while_the_reply_streams_keeps_both() -> None:
 
 
 async def test_replace_puts_code_in_place_of_the_selection() -> None:
-    editor, _, runner = setup("```python\nreturn 2  # 二 😀\n```")
+    editor, _, runner = make("```python\nreturn 2  # 二 😀\n```")
     uri = "file:///work/f.py"
     editor.open(uri, "def f():\n    return 1+1  # 二\n", "python")
     result = await run(runner, editor, "improveCode", uri, "return 1+1  # 二")
@@ -94,7 +99,7 @@ async def test_replace_puts_code_in_place_of_the_selection() -> None:
 
 
 async def test_explain_is_a_hover_over_the_range_it_explains() -> None:
-    editor, _, runner = setup("青蛙", " 🐸")
+    editor, _, runner = make("青蛙", " 🐸")
     uri = "file:///work/poem.txt"
     editor.open(uri, "古池や\n蛙飛び込む 🐸\n")
     result = await run(runner, editor, "explain", uri, "蛙飛び込む")
@@ -113,7 +118,7 @@ async def test_explain_is_a_hover_over_the_range_it_explains() -> None:
 
 
 async def test_explain_output_comment_writes_a_comment_above() -> None:
-    editor, _, runner = setup("Sets x.\n", "设定 x。", settings=Settings(history=False, explain_output="comment"))
+    editor, _, runner = make("Sets x.\n", "设定 x。", settings=Settings(history=False, explain_output="comment"))
     uri = "file:///work/x.py"
     editor.open(uri, "if y:\n    x = 1  # 一\n", "python")
     result = await run(runner, editor, "explain", uri, "x = 1")
@@ -122,7 +127,7 @@ async def test_explain_output_comment_writes_a_comment_above() -> None:
 
 
 async def test_a_client_without_edits_gets_the_reply_as_a_document() -> None:
-    editor, _, runner = setup("答案 ✅", features=NO_EDITS)
+    editor, _, runner = make("答案 ✅", features=NO_EDITS)
     uri = "file:///work/q.txt"
     editor.open(uri, "问题？\n")
     result = await run(runner, editor, "ask", uri, "问题？")
@@ -135,7 +140,7 @@ async def test_a_client_without_edits_gets_the_reply_as_a_document() -> None:
 
 
 async def test_a_replace_the_editor_refuses_opens_as_a_markdown_document() -> None:
-    editor, _, runner = setup("fixed = 1  # 😀")
+    editor, _, runner = make("fixed = 1  # 😀")
     editor.refuse_edits = True
     uri = "file:///work/f.py"
     editor.open(uri, "fixed = 0\n", "python")
@@ -150,16 +155,13 @@ async def test_a_replace_the_editor_refuses_opens_as_a_markdown_document() -> No
 
 
 async def test_a_reply_that_can_be_neither_placed_nor_saved_is_shown_as_a_message() -> None:
-    editor, _, runner = setup("新代码 🆕")
+    editor, _, runner = make("新代码 🆕")
     uri = "file:///work/f.py"
     editor.open(uri, "old = 0\n", "python")
     editor.save_fails = True
-    start, end = editor.range_of(uri, "old = 0")
-    result = await runner.run_action("improveCode", uri, start, end)
+    task = await start(runner, editor, "improveCode", uri, "old = 0")
     editor.type(uri, 0, "# 用户\n")  # the user edits the selection's line before the reply lands
     editor.type(uri, len("# 用户\nold"), "er")
-    task = runner.running[result["id"]].task
-    assert task is not None
     await task
     assert editor.text(uri) == "# 用户\nolder = 0\n"
     assert editor.messages == [("info", "GPT: Improve code (the selection changed while the reply was written):"
@@ -167,13 +169,10 @@ async def test_a_reply_that_can_be_neither_placed_nor_saved_is_shown_as_a_messag
 
 
 async def test_cancel_keeps_what_streamed_and_marks_it_unfinished() -> None:
-    editor, _, runner = setup("第一部分 🐢", Hang())
+    editor, _, runner = make("第一部分 🐢", Hang())
     uri = "file:///work/q.txt"
     editor.open(uri, "问：\n")
-    start, end = editor.range_of(uri, "问：")
-    result = await runner.run_action("ask", uri, start, end)
-    task = runner.running[result["id"]].task
-    assert task is not None
+    task = await start(runner, editor, "ask", uri, "问：")
     await until(lambda: "第一部分" in editor.text(uri))
     editor.progresses[0].cancel()  # the user cancels the progress
     reply = await task
@@ -185,7 +184,7 @@ async def test_cancel_keeps_what_streamed_and_marks_it_unfinished() -> None:
 
 async def test_an_error_mid_stream_is_shown_and_the_partial_reply_kept() -> None:
     error = RateLimited("Rate limited (429) by the API: try again later.")
-    editor, _, runner = setup("部分", " 😀", error)
+    editor, _, runner = make("部分", " 😀", error)
     uri = "file:///work/q.txt"
     editor.open(uri, "问？")
     await run(runner, editor, "ask", uri, "问？")
@@ -195,7 +194,7 @@ async def test_an_error_mid_stream_is_shown_and_the_partial_reply_kept() -> None
 
 
 async def test_send_streams_a_new_assistant_section_into_a_chat_document() -> None:
-    editor, exchange, runner = setup("Hi", " 😀")
+    editor, exchange, runner = make("Hi", " 😀")
     uri = "file:///work/talk.chat.md"
     editor.open(uri, "## user\n你好 👋\n", "markdown")
     result = await runner.send_chat(uri)
@@ -212,7 +211,7 @@ async def test_fix_code_gets_the_diagnostics_and_an_input_action_asks_its_choice
     pick = Action("pick", "gpt-ls.run", "GPT: Pick", "Answer in {input}.", input_choices=("中文", "English"))
     catalog = Catalog()
     catalog.actions.append(pick)
-    editor, exchange, runner = setup("x", catalog=catalog, features=NO_EDITS)
+    editor, exchange, runner = make("x", catalog=catalog, features=NO_EDITS)
     uri = "file:///work/f.py"
     editor.open(uri, "print(y)\n", "python")
     diagnostic = {"range": {"start": {"line": 0, "character": 6}}, "message": "undefined name 'y'", "source": "flake"}
@@ -229,7 +228,7 @@ async def test_fix_code_gets_the_diagnostics_and_an_input_action_asks_its_choice
 
 
 async def test_unknown_actions_and_empty_selections_are_refused_with_a_sentence() -> None:
-    editor, _, runner = setup()
+    editor, _, runner = make()
     uri = "file:///work/a.txt"
     editor.open(uri, "\n   \n")
     with pytest.raises(InvalidRequest, match=r"unknown action 'nope'; known: ask, explain"):
