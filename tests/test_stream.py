@@ -30,7 +30,7 @@ class SimEditor:
         self.calls: list[tuple[int | None, Pos, str]] = []
         self._echoes: list[asyncio.Task[None]] = []
 
-    # EditorPort
+    # SinkTarget
     def document(self, uri: str) -> tuple[str, int | None] | None:
         return self.server_text, self.server_version
 
