@@ -14,16 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gpt_ls.client import (
-    choose_proxy,
-    describe_error,
-    endpoint_url,
-    make_client,
-    model_param,
-    resolve_api_key,
-)
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import endpoint_url, make_client, model_param
+from gpt_ls.api.keys import resolve_api_key
+from gpt_ls.api.proxy import choose_proxy
 from gpt_ls.errors import GptLsError
-from gpt_ls.settings import SECRET_FIELDS, Loaded, Settings, camel, redact, redact_url
+from gpt_ls.secrets import redact, redact_url
+from gpt_ls.settings import SECRET_FIELDS, Loaded, Settings, camel
 
 #: The prompt of the one minimal request.
 PROBE = "Reply with the single word OK."

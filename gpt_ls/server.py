@@ -28,7 +28,7 @@ from pygls.workspace import TextDocument
 from gpt_ls import __version__, prompts
 from gpt_ls.actions import DEDICATED_COMMANDS, RUN_COMMAND, SEND, Action, Catalog, load_actions
 from gpt_ls.errors import GptLsError, InvalidRequest
-from gpt_ls.logs import add_secret, mask
+from gpt_ls.secrets import add_secret, mask
 from gpt_ls.settings import Loaded, Settings, cache_dir, load_settings
 from gpt_ls.text import Encoding, Pos, apply_change
 
@@ -197,7 +197,7 @@ class GptLanguageServer(LanguageServer):
         def load() -> None:
             try:
                 importlib.import_module("gpt_ls.runner")
-                client = importlib.import_module("gpt_ls.client")
+                client = importlib.import_module("gpt_ls.api.http")
                 client._ssl_context()
             except Exception as exc:  # the first action reports it properly
                 log.warning("could not load the openai SDK: %s", exc)
