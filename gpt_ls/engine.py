@@ -20,7 +20,7 @@ from gpt_ls import budget, prompts
 from gpt_ls.actions import Action
 from gpt_ls.errors import GptLsError, StreamInterrupted
 from gpt_ls.history import HistoryStore
-from gpt_ls.models import ModelInfo, adapt_messages, lookup_model, request_options
+from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
 from gpt_ls.settings import Settings
 from gpt_ls.tokens import count_text, get_encoding
 
@@ -169,7 +169,7 @@ class Engine:
 
     def model_info(self, settings: Settings) -> ModelInfo:
         """The model table entry for the configured model (with setting overrides)."""
-        return lookup_model(settings.model, settings.context_window, settings.max_output_tokens)
+        return model_info(settings)
 
     def _conversation(self, req: Request) -> tuple[int | None, list[dict[str, str]], bool]:
         """The conversation to continue and its turns; or (None, [], True) when a new one is due.
