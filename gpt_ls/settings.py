@@ -109,11 +109,6 @@ def camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def snake(name: str) -> str:
-    """``maxTokens`` -> ``max_tokens``."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 WIRE_NAMES = {camel(n): n for n in FIELDS}
 
 #: Settings whose value must never be shown or logged.
