@@ -1,6 +1,6 @@
 """``gpt-ls history``: browse, export, search and forget stored conversations.
 
-Only argument parsing and printing live here; the store is ``gpt_ls.history``.
+Only argument parsing and printing live here; the store is ``gpt_ls.history.store``.
 The workspace of the current directory is the nearest ancestor holding ``.git`` or
 ``.gpt-ls.toml`` (else the directory itself), the same key the language server uses.
 """
@@ -13,15 +13,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gpt_ls.history import (
-    Conversation,
-    ConversationNotFound,
-    HistoryError,
-    HistoryStore,
-    to_json,
-    to_markdown,
-    workspace_key,
-)
+from gpt_ls.errors import ConversationNotFound, HistoryError
+from gpt_ls.history.export import to_json, to_markdown
+from gpt_ls.history.store import Conversation, HistoryStore, workspace_key
 from gpt_ls.settings import find_workspace_root
 
 SNIPPET_CHARS = 70

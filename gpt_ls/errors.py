@@ -88,6 +88,16 @@ class ContextTooLarge(GptLsError):
     kind = "context"
 
 
+class HistoryError(GptLsError):
+    """The history store failed; the sentence says what happened and what to do."""
+
+    kind = "history"
+
+
+class ConversationNotFound(HistoryError):
+    """No conversation has the id asked for (deleted, pruned, or mistyped)."""
+
+
 class InvalidRequest(GptLsError):
     """The editor sent something gpt-ls cannot act on (unknown document, bad range…)."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gpt_ls.cli_history import register
-from gpt_ls.history import HistoryStore
+from gpt_ls.history.store import HistoryStore
 
 
 class Env:
