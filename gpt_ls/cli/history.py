@@ -206,15 +206,3 @@ def _clear(store: HistoryStore, args: argparse.Namespace) -> int:
     print(f"Deleted {deleted} conversation(s) in {scope}.")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m gpt_ls.cli_history history …``) until cli.py wires it."""
-    parser = argparse.ArgumentParser(prog="gpt-ls")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
