@@ -238,6 +238,8 @@ class HistoryStore:
         """Apply the retention settings (None or 0 means no limit); returns how many went."""
         return retention.prune(self._database, retention_days, max_conversations)
 
+    # -- messages
+
     def add_message(
         self,
         conversation_id: int,
