@@ -132,3 +132,9 @@ class SocksUnavailable(ConfigError):
     """A SOCKS proxy is configured but the ``socksio`` package is missing."""
 
     kind = "socks"
+
+
+class FileRefused(ConfigError):
+    """A file a setting or the workspace names is outside the workspace, not a regular file, or too large."""
+
+    kind = "file"
