@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,13 +19,12 @@ from gpt_ls.api.keys import resolve_api_key
 from gpt_ls.api.proxy import choose_proxy
 from gpt_ls.errors import GptLsError
 from gpt_ls.models import model_info, request_options
-from gpt_ls.secrets import redact, redact_url
+from gpt_ls.secrets import redact, redact_headers, redact_url
 from gpt_ls.settings import SECRET_FIELDS, Loaded, Settings, camel
 
 #: The prompt of the one minimal request.
 PROBE = "Reply with the single word OK."
 PROBE_TOKENS = 5
-_SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|cookie|session", re.IGNORECASE)
 
 
 @dataclass
@@ -46,7 +44,7 @@ def _shown_value(name: str, value: Any) -> str:
     if name in SECRET_FIELDS:
         return redact(value)
     if name == "headers":
-        shown = {k: ("***" if _SENSITIVE_HEADER.search(k) else v) for k, v in value.items()}
+        shown = redact_headers(value)
         return repr(shown) if shown else "(none)"
     if isinstance(value, str):
         if value == "" and name == "proxy":

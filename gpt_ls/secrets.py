@@ -6,6 +6,7 @@ Four views, one set of rules:
 - :func:`scrub`: an error sentence the user sees. The same rules, shown as ``***``.
 - :func:`redact`: a secret setting displayed on purpose (``gpt-ls check``): ``sk-…wxyz``.
 - :func:`redact_url`: a URL displayed on purpose: ``scheme://user:***@host``.
+- :func:`redact_headers`: the ``headers`` setting displayed, credential-like values hidden.
 
 The texts masked here come from servers, proxies and documents, so every pattern must
 run in linear time on any input: a pattern may start only at a literal that a run of
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -58,6 +60,9 @@ _CREDENTIALS = re.compile(r"(?P<keep>(?:bearer|basic)\s+)\S+", re.IGNORECASE)
 #: The password in ``scheme://user:password@host``. It starts at ``://`` (preceded by a
 #: scheme character), not at the scheme itself: that is what keeps it linear.
 _URL_PASSWORD = re.compile(r"(?<=[a-z0-9+.\-])(?P<keep>://[^/\s:@]*:)[^@\s/]*(?=@)", re.IGNORECASE)
+
+#: Header names whose values are credentials.
+_SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|cookie|session", re.IGNORECASE)
 
 #: Applied in this order: a key field first, so ``Authorization: Bearer x`` is masked whole.
 _SHAPES = (_KEY_FIELD, _SK_KEY, _CREDENTIALS, _URL_PASSWORD)
@@ -107,3 +112,8 @@ def redact_url(url: str) -> str:
     user = parts.username or ""
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{user}:{HIDDEN}@{host}"))
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers to display: the value of any credential-like header (auth, key, token, …) hidden."""
+    return {k: (HIDDEN if _SENSITIVE_HEADER.search(k) else v) for k, v in headers.items()}

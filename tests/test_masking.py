@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from gpt_ls.logs import SecretFilter
-from gpt_ls.secrets import HIDDEN, MASK, mask, redact, redact_url, scrub
+from gpt_ls.secrets import HIDDEN, MASK, mask, redact, redact_headers, redact_url, scrub
 from gpt_ls.settings import Settings
 
 SETTINGS = Settings(api_key="sk-masking-test-key-0123456789")
@@ -28,6 +28,7 @@ MASKERS: dict[str, Callable[[str], str]] = {
     "redact": redact,
     "redact_url": redact_url,
     "SecretFilter": _filtered,
+    "redact_headers": lambda text: str(redact_headers({text: text})),
 }
 
 #: Inputs built to make a backtracking pattern retry at every position: runs of the
