@@ -8,7 +8,8 @@ from gpt_ls.actions.editor import EditorPort, show_markdown
 from gpt_ls.budget import usage_summary
 from gpt_ls.errors import GptLsError, InvalidRequest
 from gpt_ls.exchange import Exchange
-from gpt_ls.history import to_markdown, workspace_key
+from gpt_ls.history.export import to_markdown
+from gpt_ls.history.store import workspace_key
 from gpt_ls.settings import Settings
 
 

@@ -13,7 +13,7 @@ from gpt_ls.actions.editor import DocumentSnapshot, EditorPort
 from gpt_ls.actions.hovers import TrackedRange
 from gpt_ls.errors import InvalidRequest
 from gpt_ls.exchange import ExchangeRequest
-from gpt_ls.history import workspace_key
+from gpt_ls.history.store import workspace_key
 from gpt_ls.instructions import project_instructions
 from gpt_ls.settings import Settings
 from gpt_ls.text import LineIndex, Pos

@@ -16,7 +16,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.workspace import TextDocument
 
 from gpt_ls.actions.editor import ClientFeatures, DocumentSnapshot, MessageKind
-from gpt_ls.logs import mask
+from gpt_ls.secrets import mask
 from gpt_ls.settings import cache_dir
 from gpt_ls.text import Encoding, Pos
 

@@ -21,7 +21,7 @@ from pygls.workspace import TextDocument
 from gpt_ls import __version__, prompts
 from gpt_ls.actions.catalog import Catalog, command_arguments, load_actions
 from gpt_ls.actions.editor import ClientFeatures, MessageKind
-from gpt_ls.logs import add_secret
+from gpt_ls.secrets import add_secret
 from gpt_ls.lsp.editor import LspEditor, negotiated_encoding, open_document, root_of
 from gpt_ls.lsp.protocol import GptProtocol
 from gpt_ls.settings import ResolvedSettings, Settings, load_settings
@@ -127,8 +127,8 @@ class GptLanguageServer(LanguageServer):
         def load() -> None:
             try:
                 importlib.import_module("gpt_ls.actions.runner")
-                client = importlib.import_module("gpt_ls.client")
-                client._ssl_context()
+                http = importlib.import_module("gpt_ls.api.http")
+                http._ssl_context()
             except Exception as exc:  # the first action reports it properly
                 log.warning("could not load the openai SDK: %s", exc)
 
