@@ -15,7 +15,6 @@ from netkit import KEY, Pproxy, api_fixture, dead_port, fresh_key_cache_fixture 
 
 from gpt_ls.actions.catalog import ASK
 from gpt_ls.check import run_check
-from gpt_ls.exchange import Exchange, ExchangeRequest
 from gpt_ls.errors import (
     AuthError,
     KeyCommandFailed,
@@ -23,6 +22,7 @@ from gpt_ls.errors import (
     ProxyFailed,
     QuotaExhausted,
 )
+from gpt_ls.exchange import Exchange, ExchangeRequest
 from gpt_ls.models import MODEL_TABLE
 from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import ResolvedSettings, load_settings

@@ -100,10 +100,12 @@ class ActionRunner:
         """The action in force with this id (the user may have overridden a built-in)."""
         catalog = self.catalog()
         found = catalog.get(action_id) if isinstance(action_id, str) else None
-        if found is None and default is None:
-            known = ", ".join(a.id for a in catalog.actions)
-            raise InvalidRequest(f"unknown action {action_id!r}; known: {known}")
-        return found or default  # type: ignore[return-value]
+        if found is not None:
+            return found
+        if default is not None:
+            return default
+        known = ", ".join(a.id for a in catalog.actions)
+        raise InvalidRequest(f"unknown action {action_id!r}; known: {known}")
 
     async def run_action(
         self, action_id: Any, uri: str, start: Pos, end: Pos, extra: dict[str, Any] | None = None,

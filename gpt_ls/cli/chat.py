@@ -1,6 +1,6 @@
 """``gpt-ls ask`` and ``gpt-ls chat``: the tutorial's loop, in the terminal.
 
-Both run exchanges through the same engine as the editor, so settings, proxies,
+Both run through ``exchange.Exchange``, as the editor does, so settings, proxies,
 token fitting, errors and history are shared: a conversation started in the editor
 continues here, and back.
 """
@@ -56,7 +56,7 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, str, str]:
 
 
 async def _exchange(
-    engine: Exchange, action: Action, question: str, settings: Settings, workspace: str, new: bool,
+    exchange: Exchange, action: Action, question: str, settings: Settings, workspace: str, new: bool,
     on_text: Callable[[str], None], instructions: str = "",
 ) -> Reply:
     from gpt_ls.exchange import ExchangeRequest
@@ -64,7 +64,7 @@ async def _exchange(
 
     ctx = SelectionContext(uri="", language="", selection=question)
     req = ExchangeRequest(action, ctx, settings, workspace=workspace, new_conversation=new, system_extra=instructions)
-    return await engine.run(req, on_text)
+    return await exchange.run(req, on_text)
 
 
 def _write(text: str) -> None:
@@ -96,7 +96,7 @@ def run_ask(args: argparse.Namespace) -> int:
     action = CHAT_ACTION if not args.system else dataclasses.replace(CHAT_ACTION, system=args.system)
     from gpt_ls.exchange import Exchange
 
-    engine = Exchange()
+    exchange = Exchange()
     streamed = [False]
 
     def on_text(delta: str) -> None:
@@ -106,10 +106,10 @@ def run_ask(args: argparse.Namespace) -> int:
 
     try:
         outcome = asyncio.run(
-            _exchange(engine, action, question, settings, workspace, not args.continue_, on_text, instructions)
+            _exchange(exchange, action, question, settings, workspace, not args.continue_, on_text, instructions)
         )
     finally:
-        engine.close()
+        exchange.close()
     if args.json:
         print(json.dumps(_as_json(outcome), ensure_ascii=False, indent=2))
     elif streamed[0]:
@@ -159,7 +159,7 @@ class ChatSession:
         self.new = bool(args.system) or not args.continue_
         from gpt_ls.exchange import Exchange
 
-        self.engine = Exchange()
+        self.exchange = Exchange()
         self.loop = asyncio.new_event_loop()
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -191,7 +191,7 @@ class ChatSession:
         return True
 
     def show_history(self) -> None:
-        store = self.engine.store()
+        store = self.exchange.store()
         current = None if self.new else store.current_conversation(self.workspace)
         if current is None:
             print("(no conversation yet)")
@@ -201,7 +201,7 @@ class ChatSession:
 
     def turn(self, question: str) -> None:
         task = self.loop.create_task(
-            _exchange(self.engine, self.action, question, self.settings, self.workspace, self.new, _write,
+            _exchange(self.exchange, self.action, question, self.settings, self.workspace, self.new, _write,
                       self.instructions)
         )
         self.loop.add_signal_handler(signal.SIGINT, task.cancel)
@@ -250,7 +250,7 @@ class ChatSession:
                     continue
                 self.turn(line)
         finally:
-            self.engine.close()
+            self.exchange.close()
             with contextlib.suppress(Exception):
                 self.loop.close()
 

@@ -14,8 +14,8 @@ from pygls.lsp.server import LanguageServer
 
 from gpt_ls.actions.catalog import DEDICATED_COMMANDS, RUN_COMMAND, SEND, Action
 from gpt_ls.errors import GptLsError
-from gpt_ls.secrets import mask
 from gpt_ls.lsp.state import GptLanguageServer
+from gpt_ls.secrets import mask
 from gpt_ls.text import Pos
 
 

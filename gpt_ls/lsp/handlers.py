@@ -34,7 +34,8 @@ async def did_change_configuration(ls: GptLanguageServer, params: types.DidChang
 
 def did_close(ls: GptLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     """Forget hovers of a closed document."""
-    ls.runner.forget(params.text_document.uri)
+    if ls.started_runner is not None:
+        ls.started_runner.forget(params.text_document.uri)
 
 
 def code_action(ls: GptLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
@@ -44,7 +45,8 @@ def code_action(ls: GptLanguageServer, params: types.CodeActionParams) -> list[t
 
 def hover(ls: GptLanguageServer, params: types.HoverParams) -> types.Hover | None:
     """Show a reply over the range it is about."""
-    found = ls.runner.hover_at(params.text_document.uri, Pos(params.position.line, params.position.character))
+    runner, position = ls.started_runner, Pos(params.position.line, params.position.character)
+    found = runner.hover_at(params.text_document.uri, position) if runner is not None else None
     if found is None:
         return None
     rng = types.Range(types.Position(found.start.line, found.start.character),

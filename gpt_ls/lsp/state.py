@@ -21,9 +21,9 @@ from pygls.workspace import TextDocument
 from gpt_ls import __version__, prompts
 from gpt_ls.actions.catalog import Catalog, command_arguments, load_actions
 from gpt_ls.actions.editor import ClientFeatures, MessageKind
-from gpt_ls.secrets import add_secret
 from gpt_ls.lsp.editor import LspEditor, negotiated_encoding, open_document, root_of
 from gpt_ls.lsp.protocol import GptProtocol
+from gpt_ls.secrets import add_secret
 from gpt_ls.settings import ResolvedSettings, Settings, load_settings
 from gpt_ls.text import Encoding, Pos, apply_change
 
@@ -67,6 +67,11 @@ class GptLanguageServer(LanguageServer):
             from gpt_ls.actions.runner import ActionRunner
 
             self._runner = ActionRunner(self.editor, lambda: self.settings, self.exchange, lambda: self.catalog)
+        return self._runner
+
+    @property
+    def started_runner(self) -> ActionRunner | None:
+        """The runner if an action ever ran (only then are there hovers and trackers)."""
         return self._runner
 
     # -- settings -------------------------------------------------------------
@@ -182,7 +187,7 @@ class GptLanguageServer(LanguageServer):
         text = doc.source
         # Only a runner that exists has trackers and hovers to move; a plain edit must not
         # import and build it on the event loop.
-        runner = self._runner
+        runner = self.started_runner
         for change in params.content_changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 start = Pos(change.range.start.line, change.range.start.character)
