@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import client_capabilities
 
-from gpt_ls.actions.catalog import ASK, EXPLAIN, FIX_CODE, SEND, TRANSLATE, Catalog, command_arguments
+from gpt_ls.actions.catalog import ASK, EXPLAIN, FIX_CODE, SEND, TRANSLATE, Catalog, command_arguments, load_actions
 from gpt_ls.actions.editor import ClientFeatures
 from gpt_ls.lsp.editor import resolve_features
 
@@ -67,3 +67,17 @@ def test_importing_and_building_the_server_reads_nothing() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "['gpt-ls.ask', 'gpt-ls.cancel']\n"
+
+
+def test_wants_diagnostics_is_a_user_setting_validated_like_the_others() -> None:
+    catalog = load_actions([("config.toml", {
+        "lint": {"title": "GPT: Lint 检查", "system": "Lint.", "template": "{diagnostics}\n{selection}",
+                 "wantsDiagnostics": True},
+        "bad": {"title": "GPT: Bad", "system": "Bad.", "wantsDiagnostics": "yes"},
+    })])
+    lint = catalog.get("lint")
+    assert lint is not None and lint.wants_diagnostics
+    assert catalog.get("bad") is None
+    assert catalog.problems == ["config.toml: action 'bad': 'wantsDiagnostics' must be true or false; skipped"]
+    rng = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}}
+    assert command_arguments(lint, "file:///a.py", rng, [{"message": "x"}])[-1] == {"diagnostics": [{"message": "x"}]}
