@@ -12,13 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from fakeopenai import FakeOpenAI, Reply
-from netkit import Pproxy
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gpt_ls.client import ClientCache, describe_error, model_param
 from gpt_ls.settings import Settings
+from tests.support.fakeopenai import FakeOpenAI, Reply
+from tests.support.netkit import Pproxy
 
 KEY = "sk-bench-0000000000000000"
 

@@ -1,4 +1,4 @@
-"""``tests/fakeopenai.py`` as its own process, stamping when each content chunk goes out.
+"""``tests/support/fakeopenai.py`` as its own process, stamping when each content chunk goes out.
 
 The benchmarks run the fake API in another process so that its streaming threads never
 compete with the measuring client for the GIL. ``GET /_stamps`` returns the
@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import fakeopenai
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support import fakeopenai
 
 stamps: list[float] = []
 requests: list[float] = []

@@ -35,13 +35,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
-for _path in (ROOT / "tests", BENCH):
+for _path in (ROOT, BENCH):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import fakeopenai  # noqa: E402
-from e2e import editor as e2e_editor  # noqa: E402
 from lsprotocol import types  # noqa: E402
+
+from tests.support import fakeopenai  # noqa: E402
+from tests.support import lsp_editor as e2e_editor  # noqa: E402
 
 PEERS_VENV = Path(tempfile.gettempdir()) / "gpt-ls-bench-peers"
 PEERS = {"jedi-language-server": "jedi-language-server", "python-lsp-server": "pylsp"}

@@ -1,18 +1,12 @@
-"""Shared fixtures: the fake OpenAI server, and the tests dir on ``sys.path``."""
+"""Shared fixtures: the fake OpenAI server."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-from fakeopenai import FakeOpenAI  # noqa: E402
+from tests.support.fakeopenai import FakeOpenAI
 
 
 @pytest.fixture

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.editor import Editor, EditorConfig, server_env
-from fakeopenai import Behaviour, Cut, Error, FakeOpenAI, Raw, Reply, Stall
 from lsprotocol import types
-from netkit import Pproxy, RefusingProxy, dead_port
-from reliability import figures
-from reliability.harness import KEY, QUICK, alive, cli, close_editor, open_editor, stored
+
+from tests.reliability import figures
+from tests.reliability.harness import KEY, QUICK, alive, cli, close_editor, open_editor, stored
+from tests.support.fakeopenai import Behaviour, Cut, Error, FakeOpenAI, Raw, Reply, Stall
+from tests.support.lsp_editor import Editor, EditorConfig, server_env
+from tests.support.netkit import Pproxy, RefusingProxy, dead_port
 
 SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
 
