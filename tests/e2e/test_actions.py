@@ -59,14 +59,24 @@ async def test_ask_streams_the_reply_below_the_selection(start, api):
     assert editor.message_texts() == []
 
 
+async def typing_mid_reply(editor, api, uri: str, sent: str, reply: str, idle_seen: int) -> None:
+    """Wait until the pieces sent before the hold are in the document, and prove the reply still streams."""
+    await editor.wait_until(lambda: sent in editor.docs[uri].text, f"{sent!r} never reached the document")
+    assert api.held.is_set(), "the fake API is not holding the rest of the reply"
+    assert reply not in editor.docs[uri].text
+    assert editor.idle_count == idle_seen, "the action ended before the user typed"
+
+
 async def test_ask_with_neovim_like_late_echo_and_user_typing_above(start, api):
-    api.script(Reply(text="one two three four five six seven eight nine ten", chunk_size=4, delay=0.05))
+    reply = "one two three four five six seven eight nine ten"
+    api.script(Reply(text=reply, chunk_size=4, delay=0.05, hold_after=6))
     editor = await start(EditorConfig(capabilities="neovim", echo_delay=0.15))
     editor.open(URI, "top\nquestion?\nbottom\n")
     before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "question?"))
-    await asyncio.sleep(0.3)
+    await typing_mid_reply(editor, api, URI, reply[:24], reply, before)
     editor.type(URI, 0, "用户 typed 😀\n")
+    api.resume()
     await editor.wait_idle(before)
     assert editor.docs[URI].text == (
         "用户 typed 😀\ntop\nquestion?\none two three four five six seven eight nine ten\nbottom\n")
@@ -329,14 +339,15 @@ async def test_removed_setting_stops_applying(start, api):
 
 
 async def test_neovim_negotiates_utf8_and_cjk_edits_land_in_place(start, api):
-    api.script(Reply(text="回答 😀", chunk_size=2, delay=0.02))
+    api.script(Reply(text="回答 😀", chunk_size=2, delay=0.02, hold_after=1))
     editor = await start(EditorConfig(capabilities="neovim", echo_delay=0.15))
     assert editor.encoding == "utf-8"  # Neovim offers utf-8 first
     editor.open(URI, "上文 😀\n问题？\n下文\n")
     before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "问题？"))
-    await asyncio.sleep(0.2)
+    await typing_mid_reply(editor, api, URI, "问题？\n回答", "回答 😀", before)
     editor.type(URI, len("上文 😀"), " 用户")
+    api.resume()
     await editor.wait_idle(before)
     assert editor.docs[URI].text == "上文 😀 用户\n问题？\n回答 😀\n下文\n"
 

@@ -174,7 +174,8 @@ async def test_user_types_above_below_and_inside_the_reply_while_it_streams(
             original = f"top line 顶\nquestion {round_}?\nbottom line 底\n"
             editor.open(uri, original)
             reply = "".join(f"<r{i} 回复😀> " for i in range(80))
-            api.script(Reply(text=reply, chunk_size=5, delay=0.01))
+            # The API holds the last pieces until the user has typed: every keystroke lands mid-reply.
+            api.script(Reply(text=reply, chunk_size=5, delay=0.01, hold_after=len(reply) // 5 - 10))
             idle = editor.idle_count
             messages = len(editor.message_texts())
             shown = len(editor.client.shown_documents)
@@ -202,7 +203,9 @@ async def test_user_types_above_below_and_inside_the_reply_while_it_streams(
                             offset = at + len(earlier)
                 marker = f"⟦u{round_}.{n} 用户✍️⟧"
                 typed.append(marker)
+                assert editor.idle_count == idle and reply not in text, "the reply ended before the user typed"
                 editor.type(uri, offset, marker)
+            api.resume()
             await editor.wait_idle(idle, timeout=30)
             final = editor.docs[uri].text
             # No text of the user's is lost or overwritten, in the order typed at each place.
