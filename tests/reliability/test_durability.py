@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tests.reliability.harness import alive, cli, close_editor, integrity, open_
 from tests.reliability.test_faults import cli_env
 from tests.support.fakeopenai import FakeOpenAI, Reply
 from tests.support.lsp_editor import Editor, EditorConfig
+from tests.support.seeds import seeded
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -42,7 +42,7 @@ def slow_reply(tag: str, n: int = 120) -> Reply:
 async def test_sigkill_while_streaming_and_writing_history(api: FakeOpenAI, tmp_path: Path) -> None:
     db = tmp_path / "data" / "history.db"
     rounds = figures.kill_rounds(6)
-    rng = random.Random(9)
+    rng = seeded(9)
     committed: dict[int, tuple[str, str]] = {}  # message id -> (content, status) seen before a kill
     for round_ in range(rounds):
         editor = await open_editor(api.url, tmp_path)
@@ -163,7 +163,7 @@ def markers(text: str) -> list[str]:
 async def test_user_types_above_below_and_inside_the_reply_while_it_streams(
     api: FakeOpenAI, tmp_path: Path, echo_delay: float | None
 ) -> None:
-    rng = random.Random(17 if echo_delay else 5)
+    rng = seeded(17 if echo_delay else 5)
     # The simulated editor counts in UTF-16; Neovim's capabilities would negotiate UTF-8.
     config = EditorConfig(capabilities="neovim" if echo_delay else "visual-studio-code", echo_delay=echo_delay,
                           position_encodings=["utf-16"])

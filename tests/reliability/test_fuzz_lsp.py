@@ -9,6 +9,10 @@ exactly the text the editor holds (checked through the request it sends the mode
 Settings are fuzzed too: random TOML files and random settings payloads.
 
 ``GPT_LS_FUZZ_EXAMPLES=N`` runs N sequences per test instead of the quick default.
+
+A failure prints ``@reproduce_failure(...)`` (the profile in tests/conftest.py sets
+``print_blob``): put that line above the failing test to replay its example. The server
+is shared by a module's examples, so run the test alone (``-m slow tests/…::test_x``).
 """
 
 from __future__ import annotations
