@@ -66,6 +66,7 @@ def api() -> Iterator[FakeOpenAI]:
         yield server
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the slow lane: the end-to-end and reliability folders (unless ``fast``) and real editors."""
     for item in items:

@@ -32,6 +32,7 @@ async def test_code_actions_are_listed_with_commands(start):
                                                   "end": {"line": 0, "character": 8}}]
 
 
+@pytest.mark.fast
 async def test_ask_streams_the_reply_below_the_selection(start, api):
     api.script(Reply(text="LSP 是语言服务器协议 🙂。\n它连接编辑器和语言工具。", chunk_size=3, delay=0.01))
     editor = await start()
@@ -90,6 +91,7 @@ async def test_selection_at_end_of_file_without_newline_and_crlf(start, api):
     assert editor.docs[URI].text == "first\r\nquestion at EOF\r\nline A\r\nline B\r\n"
 
 
+@pytest.mark.fast
 async def test_explain_shows_hover_over_the_range(start, api):
     api.script(Reply(text="这段代码把两个数相加。", prompt_tokens=42, completion_tokens=7))
     editor = await start()
@@ -282,6 +284,7 @@ async def test_unknown_command_is_an_error_not_a_crash(start):
     assert (await editor.run("gpt-ls.cancel"))["cancelled"] == 0
 
 
+@pytest.mark.fast
 async def test_client_without_apply_edit_gets_the_reply_as_a_document(start, api):
     api.script(Reply(text="full reply text 完整"))
     editor = await start(EditorConfig(apply_edit=False))

@@ -33,6 +33,7 @@ async def test_write_code_strips_fences_and_matches_indentation(start, api):
     assert user["content"].endswith("Selection:\n# 递归计算斐波那契数")
 
 
+@pytest.mark.fast
 async def test_improve_code_replaces_the_selection(start, api):
     api.script(Reply(text="```\nreturn sum(items)\n```"))
     editor = await start()
