@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -358,7 +357,8 @@ async def test_neovim_negotiates_utf8_and_cjk_edits_land_in_place(start, api):
 async def test_settings_pulled_with_workspace_configuration(start, api):
     editor = await start(EditorConfig(configuration={"model": "gpt-4-0314", "maxTokens": 64}))
     editor.open(URI, "q\n")
-    await asyncio.sleep(0.3)  # the pull happens after initialized
+    await editor.wait_until(lambda: editor.configuration_pulls > 0, "gpt-ls never pulled workspace/configuration")
+    await editor.settle()  # the answer is applied before the next request arrives
     await editor.action("gpt-ls.ask", URI, "q")
     body = api.chat_requests()[0].body
     assert (body["model"], body["max_tokens"]) == ("gpt-4-0314", 64)
