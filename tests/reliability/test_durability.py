@@ -50,9 +50,13 @@ async def test_sigkill_while_streaming_and_writing_history(api: FakeOpenAI, tmp_
         editor.open(uri, f"question {round_} 问题\nnotes {round_}\n")
         api.queue.clear()  # what the killed server never asked for
         api.script(slow_reply(f"a{round_}"), slow_reply(f"b{round_}"))
+        wanted = len(api.chat_requests()) + 2
         await editor.run("gpt-ls.ask", uri, editor.range_of(uri, f"question {round_} 问题"))
         await editor.run("gpt-ls.draftEmail", uri, editor.range_of(uri, f"notes {round_}"))
-        await asyncio.sleep(0.3 + rng.random() * 1.5)  # somewhere in the stream, maybe mid-save
+        # Both replies stream (a loaded machine may take a while to send them), then the kill
+        # comes somewhere in the stream, maybe mid-save.
+        await editor.wait_until(lambda n=wanted: len(api.chat_requests()) >= n, "the requests never came", 30)
+        await asyncio.sleep(0.3 + rng.random() * 1.5)
         before = {m.id: (m.content, m.status) for m in stored(db)}
         os.kill(pid(editor), signal.SIGKILL)
         await editor.client._server.wait()
