@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gpt_ls.client import ClientCache, describe_error, model_param
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import ClientCache, model_param
 from gpt_ls.settings import Settings
 from tests.support.fakeopenai import FakeOpenAI, Reply
 from tests.support.netkit import Pproxy

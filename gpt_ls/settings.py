@@ -17,6 +17,8 @@ the key and what is wrong) and the value from the next layer down is used.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 import re
 import sys
@@ -24,9 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import platformdirs
+
+from gpt_ls.secrets import redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -105,11 +109,6 @@ def camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def snake(name: str) -> str:
-    """``maxTokens`` -> ``max_tokens``."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 WIRE_NAMES = {camel(n): n for n in FIELDS}
 
 #: Settings whose value must never be shown or logged.
@@ -161,7 +160,7 @@ def _coerce(name: str, value: Any) -> Any:
     if base is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError("must be a number")
-        if value != value or value < 0:
+        if not math.isfinite(value) or value < 0:
             raise ValueError("must be a non-negative number")
         return float(value)
     if base is str:
@@ -192,18 +191,26 @@ def _coerce(name: str, value: Any) -> Any:
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
+#: Sane bounds for numbers, inclusive: a value outside them is a problem, never a hang
+#: (``readTimeout = inf``), a retry storm (``maxRetries = 1000000000``) or a window the
+#: budget would trust (``contextWindow = 1e11``).
+RANGES: dict[str, tuple[float, float, str]] = {
+    "api_key_command_timeout": (0.1, 300, " seconds"),
+    "connect_timeout": (0.1, 300, " seconds"),
+    "read_timeout": (0.1, 3600, " seconds"),
+    "max_retries": (0, 10, ""),
+    "temperature": (0, 2, ""),
+    "max_tokens": (1, 1_000_000, " tokens"),
+    "context_lines": (0, 100_000, " lines"),
+    "context_window": (256, 10_000_000, " tokens"),
+    "max_output_tokens": (1, 1_000_000, " tokens"),
+    "history_retention_days": (1, 36_500, " days"),
+    "history_max_conversations": (1, 10_000_000, " conversations"),
+}
 
-def redact_url(url: str) -> str:
-    """Hide the password in ``scheme://user:password@host`` so a URL can be shown or logged."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparsable URL)"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else f"{value:,}"
 
 
 def _check_url(value: str, schemes: tuple[str, ...], what: str) -> None:
@@ -228,6 +235,9 @@ def _validate(name: str, value: Any) -> None:
         _check_url(value, ("http", "https"), "http(s)")
     elif name in ("connect_timeout", "read_timeout", "api_key_command_timeout") and value == 0:
         raise ValueError("must be more than 0 seconds")
+    elif name in RANGES and not RANGES[name][0] <= value <= RANGES[name][1]:
+        low, high, unit = RANGES[name]
+        raise ValueError(f"must be from {_number(low)} to {_number(high)}{unit}")
     elif name == "api_key_command" and not value.strip():
         raise ValueError("must not be empty")
     elif name == "headers":
@@ -259,7 +269,9 @@ def parse_layer(raw: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], li
     for key, value in raw.items():
         name = WIRE_NAMES.get(key) or (key if key in FIELDS else None)
         if name is None:
-            problems.append(f"{origin}: unknown setting {key!r} (ignored)")
+            near = difflib.get_close_matches(str(key), WIRE_NAMES, n=1, cutoff=0.75)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            problems.append(f"{origin}: unknown setting {key!r}{hint} (ignored)")
             continue
         try:
             coerced = _coerce(name, value)
@@ -334,14 +346,6 @@ def env_layers(env: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
-    """Values the standard OpenAI environment variables provide."""
-    out: dict[str, Any] = {}
-    for _origin, layer in env_layers(env):
-        out.update(layer)
-    return out
-
-
 def load_settings(
     editor: Mapping[str, Any] | None = None,
     workspace_root: Path | None = None,
@@ -383,15 +387,6 @@ def load_settings(
         del values["api_key"]
         sources["api_key"] = "default"
     return Loaded(Settings(**values), sources, problems, action_layers)
-
-
-def redact(value: str | None) -> str:
-    """Show a secret as its first three and last four characters."""
-    if not value:
-        return "(not set)"
-    if len(value) <= 10:
-        return "*" * len(value)
-    return f"{value[:3]}…{value[-4:]}"
 
 
 def find_workspace_root(start: Path | None = None) -> Path:

@@ -7,7 +7,8 @@ import time
 import openai
 import pytest
 
-from gpt_ls.client import ClientCache, describe_error, make_client, model_param
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import ClientCache, make_client, model_param
 from gpt_ls.errors import StreamInterrupted
 from gpt_ls.settings import Settings
 from tests.support.fakeopenai import Cut, Error, FakeOpenAI, Recorded, Reply, Stall

@@ -12,7 +12,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from gpt_ls.client import ClientCache, describe_error, resolve_api_key, scrub
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import ClientCache
+from gpt_ls.api.keys import resolve_api_key
 from gpt_ls.errors import (
     AuthError,
     BadRequest,
@@ -28,6 +30,7 @@ from gpt_ls.errors import (
     ServerError,
     TlsFailed,
 )
+from gpt_ls.secrets import scrub
 from gpt_ls.settings import Settings
 from tests.support.fakeopenai import Error, FakeOpenAI, Reply, Stall
 from tests.support.netkit import (  # noqa: F401 - fixtures

@@ -10,16 +10,12 @@ from pathlib import Path
 import openai
 import pytest
 
-from gpt_ls.client import ClientCache, describe_error, resolve_api_key
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import ClientCache
+from gpt_ls.api.keys import resolve_api_key
 from gpt_ls.errors import AuthError, KeyCommandFailed, NoApiKey
-from gpt_ls.settings import (
-    Settings,
-    camel,
-    find_workspace_root,
-    load_settings,
-    redact,
-    redact_url,
-)
+from gpt_ls.secrets import redact, redact_url
+from gpt_ls.settings import Settings, camel, find_workspace_root, load_settings
 from tests.support.fakeopenai import FakeOpenAI
 from tests.support.netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
 
@@ -124,7 +120,21 @@ def test_malformed_toml_names_the_file_and_other_layers_still_apply(
         ({"explainOutput": "popup"},
          "editor: setting 'explainOutput' must be one of 'hover', 'comment' (got 'popup'); "
          "ignored"),
-        ({"modle": "gpt-4o"}, "editor: unknown setting 'modle' (ignored)"),
+        ({"modle": "gpt-4o"}, "editor: unknown setting 'modle'; did you mean 'model'? (ignored)"),
+        ({"readTimeOut": 5}, "editor: unknown setting 'readTimeOut'; did you mean 'readTimeout'? (ignored)"),
+        ({"colour": "blue"}, "editor: unknown setting 'colour' (ignored)"),
+        ({"temperature": 5},
+         "editor: setting 'temperature' must be from 0 to 2 (got 5); ignored"),
+        ({"readTimeout": float("inf")},
+         "editor: setting 'readTimeout' must be a non-negative number (got inf); ignored"),
+        ({"readTimeout": 86400},
+         "editor: setting 'readTimeout' must be from 0.1 to 3,600 seconds (got 86400); ignored"),
+        ({"maxRetries": 1_000_000_000},
+         "editor: setting 'maxRetries' must be from 0 to 10 (got 1000000000); ignored"),
+        ({"contextWindow": 100_000_000_000},
+         "editor: setting 'contextWindow' must be from 256 to 10,000,000 tokens (got 100000000000); ignored"),
+        ({"historyMaxConversations": 0},
+         "editor: setting 'historyMaxConversations' must be from 1 to 10,000,000 conversations (got 0); ignored"),
         ({"headers": {"X-Team": "文档"}},
          "editor: setting 'headers' value of 'X-Team' must be plain ASCII text (HTTP headers "
          "cannot carry other characters) (got (a table)); ignored"),

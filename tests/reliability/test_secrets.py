@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from gpt_ls.logs import mask
+from gpt_ls.secrets import mask
 from tests.reliability import figures
 from tests.reliability.harness import (
     KEY,

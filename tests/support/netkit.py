@@ -23,7 +23,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from gpt_ls.client import forget_api_key_command
+from gpt_ls.api.keys import forget_api_key_command
 from gpt_ls.settings import Settings
 from tests.support.fakeopenai import FakeOpenAI
 
