@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakeopenai import Error, FakeOpenAI
-from netkit import KEY, Pproxy, api_fixture, dead_port, fresh_key_cache_fixture  # noqa: F401 - fixtures
 
 from gpt_ls.check import run_check
 from gpt_ls.errors import (
@@ -21,6 +19,8 @@ from gpt_ls.errors import (
     QuotaExhausted,
 )
 from gpt_ls.settings import Loaded, load_settings
+from tests.support.fakeopenai import Error, FakeOpenAI
+from tests.support.netkit import KEY, Pproxy, api_fixture, dead_port, fresh_key_cache_fixture  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("fresh_key_cache")
 

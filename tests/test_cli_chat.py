@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from fakeopenai import Error, FakeOpenAI, Reply, Stall
+
+from tests.support.fakeopenai import Error, FakeOpenAI, Reply, Stall
 
 KEY = "sk-cli-secret-0123456789"
 

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import openai
 import pytest
-from fakeopenai import FakeOpenAI
-from netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
 
 from gpt_ls.client import ClientCache, describe_error, resolve_api_key
 from gpt_ls.errors import AuthError, KeyCommandFailed, NoApiKey
@@ -22,6 +20,8 @@ from gpt_ls.settings import (
     redact,
     redact_url,
 )
+from tests.support.fakeopenai import FakeOpenAI
+from tests.support.netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
 
 PY = shlex.quote(sys.executable)
 

@@ -6,10 +6,11 @@ import asyncio
 import json
 
 import pytest
-from e2e.editor import EditorConfig
-from fakeopenai import Cut, Error, Reply, Stall
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+
+from tests.support.fakeopenai import Cut, Error, Reply, Stall
+from tests.support.lsp_editor import EditorConfig
 
 URI = "file:///work/notes.md"
 

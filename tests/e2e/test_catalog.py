@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from e2e.editor import EditorConfig
-from fakeopenai import Reply
 from lsprotocol import types
+
+from tests.support.fakeopenai import Reply
+from tests.support.lsp_editor import EditorConfig
 
 PY = "file:///work/code.py"
 

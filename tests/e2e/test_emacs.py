@@ -13,8 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e.editor_helpers import find_emacs, run_emacs
-from fakeopenai import FakeOpenAI, Reply
+
+from tests.e2e.editor_helpers import find_emacs, run_emacs
+from tests.support.fakeopenai import FakeOpenAI, Reply
 
 EMACS = find_emacs()
 

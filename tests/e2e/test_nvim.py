@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 
 import pytest
-from e2e.editor_helpers import find_nvim, run_nvim
-from fakeopenai import FakeOpenAI, Reply
 
 from gpt_ls import __version__
+from tests.e2e.editor_helpers import find_nvim, run_nvim
+from tests.support.fakeopenai import FakeOpenAI, Reply
 
 NVIM = find_nvim()
 

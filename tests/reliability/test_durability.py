@@ -21,12 +21,13 @@ import signal
 from pathlib import Path
 
 import pytest
-from e2e.editor import Editor, EditorConfig
-from fakeopenai import FakeOpenAI, Reply
 from lsprotocol import types
-from reliability import figures
-from reliability.harness import alive, cli, close_editor, integrity, open_editor, pid, stored
-from reliability.test_faults import cli_env
+
+from tests.reliability import figures
+from tests.reliability.harness import alive, cli, close_editor, integrity, open_editor, pid, stored
+from tests.reliability.test_faults import cli_env
+from tests.support.fakeopenai import FakeOpenAI, Reply
+from tests.support.lsp_editor import Editor, EditorConfig
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 

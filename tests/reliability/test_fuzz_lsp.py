@@ -23,17 +23,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from e2e.editor import Editor, EditorConfig
-from fakeopenai import FakeOpenAI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
-from reliability import figures
-from reliability.harness import alive, close_editor, open_editor
 
 from gpt_ls.engine import valid_unicode
 from gpt_ls.settings import load_settings
 from gpt_ls.text import LineIndex
+from tests.reliability import figures
+from tests.reliability.harness import alive, close_editor, open_editor
+from tests.support.fakeopenai import FakeOpenAI
+from tests.support.lsp_editor import Editor, EditorConfig
 
 T = TypeVar("T")
 EXAMPLES = figures.fuzz_examples(40)

@@ -7,7 +7,7 @@ cut stream, raw bytes); with nothing queued it answers with an echo of the last 
 message, so editor tests that do not care about the text still get a reply.
 
 Every request is recorded (path, headers, JSON body) so tests can assert exactly what
-gpt-ls sent.  It can also run as a process (``python tests/fakeopenai.py --port N``);
+gpt-ls sent.  It can also run as a process (``python -m tests.support.fakeopenai --port N``);
 then ``POST /_script`` with a JSON list of behaviours queues them and
 ``GET /_requests`` returns what was recorded.
 """
