@@ -12,7 +12,6 @@ import statistics
 import time
 
 from lsprotocol import types
-from tests.support.fakeopenai import Reply
 
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, percentile
@@ -29,6 +28,7 @@ from benchmarks.session import (
     stop_session,
     with_eol,
 )
+from tests.support.fakeopenai import Reply
 
 
 async def figures(res: Results, api: RemoteFake, actions: int) -> None:

@@ -11,11 +11,10 @@ import statistics
 import sys
 import time
 
-from tests.support.fakeopenai import FakeOpenAI, Reply
-from tests.support.netkit import Pproxy
-
 from gpt_ls.client import ClientCache, describe_error, model_param
 from gpt_ls.settings import Settings
+from tests.support.fakeopenai import FakeOpenAI, Reply
+from tests.support.netkit import Pproxy
 
 KEY = "sk-bench-0000000000000000"
 

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 from lsprotocol import types
-from tests.support.fakeopenai import Reply
 
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results
 from benchmarks.session import run_and_wait, session_env, start_session, stop_session
+from tests.support.fakeopenai import Reply
 
 
 def proc_status(pid: int) -> dict[str, float]:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsprotocol import types
-from tests.support import lsp_editor
 
 from benchmarks.fake_server import RemoteFake
+from tests.support import lsp_editor
 
 TIMED_SERVER = [sys.executable, str(Path(__file__).resolve().parent / "timed_server.py")]
 LONG_URI = "file:///bench/long.py"

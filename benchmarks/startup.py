@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.lsp_editor import server_env
-
 from benchmarks.peers import peer_commands
 from benchmarks.results import Results
+from tests.support.lsp_editor import server_env
 
 BARE_PYGLS = [sys.executable, str(Path(__file__).resolve().parent / "bare_pygls.py")]
 

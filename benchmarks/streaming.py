@@ -12,8 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.fakeopenai import Reply
-
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, percentile
 from benchmarks.session import (
@@ -30,6 +28,7 @@ from benchmarks.session import (
     stop_session,
     with_eol,
 )
+from tests.support.fakeopenai import Reply
 
 
 def mismatch_note(got: str, expected: str) -> str:
