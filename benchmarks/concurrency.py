@@ -63,7 +63,7 @@ async def figures(res: Results, api: RemoteFake, actions: int) -> None:
             t0 = time.monotonic()
             await asyncio.gather(*[ask(session, uri, f"Question {i} 问题 {i}?") for i, uri in enumerate(uris)])
 
-            def tokens() -> list[str]:
+            def tokens() -> list[int | str]:
                 return [t for t in editor.client.progress_reports if t not in progress_before]
 
             await session.wait(lambda: len(tokens()) == actions and all(editor.client.progress_reports[t]
@@ -93,11 +93,11 @@ async def figures(res: Results, api: RemoteFake, actions: int) -> None:
                           f"(cancel at {t_cancel - t0:.3f} s)")
             complete = cancelled = 0
             for uri in uris:
-                first, rest = originals[uri].split("\n", 1)
+                question, rest = originals[uri].split("\n", 1)
                 got = editor.docs[uri].text
-                if got == f"{first}\n{with_eol(reply)}{rest}":
+                if got == f"{question}\n{with_eol(reply)}{rest}":
                     complete += 1
-                elif "[gpt-ls: reply unfinished (cancelled)]" in got and got.startswith(first + "\n"):
+                elif "[gpt-ls: reply unfinished (cancelled)]" in got and got.startswith(question + "\n"):
                     cancelled += 1
         finally:
             await stop_session(session)

@@ -136,7 +136,7 @@ async def start_session(env: dict[str, str], log: Path) -> Session:
         now = time.monotonic()
         for dc in params.edit.document_changes or []:
             if isinstance(dc, types.TextDocumentEdit):
-                text = "".join(e.new_text for e in dc.edits)
+                text = "".join(e.new_text for e in dc.edits if not isinstance(e, types.SnippetTextEdit))
                 session.applied.append((now, dc.text_document.uri, text))
         for uri, edits in (params.edit.changes or {}).items():
             session.applied.append((now, uri, "".join(e.new_text for e in edits)))
