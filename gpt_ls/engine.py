@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gpt_ls import budget, prompts
 from gpt_ls.actions import Action
 from gpt_ls.errors import GptLsError, StreamInterrupted
-from gpt_ls.history import HistoryStore
+from gpt_ls.history.store import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, lookup_model, request_options
 from gpt_ls.settings import Settings
 from gpt_ls.tokens import count_text, get_encoding

@@ -362,7 +362,7 @@ class GptLanguageServer(LanguageServer):
 
     def new_conversation(self) -> dict[str, Any]:
         """Start a fresh conversation in this workspace: Continue follows it from now on."""
-        from gpt_ls.history import workspace_key
+        from gpt_ls.history.store import workspace_key
 
         if not self.settings.history:
             raise InvalidRequest("History is turned off (setting 'history'): there is no conversation to start.")
@@ -374,7 +374,7 @@ class GptLanguageServer(LanguageServer):
     def history_overview(self, limit: int = 20) -> dict[str, Any]:
         """Recent conversations of this workspace, opened as one Markdown document."""
         from gpt_ls.budget import usage_summary
-        from gpt_ls.history import workspace_key
+        from gpt_ls.history.store import workspace_key
 
         store = self.engine.store()
         workspace = workspace_key(self.workspace_root)
@@ -394,7 +394,7 @@ class GptLanguageServer(LanguageServer):
 
     def open_conversation(self, conversation_id: int) -> dict[str, Any]:
         """One conversation as a Markdown document."""
-        from gpt_ls.history import to_markdown
+        from gpt_ls.history.export import to_markdown
 
         try:
             conv, messages = self.engine.store().get_conversation(conversation_id)

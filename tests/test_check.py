@@ -169,7 +169,7 @@ async def test_dead_proxy(api: FakeOpenAI, tmp_path: Path) -> None:
 
 CLI = """
 import argparse, sys
-from gpt_ls.cli_check import register
+from gpt_ls.cli.check import register
 parser = argparse.ArgumentParser(prog="gpt-ls")
 register(parser.add_subparsers(required=True))
 args = parser.parse_args(sys.argv[1:])
