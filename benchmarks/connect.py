@@ -1,6 +1,6 @@
 """Connection figures: client reuse, request latency direct and through real proxies.
 
-Run: ``.venv/bin/python benchmarks/bench_connect.py [N]`` (N requests per case, default 30).
+Run: ``.venv/bin/python -m benchmarks.connect [N]`` (N requests per case, default 30).
 Everything is local: the fake OpenAI server and pproxy on 127.0.0.1.
 """
 
@@ -10,9 +10,6 @@ import asyncio
 import statistics
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gpt_ls.api.failures import describe_error
 from gpt_ls.api.http import ClientCache, model_param
