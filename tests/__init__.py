@@ -1,1 +1,0 @@
-"""gpt-ls tests (a package: test support is imported as ``tests.support``)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakeopenai import FakeOpenAI, Reply
 
 from gpt_ls import tokens
 from gpt_ls.actions.catalog import ASK
@@ -13,6 +12,7 @@ from gpt_ls.exchange import Exchange, ExchangeRequest
 from gpt_ls.exchange import Reply as ExchangeReply
 from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import Settings
+from tests.support.fakeopenai import FakeOpenAI, Reply
 
 NOTICE = ("Token counts for o200k_base are estimates: its tokenizer data could not be loaded "
           "(FileNotFoundError:")

@@ -1,1 +1,1 @@
-"""Test support shared by the tests and the benchmarks."""
+"""What the tests and the benchmarks share: the fake OpenAI server, network helpers, the simulated editor."""
