@@ -21,24 +21,22 @@ import difflib
 import math
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-import platformdirs
-
+from gpt_ls.config_files import USER_FILE as USER_FILE
+from gpt_ls.config_files import WORKSPACE_FILE as WORKSPACE_FILE
+from gpt_ls.config_files import ConfigFile, nesting_depth, read_toml
+from gpt_ls.config_files import cache_dir as cache_dir
+from gpt_ls.config_files import config_dir as config_dir
+from gpt_ls.config_files import data_dir as data_dir
+from gpt_ls.config_files import find_workspace_root as find_workspace_root
 from gpt_ls.secrets import redact_url
+from gpt_ls.trust import TrustList, UntrustedFile, digest
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-WORKSPACE_FILE = ".gpt-ls.toml"
-USER_FILE = "config.toml"
 DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_PERSONA = (
     "You are a friendly conversation partner. Stay in character, answer in the language "
@@ -114,6 +112,23 @@ WIRE_NAMES = {camel(n): n for n in FIELDS}
 #: Settings whose value must never be shown or logged.
 SECRET_FIELDS = frozenset({"api_key"})
 
+#: Settings that decide where requests go, which credentials, headers and programs are used,
+#: what is recorded or deleted: only the user's config file, the environment, the editor or a
+#: *trusted* workspace file set them (``trust.py``). A repository could otherwise send the key
+#: elsewhere, run a program as the user or delete the user's history.
+RESTRICTED_FIELDS = frozenset({
+    "api_key", "api_key_command", "api_key_command_timeout", "base_url", "organization", "project",
+    "headers", "azure_endpoint", "azure_api_version", "azure_deployment", "proxy",
+    "history", "history_retention_days", "history_max_conversations",
+})
+#: Settings that shape prompts and replies (or are bounded by ``RANGES``): any workspace file may set them.
+#: ``instructions_file`` is open because it is read only inside the workspace (``files.inside``).
+OPEN_FIELDS = frozenset({
+    "model", "connect_timeout", "read_timeout", "max_retries", "temperature", "max_tokens", "context_lines",
+    "context_window", "max_output_tokens", "explain_output", "ask_continues_conversation", "prices",
+    "translate_to", "persona", "instructions_file",
+})
+
 
 @dataclass
 class ResolvedSettings:
@@ -124,6 +139,10 @@ class ResolvedSettings:
     problems: list[str]
     #: ``actions`` tables from each layer, lowest priority first: validated by ``actions.catalog.load_actions``.
     action_layers: list[tuple[str, Any]] = field(default_factory=list)
+    #: Layers that may add actions but not change existing ones (the workspace file).
+    add_only: frozenset[str] = frozenset()
+    #: The workspace file whose restricted settings were ignored, if any.
+    untrusted: UntrustedFile | None = None
 
 
 def _describe(value: Any) -> str:
@@ -262,16 +281,24 @@ def _shown(name: str, value: Any) -> str:
     return _describe(value)
 
 
+def field_name(key: Any) -> str | None:
+    """The field a wire key names (camelCase, or snake_case), or None."""
+    return WIRE_NAMES.get(key) or (key if key in FIELDS else None)
+
+
 def parse_layer(raw: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], list[str]]:
     """Validate one layer of settings (wire names); return the good values and problems."""
     values: dict[str, Any] = {}
     problems: list[str] = []
     for key, value in raw.items():
-        name = WIRE_NAMES.get(key) or (key if key in FIELDS else None)
+        name = field_name(key)
         if name is None:
             near = difflib.get_close_matches(str(key), WIRE_NAMES, n=1, cutoff=0.75)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             problems.append(f"{origin}: unknown setting {key!r}{hint} (ignored)")
+            continue
+        if nesting_depth(value, 3) > 3:
+            problems.append(f"{origin}: setting {camel(name)!r} nests too deeply; ignored")
             continue
         try:
             coerced = _coerce(name, value)
@@ -282,49 +309,6 @@ def parse_layer(raw: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], li
         else:
             values[name] = coerced
     return values, problems
-
-
-def config_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The user config dir (``GPT_LS_CONFIG_DIR`` moves it)."""
-    env = os.environ if env is None else env
-    if env.get("GPT_LS_CONFIG_DIR"):
-        return Path(env["GPT_LS_CONFIG_DIR"])
-    return Path(platformdirs.user_config_dir("gpt-ls"))
-
-
-def data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The user data dir for history (``GPT_LS_DATA_DIR`` moves it)."""
-    env = os.environ if env is None else env
-    if env.get("GPT_LS_DATA_DIR"):
-        return Path(env["GPT_LS_DATA_DIR"])
-    return Path(platformdirs.user_data_dir("gpt-ls"))
-
-
-def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The cache dir (``GPT_LS_CACHE_DIR`` moves it)."""
-    env = os.environ if env is None else env
-    if env.get("GPT_LS_CACHE_DIR"):
-        return Path(env["GPT_LS_CACHE_DIR"])
-    return Path(platformdirs.user_cache_dir("gpt-ls"))
-
-
-def read_toml(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """Read a settings file; a missing file is empty, a malformed one is a problem."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return {}, []
-    except OSError as exc:
-        return {}, [f"{path}: cannot be read ({exc.strerror}); its settings are ignored"]
-    try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return {}, [f"{path}: is not valid TOML ({exc}); its settings are ignored"]
-    # Settings may sit at the top level or under a [gpt-ls] table.
-    section = doc.get("gpt-ls")
-    if isinstance(section, dict):
-        doc = {**{k: v for k, v in doc.items() if k != "gpt-ls"}, **section}
-    return doc, []
 
 
 #: Environment variables read as settings, lowest precedence first (a later one wins).
@@ -346,25 +330,46 @@ def env_layers(env: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def workspace_layer(
+    file: ConfigFile, env: Mapping[str, str], editor_trusts: bool
+) -> tuple[dict[str, Any], UntrustedFile | None]:
+    """The workspace file's settings, without its restricted ones unless the user trusted this content."""
+    restricted = [k for k in file.values if field_name(k) in RESTRICTED_FIELDS]
+    if not restricted or file.content is None:
+        return file.values, None
+    if editor_trusts and TrustList(data_dir(env)).is_trusted(file.path, file.content):
+        return file.values, None
+    kept = {k: v for k, v in file.values.items() if k not in restricted}
+    keys = tuple(camel(field_name(k) or k) for k in restricted)
+    return kept, UntrustedFile(file.path.resolve(), digest(file.content), keys, not editor_trusts)
+
+
 def load_settings(
     editor: Mapping[str, Any] | None = None,
     workspace_root: Path | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    workspace_trusted: bool = True,
 ) -> ResolvedSettings:
-    """Merge every layer into one ``Settings``; never raises for bad input."""
+    """Merge every layer into one ``Settings``; never raises for bad input.
+
+    ``workspace_trusted=False`` (the editor says so) ignores the workspace file's restricted
+    settings even when the user trusted the file.
+    """
     env = os.environ if env is None else env
     problems: list[str] = []
     layers: list[tuple[str, Mapping[str, Any]]] = []
     layers += env_layers(env)
-    user_path = config_dir(env) / USER_FILE
-    user, errs = read_toml(user_path)
-    problems += errs
-    layers.append((str(user_path), user))
+    user = read_toml(config_dir(env) / USER_FILE)
+    problems += user.problems
+    layers.append((str(user.path), user.values))
+    untrusted, add_only = None, frozenset[str]()
     if workspace_root is not None:
-        ws_path = Path(workspace_root) / WORKSPACE_FILE
-        ws, errs = read_toml(ws_path)
-        problems += errs
-        layers.append((str(ws_path), ws))
+        ws = read_toml(Path(workspace_root) / WORKSPACE_FILE, Path(workspace_root))
+        problems += ws.problems
+        kept, untrusted = workspace_layer(ws, env, workspace_trusted)
+        layers.append((str(ws.path), kept))
+        add_only = frozenset({str(ws.path)})
     if editor:
         if not isinstance(editor, Mapping):
             problems.append("editor settings: expected an object of settings; ignored")
@@ -386,14 +391,4 @@ def load_settings(
     if values.get("api_key_command") and sources["api_key"].startswith("environment"):
         del values["api_key"]
         sources["api_key"] = "default"
-    return ResolvedSettings(Settings(**values), sources, problems, action_layers)
-
-
-def find_workspace_root(start: Path | None = None) -> Path:
-    """The CLI's workspace: the nearest ancestor with ``.git`` or ``.gpt-ls.toml``, else start."""
-    here = Path.cwd() if start is None else Path(start)
-    here = here.resolve()
-    for folder in (here, *here.parents):
-        if (folder / ".git").exists() or (folder / WORKSPACE_FILE).is_file():
-            return folder
-    return here
+    return ResolvedSettings(Settings(**values), sources, problems, action_layers, add_only, untrusted)

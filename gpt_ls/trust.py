@@ -13,7 +13,9 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from gpt_ls.errors import ConfigError
 from gpt_ls.files import CONFIG_LIMIT, private_dir, read_limited, write_private
@@ -60,8 +62,8 @@ class TrustList:
         """Whether the user trusted this file with exactly this content."""
         return self.load().get(str(file.resolve())) == digest(content)
 
-    def trust(self, file: Path) -> str:
-        """Trust ``file`` as it is now; return its SHA-256."""
+    def trust(self, file: Path, expected: str | None = None) -> str:
+        """Trust ``file`` as it is now (only if its SHA-256 is still ``expected``, when given); return it."""
         file = file.resolve()
         try:
             content = read_limited(file, CONFIG_LIMIT)
@@ -69,6 +71,8 @@ class TrustList:
             raise ConfigError(f"{file} does not exist: there is nothing to trust.") from None
         except OSError as exc:
             raise ConfigError(f"{file} cannot be read ({exc.strerror}).") from None
+        if expected is not None and digest(content) != expected:
+            raise ConfigError(f"{file} changed since gpt-ls showed it: read it again, then trust it.")
         entries = self.load()
         if len(entries) >= MAX_ENTRIES and str(file) not in entries:
             raise ConfigError(f"{self.path} already lists {MAX_ENTRIES} files: untrust some first.")
@@ -83,3 +87,42 @@ class TrustList:
             return False
         self._save(entries)
         return True
+
+
+@dataclass(frozen=True)
+class UntrustedFile:
+    """A workspace file whose restricted settings were ignored, and why."""
+
+    path: Path
+    #: The SHA-256 of the content that was read: "Trust" trusts exactly that.
+    digest: str
+    #: The restricted settings it sets (wire names), ignored.
+    keys: tuple[str, ...]
+    #: The editor said the workspace is untrusted (VS Code's Restricted Mode): no Trust choice.
+    editor_untrusted: bool = False
+
+    def message(self) -> str:
+        """The one message: the file, the keys ignored, how to trust it."""
+        keys = ", ".join(self.keys)
+        head = f"{self.path} sets {keys}, which only your own settings or a trusted workspace file may set"
+        if self.editor_untrusted:
+            return f"{head}; they are ignored because the editor says this workspace is not trusted."
+        return f"{head}; they are ignored. If you trust this repository, run: gpt-ls trust {self.path.parent}"
+
+
+class Chooser(Protocol):
+    """The one editor call the trust offer needs (``EditorPort.ask_choice``)."""
+
+    async def ask_choice(self, prompt: str, choices: list[str]) -> str | None: ...
+
+
+TRUST_CHOICE = "Trust"
+NOT_NOW = "Not now"
+
+
+async def offer_trust(editor: Chooser, untrusted: UntrustedFile, trusted: TrustList) -> bool:
+    """Ask the user once; on "Trust", trust exactly the content shown. True when trusted."""
+    if await editor.ask_choice(untrusted.message(), [TRUST_CHOICE, NOT_NOW]) != TRUST_CHOICE:
+        return False
+    trusted.trust(untrusted.path, expected=untrusted.digest)
+    return True

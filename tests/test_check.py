@@ -23,7 +23,8 @@ from gpt_ls.errors import (
 from gpt_ls.exchange import Exchange, ExchangeRequest
 from gpt_ls.models import MODEL_TABLE
 from gpt_ls.prompts import SelectionContext
-from gpt_ls.settings import ResolvedSettings, load_settings
+from gpt_ls.settings import ResolvedSettings, data_dir, load_settings
+from gpt_ls.trust import TrustList
 from tests.support.fakeopenai import Error, FakeOpenAI
 from tests.support.netkit import KEY, Pproxy, api_fixture, dead_port, fresh_key_cache_fixture  # noqa: F401 - fixtures
 
@@ -240,6 +241,7 @@ def test_cli_uses_the_workspace_of_the_current_directory(api: FakeOpenAI, tmp_pa
     ws = tmp_path / "project"
     (ws / "docs" / "zh").mkdir(parents=True)
     (ws / ".gpt-ls.toml").write_text(f'baseUrl = "{api.url}"\nmodel = "gpt-4o-mini"\n', "utf-8")
+    TrustList(data_dir()).trust(ws / ".gpt-ls.toml")  # baseUrl is restricted: the user trusts the file
     env = {"OPENAI_API_KEY": KEY, "GPT_LS_CONFIG_DIR": str(tmp_path / "cfg")}
     done = run_cli(ws / "docs" / "zh", env)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -15,7 +15,8 @@ from gpt_ls.api.http import ClientCache
 from gpt_ls.api.keys import resolve_api_key
 from gpt_ls.errors import AuthError, KeyCommandFailed, NoApiKey
 from gpt_ls.secrets import redact, redact_url
-from gpt_ls.settings import Settings, camel, find_workspace_root, load_settings
+from gpt_ls.settings import Settings, camel, data_dir, find_workspace_root, load_settings
+from gpt_ls.trust import TrustList
 from tests.support.fakeopenai import FakeOpenAI
 from tests.support.netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
 
@@ -304,8 +305,9 @@ async def test_key_order_file_key_beats_command_beats_environment(
     env, user, ws = dirs
     env = {**env, "OPENAI_API_KEY": "sk-env-0000000000"}
     cmd = key_command(tmp_path, "print('sk-cmd-1111111111')\n")
-    # Command in the workspace, key only in the environment: the command wins.
+    # Command in the (trusted) workspace file, key only in the environment: the command wins.
     (ws / ".gpt-ls.toml").write_text(f"apiKeyCommand = '''{cmd}'''\n", "utf-8")
+    TrustList(data_dir(env)).trust(ws / ".gpt-ls.toml")
     loaded = load_settings(workspace_root=ws, env=env)
     assert loaded.settings.api_key is None
     assert loaded.sources["api_key"] == "default"

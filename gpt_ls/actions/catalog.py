@@ -4,15 +4,15 @@ An action is everything that distinguishes *Ask* from *Translate*: its command, 
 title in the code-action menu, the system prompt, the user-message template, where
 the reply goes, which files offer it, and optional model parameters. The server and
 the CLI only interpret these records. Users add actions, or override built-ins, in
-``.gpt-ls.toml`` / ``config.toml`` (``[actions.<id>]`` tables) or in editor settings
-(``"actions": {"<id>": {…}}``); ``load_actions`` validates them.
+``config.toml`` (``[actions.<id>]`` tables) or in editor settings (``"actions": {"<id>": {…}}``);
+a workspace's ``.gpt-ls.toml`` may only add new ones. ``load_actions`` validates them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -345,8 +345,12 @@ def command_arguments(action: Action, uri: str, rng: Any, diagnostics: list[Any]
     return [action.id, uri, rng, *([{"diagnostics": diagnostics}] if action.wants_diagnostics and diagnostics else [])]
 
 
-def load_actions(layers: list[tuple[str, Any]]) -> Catalog:
-    """Merge user actions from each settings layer (lowest priority first) over the built-ins."""
+def load_actions(layers: list[tuple[str, Any]], add_only: Collection[str] = ()) -> Catalog:
+    """Merge user actions from each settings layer (lowest priority first) over the built-ins.
+
+    Layers named in ``add_only`` (a workspace's ``.gpt-ls.toml``) may add actions but not
+    change one that exists: a repository must not turn "Explain" into something else.
+    """
     catalog = Catalog()
     for origin, raw in layers:
         if raw is None:
@@ -356,6 +360,12 @@ def load_actions(layers: list[tuple[str, Any]]) -> Catalog:
             continue
         for action_id, spec in raw.items():
             base = catalog.get(str(action_id))
+            if base is not None and origin in add_only:
+                catalog.problems.append(
+                    f"{origin}: action {action_id!r} exists already ({base.origin}); a workspace file may add "
+                    "actions but not change existing ones (change it in your own config.toml or editor "
+                    "settings); skipped")
+                continue
             action, problems = parse_action(str(action_id), spec, origin, base)
             catalog.problems.extend(problems)
             if action is None:

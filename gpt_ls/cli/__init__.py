@@ -15,10 +15,11 @@ from gpt_ls import __version__
 from gpt_ls.cli.serve import serve
 
 #: Modules that add a subcommand through ``register(subparsers)``.
-SUBCOMMAND_MODULES = ("gpt_ls.cli.chat", "gpt_ls.cli.check", "gpt_ls.cli.history", "gpt_ls.cli.tokens")
+SUBCOMMAND_MODULES = ("gpt_ls.cli.chat", "gpt_ls.cli.check", "gpt_ls.cli.history", "gpt_ls.cli.tokens",
+                      "gpt_ls.cli.trust")
 
 #: Names of the subcommands (``serve`` is built in).
-SUBCOMMANDS = frozenset({"serve", "ask", "chat", "check", "history", "tokens"})
+SUBCOMMANDS = frozenset({"serve", "ask", "chat", "check", "history", "tokens", "trust", "untrust"})
 
 
 def build_parser(subcommands: bool = True) -> argparse.ArgumentParser:

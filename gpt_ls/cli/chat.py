@@ -42,16 +42,17 @@ End a line with \\ to continue on the next one, or enclose several lines in \"\"
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, str, str]:
     """Settings, workspace key and project instructions of the current directory's workspace."""
-    from gpt_ls.instructions import project_instructions
+    from gpt_ls.instructions import read_instructions
 
     root = find_workspace_root(Path.cwd())
     overrides: dict[str, Any] = {}
     if getattr(args, "model", None):
         overrides["model"] = args.model
     loaded = load_settings(overrides, root)
-    for problem in loaded.problems:
+    instructions, refused = read_instructions(root, loaded.settings.instructions_file)
+    untrusted = [loaded.untrusted.message()] if loaded.untrusted is not None else []
+    for problem in [*loaded.problems, *untrusted, *([refused] if refused else [])]:
         print(f"gpt-ls: warning: {problem}", file=sys.stderr)
-    instructions = project_instructions(root, loaded.settings.instructions_file)
     return loaded.settings, workspace_key(root), instructions
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from gpt_ls.settings import find_workspace_root, load_settings
 
@@ -27,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from gpt_ls.check import run_check
 
     loaded = load_settings(workspace_root=find_workspace_root())
+    if loaded.untrusted is not None:
+        print(f"gpt-ls: warning: {loaded.untrusted.message()}", file=sys.stderr)
     report = asyncio.run(run_check(loaded))
     for line in report.lines:
         print(line)

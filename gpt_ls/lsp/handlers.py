@@ -11,9 +11,9 @@ from gpt_ls.text import Pos
 
 
 def initialize(ls: GptLanguageServer, params: types.InitializeParams) -> None:
-    """Resolve the client's features once; take settings from ``initializationOptions``."""
+    """Resolve the client's features once; take settings (and ``workspaceTrusted``) from ``initializationOptions``."""
     ls.features = resolve_features(params.capabilities, params.client_info)
-    ls.set_editor_settings(params.initialization_options)
+    ls.take_initialization_options(params.initialization_options)
     if params.initialization_options is None:
         ls.reload_settings()
 

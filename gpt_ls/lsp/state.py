@@ -21,11 +21,13 @@ from pygls.workspace import TextDocument
 from gpt_ls import __version__, prompts
 from gpt_ls.actions.catalog import Catalog, command_arguments, load_actions
 from gpt_ls.actions.editor import ClientFeatures, MessageKind
+from gpt_ls.errors import GptLsError
 from gpt_ls.lsp.editor import LspEditor, negotiated_encoding, open_document, root_of
 from gpt_ls.lsp.protocol import GptProtocol
 from gpt_ls.secrets import add_secret
-from gpt_ls.settings import ResolvedSettings, Settings, load_settings
+from gpt_ls.settings import ResolvedSettings, Settings, data_dir, load_settings
 from gpt_ls.text import Encoding, Pos, apply_change
+from gpt_ls.trust import TrustList, UntrustedFile, offer_trust
 
 if TYPE_CHECKING:  # the exchange and runner load in the background after initialize
     from gpt_ls.actions.runner import ActionRunner
@@ -44,6 +46,10 @@ class GptLanguageServer(LanguageServer):
         self.editor = LspEditor(self, lambda: self.features)
         self.features = ClientFeatures()
         self.editor_settings: dict[str, Any] = {}
+        #: False when the editor said at initialize that the workspace is untrusted (VS Code's
+        #: Restricted Mode): the workspace file's restricted settings never apply then.
+        self.workspace_trusted = True
+        self._trust_offer: asyncio.Future[None] | None = None
         # Defaults until initialize: building the server reads nothing from disk.
         self.resolved = ResolvedSettings(Settings(), {}, [])
         self.catalog = Catalog()
@@ -85,13 +91,47 @@ class GptLanguageServer(LanguageServer):
 
     def reload_settings(self) -> None:
         """Merge every settings layer again and report new problems once."""
-        self.resolved = load_settings(self.editor_settings, self.workspace_root)
-        self.catalog = load_actions(self.resolved.action_layers)
+        self.resolved = load_settings(self.editor_settings, self.workspace_root,
+                                      workspace_trusted=self.workspace_trusted)
+        self.catalog = load_actions(self.resolved.action_layers, self.resolved.add_only)
         add_secret(self.resolved.settings.api_key)
         for problem in [*self.resolved.problems, *self.catalog.problems]:
             if problem not in self._shown_problems:
                 self._shown_problems.add(problem)
                 self.show(f"gpt-ls settings: {problem}", "warning")
+        untrusted = self.resolved.untrusted
+        if untrusted is not None and f"{untrusted.message()} {untrusted.digest}" not in self._shown_problems:
+            self._shown_problems.add(f"{untrusted.message()} {untrusted.digest}")
+            self.tell_untrusted(untrusted)
+
+    def tell_untrusted(self, untrusted: UntrustedFile) -> None:
+        """The one message about an untrusted workspace file; with a "Trust" choice when the editor can ask."""
+        if not self.features.show_message_request or untrusted.editor_untrusted or self._trust_offer is not None:
+            self.show(f"gpt-ls: {untrusted.message()}", "warning")
+            return
+
+        async def offer() -> None:
+            try:
+                if await offer_trust(self.editor, untrusted, TrustList(data_dir())):
+                    self.reload_settings()
+                    self.show(f"gpt-ls: {untrusted.path} is trusted; its settings apply.", "info")
+            except GptLsError as exc:
+                self.show(f"gpt-ls: {exc}", "warning")
+            except Exception as exc:  # the editor failed to ask: say it plainly instead
+                log.info("window/showMessageRequest failed: %s", exc)
+                self.show(f"gpt-ls: {untrusted.message()}", "warning")
+            finally:
+                self._trust_offer = None
+
+        self._trust_offer = asyncio.ensure_future(offer())
+
+    def take_initialization_options(self, options: Any) -> None:
+        """``initializationOptions``: settings, and ``workspaceTrusted`` (not a setting; read only here)."""
+        if isinstance(options, dict):
+            section = options.get("gpt-ls")
+            section = section if isinstance(section, dict) else {}
+            self.workspace_trusted = False not in (options.get("workspaceTrusted"), section.get("workspaceTrusted"))
+        self.set_editor_settings(options)
 
     def set_editor_settings(self, raw: Any) -> None:
         """Take settings from the editor: a flat object, or one under a ``gpt-ls`` key."""
@@ -102,6 +142,7 @@ class GptLanguageServer(LanguageServer):
         if not isinstance(raw, dict):
             self.show("gpt-ls settings: expected an object of settings; ignored", "warning")
             return
+        raw = {k: v for k, v in raw.items() if k != "workspaceTrusted"}  # taken at initialize only
         add_secret(raw.get("apiKey") if isinstance(raw.get("apiKey"), str) else None)
         # Each message carries the editor's whole configuration: a setting the user removed
         # must stop applying.

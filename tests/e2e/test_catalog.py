@@ -156,7 +156,11 @@ async def test_role_play_uses_the_persona_and_continues(start, api):
         {"role": "user", "content": "Who are you?"}]
 
 
-async def test_user_defined_actions_from_toml_with_validation(start, api, workspace):
+async def test_user_defined_actions_from_toml_with_validation(start, api, workspace, tmp_path):
+    # The user's own config may change a built-in; a workspace file may only add actions.
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.toml").write_text(
+        '[actions.explain]\ntitle = "GPT: Explain (brief)"\noutput = "document"\n', encoding="utf-8")
     (workspace / ".gpt-ls.toml").write_text('''
 [actions.haiku]
 title = "GPT: Haiku"
@@ -167,8 +171,8 @@ model = "gpt-4o"
 temperature = 1.2
 
 [actions.explain]
-title = "GPT: Explain (brief)"
-output = "document"
+title = "GPT: Explain (repo)"
+output = "replace"
 
 [actions.broken]
 title = "Broken"
@@ -188,19 +192,22 @@ title = "Only a title"
     editor.open(uri, "frogs\n")
     titles = [a.title for a in await editor.code_actions(uri, editor.range_of(uri, "frogs"))]
     assert "GPT: Haiku" in titles
-    assert "GPT: Explain (brief)" in titles
+    assert "GPT: Explain (brief)" in titles and "GPT: Explain (repo)" not in titles
     assert "Broken" not in titles and "X" not in titles and "Only a title" not in titles
     problems = [m for m in editor.message_texts() if "action" in m]
     ws = str(workspace / ".gpt-ls.toml")
     assert any(f"{ws}: action 'broken': 'system' uses unknown variable(s) {{nope}}" in m for m in problems)
     assert any(f"{ws}: action 'badout': 'output' must be one of" in m for m in problems)
     assert any(f"{ws}: action 'nosystem': a new action needs 'system'; skipped" in m for m in problems)
+    assert any(f"{ws}: action 'explain' exists already ({tmp_path / 'config' / 'config.toml'}); a workspace "
+               "file may add actions but not "
+               "change existing ones" in m for m in problems)
     await run(editor, "haiku", uri, "frogs")
     body = api.chat_requests()[0].body
     assert (body["model"], body["temperature"]) == ("gpt-4o", 1.2)
     assert body["messages"][0]["content"] == "Write a haiku about frogs in plaintext."
     assert editor.docs[uri].text == "frogs\n古池や\n"
-    # the overridden built-in keeps its command and now opens a document
+    # the built-in overridden in the user's config keeps its command and now opens a document
     before = editor.idle_count
     await editor.run("gpt-ls.explain", uri, editor.range_of(uri, "frogs"))
     await editor.wait_idle(before)

@@ -33,7 +33,8 @@ from lsprotocol import types
 from gpt_ls.actions.catalog import ASK
 from gpt_ls.exchange import Exchange, ExchangeRequest
 from gpt_ls.prompts import SelectionContext
-from gpt_ls.settings import Settings
+from gpt_ls.settings import Settings, data_dir
+from gpt_ls.trust import TrustList
 from tests.reliability import figures
 from tests.reliability.harness import KEY, QUICK, alive, cli, close_editor, open_editor, stored
 from tests.support.fakeopenai import Behaviour, Cut, Error, FakeOpenAI, Raw, Reply, Stall
@@ -340,6 +341,7 @@ def cli_env(tmp: Path, api_url: str, settings: dict[str, Any]) -> tuple[dict[str
     ws.mkdir(parents=True, exist_ok=True)
     lines = [f"{k} = {json.dumps(v)}" for k, v in {**QUICK, **settings}.items()]
     (ws / ".gpt-ls.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    TrustList(data_dir(env)).trust(ws / ".gpt-ls.toml")  # baseUrl and proxy are restricted
     return env, ws
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from lsprotocol import types
 
 from gpt_ls.secrets import mask
+from gpt_ls.trust import TrustList
 from tests.reliability import figures
 from tests.reliability.harness import (
     KEY,
@@ -201,6 +202,7 @@ async def test_one_workspace_never_reaches_another(api: FakeOpenAI, tmp_path: Pa
         ws.mkdir()
         (ws / ".git").mkdir()
     (alpha / ".gpt-ls.toml").write_text('headers = { "X-Alpha" = "ALPHA-HEADER" }\n', encoding="utf-8")
+    TrustList(tmp_path / "data").trust(alpha / ".gpt-ls.toml")  # headers are restricted
     (beta / "not-open.txt").write_text("DISK-ONLY-MARKER\n", encoding="utf-8")
     a = await open_editor(api.url, tmp_path, root=alpha)
     b = await open_editor(api.url, tmp_path, root=beta)
