@@ -149,8 +149,9 @@ def find_workspace_root(start: Path | None = None, home: Path | None = None) -> 
     """The CLI's workspace: the nearest ancestor with ``.git`` or ``.gpt-ls.toml``, else start.
 
     The search stops below the home directory (``~`` itself is never adopted from below)
-    and at the first folder the user does not own or others may write into (``/tmp``): a
-    ``.gpt-ls.toml`` planted there by another user is never taken for the project's.
+    and at the first folder the user does not own or others may write into (``/tmp``); a
+    ``.gpt-ls.toml`` that another user owns or may change does not mark a workspace: a file
+    planted there is never taken for the project's.
     """
     here = (Path.cwd() if start is None else Path(start)).resolve()
     home = _home() if home is None else home.resolve()
@@ -159,6 +160,9 @@ def find_workspace_root(start: Path | None = None, home: Path | None = None) -> 
             break
         if not adoptable(folder):
             break
-        if (folder / ".git").exists() or (folder / WORKSPACE_FILE).is_file():
+        if (folder / ".git").exists():
             return folder
+        if (folder / WORKSPACE_FILE).is_file():
+            # Only a configuration the user could have written marks a workspace.
+            return folder if foreign_owner_problem(folder / WORKSPACE_FILE) is None else here
     return here

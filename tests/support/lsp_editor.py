@@ -43,6 +43,8 @@ class EditorConfig:
     position_encodings: list[str] | None = None
     initialization_options: dict[str, Any] | None = None
     configuration: dict[str, Any] | None = None
+    #: Answers ``window/showMessageRequest`` (from the first message on, initialize included).
+    choose: Callable[[types.ShowMessageRequestParams], str | None] | None = None
 
 
 @dataclass
@@ -218,6 +220,14 @@ async def start_editor(env: dict[str, str], config: EditorConfig, root_uri: str 
     @client.feature("gpt-ls/status")
     def status(params: Any) -> None:
         editor.statuses.append({"running": params.running, "tokens": params.tokens, "message": params.message})
+
+    if config.choose is not None:
+        choose = config.choose
+
+        @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+        def message_request(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
+            title = choose(params)
+            return types.MessageActionItem(title=title) if title is not None else None
 
     if config.configuration is not None:
         client.set_configuration(config.configuration, section="gpt-ls")
