@@ -126,6 +126,15 @@ def read_toml(path: Path, workspace: Path | None = None) -> ConfigFile:
     return parse_toml(path, data)
 
 
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is written, replaced or removed (None: absent): a cheap change check."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino
+
+
 def _home(env: Mapping[str, str] | None = None) -> Path | None:
     home = (os.environ if env is None else env).get("HOME")
     try:

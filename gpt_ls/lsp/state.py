@@ -21,13 +21,14 @@ from pygls.workspace import TextDocument
 from gpt_ls import __version__, prompts
 from gpt_ls.actions.catalog import Catalog, command_arguments, load_actions
 from gpt_ls.actions.editor import ClientFeatures, MessageKind
+from gpt_ls.config_files import WORKSPACE_FILE, file_stamp
 from gpt_ls.errors import GptLsError
 from gpt_ls.lsp.editor import LspEditor, negotiated_encoding, open_document, root_of
 from gpt_ls.lsp.protocol import GptProtocol
 from gpt_ls.secrets import add_secret
 from gpt_ls.settings import ResolvedSettings, Settings, data_dir, load_settings
 from gpt_ls.text import Encoding, Pos, apply_change
-from gpt_ls.trust import TrustList, UntrustedFile, offer_trust
+from gpt_ls.trust import TRUST_FILE, TrustList, UntrustedFile, offer_trust
 
 if TYPE_CHECKING:  # the exchange and runner load in the background after initialize
     from gpt_ls.actions.runner import ActionRunner
@@ -50,6 +51,8 @@ class GptLanguageServer(LanguageServer):
         #: Restricted Mode): the workspace file's restricted settings never apply then.
         self.workspace_trusted = True
         self._trust_offer: asyncio.Future[None] | None = None
+        #: The workspace file and the trust list as last loaded (None: settings not loaded yet).
+        self._stamps: tuple[object, object] | None = None
         # Defaults until initialize: building the server reads nothing from disk.
         self.resolved = ResolvedSettings(Settings(), {}, [])
         self.catalog = Catalog()
@@ -83,7 +86,22 @@ class GptLanguageServer(LanguageServer):
     # -- settings -------------------------------------------------------------
     @property
     def settings(self) -> Settings:
+        self.refresh()
         return self.resolved.settings
+
+    def _current_stamps(self) -> tuple[object, object]:
+        root = self.workspace_root
+        return (file_stamp(root / WORKSPACE_FILE) if root is not None else None,
+                file_stamp(data_dir() / TRUST_FILE))
+
+    def refresh(self) -> None:
+        """Reload when the workspace file or the trust list changed on disk (two stats).
+
+        A ``gpt-ls trust`` in a terminal applies to the next request, and a trusted file that
+        changes stops applying at once (untrusted until trusted anew).
+        """
+        if self._stamps is not None and self._stamps != self._current_stamps():
+            self.reload_settings()
 
     @property
     def workspace_root(self) -> Path | None:
@@ -91,6 +109,7 @@ class GptLanguageServer(LanguageServer):
 
     def reload_settings(self) -> None:
         """Merge every settings layer again and report new problems once."""
+        self._stamps = self._current_stamps()
         self.resolved = load_settings(self.editor_settings, self.workspace_root,
                                       workspace_trusted=self.workspace_trusted)
         self.catalog = load_actions(self.resolved.action_layers, self.resolved.add_only)
@@ -244,6 +263,7 @@ class GptLanguageServer(LanguageServer):
 
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         """The actions for a range: data only, no network; only a dict lookup of the document."""
+        self.refresh()
         self.warm_tokenizer()
         uri = params.text_document.uri
         doc = self.open_document(uri)

@@ -295,3 +295,16 @@ def test_history_max_conversations_from_a_repo_deletes_nothing(
     with sqlite3.connect(user / "history.db") as db:
         kept = db.execute("SELECT workspace, COUNT(*) FROM conversations GROUP BY workspace").fetchall()
     assert dict(kept) == {workspace_key(other): 3, workspace_key(repo): 1}
+
+
+def test_the_users_own_config_is_ignored_when_others_may_change_it(repo: Path, user: Path) -> None:
+    config = Path(os.environ["GPT_LS_CONFIG_DIR"]) / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('apiKeyCommand = "touch /tmp/x"\nmodel = "gpt-4o"\n', encoding="utf-8")
+    config.chmod(0o646)
+    loaded = load_settings(workspace_root=repo)
+    assert (loaded.settings.api_key_command, loaded.settings.model) == (None, "gpt-4.1-mini")
+    assert loaded.problems == [f"{config} can be changed by other users (mode 646); it is ignored. "
+                               f"Run: chmod go-w {config}"]
+    config.chmod(0o600)
+    assert load_settings(workspace_root=repo).settings.model == "gpt-4o"

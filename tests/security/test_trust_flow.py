@@ -236,13 +236,16 @@ async def test_a_plain_message_when_no_trust_choice_can_be_offered(
 
 
 @pytest.mark.slow
-async def test_the_trust_flow_in_the_server(api: FakeOpenAI, company: FakeOpenAI, tmp_path: Path) -> None:
+async def test_the_trust_flow_in_the_server(
+    api: FakeOpenAI, company: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = tmp_path / "workspace"
     (repo / ".git").mkdir(parents=True)
     marker = tmp_path / "pwned"
     config = repo / ".gpt-ls.toml"
     config.write_text(f'baseUrl = "{company.url}"\napiKeyCommand = "touch {marker}"\n', encoding="utf-8")
     env = server_env(api.url, str(tmp_path))
+    monkeypatch.setenv("GPT_LS_DATA_DIR", env["GPT_LS_DATA_DIR"])  # gpt-ls trust, in this process
     asked: list[str] = []
     answers = ["Not now", TRUST_CHOICE]
 
@@ -260,18 +263,21 @@ async def test_the_trust_flow_in_the_server(api: FakeOpenAI, company: FakeOpenAI
         assert not marker.exists() and len(api.chat_requests()) == 1
         assert len(asked) == 1 and "sets baseUrl, apiKeyCommand" in asked[0] and "gpt-ls trust" in asked[0]
 
-        # gpt-ls trust in a terminal; the editor's next configuration reloads the settings.
-        trusted = TrustList(Path(env["GPT_LS_DATA_DIR"]))
+        # gpt-ls trust in a terminal: the next request uses the file's settings, no restart.
         config.write_text(f'baseUrl = "{company.url}"\n', encoding="utf-8")
-        trusted.trust(config)
-        editor.client.workspace_did_change_configuration(new_model)
+        assert main(["trust", str(repo)]) == 0
         company.script(Reply(text="company endpoint"))
         await editor.action("gpt-ls.ask", uri, "question 问题")
-        assert company.chat_requests()[0].body["model"] == "gpt-4o"
+        assert len(company.chat_requests()) == 1
+        editor.client.workspace_did_change_configuration(new_model)  # the editor's settings still apply
+        company.script(Reply(text="company endpoint"))
+        await editor.action("gpt-ls.ask", uri, "question 问题")
+        assert company.chat_requests()[1].body["model"] == "gpt-4o"
 
-        # The file changes: untrusted again, asked again; Trust applies at once.
+        # The file changes: untrusted again, asked again at the next request; Trust applies at once.
+        trusted = TrustList(Path(env["GPT_LS_DATA_DIR"]))
         config.write_text(f'baseUrl = "{company.url}"\nheaders = {{ X-Team = "blue" }}\n', encoding="utf-8")
-        editor.client.workspace_did_change_configuration(new_model)
+        await editor.code_actions(uri, editor.range_of(uri, "question"))
         for _ in range(100):
             if trusted.is_trusted(config, config.read_bytes()):
                 break
