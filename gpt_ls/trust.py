@@ -15,6 +15,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 from typing import Protocol
 
 from gpt_ls.errors import ConfigError
@@ -107,7 +108,8 @@ class UntrustedFile:
         head = f"{self.path} sets {keys}, which only your own settings or a trusted workspace file may set"
         if self.editor_untrusted:
             return f"{head}; they are ignored because the editor says this workspace is not trusted."
-        return f"{head}; they are ignored. If you trust this repository, run: gpt-ls trust {self.path.parent}"
+        folder = quote(str(self.path.parent))
+        return f"{head}; they are ignored. If you trust this repository, run: gpt-ls trust {folder}"
 
 
 class Chooser(Protocol):

@@ -78,7 +78,7 @@ def test_api_key_command_from_a_cloned_repo_does_not_run(
     assert warnings == [
         f"gpt-ls: warning: {(repo / '.gpt-ls.toml').resolve()} sets apiKeyCommand, which only your own "
         "settings or a trusted workspace file may set; they are ignored. If you trust this repository, "
-        f"run: gpt-ls trust {repo.resolve()}"]
+        f"run: gpt-ls trust '{repo.resolve()}'"]
 
 
 def test_endpoint_proxy_headers_and_organization_from_a_repo_are_ignored(
