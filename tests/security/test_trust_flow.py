@@ -209,6 +209,21 @@ async def test_a_file_changed_while_the_user_decides_is_not_trusted(
     assert editor.messages[-1][1].endswith("changed since gpt-ls showed it: read it again, then trust it.")
 
 
+async def test_the_server_follows_the_trust_list_and_the_file_on_disk(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = repo / ".gpt-ls.toml"
+    config.write_text('baseUrl = "http://127.0.0.1:9/v1"\n', encoding="utf-8")
+    server, editor = server_in(repo, monkeypatch, ClientFeatures(), None)
+    server.take_initialization_options({})
+    assert server.settings.base_url is None and len(editor.messages) == 1
+    TrustList(Path(os.environ["GPT_LS_DATA_DIR"])).trust(config)  # gpt-ls trust, in a terminal
+    assert server.settings.base_url == "http://127.0.0.1:9/v1"  # the next request, no restart
+    config.write_text('baseUrl = "http://127.0.0.1:10/v1"\n', encoding="utf-8")  # a git pull
+    assert server.settings.base_url is None
+    assert len(editor.messages) == 2 and "gpt-ls trust" in editor.messages[-1][1]
+
+
 @pytest.mark.parametrize("case", ["editor says untrusted", "no message requests"])
 async def test_a_plain_message_when_no_trust_choice_can_be_offered(
     repo: Path, monkeypatch: pytest.MonkeyPatch, case: str
