@@ -4,6 +4,8 @@ Precedence, highest first: editor settings (LSP ``initializationOptions``,
 ``workspace/didChangeConfiguration``, ``workspace/configuration`` section ``gpt-ls``)
 > workspace file ``.gpt-ls.toml`` > user file ``config.toml`` in the user config dir >
 environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, …) > defaults.
+A workspace file sets the ``RESTRICTED_FIELDS`` only when the user trusted it
+(``trust.TrustList``); otherwise they are dropped and ``ResolvedSettings.untrusted`` says so.
 
 The API key is the one exception to "highest layer wins, field by field": an
 ``apiKey`` set in a file or the editor wins over ``apiKeyCommand``, which wins over
