@@ -125,7 +125,7 @@ class LspEditorPort:
             ])
         else:
             workspace_edit = types.WorkspaceEdit(changes={uri: [edit]})
-        params = types.ApplyWorkspaceEditParams(edit=workspace_edit, label="gpt-ls")
+        params = types.ApplyWorkspaceEditParams(edit=workspace_edit)
 
         async def call() -> bool:
             result = await self.server.workspace_apply_edit_async(params)
