@@ -300,7 +300,8 @@ class Runner:
         run.task = asyncio.create_task(self._run(run, req, target), name=f"gpt-ls {req.action.id} {run.id}")
         if req.action.output == "hover" or not self.ls.can_edit():
             outcome = await asyncio.shield(run.task)
-            return {"id": run.id, "status": outcome.status, "text": outcome.text}
+            hover = {"output": "hover"} if req.action.output == "hover" else {}
+            return {"id": run.id, "status": outcome.status, "text": outcome.text, **hover}
         return {"id": run.id, "status": "started"}
 
     def cancel(self, run_id: int | None = None) -> int:
