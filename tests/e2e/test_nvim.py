@@ -472,3 +472,54 @@ R.text = buf_text(bufnr)
     ]
     assert res["text"] == "text\n\n   \nmore"
     assert api.chat_requests() == []
+
+
+# Lua: close every floating window (the previous hover reply), so the next one is seen.
+CLOSE_FLOATS = r"""
+function close_floats()
+  for _, w in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(w).relative ~= '' then
+      vim.api.nvim_win_close(w, true)
+    end
+  end
+end
+"""
+
+
+def test_every_hover_action_opens_its_float(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Summarize (built in) and a user action with output = "hover" show their reply like
+    # Explain does: in a float, from the code-action menu; nothing enters the buffer.
+    doc = tmp_path / "report.md"
+    doc.write_text("# Report\n季度收入增长 12% 📈，成本下降。\nRisks: supply 🚢\n", "utf-8")
+    api.script(
+        Reply(text="Revenue up 12% 📈, costs down. 收入增长。", chunk_size=4),
+        Reply(text="Looks fine 👍 but name the supplier.", chunk_size=5),
+    )
+    body = r"""
+require('gpt_ls').setup({
+  cmd = P.server_cmd,
+  settings = { actions = { review = {
+    title = 'GPT: Review', system = 'You review text.', output = 'hover' } } },
+})
+""" + CLOSE_FLOATS + r"""
+local bufnr = open_file(P.doc, 'markdown')
+local before = buf_text(bufnr)
+R.seen = code_action(bufnr, 2, 2, 'GPT: Summarize')
+wait_for('the summary float', function() return #float_lines() > 0 end)
+R.summary_float = float_lines()
+R.summary_hover = hover_at(bufnr, 1, 2)
+close_floats()
+code_action(bufnr, 3, 3, 'GPT: Review')
+wait_for('the review float', function() return #float_lines() > 0 end)
+R.review_float = float_lines()
+wait_for('both progresses to end', function() return count_ends() >= 2 end)
+R.unchanged = buf_text(bufnr) == before
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert "GPT: Summarize" in res["seen"] and "GPT: Review" in res["seen"]
+    assert res["summary_float"] == ["Revenue up 12% 📈, costs down. 收入增长。"]
+    assert res["summary_hover"].startswith("Revenue up 12% 📈, costs down. 收入增长。\n\n---\n")
+    assert res["review_float"] == ["Looks fine 👍 but name the supplier."]
+    assert res["unchanged"] is True
+    assert res["notifications"] == []
+

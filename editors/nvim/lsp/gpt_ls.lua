@@ -15,7 +15,7 @@ return {
     ['gpt-ls/status'] = function(_, params, ctx)
       require('gpt_ls').on_status(params, ctx)
     end,
-    -- Answers to commands run from the code-action menu (Explain opens a float).
+    -- Answers to commands run from the code-action menu (hover replies open a float).
     ['workspace/executeCommand'] = function(err, result, ctx)
       require('gpt_ls').on_command_result(err, result, ctx)
     end,

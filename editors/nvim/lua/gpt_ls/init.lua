@@ -19,7 +19,8 @@ M.defaults = {
   enable = true,
   -- Show work-done progress ("gpt-ls: Ask 120 tokens") in the message area.
   progress = true,
-  -- Open :GptExplain's result in a floating window (it is also the hover over the range).
+  -- Open the result of every action whose output is a hover (Explain, Summarize, your own
+  -- `output = "hover"` actions) in a floating window; it also stays as the hover (`K`).
   explain_float = true,
 }
 
@@ -135,7 +136,7 @@ local function on_error(err)
   notify(msg, vim.log.levels.ERROR)
 end
 
---- Show a command's text result (Explain's explanation) in a floating window.
+--- Show a command's text result (a hover-output action's reply) in a floating window.
 local function show_markdown(result)
   local text = result
   if type(result) == 'table' then
@@ -153,14 +154,29 @@ local function show_markdown(result)
   })
 end
 
+--- Whether `result` of server command `command` is a reply shown as hover: the server says
+--- `output = "hover"` (Explain, Summarize, user actions); Explain always is one.
+function M.is_hover(command, result)
+  if type(result) ~= 'table' then
+    return false
+  end
+  return result.output == 'hover' or command == 'gpt-ls.explain'
+end
+
+--- Show the answer of server command `command`: a hover reply opens in a float.
+function M.show_result(command, result)
+  if M.options.explain_float and M.is_hover(command, result) then
+    show_markdown(result)
+  end
+end
+
 --- Handler of command answers when no `on_result` was given (the code-action menu):
---- errors become a message, Explain's explanation opens in a float.
+--- errors become a message, a hover reply opens in a float.
 function M.on_command_result(err, result, ctx)
   if err then
     on_error(err)
-  elseif ctx and ctx.params and ctx.params.command == 'gpt-ls.explain'
-    and M.options.explain_float then
-    show_markdown(result)
+  else
+    M.show_result(ctx and ctx.params and ctx.params.command, result)
   end
 end
 
@@ -185,11 +201,10 @@ function M.action(name, line1, line2)
     return
   end
   local range = M.range(bufnr, M.selection(bufnr, line1, line2), client.offset_encoding)
-  local on_result = nil
-  if spec.command == 'gpt-ls.explain' and M.options.explain_float then
-    on_result = show_markdown
-  end
-  M.exec(client, spec.command, spec.title, { vim.uri_from_bufnr(bufnr), range }, bufnr, on_result)
+  M.exec(client, spec.command, spec.title, { vim.uri_from_bufnr(bufnr), range }, bufnr,
+    function(result)
+      M.show_result(spec.command, result)
+    end)
 end
 
 --- :GptNew — start a fresh conversation for this workspace.
