@@ -523,3 +523,31 @@ R.unchanged = buf_text(bufnr) == before
     assert res["unchanged"] is True
     assert res["notifications"] == []
 
+
+def test_fix_code_sends_the_diagnostics_of_other_sources(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Neovim 0.11 puts only gpt-ls's own diagnostics in the code-action context: the
+    # plugin adds those of every other source (here a linter's namespace) on the range.
+    doc = tmp_path / "calc.py"
+    doc.write_text("import math\ndef area(r):\n    return pi * r * r  # 面积 🟢\n", "utf-8")
+    api.script(Reply(text="def area(r):\n    return math.pi * r * r  # 面积 🟢"))
+    body = START + r"""
+local bufnr = open_file(P.doc, 'python')
+local ns = vim.api.nvim_create_namespace('fake_linter')
+vim.diagnostic.set(ns, bufnr, {
+  { lnum = 2, col = 11, end_lnum = 2, end_col = 13, severity = vim.diagnostic.severity.ERROR,
+    message = 'F821 Undefined name `pi` 未定义', source = 'ruff' },
+  -- Outside the selected lines: not sent.
+  { lnum = 0, col = 0, severity = vim.diagnostic.severity.WARN,
+    message = 'F401 `math` imported but unused', source = 'ruff' },
+})
+local before = buf_text(bufnr)
+code_action(bufnr, 2, 3, 'GPT: Fix code')
+wait_reply(bufnr, before, 0)
+R.text = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    user = chat_user_text(api, 0)
+    assert "line 3: F821 Undefined name `pi` 未定义 (ruff)" in user
+    assert "F401" not in user
+    assert res["text"] == "import math\ndef area(r):\n    return math.pi * r * r  # 面积 🟢"
+

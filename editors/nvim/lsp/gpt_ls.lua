@@ -20,4 +20,11 @@ return {
       require('gpt_ls').on_command_result(err, result, ctx)
     end,
   },
+  -- Actions run through gpt-ls.run ("GPT: Fix code", ...) get the diagnostics of every
+  -- source on their range: Neovim's code-action context carries only gpt-ls's own.
+  commands = {
+    ['gpt-ls.run'] = function(command, ctx)
+      require('gpt_ls').run_command(command, ctx)
+    end,
+  },
 }

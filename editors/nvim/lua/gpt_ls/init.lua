@@ -180,6 +180,40 @@ function M.on_command_result(err, result, ctx)
   end
 end
 
+--- LSP diagnostics of every source (pyright, ruff, nvim-lint, ...) on the lines of `range`.
+--- Neovim 0.11 puts only the requesting client's own diagnostics in a code action's context.
+function M.diagnostics(bufnr, range)
+  local found = {}
+  for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+    if d.lnum <= range['end'].line and (d.end_lnum or d.lnum) >= range.start.line then
+      table.insert(found, d)
+    end
+  end
+  return vim.lsp.diagnostic.from(found)
+end
+
+--- Client-side handler of `gpt-ls.run` (code actions such as "GPT: Fix code"): add the
+--- editor's diagnostics for the range as the 4th argument, then run it on the server.
+function M.run_command(command, ctx)
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  if not client then
+    return
+  end
+  local args = vim.deepcopy(command.arguments or {})
+  local uri, range = args[2], args[3]
+  if type(uri) == 'string' and type(range) == 'table' and range.start and range['end'] then
+    local diagnostics = M.diagnostics(vim.uri_to_bufnr(uri), range)
+    if #diagnostics > 0 then
+      local options = type(args[4]) == 'table' and args[4] or {}
+      options.diagnostics = diagnostics
+      args[4] = options
+    end
+  end
+  -- client:request, not exec_cmd: exec_cmd would call this handler again.
+  client:request('workspace/executeCommand', { command = command.command, arguments = args },
+    M.on_command_result, ctx.bufnr)
+end
+
 --- Run server command `command` with `arguments`; `on_result(result)` gets the reply.
 function M.exec(client, command, title, arguments, bufnr, on_result)
   client:exec_cmd({ title = title, command = command, arguments = arguments }, { bufnr = bufnr },
