@@ -551,3 +551,28 @@ R.text = buf_text(bufnr)
     assert "F401" not in user
     assert res["text"] == "import math\ndef area(r):\n    return math.pi * r * r  # 面积 🟢"
 
+
+def test_streaming_leaves_no_message_per_edit(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "quiet.txt"
+    doc.write_text("Count to twelve 🔢\nend\n", "utf-8")
+    api.script(Reply(text=" ".join(f"数{i}" for i in range(1, 13)), chunk_size=2, delay=0.05))
+    body = START + r"""
+-- Neovim prints the label of every workspace/applyEdit with print().
+R.printed = {}
+local orig_print = print
+_G.print = function(...)
+  table.insert(R.printed, table.concat(vim.tbl_map(tostring, { ... }), ' '))
+  return orig_print(...)
+end
+local bufnr = open_file(P.doc, 'text')
+vim.cmd('1GptAsk')
+wait_reply(bufnr, 'Count to twelve 🔢\nend', 0)
+R.text = buf_text(bufnr)
+R.messages = vim.fn.execute('messages')
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["text"] == "Count to twelve 🔢\n" + " ".join(f"数{i}" for i in range(1, 13)) + "\nend"
+    assert len(api.chat_requests()) == 1
+    assert [p for p in res["printed"] if "Workspace edit" in p] == []
+    assert "Workspace edit" not in res["messages"]
+
