@@ -576,3 +576,24 @@ R.messages = vim.fn.execute('messages')
     assert [p for p in res["printed"] if "Workspace edit" in p] == []
     assert "Workspace edit" not in res["messages"]
 
+
+def test_health_sees_api_key_command_in_the_config_file(tmp_path: Path, api: FakeOpenAI) -> None:
+    config = tmp_path / "gpt-ls" / "config"  # GPT_LS_CONFIG_DIR in the editor's environment
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text(
+        '# apiKey = "not this one"\nmodel = "gpt-4.1-mini"\napiKeyCommand = "pass show openai"\n',
+        "utf-8",
+    )
+    body = r"""
+vim.env.OPENAI_API_KEY = nil
+vim.lsp.config('gpt_ls', { cmd = P.server_cmd })
+vim.lsp.enable('gpt_ls')
+vim.cmd('checkhealth gpt_ls')
+R.health = buf_text(vim.api.nvim_get_current_buf())
+"""
+    res = nvim(tmp_path, api, body)
+    health = res["health"]
+    assert f"- ✅ OK apiKeyCommand set in {config / 'config.toml'}" in health
+    assert "no API key" not in health
+    assert "pass show openai" not in health
+
