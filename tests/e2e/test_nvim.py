@@ -597,3 +597,32 @@ R.health = buf_text(vim.api.nvim_get_current_buf())
     assert "no API key" not in health
     assert "pass show openai" not in health
 
+
+def test_command_in_a_buffer_without_filetype_says_why(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "scratch"
+    doc.write_text("What is 2 + 2? 🤔\n", "utf-8")
+    body = START + r"""
+vim.cmd.runtime('plugin/gpt_ls.lua')
+vim.cmd.edit(vim.fn.fnameescape(P.doc))
+R.filetype = vim.bo.filetype
+vim.cmd('1GptAsk')
+R.after_setfiletype = nil
+vim.cmd('setfiletype text')
+local bufnr = vim.api.nvim_get_current_buf()
+wait_for('gpt-ls to attach after :setfiletype', function()
+  local c = gpt_client(bufnr)
+  return c ~= nil and c.initialized == true
+end, 20000)
+vim.cmd('1GptAsk')
+wait_reply(bufnr, 'What is 2 + 2? 🤔', 0)
+R.text = buf_text(bufnr)
+"""
+    api.script(Reply(text="4 ✅"))
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["filetype"] == ""
+    [note] = res["notifications"]
+    assert note["level"] == 4
+    assert note["msg"].startswith("gpt-ls: this buffer has no filetype")
+    assert ":setfiletype text" in note["msg"]
+    assert "vim.lsp.enable" not in note["msg"]
+    assert res["text"] == "What is 2 + 2? 🤔\n4 ✅"

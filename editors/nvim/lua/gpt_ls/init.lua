@@ -41,15 +41,33 @@ local function notify(msg, level)
   vim.notify('gpt-ls: ' .. msg, level or vim.log.levels.INFO)
 end
 
+--- Why no gpt-ls client is attached to `bufnr`, and what to do about it.
+local function not_attached_reason(bufnr)
+  if not (vim.lsp.is_enabled and vim.lsp.is_enabled(M.name)) then
+    return 'not enabled: add vim.lsp.enable("gpt_ls") (or require("gpt_ls").setup{}) to init.lua'
+  end
+  local filetype = vim.bo[bufnr].filetype
+  if filetype == '' then
+    -- vim.lsp.enable starts servers on the FileType event, which such a buffer never fires.
+    return 'this buffer has no filetype, and Neovim starts language servers only in buffers '
+      .. 'that have one: set one (e.g. :setfiletype text or :setfiletype markdown) and run '
+      .. 'the command again'
+  end
+  local ok, config = pcall(function() return vim.lsp.config[M.name] end)
+  local filetypes = ok and type(config) == 'table' and config.filetypes or nil
+  if filetypes and not vim.list_contains(filetypes, filetype) then
+    return ('not started for filetype "%s": the gpt_ls config lists only %s'):format(
+      filetype, table.concat(filetypes, ', '))
+  end
+  return 'not attached to this buffer (did the server fail to start?); see :checkhealth gpt_ls'
+end
+
 --- The gpt-ls client attached to `bufnr`, or nil (with a message saying what to do).
 function M.client(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
   local client = vim.lsp.get_clients({ bufnr = bufnr, name = M.name })[1]
   if not client then
-    notify(
-      'not attached to this buffer; run vim.lsp.enable("gpt_ls") and see :checkhealth gpt_ls',
-      vim.log.levels.ERROR
-    )
+    notify(not_attached_reason(bufnr), vim.log.levels.ERROR)
   end
   return client
 end
