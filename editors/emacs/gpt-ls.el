@@ -72,6 +72,20 @@ Explain answers only when the whole reply is in."
     (plist-put caps :window (plist-put (copy-sequence window) :workDoneProgress t))))
 
 (cl-defmethod eglot-handle-request
+  ((_server gpt-ls-server) (_method (eql workspace/applyEdit)) &rest _)
+  "Apply gpt-ls's edits without eglot's messages for each one.
+A streamed reply arrives as many small edits, and eglot echoes and logs
+three lines for every edit (\"applying 1 edits...\", \"...done\",
+\"Edit successful!\").  A failed edit signals an error, which is not a
+message: the server hears of it and reports it itself.  With
+`eglot-confirm-server-initiated-edits' set, eglot's prompt stays as it is."
+  (if eglot-confirm-server-initiated-edits
+      (cl-call-next-method)
+    (let ((inhibit-message t)
+          (message-log-max nil))
+      (cl-call-next-method))))
+
+(cl-defmethod eglot-handle-request
   ((_server gpt-ls-server) (_method (eql window/workDoneProgress/create)) &key _token)
   "Accept progress tokens; `$/progress' reports arrive as notifications."
   nil)

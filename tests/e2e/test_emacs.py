@@ -282,3 +282,30 @@ def test_start_in_a_code_buffer_outside_the_default_modes(tmp_path: Path, api: F
         "def area(r):\n    return 3.14 * r * r  # 圆的面积\n# Use math.pi for precision 🎯\n"
     )
     assert "File: calc.py (language: python)" in chat_user_text(api, 0)
+
+
+def test_streamed_edits_leave_no_messages(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Eglot echoes and logs three lines per workspace/applyEdit; a streamed reply is many.
+    doc = tmp_path / "quiet.txt"
+    doc.write_text("Count to twelve 🔢\nend\n", "utf-8")
+    reply = " ".join(f"数{i}" for i in range(1, 13))
+    api.script(Reply(text=reply, chunk_size=2, delay=0.05))
+    body = r"""
+(gpt-test-open (gpt-test-param 'doc))
+(goto-char (point-min))
+(setq gpt-ls-status nil)
+(gpt-ls-ask (line-beginning-position) (line-end-position))
+(gpt-test-wait "the reply" (lambda () (and gpt-ls-status
+                                           (eql 0 (plist-get gpt-ls-status :running)))))
+(gpt-test-put 'text (gpt-test-text))
+(gpt-test-put 'log (with-current-buffer "*Messages*" (buffer-string)))
+"""
+    run = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)})
+    res = run.results
+    assert res["text"] == f"Count to twelve 🔢\n{reply}\nend\n"
+    for shown in (res["log"], run.stderr):  # *Messages*, and the echo area (stderr in batch)
+        assert "applying" not in shown
+        assert "Edit successful" not in shown
+        # Progress is still shown.
+        assert "gpt-ls: Ask waiting for the model" in shown
+
