@@ -309,3 +309,54 @@ def test_streamed_edits_leave_no_messages(tmp_path: Path, api: FakeOpenAI) -> No
         # Progress is still shown.
         assert "gpt-ls: Ask waiting for the model" in shown
 
+
+def test_history_and_check_are_shown_once_in_a_buffer(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "notes.txt"
+    doc.write_text("hello 你好 👋\n", "utf-8")
+    api.script(Reply(text="Hi 嗨"))
+    body = r"""
+(gpt-test-open (gpt-test-param 'doc))
+(goto-char (point-min))
+(setq gpt-ls-status nil)
+(gpt-ls-ask (line-beginning-position) (line-end-position))
+(gpt-test-wait "the reply" (lambda () (and gpt-ls-status
+                                           (eql 0 (plist-get gpt-ls-status :running)))))
+(setq gpt-ls-last-result nil)
+(gpt-ls-show-history)
+(gpt-test-wait "the history" (lambda () gpt-ls-last-result))
+(gpt-test-put 'history_windows
+              (length (cl-remove-if-not
+                       (lambda (w) (equal (buffer-name (window-buffer w)) "history.md"))
+                       (window-list nil nil))))
+(gpt-test-put 'history (with-current-buffer "history.md" (gpt-test-text)))
+;; A second time: the rewritten file is reread without a question, still in one window.
+(setq gpt-ls-last-result nil)
+(gpt-ls-show-history)
+(gpt-test-wait "the history again" (lambda () gpt-ls-last-result))
+(gpt-test-put 'history_windows_again
+              (length (cl-remove-if-not
+                       (lambda (w) (equal (buffer-name (window-buffer w)) "history.md"))
+                       (window-list nil nil))))
+(setq gpt-ls-last-result nil)
+(gpt-ls-check)
+(gpt-test-wait "the check" (lambda () gpt-ls-last-result))
+(gpt-test-wait "the report" (lambda () (get-buffer "*gpt-ls report*")))
+(gpt-test-put 'report (with-current-buffer "*gpt-ls report*" (gpt-test-text)))
+(gpt-test-put 'report_shown (and (get-buffer-window "*gpt-ls report*") t))
+(gpt-test-put 'log (with-current-buffer "*Messages*" (buffer-string)))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert res["history"].startswith("# gpt-ls history")
+    assert res["history_windows"] == 1
+    assert res["history_windows_again"] == 1
+    assert "# gpt-ls history" not in res["log"]
+    assert res["report"].startswith("OK: gpt-4.1-mini answered in ")
+    assert "Settings (value, then where it came from):" in res["report"]
+    assert res["report_shown"] is True
+    # One short line in the echo area, pointing at the report.
+    [verdict] = [m for m in res["messages"] if "answered in" in m]
+    assert re.fullmatch(
+        r"gpt-ls: OK: gpt-4\.1-mini answered in \d+ ms \(all of it in \*gpt-ls report\*\)", verdict
+    )
+    assert "Settings (value" not in res["log"]
+    assert "sk-test" not in json.dumps(res, ensure_ascii=False)
