@@ -237,11 +237,16 @@ ON-RESULT is called with the result; errors are shown as messages."
                  (message "gpt-ls: %s" (or (plist-get err :message) err))))))
 
 (defun gpt-ls--on-result (command result)
-  "Show RESULT of server COMMAND the way its interactive command does."
-  (pcase command
-    ("gpt-ls.explain" (gpt-ls--show-explanation result))
-    ((or "gpt-ls.showHistory" "gpt-ls.openConversation") (gpt-ls--show result))
-    (_ (setq gpt-ls-last-result result))))
+  "Show RESULT of server COMMAND the way its interactive command does.
+A reply whose output is a hover (Explain, Summarize, user actions with
+output \"hover\") shows in *gpt-ls*, as Explain's does."
+  (cond
+   ((or (equal command "gpt-ls.explain")
+        (and (listp result) (equal (plist-get result :output) "hover")))
+    (gpt-ls--show-explanation result))
+   ((member command '("gpt-ls.showHistory" "gpt-ls.openConversation"))
+    (gpt-ls--show result))
+   (t (setq gpt-ls-last-result result))))
 
 (cl-defmethod eglot-execute-command ((_server gpt-ls-server) command arguments)
   "Run gpt-ls COMMAND with ARGUMENTS without blocking.

@@ -360,3 +360,28 @@ def test_history_and_check_are_shown_once_in_a_buffer(tmp_path: Path, api: FakeO
     )
     assert "Settings (value" not in res["log"]
     assert "sk-test" not in json.dumps(res, ensure_ascii=False)
+
+
+def test_summarize_from_the_code_actions_shows_its_reply(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Summarize's output is a hover, like Explain's: the reply shows in *gpt-ls*.
+    doc = tmp_path / "report.txt"
+    doc.write_text("季度收入增长 12% 📈，成本下降。\nend\n", "utf-8")
+    api.script(Reply(text="Revenue up 12% 📈, costs down.", chunk_size=4))
+    body = r"""
+(let* ((server (gpt-test-open (gpt-test-param 'doc)))
+       (summarize (cl-find "GPT: Summarize"
+                           (eglot-code-actions (point-min) (line-end-position))
+                           :key (lambda (a) (plist-get a :title)) :test #'equal))
+       (command (plist-get summarize :command)))
+  (eglot-execute-command server (intern (plist-get command :command))
+                         (plist-get command :arguments))
+  (gpt-test-wait "the summary in *gpt-ls*"
+                 (lambda () (and (get-buffer "*gpt-ls*")
+                                 (with-current-buffer "*gpt-ls*"
+                                   (string-match-p "Revenue" (gpt-test-text))))))
+  (gpt-test-put 'shown (with-current-buffer "*gpt-ls*" (gpt-test-text)))
+  (gpt-test-put 'text (gpt-test-text)))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert res["shown"] == "Revenue up 12% 📈, costs down."
+    assert res["text"] == "季度收入增长 12% 📈，成本下降。\nend\n"
