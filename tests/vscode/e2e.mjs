@@ -53,6 +53,7 @@ const CONTINUE_REPLY = "再补充一句：测量一个粒子会立刻决定另�
 const EXPLAIN_REPLY = "**导数**解释：x² 的变化率是 2x 📈 — derivative explained.";
 const EMAIL_REPLY = "Subject: 明天的预算会议 📅\n\n王经理您好，\n\n明天下午三点开会讨论预算和 Q3 路线图。\n\n此致";
 const TRANSLATION = "Meeting with Manager Wang tomorrow at 3 pm about the budget 💰 and the Q3 roadmap";
+const SUMMARY = "摘要：明天三点预算会议 📅 — a budget meeting tomorrow at 3 pm.";
 const SLOW_REPLY = "这是一个很慢的回答 🐢 " + "慢".repeat(60) + " END-OF-SLOW-REPLY";
 
 function requireEnv(name) {
@@ -631,6 +632,25 @@ async function main() {
       await waitForEditorText("Translate", TRANSLATION);
       const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
       if (!user.includes(NOTES)) throw new Error(`the text to translate did not reach the model intact: ${user}`);
+    });
+
+    await check("Summarize from Run action… shows its reply as a hover (output = hover)", async () => {
+      await selectLine(NOTES);
+      await script(apiUrl, { kind: "reply", text: SUMMARY, chunk_size: 6 });
+      await runFromPalette("GPT: Run action…", { opensInput: "GPT: Run action" });
+      const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "GPT: Summarize" }).first();
+      await row.waitFor({ state: "visible", timeout: WAIT });
+      await row.click();
+      await waitFor("the summary hover after the command", async () => {
+        const t = await page.locator(".monaco-hover-content:visible").allInnerTexts();
+        return t.some((x) => x.includes("明天三点预算会议 📅"));
+      }, WAIT);
+      await screenshot("summary-hover");
+      if ((await editorText()).includes("明天三点预算会议")) throw new Error("the summary was inserted into the document instead of shown as hover");
+      const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
+      if (!user.includes(NOTES)) throw new Error(`the text to summarize did not reach the model intact: ${user}`);
+      await page.keyboard.press("Escape");
+      await page.mouse.move(5, 5);
     });
 
     await check("Check connection reports the answer from the API", async () => {
