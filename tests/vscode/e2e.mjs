@@ -8,7 +8,8 @@
 //   GPT_LS_PYTHON a Python with gpt-ls installed (default: <repo>/.venv/bin/python)
 //   CHROMIUM      default /usr/lib/chromium/chromium
 //   ARTIFACTS     where screenshots and logs go (default: <repo>/artifacts/vscode)
-//   SCREENSHOTS   the README's screenshots (default: <repo>/docs/screenshots)
+//   SCREENSHOTS   when set, a folder that also gets the README's screenshots under their
+//                 plain names (.ci/vscode.sh sets it to docs/screenshots only when asked)
 //   E2E_TIMEOUT   overall limit in seconds (default 600)
 //
 // It prints one line per check and ends with "vscode: N passed, N failed".
@@ -28,7 +29,7 @@ const VSIX = path.resolve(requireEnv("VSIX"));
 const PYTHON = process.env.GPT_LS_PYTHON || path.join(REPO, ".venv", "bin", "python");
 const CHROMIUM = process.env.CHROMIUM || "/usr/lib/chromium/chromium";
 const ARTIFACTS = path.resolve(process.env.ARTIFACTS || path.join(REPO, "artifacts", "vscode"));
-const SCREENSHOTS = path.resolve(process.env.SCREENSHOTS || path.join(REPO, "docs", "screenshots"));
+const SCREENSHOTS = process.env.SCREENSHOTS ? path.resolve(process.env.SCREENSHOTS) : null;
 const OVERALL = Number(process.env.E2E_TIMEOUT || 600) * 1000;
 const API_KEY = "sk-vscode-e2e-0123456789abcdef";
 const WAIT = 30_000;
@@ -81,7 +82,7 @@ async function screenshot(name, { readme = false } = {}) {
   const file = path.join(ARTIFACTS, `${String(shot).padStart(2, "0")}-${name}.png`);
   try {
     await page.screenshot({ path: file });
-    if (readme) fs.copyFileSync(file, path.join(SCREENSHOTS, `${name}.png`));
+    if (readme && SCREENSHOTS) fs.copyFileSync(file, path.join(SCREENSHOTS, `${name}.png`));
   } catch (err) {
     log(`(screenshot ${name} failed: ${err.message})`);
   }
@@ -335,7 +336,7 @@ function contentOf(message) {
 
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  if (SCREENSHOTS) fs.mkdirSync(SCREENSHOTS, { recursive: true });
   for (const f of fs.readdirSync(ARTIFACTS)) fs.rmSync(path.join(ARTIFACTS, f), { recursive: true, force: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gpt-ls-vscode-"));
   tmpDir = tmp;
