@@ -185,7 +185,9 @@ def match_indentation(code: str, indent: str) -> str:
     return "\n".join((indent + line[strip:]) if line.strip() else "" for line in lines)
 
 
-_SECTION = re.compile(r"^##[ \t]+(system|user|assistant)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+_SECTION = re.compile(r"##[ \t]+(system|user|assistant)[ \t]*", re.IGNORECASE)
+#: A Markdown code fence: up to three spaces, then three or more backticks or tildes.
+_FENCE_LINE = re.compile(r" {0,3}(`{3,}|~{3,})")
 
 
 def is_chat_document(uri: str) -> bool:
@@ -194,13 +196,34 @@ def is_chat_document(uri: str) -> bool:
 
 
 def parse_chat(text: str) -> list[Message]:
-    """``## system`` / ``## user`` / ``## assistant`` sections -> messages (empty ones dropped)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    matches = list(_SECTION.finditer(text))
+    """``## system`` / ``## user`` / ``## assistant`` sections -> messages (empty ones dropped).
+
+    A heading inside a fenced code block is part of the text, not a new turn: a reply that
+    shows a chat document as an example is sent back as that one reply.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     messages: list[Message] = []
-    for i, m in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        content = text[m.end() : end].strip("\n").strip()
-        if content:
-            messages.append({"role": m.group(1).lower(), "content": content})
+    role: str | None = None
+    body: list[str] = []
+    fence = ""  # the open fence's characters, or "" outside a code block
+
+    def flush() -> None:
+        content = "\n".join(body).strip()
+        if role is not None and content:
+            messages.append({"role": role, "content": content})
+
+    for line in lines:
+        opened = _FENCE_LINE.match(line)
+        if fence:
+            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence) \
+                    and not line[opened.end():].strip():
+                fence = ""
+        elif opened and not (opened.group(1)[0] == "`" and "`" in line[opened.end():]):
+            fence = opened.group(1)
+        elif heading := _SECTION.fullmatch(line):
+            flush()
+            role, body = heading.group(1).lower(), []
+            continue
+        body.append(line)
+    flush()
     return messages

@@ -17,6 +17,8 @@ the key and what is wrong) and the value from the next layer down is used.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 import re
 import sys
@@ -161,7 +163,7 @@ def _coerce(name: str, value: Any) -> Any:
     if base is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError("must be a number")
-        if value != value or value < 0:
+        if not math.isfinite(value) or value < 0:
             raise ValueError("must be a non-negative number")
         return float(value)
     if base is str:
@@ -191,6 +193,27 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+#: Sane bounds for numbers, inclusive: a value outside them is a problem, never a hang
+#: (``readTimeout = inf``), a retry storm (``maxRetries = 1000000000``) or a window the
+#: budget would trust (``contextWindow = 1e11``).
+RANGES: dict[str, tuple[float, float, str]] = {
+    "api_key_command_timeout": (0.1, 300, " seconds"),
+    "connect_timeout": (0.1, 300, " seconds"),
+    "read_timeout": (0.1, 3600, " seconds"),
+    "max_retries": (0, 10, ""),
+    "temperature": (0, 2, ""),
+    "max_tokens": (1, 1_000_000, " tokens"),
+    "context_lines": (0, 100_000, " lines"),
+    "context_window": (256, 10_000_000, " tokens"),
+    "max_output_tokens": (1, 1_000_000, " tokens"),
+    "history_retention_days": (1, 36_500, " days"),
+    "history_max_conversations": (1, 10_000_000, " conversations"),
+}
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else f"{value:,}"
 
 
 def redact_url(url: str) -> str:
@@ -228,6 +251,9 @@ def _validate(name: str, value: Any) -> None:
         _check_url(value, ("http", "https"), "http(s)")
     elif name in ("connect_timeout", "read_timeout", "api_key_command_timeout") and value == 0:
         raise ValueError("must be more than 0 seconds")
+    elif name in RANGES and not RANGES[name][0] <= value <= RANGES[name][1]:
+        low, high, unit = RANGES[name]
+        raise ValueError(f"must be from {_number(low)} to {_number(high)}{unit}")
     elif name == "api_key_command" and not value.strip():
         raise ValueError("must not be empty")
     elif name == "headers":
@@ -259,7 +285,9 @@ def parse_layer(raw: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], li
     for key, value in raw.items():
         name = WIRE_NAMES.get(key) or (key if key in FIELDS else None)
         if name is None:
-            problems.append(f"{origin}: unknown setting {key!r} (ignored)")
+            near = difflib.get_close_matches(str(key), WIRE_NAMES, n=1, cutoff=0.75)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            problems.append(f"{origin}: unknown setting {key!r}{hint} (ignored)")
             continue
         try:
             coerced = _coerce(name, value)

@@ -42,6 +42,34 @@ def test_parse_chat_sections():
     ]
 
 
+def test_parse_chat_headings_inside_code_fences_are_text():
+    reply = ("A chat document looks like this:\n\n```markdown\n## user\n你好\n\n## assistant\nHi 👋\n```\n\n"
+             "~~~~\n## system\n```\nstill inside\n~~~~\nDone.")
+    text = f"## user\nshow me an example\n\n## assistant\n{reply}\n\n## user\nthanks\n"
+    assert prompts.parse_chat(text) == [
+        {"role": "user", "content": "show me an example"},
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": "thanks"},
+    ]
+
+
+def test_parse_chat_inline_backticks_and_indented_code_do_not_open_a_fence():
+    text = "## user\nuse ```x``` here\n## assistant\n    ## user (indented: code)\nok\n## user\nnext"
+    assert prompts.parse_chat(text) == [
+        {"role": "user", "content": "use ```x``` here"},
+        {"role": "assistant", "content": "## user (indented: code)\nok"},
+        {"role": "user", "content": "next"},
+    ]
+
+
+def test_parse_chat_an_unclosed_fence_runs_to_the_end():
+    text = "## user\nq\n## assistant\n```\n## user\nnot a turn"
+    assert prompts.parse_chat(text) == [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "```\n## user\nnot a turn"},
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "target"),
     [("你好世界 hello", "English"), ("hello world", "Chinese (Simplified)"), ("123", "Chinese (Simplified)"),

@@ -13,8 +13,12 @@ from gpt_ls.text import Change, LineIndex, Pos, apply_change
 class SimEditor:
     """An editor: applies edits at once, sends didChange ``echo_delay`` seconds later."""
 
-    def __init__(self, text: str, echo_delay: float = 0.05, reject_versions: bool = True) -> None:
+    def __init__(
+        self, text: str, echo_delay: float = 0.05, reject_versions: bool = True, whole_document: bool = False
+    ) -> None:
         self.text = text  # what the editor shows
+        #: Echo every change as a whole-document didChange (full sync, buffer reloads).
+        self.whole_document = whole_document
         self.version = 1
         self.server_text = text  # what the server has seen through didChange
         self.server_version = 1
@@ -54,6 +58,8 @@ class SimEditor:
         await asyncio.sleep(self.echo_delay)
         old = self.server_text
         new, change = apply_change(old, start, end, text, "utf-16")
+        if self.whole_document:
+            new, change = apply_change(old, None, None, new, "utf-16")
         self.server_text, self.server_version = new, version
         for tracker in self.trackers:
             tracker.on_change(change, old, new)
@@ -214,3 +220,52 @@ async def test_silently_discarded_versioned_edit_is_sent_again():
     assert editor.text == "> q\nreply 回复\n"
     assert report.complete_in_document
     assert report.inserted == "reply 回复\n"
+
+
+# -- whole-document didChange: the same results as ranged changes ------------------------
+@pytest.mark.parametrize("typed", ["before the first edit", "during streaming"])
+async def test_whole_document_changes_keep_typing_above_the_reply(typed):
+    editor = SimEditor("顶部 top 👋\nquestion 问题\ntail 尾\n", echo_delay=0.08, whole_document=True)
+    sink = make_sink(editor, offset=len("顶部 top 👋\nquestion 问题\n"))
+    if typed == "before the first edit":
+        editor.type_at_offset(0, "# 用户 typed 😀\n")
+        await asyncio.sleep(0.01)
+    sink.write("答案 ")
+    await asyncio.sleep(0.1)
+    if typed == "during streaming":
+        assert sink.report.edits >= 1  # streaming has begun; the sink is not closed yet
+        editor.type_at_offset(0, "# 用户 typed 😀\n")
+    await feed(sink, ["is ", "forty-", "two 🎉."], delay=0.06)
+    report = await sink.close()
+    await editor.settle()
+    assert editor.text == "# 用户 typed 😀\n顶部 top 👋\nquestion 问题\n答案 is forty-two 🎉.\ntail 尾\n"
+    assert editor.server_text == editor.text
+    assert report.complete_in_document
+
+
+async def test_whole_document_changes_keep_typing_below_the_reply_after_it():
+    editor = SimEditor("q 你\ntail 😀\n", echo_delay=0.05, whole_document=True)
+    sink = make_sink(editor, offset=len("q 你\n"))
+    sink.write("one ")
+    await asyncio.sleep(0.12)
+    assert sink.report.edits >= 1
+    editor.type_at_offset(len(editor.text), "more 用户 text\n")
+    await feed(sink, ["two ", "三"], delay=0.06)
+    report = await sink.close()
+    await editor.settle()
+    assert editor.text == "q 你\none two 三\ntail 😀\nmore 用户 text\n"
+    assert report.complete_in_document
+
+
+async def test_whole_document_change_inside_the_reply_still_stops_streaming():
+    editor = SimEditor("q\n", echo_delay=0.02, whole_document=True)
+    sink = make_sink(editor, offset=2)
+    sink.write("first 第一 part ")
+    await asyncio.sleep(0.1)
+    await editor.settle()
+    editor.type_at_offset(4, "X")
+    await asyncio.sleep(0.05)
+    await feed(sink, ["second"], delay=0.01)
+    report = await sink.close()
+    assert not report.complete_in_document
+    assert report.reason == "the reply's text was edited while it streamed"

@@ -2,7 +2,17 @@
 
 import pytest
 
-from gpt_ls.text import Change, LineIndex, Pos, apply_change, eol_of, offset_at, position_at, units
+from gpt_ls.text import (
+    Change,
+    LineIndex,
+    Pos,
+    apply_change,
+    eol_of,
+    minimal_change,
+    offset_at,
+    position_at,
+    units,
+)
 
 DOC = "ab\n你好👋x\r\nz😀"
 # offsets: a0 b1 \n2 | 你3 好4 👋5 x6 \r7 \n8 | z9 😀10 | end 11
@@ -119,3 +129,32 @@ def test_apply_change_deep_in_a_long_document():
     new, change = apply_change(text, Pos(2500, 1), Pos(2500, 4), "👋", "utf-16")
     assert change == Change(text.index("第2500行") + 1, text.index("第2500行") + 4, "👋")
     assert new.splitlines()[2500] == "第👋0行"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("abc", "abc", Change(3, 3, "")),
+        ("abc", "abXc", Change(2, 2, "X")),
+        ("xaay", "xaaay", Change(3, 3, "a")),  # inside a run: at the run's end
+        ("", "new", Change(0, 0, "new")),
+        ("abc", "", Change(0, 3, "")),
+        ("abc", "new", Change(0, 3, "new")),
+        ("你好😀世界", "你好世界", Change(2, 3, "")),
+        ("第一行\n问题 👋\n", "用户\n第一行\n问题 👋\n", Change(0, 0, "用户\n")),
+        ("a\r\nb\r\n", "a\r\nb\r\nc\r\n", Change(6, 6, "c\r\n")),
+        ("ab😀cd", "ab😃cd", Change(2, 3, "😃")),
+    ],
+)
+def test_minimal_change(old, new, expected):
+    assert minimal_change(old, new) == expected
+    assert old[: expected.start] + expected.text + old[expected.end :] == new
+
+
+def test_whole_document_change_becomes_the_ranged_change_it_is():
+    old = "".join(f"第{i}行 line {i} 😀\n" for i in range(5000))
+    at = old.index("第2500行")
+    new = old[:at] + "typed 用户 " + old[at:]
+    text, change = apply_change(old, None, None, new, "utf-16")
+    assert text == new
+    assert change == Change(at, at, "typed 用户 ")
