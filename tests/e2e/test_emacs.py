@@ -385,3 +385,32 @@ def test_summarize_from_the_code_actions_shows_its_reply(tmp_path: Path, api: Fa
     res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
     assert res["shown"] == "Revenue up 12% 📈, costs down."
     assert res["text"] == "季度收入增长 12% 📈，成本下降。\nend\n"
+
+
+def test_a_failed_edit_is_still_reported(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Quiet edits hide eglot's chatter, not failures: an edit for another version of the
+    # buffer is refused, the server hears of it, says so and opens the reply as a document.
+    doc = tmp_path / "locked.txt"
+    doc.write_text("Question 问题?\nend\n", "utf-8")
+    api.script(Reply(text="Answer 答案 🎯", chunk_size=4))
+    body = r"""
+(gpt-test-open (gpt-test-param 'doc))
+(goto-char (point-min))
+(setq gpt-ls-status nil)
+(gpt-ls-ask (line-beginning-position) (line-end-position))
+;; The buffer's version moves on without a didChange: the server's edits are now stale.
+(setq eglot--versioned-identifier (+ eglot--versioned-identifier 50))
+(gpt-test-wait "the request to end" (lambda () (and gpt-ls-status
+                                                    (eql 0 (plist-get gpt-ls-status :running)))))
+(gpt-test-wait "the reply document" (lambda () (cl-find-if (lambda (b) (string-match-p "-ask-" (buffer-name b)))
+                                                          (buffer-list))))
+(gpt-test-put 'text (gpt-test-text))
+(gpt-test-put 'reply (with-current-buffer (cl-find-if (lambda (b) (string-match-p "-ask-" (buffer-name b)))
+                                                      (buffer-list))
+                       (gpt-test-text)))
+(gpt-test-put 'log (with-current-buffer "*Messages*" (buffer-string)))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert res["text"] == "Question 问题?\nend\n"
+    assert res["reply"] == "# GPT: Ask\n\nAnswer 答案 🎯\n"
+    assert "gpt-ls could not put the whole reply into the document" in res["log"]
