@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fakeopenai import FakeOpenAI, Reply
 from netkit import Pproxy
 
-from gpt_ls.client import ClientCache, describe_error, model_param
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import ClientCache, model_param
 from gpt_ls.settings import Settings
 
 KEY = "sk-bench-0000000000000000"

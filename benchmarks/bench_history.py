@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gpt_ls.history import HistoryStore, now
+from gpt_ls.history.schema import now
+from gpt_ls.history.store import HistoryStore
 
 TARGET_MS = 10.0
 WORDS = (

@@ -281,7 +281,7 @@ def bench_history(res: Results, quick: bool) -> None:
     print("7. history", flush=True)
     import bench_history
 
-    from gpt_ls.history import HistoryStore
+    from gpt_ls.history.store import HistoryStore
 
     messages = 20_000 if quick else 100_000
     with tempfile.TemporaryDirectory(prefix="gpt-ls-bench-history-") as tmp:

@@ -8,28 +8,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gpt_ls.client import (
-    choose_proxy,
-    describe_error,
-    endpoint_url,
-    make_client,
-    model_param,
-    resolve_api_key,
-)
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import endpoint_url, make_client, model_param
+from gpt_ls.api.keys import resolve_api_key
+from gpt_ls.api.proxy import choose_proxy
 from gpt_ls.errors import GptLsError
-from gpt_ls.settings import SECRET_FIELDS, Loaded, Settings, camel, redact, redact_url
+from gpt_ls.models import model_info, request_options
+from gpt_ls.secrets import redact, redact_headers, redact_url
+from gpt_ls.settings import SECRET_FIELDS, Loaded, Settings, camel
 
 #: The prompt of the one minimal request.
 PROBE = "Reply with the single word OK."
 PROBE_TOKENS = 5
-_REASONING = re.compile(r"^(o1|o3|o4|gpt-5)")
-_SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|cookie|session", re.IGNORECASE)
 
 
 @dataclass
@@ -49,7 +44,7 @@ def _shown_value(name: str, value: Any) -> str:
     if name in SECRET_FIELDS:
         return redact(value)
     if name == "headers":
-        shown = {k: ("***" if _SENSITIVE_HEADER.search(k) else v) for k, v in value.items()}
+        shown = redact_headers(value)
         return repr(shown) if shown else "(none)"
     if isinstance(value, str):
         if value == "" and name == "proxy":
@@ -76,18 +71,13 @@ def settings_lines(loaded: Loaded, key_line: str) -> list[str]:
 
 
 def probe_params(settings: Settings) -> dict[str, Any]:
-    """The smallest request: a tiny non-streamed completion (reasoning models need
-    ``max_completion_tokens`` instead of ``max_tokens``)."""
-    model = model_param(settings)
-    params: dict[str, Any] = {
-        "model": model,
+    """The smallest request: a tiny non-streamed completion, with the length and sampling
+    parameters the actions send for this model (``models.request_options``)."""
+    return {
+        "model": model_param(settings),
         "messages": [{"role": "user", "content": PROBE}],
+        **request_options(model_info(settings), settings.temperature, PROBE_TOKENS),
     }
-    if _REASONING.match(settings.model) or _REASONING.match(model):
-        params["max_completion_tokens"] = PROBE_TOKENS
-    else:
-        params["max_tokens"] = PROBE_TOKENS
-    return params
 
 
 async def run_check(loaded: Loaded, env: Mapping[str, str] | None = None) -> CheckReport:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, cast
 from gpt_ls import budget, prompts
 from gpt_ls.actions import Action
 from gpt_ls.errors import GptLsError, StreamInterrupted
-from gpt_ls.history import HistoryStore
-from gpt_ls.models import ModelInfo, adapt_messages, lookup_model, request_options
+from gpt_ls.history.store import HistoryStore
+from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
 from gpt_ls.settings import Settings
 from gpt_ls.tokens import count_text, get_encoding
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from openai import AsyncStream
     from openai.types.chat import ChatCompletionChunk
 
-    from gpt_ls.client import ClientCache
+    from gpt_ls.api.http import ClientCache
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Engine:
     def clients(self) -> ClientCache:
         """The openai client cache (importing the SDK on first use)."""
         if self._clients is None:
-            from gpt_ls.client import ClientCache
+            from gpt_ls.api.http import ClientCache
 
             self._clients = ClientCache()
         return self._clients
@@ -169,7 +169,7 @@ class Engine:
 
     def model_info(self, settings: Settings) -> ModelInfo:
         """The model table entry for the configured model (with setting overrides)."""
-        return lookup_model(settings.model, settings.context_window, settings.max_output_tokens)
+        return model_info(settings)
 
     def _conversation(self, req: Request) -> tuple[int | None, list[dict[str, str]], bool]:
         """The conversation to continue and its turns; or (None, [], True) when a new one is due.
@@ -264,7 +264,7 @@ class Engine:
             # (about 1 s, maybe being imported by the server's warm-up): both in a thread,
             # so that the editor's other requests are answered meanwhile (benchmarks/run.py).
             await asyncio.to_thread(get_encoding, info.encoding)
-            await asyncio.to_thread(importlib.import_module, "gpt_ls.client")
+            await asyncio.to_thread(importlib.import_module, "gpt_ls.api.failures")
             self._encodings_ready.add(info.encoding)
         try:
             fitted = budget.fit(
@@ -290,7 +290,8 @@ class Engine:
         finish: str | None = None
         chunks = 0
         last_save = time.monotonic()
-        from gpt_ls.client import describe_error, model_param
+        from gpt_ls.api.failures import describe_error
+        from gpt_ls.api.http import model_param
 
         try:
             client = await self.clients.get(settings)

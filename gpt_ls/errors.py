@@ -88,6 +88,16 @@ class ContextTooLarge(GptLsError):
     kind = "context"
 
 
+class HistoryError(GptLsError):
+    """The history store failed; the sentence says what happened and what to do."""
+
+    kind = "history"
+
+
+class ConversationNotFound(HistoryError):
+    """No conversation has the id asked for (deleted, pruned, or mistyped)."""
+
+
 class InvalidRequest(GptLsError):
     """The editor sent something gpt-ls cannot act on (unknown document, bad range…)."""
 
@@ -122,3 +132,9 @@ class SocksUnavailable(ConfigError):
     """A SOCKS proxy is configured but the ``socksio`` package is missing."""
 
     kind = "socks"
+
+
+class FileRefused(ConfigError):
+    """A file a setting or the workspace names is outside the workspace, not a regular file, or too large."""
+
+    kind = "file"

@@ -2,50 +2,18 @@
 
 stdout carries the LSP wire, so nothing here ever writes to it. pygls logs whole
 JSON-RPC messages at debug level (``initializationOptions`` may hold ``apiKey``), so
-masking happens in a filter on our handler, over the final text of every record.
+masking (:func:`gpt_ls.secrets.mask`) happens in a filter on our handler, over the
+final text of every record.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
-import threading
 from pathlib import Path
 
-MASK = "[REDACTED]"
-_secrets: set[str] = set()
-_lock = threading.Lock()
-
-
-def add_secret(value: str | None) -> None:
-    """Remember a value that must never appear in a log line."""
-    if value and len(value) >= 4:
-        with _lock:
-            _secrets.add(value)
-
-
-#: Values of key-like fields, masked even before the key is known (pygls logs the
-#: ``initialize`` request, ``initializationOptions`` included, before any handler runs).
-_KEY_FIELDS = re.compile(
-    r"""(?P<name>["']?(?:apiKey|api_key|api-key|OPENAI_API_KEY|Authorization|password)["']?\s*[:=]\s*"""
-    r"""["']?(?:(?:Bearer|Basic)\s+)?)(?P<value>[^"',\s}\]]+)""",
-    re.IGNORECASE,
-)
-#: Credentials inside URLs: scheme://user:password@host.
-_URL_PASSWORD = re.compile(r"(?P<name>[a-z][a-z0-9+.-]*://[^/\s:@]+:)(?P<value>[^@\s/]+)(?=@)", re.IGNORECASE)
-
-
-def mask(text: str) -> str:
-    """``text`` with every known secret, key-like field and URL password replaced."""
-    with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    text = _KEY_FIELDS.sub(lambda m: m.group("name") + MASK, text)
-    return _URL_PASSWORD.sub(lambda m: m.group("name") + MASK, text)
+from gpt_ls.secrets import add_secret, mask
 
 
 class SecretFilter(logging.Filter):

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gpt_ls.settings import Settings
+
 log = logging.getLogger(__name__)
 
 O200K = "o200k_base"
@@ -186,6 +188,11 @@ def lookup_model(
     return info
 
 
+def model_info(settings: Settings) -> ModelInfo:
+    """The configured model's entry, with the settings' overrides: what every request uses."""
+    return lookup_model(settings.model, settings.context_window, settings.max_output_tokens)
+
+
 def _unknown_notice(info: ModelInfo, window_set: int | None, output_set: int | None) -> str:
     """The one sentence that tells the user what gpt-ls assumes about an unknown model."""
     parts = []
@@ -204,7 +211,10 @@ def _unknown_notice(info: ModelInfo, window_set: int | None, output_set: int | N
 def request_options(
     info: ModelInfo, temperature: float | None, reply_budget: int
 ) -> dict[str, Any]:
-    """The length and sampling parameters the model accepts, for ``chat.completions.create``."""
+    """The length and sampling parameters the model accepts, for ``chat.completions.create``.
+
+    The one source of these parameters: the exchange and ``gpt-ls check`` both use it.
+    """
     if info.reasoning:
         # Reasoning models reject max_tokens and any temperature but the default.
         return {"max_completion_tokens": reply_budget}

@@ -23,7 +23,7 @@ from gpt_ls import prompts
 from gpt_ls.actions import SEND, Action
 from gpt_ls.engine import Outcome, Request
 from gpt_ls.errors import GptLsError, InvalidRequest
-from gpt_ls.history import workspace_key
+from gpt_ls.history.store import workspace_key
 from gpt_ls.settings import Settings
 from gpt_ls.stream import DocumentSink, InsertionTracker, apply_or_false, normalize_eol
 from gpt_ls.text import Change, Encoding, LineIndex, Pos, eol_of

@@ -28,7 +28,7 @@ from pygls.workspace import TextDocument
 from gpt_ls import __version__, prompts
 from gpt_ls.actions import DEDICATED_COMMANDS, RUN_COMMAND, SEND, Action, Catalog, load_actions
 from gpt_ls.errors import GptLsError, InvalidRequest
-from gpt_ls.logs import add_secret, mask
+from gpt_ls.secrets import add_secret, mask
 from gpt_ls.settings import Loaded, Settings, cache_dir, load_settings
 from gpt_ls.text import Encoding, Pos, apply_change
 
@@ -197,7 +197,7 @@ class GptLanguageServer(LanguageServer):
         def load() -> None:
             try:
                 importlib.import_module("gpt_ls.runner")
-                client = importlib.import_module("gpt_ls.client")
+                client = importlib.import_module("gpt_ls.api.http")
                 client._ssl_context()
             except Exception as exc:  # the first action reports it properly
                 log.warning("could not load the openai SDK: %s", exc)
@@ -362,7 +362,7 @@ class GptLanguageServer(LanguageServer):
 
     def new_conversation(self) -> dict[str, Any]:
         """Start a fresh conversation in this workspace: Continue follows it from now on."""
-        from gpt_ls.history import workspace_key
+        from gpt_ls.history.store import workspace_key
 
         if not self.settings.history:
             raise InvalidRequest("History is turned off (setting 'history'): there is no conversation to start.")
@@ -374,7 +374,7 @@ class GptLanguageServer(LanguageServer):
     def history_overview(self, limit: int = 20) -> dict[str, Any]:
         """Recent conversations of this workspace, opened as one Markdown document."""
         from gpt_ls.budget import usage_summary
-        from gpt_ls.history import workspace_key
+        from gpt_ls.history.store import workspace_key
 
         store = self.engine.store()
         workspace = workspace_key(self.workspace_root)
@@ -394,7 +394,7 @@ class GptLanguageServer(LanguageServer):
 
     def open_conversation(self, conversation_id: int) -> dict[str, Any]:
         """One conversation as a Markdown document."""
-        from gpt_ls.history import to_markdown
+        from gpt_ls.history.export import to_markdown
 
         try:
             conv, messages = self.engine.store().get_conversation(conversation_id)

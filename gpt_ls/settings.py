@@ -26,9 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import platformdirs
+
+from gpt_ls.secrets import redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -105,11 +107,6 @@ def camel(name: str) -> str:
     """``max_tokens`` -> ``maxTokens``: the wire name of a field."""
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
-
-
-def snake(name: str) -> str:
-    """``maxTokens`` -> ``max_tokens``."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 WIRE_NAMES = {camel(n): n for n in FIELDS}
@@ -214,19 +211,6 @@ RANGES: dict[str, tuple[float, float, str]] = {
 
 def _number(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else f"{value:,}"
-
-
-def redact_url(url: str) -> str:
-    """Hide the password in ``scheme://user:password@host`` so a URL can be shown or logged."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparsable URL)"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _check_url(value: str, schemes: tuple[str, ...], what: str) -> None:
@@ -362,14 +346,6 @@ def env_layers(env: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
-    """Values the standard OpenAI environment variables provide."""
-    out: dict[str, Any] = {}
-    for _origin, layer in env_layers(env):
-        out.update(layer)
-    return out
-
-
 def load_settings(
     editor: Mapping[str, Any] | None = None,
     workspace_root: Path | None = None,
@@ -411,15 +387,6 @@ def load_settings(
         del values["api_key"]
         sources["api_key"] = "default"
     return Loaded(Settings(**values), sources, problems, action_layers)
-
-
-def redact(value: str | None) -> str:
-    """Show a secret as its first three and last four characters."""
-    if not value:
-        return "(not set)"
-    if len(value) <= 10:
-        return "*" * len(value)
-    return f"{value[:3]}…{value[-4:]}"
 
 
 def find_workspace_root(start: Path | None = None) -> Path:

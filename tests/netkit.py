@@ -24,7 +24,7 @@ import openai
 import pytest
 from fakeopenai import FakeOpenAI
 
-from gpt_ls.client import forget_api_key_command
+from gpt_ls.api.keys import forget_api_key_command
 from gpt_ls.settings import Settings
 
 #: The key the fake server demands; tests assert it never shows up anywhere.

@@ -7,12 +7,15 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakeopenai import Error, FakeOpenAI
 from netkit import KEY, Pproxy, api_fixture, dead_port, fresh_key_cache_fixture  # noqa: F401 - fixtures
 
+from gpt_ls.actions import ASK
 from gpt_ls.check import run_check
+from gpt_ls.engine import Engine, Request
 from gpt_ls.errors import (
     AuthError,
     KeyCommandFailed,
@@ -20,6 +23,8 @@ from gpt_ls.errors import (
     ProxyFailed,
     QuotaExhausted,
 )
+from gpt_ls.models import MODEL_TABLE
+from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import Loaded, load_settings
 
 pytestmark = pytest.mark.usefixtures("fresh_key_cache")
@@ -62,6 +67,50 @@ async def test_reasoning_models_get_max_completion_tokens(api: FakeOpenAI, tmp_p
     assert report.ok
     body = api.chat_requests()[0].body
     assert (body.get("max_completion_tokens"), "max_tokens" in body) == (5, False)
+
+
+#: Every row of the model table, and the spellings that reach a row by prefix or suffix.
+SPELLINGS = [
+    *MODEL_TABLE,
+    "openai/o3-mini",
+    "ft:o4-mini-2025:org::id",
+    "ft:gpt-4o-mini-2024-07-18:org::id",
+    "azure/gpt-5-mini",
+    "O3-MINI",
+    "o3-mini-2025-01-31",
+    "gpt-4o-2024-08-06",
+    "llama3.1:8b",
+]
+
+
+def request_shape(body: dict[str, Any]) -> dict[str, Any]:
+    """What a request asks of the model besides the text: the reply length is only a size."""
+    lengths = ("max_tokens", "max_completion_tokens")
+    return {
+        k: ("<length>" if k in lengths else v)
+        for k, v in body.items()
+        if k not in ("messages", "stream", "stream_options")
+    }
+
+
+@pytest.mark.parametrize("model", SPELLINGS)
+async def test_check_sends_the_parameters_the_actions_send(
+    api: FakeOpenAI, tmp_path: Path, model: str
+) -> None:
+    env = {"OPENAI_API_KEY": KEY}
+    for temperature in ({}, {"temperature": 0.3}):
+        loaded = load(tmp_path, env, model=model, baseUrl=api.url, history=False, **temperature)
+        report = await run_check(loaded, env=env)
+        assert report.ok, report.lines
+        engine = Engine()
+        context = SelectionContext("file:///a.md", "markdown", "Say hello")
+        reply = await engine.run(Request(ASK, context, loaded.settings), lambda _: None)
+        await engine.aclose()
+        assert reply.status == "complete", reply.error
+        checked, asked = (r.body for r in api.chat_requests()[-2:])
+        assert request_shape(checked) == request_shape(asked), (model, temperature)
+    if model in ("openai/o3-mini", "ft:o4-mini-2025:org::id"):  # check used to send max_tokens
+        assert (checked.get("max_completion_tokens"), "max_tokens" in checked) == (5, False)
 
 
 async def test_shows_problems_and_still_checks(api: FakeOpenAI, tmp_path: Path) -> None:
@@ -169,7 +218,7 @@ async def test_dead_proxy(api: FakeOpenAI, tmp_path: Path) -> None:
 
 CLI = """
 import argparse, sys
-from gpt_ls.cli_check import register
+from gpt_ls.cli.check import register
 parser = argparse.ArgumentParser(prog="gpt-ls")
 register(parser.add_subparsers(required=True))
 args = parser.parse_args(sys.argv[1:])

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gpt_ls.cli_history import register
-from gpt_ls.history import HistoryStore
+from gpt_ls.cli.history import register
+from gpt_ls.history.store import HistoryStore
 
 
 class Env:
@@ -33,7 +33,7 @@ class Env:
     def run(self, *args: str, cwd: Path | None = None, stdin: str = "") -> tuple[int, str, str]:
         env = {**os.environ, "GPT_LS_DATA_DIR": str(self.data), "PYTHONIOENCODING": "utf-8"}
         proc = subprocess.run(
-            [sys.executable, "-m", "gpt_ls.cli_history", "history", *args],
+            [sys.executable, "-m", "gpt_ls", "history", *args],
             cwd=cwd or self.repo,
             env=env,
             input=stdin,
@@ -224,7 +224,7 @@ def test_clear_asks_on_a_terminal(env: Env, answer: str, code: int, left: int) -
     leader, follower = pty.openpty()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gpt_ls.cli_history", "history", "clear"],
+            [sys.executable, "-m", "gpt_ls", "history", "clear"],
             cwd=env.repo,
             env={**os.environ, "GPT_LS_DATA_DIR": str(env.data), "PYTHONIOENCODING": "utf-8"},
             stdin=follower,

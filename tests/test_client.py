@@ -9,7 +9,8 @@ import pytest
 from fakeopenai import Cut, Error, FakeOpenAI, Recorded, Reply, Stall
 from netkit import KEY, api_fixture, settings_for, stream_into  # noqa: F401 - fixtures
 
-from gpt_ls.client import ClientCache, describe_error, make_client, model_param
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import ClientCache, make_client, model_param
 from gpt_ls.errors import StreamInterrupted
 from gpt_ls.settings import Settings
 

@@ -22,7 +22,9 @@ from netkit import (  # noqa: F401 - fixtures
     tls_api_fixture,
 )
 
-from gpt_ls.client import ClientCache, describe_error, resolve_api_key, scrub
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import ClientCache
+from gpt_ls.api.keys import resolve_api_key
 from gpt_ls.errors import (
     AuthError,
     BadRequest,
@@ -38,6 +40,7 @@ from gpt_ls.errors import (
     ServerError,
     TlsFailed,
 )
+from gpt_ls.secrets import scrub
 from gpt_ls.settings import Settings
 
 

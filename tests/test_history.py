@@ -13,17 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from gpt_ls.history import (
-    MIGRATIONS,
-    Conversation,
-    ConversationNotFound,
-    HistoryError,
-    HistoryStore,
-    Message,
-    to_json,
-    to_markdown,
-    workspace_key,
-)
+from gpt_ls.errors import ConversationNotFound, HistoryError
+from gpt_ls.history.export import to_json, to_markdown
+from gpt_ls.history.schema import MIGRATIONS
+from gpt_ls.history.store import Conversation, HistoryStore, Message, workspace_key
 from gpt_ls.settings import find_workspace_root
 
 ALL_MIGRATIONS = ["m001_initial", "m002_recency_indexes", "m003_message_search"]

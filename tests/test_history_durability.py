@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gpt_ls.history import HistoryStore
+from gpt_ls.history.store import HistoryStore
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 STREAMER = r"""
 import sys, time
 from pathlib import Path
-from gpt_ls.history import HistoryStore
+from gpt_ls.history.store import HistoryStore
 
 db, conv, it, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 
@@ -111,7 +111,7 @@ def test_sigkill_while_streaming_never_corrupts(tmp_path: Path) -> None:
 WRITER = r"""
 import sys
 from pathlib import Path
-from gpt_ls.history import HistoryStore
+from gpt_ls.history.store import HistoryStore
 
 db, conv, tag, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 store = HistoryStore.open(Path(db))
@@ -181,7 +181,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 OPENER = r"""
 import sys
 from pathlib import Path
-from gpt_ls.history import HistoryStore
+from gpt_ls.history.store import HistoryStore
 
 print("ready", flush=True)
 sys.stdin.readline()

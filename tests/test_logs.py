@@ -4,7 +4,8 @@ import logging
 
 import pytest
 
-from gpt_ls.logs import MASK, SecretFilter, add_secret, mask
+from gpt_ls.logs import SecretFilter
+from gpt_ls.secrets import MASK, add_secret, mask
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,9 @@ from netkit import (  # noqa: F401 - fixtures
     tls_api_fixture,
 )
 
-from gpt_ls.client import ClientCache, choose_proxy, describe_error, no_proxy_matches, proxy_for
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import ClientCache
+from gpt_ls.api.proxy import choose_proxy, no_proxy_matches, proxy_for
 from gpt_ls.errors import ProxyFailed, SocksUnavailable
 from gpt_ls.settings import Settings
 

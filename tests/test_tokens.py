@@ -100,7 +100,7 @@ def test_chat_format_overheads() -> None:
 
 def test_import_loads_nothing() -> None:
     code = (
-        "import sys, gpt_ls.tokens as t, gpt_ls.budget, gpt_ls.models, gpt_ls.cli_tokens;"
+        "import sys, gpt_ls.tokens as t, gpt_ls.budget, gpt_ls.models, gpt_ls.cli.tokens;"
         "print('tiktoken' in sys.modules, t._loaded);"
         "t.preload(['cl100k_base']);"
         "print('tiktoken' in sys.modules, sorted(t._loaded))"
@@ -334,7 +334,7 @@ def test_counts_exactly_with_no_way_to_the_network(tmp_path: Path) -> None:
 def _cli(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GPT_LS_CONFIG_DIR": str(cwd / "config")}
     return subprocess.run(
-        [sys.executable, "-m", "gpt_ls.cli_tokens", *args],
+        [sys.executable, "-m", "gpt_ls", "tokens", *args],
         input=stdin,
         cwd=str(cwd),
         env=env,
@@ -380,7 +380,7 @@ def test_cli_run_in_process(
 ) -> None:
     import argparse
 
-    from gpt_ls import cli_tokens
+    from gpt_ls.cli import tokens as cli_tokens
 
     monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)

@@ -7,16 +7,16 @@ from gpt_ls import tokens
 
 async def test_warm_up_loads_the_tls_context_but_not_the_tokenizer(tmp_path, monkeypatch):
     monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
-    from gpt_ls import client
+    from gpt_ls.api import http
     from gpt_ls.server import GptLanguageServer
 
     tokens.reset()
-    client._SSL_CONTEXTS.clear()
+    http._SSL_CONTEXTS.clear()
     ls = GptLanguageServer()
     ls.warm_up()
     assert ls._warm is not None
     await ls._warm
-    assert len(client._SSL_CONTEXTS) == 1
+    assert len(http._SSL_CONTEXTS) == 1
     assert tokens._loaded == {}
 
 

@@ -32,7 +32,7 @@ from reliability.harness import (
 )
 from reliability.test_faults import cli_env
 
-from gpt_ls.logs import mask
+from gpt_ls.secrets import mask
 
 EDITOR_KEY = "sk-proj-EDITORsecret0123456789abcdefXYZ"
 PROXY_USER, PROXY_PASSWORD = "alice", "Pr0xy-pa55-s3cret"

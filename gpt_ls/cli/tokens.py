@@ -58,15 +58,3 @@ def run(args: argparse.Namespace) -> int:
     )
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``tokens`` on its own (``python -m gpt_ls.cli_tokens``)."""
-    parser = argparse.ArgumentParser(prog="gpt-ls")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["tokens", *(sys.argv[1:] if argv is None else argv)])
-    result: int = args.func(args)
-    return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

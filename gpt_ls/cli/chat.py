@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpt_ls.actions import Action
-from gpt_ls.history import workspace_key
+from gpt_ls.history.store import workspace_key
 from gpt_ls.settings import Settings, find_workspace_root, load_settings
 
 if TYPE_CHECKING:  # the engine imports the SDK: only when a command runs

@@ -1,6 +1,6 @@
 """``gpt-ls history``: browse, export, search and forget stored conversations.
 
-Only argument parsing and printing live here; the store is ``gpt_ls.history``.
+Only argument parsing and printing live here; the store is ``gpt_ls.history.store``.
 The workspace of the current directory is the nearest ancestor holding ``.git`` or
 ``.gpt-ls.toml`` (else the directory itself), the same key the language server uses.
 """
@@ -13,15 +13,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gpt_ls.history import (
-    Conversation,
-    ConversationNotFound,
-    HistoryError,
-    HistoryStore,
-    to_json,
-    to_markdown,
-    workspace_key,
-)
+from gpt_ls.errors import ConversationNotFound, HistoryError
+from gpt_ls.history.export import to_json, to_markdown
+from gpt_ls.history.store import Conversation, HistoryStore, workspace_key
 from gpt_ls.settings import find_workspace_root
 
 SNIPPET_CHARS = 70
@@ -212,15 +206,3 @@ def _clear(store: HistoryStore, args: argparse.Namespace) -> int:
     print(f"Deleted {deleted} conversation(s) in {scope}.")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m gpt_ls.cli_history history …``) until cli.py wires it."""
-    parser = argparse.ArgumentParser(prog="gpt-ls")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Argument parsing only: each subcommand calls into the modules that do the work.
+"""The ``gpt-ls`` command line: argument parsing only; each subcommand's module does the work.
 
 ``gpt-ls`` with no subcommand serves LSP over stdio (``--stdio`` is accepted because
 VS Code's client appends it); ``--tcp HOST:PORT`` serves one TCP connection.
@@ -12,28 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from gpt_ls import __version__
+from gpt_ls.cli.serve import serve
 
 #: Modules that add a subcommand through ``register(subparsers)``.
-SUBCOMMAND_MODULES = ("gpt_ls.cli_chat", "gpt_ls.cli_check", "gpt_ls.cli_history", "gpt_ls.cli_tokens")
-
-
-def serve(args: argparse.Namespace) -> int:
-    """Run the language server (imports pygls and the SDK only now)."""
-    from gpt_ls.logs import setup_logging
-
-    setup_logging(args.verbose, args.log_file)
-    from gpt_ls.server import server
-
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        if not port.isdigit():
-            print(f"gpt-ls: --tcp takes HOST:PORT (got {args.tcp!r})", file=sys.stderr)
-            return 2
-        server.start_tcp(host or "127.0.0.1", int(port))
-    else:
-        server.start_io()
-    return 0
-
+SUBCOMMAND_MODULES = ("gpt_ls.cli.chat", "gpt_ls.cli.check", "gpt_ls.cli.history", "gpt_ls.cli.tokens")
 
 #: Names of the subcommands (``serve`` is built in).
 SUBCOMMANDS = frozenset({"serve", "ask", "chat", "check", "history", "tokens"})
