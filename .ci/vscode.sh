@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the VS Code extension and prove it in real VS Code: code-server driven by headless
-# Chromium, the real gpt-ls server from the repo's .venv, tests/fakeopenai.py as the model.
+# Chromium, the real gpt-ls server from the repo's .venv, tests/support/fakeopenai.py as the model.
 #
 # Runs from the repo root on a fresh Debian 12 machine with python3, node and npm, after
 # the repo's venv exists (python3 -m venv .venv && .venv/bin/pip install -e '.[test]').

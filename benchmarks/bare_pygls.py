@@ -1,6 +1,6 @@
 """The start-up baseline: a pygls server that imports nothing else and answers ``initialize``.
 
-``benchmarks/run.py`` starts it beside gpt-ls so that start-up is reported as a ratio.
+``python -m benchmarks.run`` starts it beside gpt-ls so that start-up is reported as a ratio.
 """
 
 from pygls.lsp.server import LanguageServer

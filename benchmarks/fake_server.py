@@ -1,23 +1,29 @@
-"""``tests/fakeopenai.py`` as its own process, stamping when each content chunk goes out.
+"""``tests.support.fakeopenai`` as its own process, stamping when each content chunk goes out.
 
 The benchmarks run the fake API in another process so that its streaming threads never
 compete with the measuring client for the GIL. ``GET /_stamps`` returns the
 ``time.monotonic()`` of every chat request's arrival and of every content chunk sent
-so far (the same clock across processes on Linux); ``DELETE /_stamps`` forgets them. Prints its base URL, then serves.
+so far (the same clock across processes on Linux); ``DELETE /_stamps`` forgets them.
+Run as ``python -m benchmarks.fake_server`` from the repository root, it prints its base
+URL, then serves; ``RemoteFake`` starts it that way and scripts it over HTTP.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import fakeopenai
+from tests.support import fakeopenai
+
+ROOT = Path(__file__).resolve().parent.parent
 
 stamps: list[float] = []
 requests: list[float] = []
@@ -67,6 +73,48 @@ class StampingFake(fakeopenai.FakeOpenAI):
                 self.end_headers()
 
         return Handler
+
+
+class RemoteFake:
+    """This module in its own process, scripted over HTTP."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.fake_server"], cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def script(self, *behaviours: fakeopenai.Reply) -> None:
+        """Queue replies; each request takes the next one."""
+        self._call("POST", "/_script", [asdict(b) for b in behaviours])
+
+    def stamps(self) -> list[float]:
+        """``time.monotonic()`` of each content chunk sent since the last ``clear_stamps``."""
+        return list(self._call("GET", "/_stamps")["content"])
+
+    def request_stamps(self) -> list[float]:
+        """``time.monotonic()`` of each chat request's arrival since the last ``clear_stamps``."""
+        return list(self._call("GET", "/_stamps")["requests"])
+
+    def clear_stamps(self) -> None:
+        self._call("DELETE", "/_stamps")
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 if __name__ == "__main__":

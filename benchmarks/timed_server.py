@@ -2,7 +2,7 @@
 
 The log (logger ``gpt_ls.timing``, debug level) goes to the file named by
 ``GPT_LS_TIMING_LOG``; pygls's own debug logging stays off, so it cannot slow the
-figures down. Used by ``benchmarks/run.py``.
+figures down. Used by ``python -m benchmarks.run``.
 """
 
 import logging

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeopenai import Error, FakeOpenAI
-from netkit import KEY, Pproxy, api_fixture, dead_port, fresh_key_cache_fixture  # noqa: F401 - fixtures
 
 from gpt_ls.actions import ASK
 from gpt_ls.check import run_check
@@ -26,6 +24,8 @@ from gpt_ls.errors import (
 from gpt_ls.models import MODEL_TABLE
 from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import Loaded, load_settings
+from tests.support.fakeopenai import Error, FakeOpenAI
+from tests.support.netkit import KEY, Pproxy, api_fixture, dead_port, fresh_key_cache_fixture  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("fresh_key_cache")
 

@@ -1,4 +1,8 @@
-"""``gpt-ls ask`` and ``gpt-ls chat`` as real processes against the local fake API."""
+"""``gpt-ls ask`` and ``gpt-ls chat`` as real processes against the local fake API.
+
+A process costs about a second (Python and the SDK start): the tests that start several, or
+wait for a signal, are in the slow lane.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from fakeopenai import Error, FakeOpenAI, Reply, Stall
+
+from tests.support.fakeopenai import Error, FakeOpenAI, Reply, Stall
 
 KEY = "sk-cli-secret-0123456789"
 
@@ -64,6 +69,7 @@ def test_ask_reads_stdin_and_prints_json(api, tmp_path, workspace):
     assert api.chat_requests()[0].body["messages"][0] == {"role": "system", "content": "Be terse."}
 
 
+@pytest.mark.slow
 def test_ask_continue_resends_the_conversation(api, tmp_path, workspace):
     env = cli_env(api, tmp_path)
     api.script(Reply(text="Paris."), Reply(text="2.1 million."))
@@ -74,6 +80,7 @@ def test_ask_continue_resends_the_conversation(api, tmp_path, workspace):
         "Capital of France?", "Paris.", "Population?"]
 
 
+@pytest.mark.slow
 def test_errors_exit_non_zero_with_the_same_sentence(api, tmp_path, workspace):
     api.script(Error(401, "Incorrect API key provided", code="invalid_api_key"))
     result = gpt_ls(["ask", "hi"], cli_env(api, tmp_path), workspace)
@@ -110,6 +117,7 @@ def test_chat_over_a_pipe_with_commands(api, tmp_path, workspace):
     assert [m["role"] for m in third.body["messages"]] == ["system", "user"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_reply_and_keeps_the_session(api, tmp_path, workspace):
     api.script(Stall(text="partial words ", seconds=20), Reply(text="second answer"))
     proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "chat"], stdin=subprocess.PIPE,
@@ -135,6 +143,7 @@ def test_ctrl_c_stops_the_reply_and_keeps_the_session(api, tmp_path, workspace):
     assert len(api.chat_requests()) == 2
 
 
+@pytest.mark.slow
 def test_history_usage_totals_with_prices(api, tmp_path, workspace):
     (workspace / ".gpt-ls.toml").write_text(
         '[prices."gpt-4.1-mini"]\ninput = 0.4\noutput = 1.6\n', encoding="utf-8")

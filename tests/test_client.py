@@ -1,4 +1,4 @@
-"""The client against a real OpenAI-compatible HTTP server on 127.0.0.1 (tests/fakeopenai.py)."""
+"""The client against a real OpenAI-compatible HTTP server on 127.0.0.1 (tests/support/fakeopenai.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import time
 
 import openai
 import pytest
-from fakeopenai import Cut, Error, FakeOpenAI, Recorded, Reply, Stall
-from netkit import KEY, api_fixture, settings_for, stream_into  # noqa: F401 - fixtures
 
 from gpt_ls.api.failures import describe_error
 from gpt_ls.api.http import ClientCache, make_client, model_param
 from gpt_ls.errors import StreamInterrupted
 from gpt_ls.settings import Settings
+from tests.support.fakeopenai import Cut, Error, FakeOpenAI, Recorded, Reply, Stall
+from tests.support.netkit import KEY, api_fixture, settings_for, stream_into  # noqa: F401 - fixtures
 
 NO_PROXY_ENV: dict[str, str] = {}
 

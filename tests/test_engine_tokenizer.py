@@ -3,13 +3,12 @@
 import asyncio
 import threading
 
-from fakeopenai import FakeOpenAI, Reply
-
 from gpt_ls import tokens
 from gpt_ls.actions import ASK
 from gpt_ls.engine import Engine, Request
 from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import Settings
+from tests.support.fakeopenai import FakeOpenAI, Reply
 
 
 async def test_event_loop_keeps_running_while_the_tokenizer_loads(api: FakeOpenAI):
@@ -20,7 +19,7 @@ async def test_event_loop_keeps_running_while_the_tokenizer_loads(api: FakeOpenA
     engine = Engine()
     # Another thread is loading the tokenizer (as the warm-up does) and holds its lock.
     tokens._lock.acquire()
-    release = threading.Timer(3.0, tokens._lock.release)
+    release = threading.Timer(1.5, tokens._lock.release)
     release.start()
     try:
         task = asyncio.create_task(engine.run(req, lambda _: None))

@@ -1,6 +1,6 @@
 """Every failure becomes one sentence naming the cause and the next step; never the key.
 
-Each case goes through the real SDK over real HTTP (tests/fakeopenai.py), a real TLS
+Each case goes through the real SDK over real HTTP (tests/support/fakeopenai.py), a real TLS
 server, a refused port or a port that never completes the TCP handshake.
 """
 
@@ -11,16 +11,6 @@ from pathlib import Path
 
 import openai
 import pytest
-from fakeopenai import Error, FakeOpenAI, Reply, Stall
-from netkit import (  # noqa: F401 - fixtures
-    KEY,
-    api_fixture,
-    blackhole_port,
-    cert_fixture,
-    dead_port,
-    settings_for,
-    tls_api_fixture,
-)
 
 from gpt_ls.api.failures import describe_error
 from gpt_ls.api.http import ClientCache
@@ -42,6 +32,16 @@ from gpt_ls.errors import (
 )
 from gpt_ls.secrets import scrub
 from gpt_ls.settings import Settings
+from tests.support.fakeopenai import Error, FakeOpenAI, Reply, Stall
+from tests.support.netkit import (  # noqa: F401 - fixtures
+    KEY,
+    api_fixture,
+    blackhole_port,
+    cert_fixture,
+    dead_port,
+    settings_for,
+    tls_api_fixture,
+)
 
 
 async def fail(settings: Settings, *, stream: bool = False) -> GptLsError:

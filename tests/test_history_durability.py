@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gpt_ls.history.store import HistoryStore
+from tests.support.seeds import seeded
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
@@ -69,7 +69,7 @@ def test_sigkill_while_streaming_never_corrupts(tmp_path: Path) -> None:
     db = tmp_path / "history.db"
     with HistoryStore.open(db) as store:
         conv = store.new_conversation("/ws", "killed repeatedly")
-    rng = random.Random(5)
+    rng = seeded(5)
     seen: dict[int, tuple[str, str, str]] = {}  # message id -> (role, content, status)
     for it in range(10):
         pause = 0.0 if it % 2 else 0.002  # odd rounds write flat out

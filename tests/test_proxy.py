@@ -9,8 +9,14 @@ from pathlib import Path
 
 import openai
 import pytest
-from fakeopenai import Cut, FakeOpenAI, Raw, Reply
-from netkit import (  # noqa: F401 - fixtures
+
+from gpt_ls.api.failures import describe_error
+from gpt_ls.api.http import ClientCache
+from gpt_ls.api.proxy import choose_proxy, no_proxy_matches, proxy_for
+from gpt_ls.errors import ProxyFailed, SocksUnavailable
+from gpt_ls.settings import Settings
+from tests.support.fakeopenai import Cut, FakeOpenAI, Raw, Reply
+from tests.support.netkit import (  # noqa: F401 - fixtures
     KEY,
     Pproxy,
     RefusingProxy,
@@ -21,12 +27,6 @@ from netkit import (  # noqa: F401 - fixtures
     stream_into,
     tls_api_fixture,
 )
-
-from gpt_ls.api.failures import describe_error
-from gpt_ls.api.http import ClientCache
-from gpt_ls.api.proxy import choose_proxy, no_proxy_matches, proxy_for
-from gpt_ls.errors import ProxyFailed, SocksUnavailable
-from gpt_ls.settings import Settings
 
 
 async def ask(settings: Settings, env: dict[str, str]) -> str:

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import openai
 import pytest
-from fakeopenai import FakeOpenAI
-from netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
 
 from gpt_ls.api.failures import describe_error
 from gpt_ls.api.http import ClientCache
@@ -18,6 +16,8 @@ from gpt_ls.api.keys import resolve_api_key
 from gpt_ls.errors import AuthError, KeyCommandFailed, NoApiKey
 from gpt_ls.secrets import redact, redact_url
 from gpt_ls.settings import Settings, camel, find_workspace_root, load_settings
+from tests.support.fakeopenai import FakeOpenAI
+from tests.support.netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
 
 PY = shlex.quote(sys.executable)
 

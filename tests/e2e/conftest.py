@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from e2e.editor import Editor, EditorConfig, server_env, start_editor
-from fakeopenai import FakeOpenAI
+
+from tests.support.fakeopenai import FakeOpenAI
+from tests.support.lsp_editor import Editor, EditorConfig, server_env, start_editor
 
 StartEditor = Callable[..., Any]
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
-from e2e.editor import EditorConfig
-from fakeopenai import Cut, Error, Reply, Stall
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+
+from tests.support.fakeopenai import Cut, Error, Reply, Stall
+from tests.support.lsp_editor import EditorConfig
 
 URI = "file:///work/notes.md"
 
@@ -31,6 +31,7 @@ async def test_code_actions_are_listed_with_commands(start):
                                                   "end": {"line": 0, "character": 8}}]
 
 
+@pytest.mark.fast
 async def test_ask_streams_the_reply_below_the_selection(start, api):
     api.script(Reply(text="LSP 是语言服务器协议 🙂。\n它连接编辑器和语言工具。", chunk_size=3, delay=0.01))
     editor = await start()
@@ -58,14 +59,24 @@ async def test_ask_streams_the_reply_below_the_selection(start, api):
     assert editor.message_texts() == []
 
 
+async def typing_mid_reply(editor, api, uri: str, sent: str, reply: str, idle_seen: int) -> None:
+    """Wait until the pieces sent before the hold are in the document, and prove the reply still streams."""
+    await editor.wait_until(lambda: sent in editor.docs[uri].text, f"{sent!r} never reached the document")
+    assert api.held.is_set(), "the fake API is not holding the rest of the reply"
+    assert reply not in editor.docs[uri].text
+    assert editor.idle_count == idle_seen, "the action ended before the user typed"
+
+
 async def test_ask_with_neovim_like_late_echo_and_user_typing_above(start, api):
-    api.script(Reply(text="one two three four five six seven eight nine ten", chunk_size=4, delay=0.05))
+    reply = "one two three four five six seven eight nine ten"
+    api.script(Reply(text=reply, chunk_size=4, delay=0.05, hold_after=6))
     editor = await start(EditorConfig(capabilities="neovim", echo_delay=0.15))
     editor.open(URI, "top\nquestion?\nbottom\n")
     before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "question?"))
-    await asyncio.sleep(0.3)
+    await typing_mid_reply(editor, api, URI, reply[:24], reply, before)
     editor.type(URI, 0, "用户 typed 😀\n")
+    api.resume()
     await editor.wait_idle(before)
     assert editor.docs[URI].text == (
         "用户 typed 😀\ntop\nquestion?\none two three four five six seven eight nine ten\nbottom\n")
@@ -79,6 +90,7 @@ async def test_selection_at_end_of_file_without_newline_and_crlf(start, api):
     assert editor.docs[URI].text == "first\r\nquestion at EOF\r\nline A\r\nline B\r\n"
 
 
+@pytest.mark.fast
 async def test_explain_shows_hover_over_the_range(start, api):
     api.script(Reply(text="这段代码把两个数相加。", prompt_tokens=42, completion_tokens=7))
     editor = await start()
@@ -271,6 +283,7 @@ async def test_unknown_command_is_an_error_not_a_crash(start):
     assert (await editor.run("gpt-ls.cancel"))["cancelled"] == 0
 
 
+@pytest.mark.fast
 async def test_client_without_apply_edit_gets_the_reply_as_a_document(start, api):
     api.script(Reply(text="full reply text 完整"))
     editor = await start(EditorConfig(apply_edit=False))
@@ -328,14 +341,15 @@ async def test_removed_setting_stops_applying(start, api):
 
 
 async def test_neovim_negotiates_utf8_and_cjk_edits_land_in_place(start, api):
-    api.script(Reply(text="回答 😀", chunk_size=2, delay=0.02))
+    api.script(Reply(text="回答 😀", chunk_size=2, delay=0.02, hold_after=1))
     editor = await start(EditorConfig(capabilities="neovim", echo_delay=0.15))
     assert editor.encoding == "utf-8"  # Neovim offers utf-8 first
     editor.open(URI, "上文 😀\n问题？\n下文\n")
     before = editor.idle_count
     await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "问题？"))
-    await asyncio.sleep(0.2)
+    await typing_mid_reply(editor, api, URI, "问题？\n回答", "回答 😀", before)
     editor.type(URI, len("上文 😀"), " 用户")
+    api.resume()
     await editor.wait_idle(before)
     assert editor.docs[URI].text == "上文 😀 用户\n问题？\n回答 😀\n下文\n"
 
@@ -343,7 +357,8 @@ async def test_neovim_negotiates_utf8_and_cjk_edits_land_in_place(start, api):
 async def test_settings_pulled_with_workspace_configuration(start, api):
     editor = await start(EditorConfig(configuration={"model": "gpt-4-0314", "maxTokens": 64}))
     editor.open(URI, "q\n")
-    await asyncio.sleep(0.3)  # the pull happens after initialized
+    await editor.wait_until(lambda: editor.configuration_pulls > 0, "gpt-ls never pulled workspace/configuration")
+    await editor.settle()  # the answer is applied before the next request arrives
     await editor.action("gpt-ls.ask", URI, "q")
     body = api.chat_requests()[0].body
     assert (body["model"], body["max_tokens"]) == ("gpt-4-0314", 64)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from e2e.editor import EditorConfig
-from fakeopenai import Reply
 from lsprotocol import types
+
+from tests.support.fakeopenai import Reply
+from tests.support.lsp_editor import EditorConfig
 
 PY = "file:///work/code.py"
 
@@ -32,6 +33,7 @@ async def test_write_code_strips_fences_and_matches_indentation(start, api):
     assert user["content"].endswith("Selection:\n# 递归计算斐波那契数")
 
 
+@pytest.mark.fast
 async def test_improve_code_replaces_the_selection(start, api):
     api.script(Reply(text="```\nreturn sum(items)\n```"))
     editor = await start()

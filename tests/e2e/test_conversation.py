@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from e2e.editor import EditorConfig, server_env
-from fakeopenai import Reply
+from tests.support.fakeopenai import Reply
+from tests.support.lsp_editor import EditorConfig, server_env
 
 URI = "file:///work/chat.txt"
 

@@ -13,8 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e.editor_helpers import find_emacs, run_emacs
-from fakeopenai import FakeOpenAI, Reply
+
+from tests.e2e.editor_helpers import find_emacs, run_emacs
+from tests.support.fakeopenai import FakeOpenAI, Reply
 
 EMACS = find_emacs()
 
@@ -244,13 +245,21 @@ def test_typing_elsewhere_during_streaming(tmp_path: Path, api: FakeOpenAI) -> N
 (setq gpt-ls-status nil)
 (gpt-ls-ask (line-beginning-position) (line-end-position))
 (gpt-test-wait "the first words" (lambda () (string-match-p "Answer" (gpt-test-text))))
+;; Each keystroke must land while the reply still streams: only part of it is in, still running.
+(defun gpt-test-streaming ()
+  (if (and (eql 1 (plist-get gpt-ls-status :running))
+           (not (string-match-p "line three" (gpt-test-text))))
+      t :json-false))
+(gpt-test-put 'streaming_above (gpt-test-streaming))
 (save-excursion (goto-char (point-min)) (insert "typed above 中文\n"))
 (gpt-test-wait "more of the reply" (lambda () (string-match-p "line two" (gpt-test-text))))
+(gpt-test-put 'streaming_below (gpt-test-streaming))
 (save-excursion (goto-char (point-max)) (insert "typed below 🙂\n"))
 (gpt-test-wait "the request to end" (lambda () (eql 0 (plist-get gpt-ls-status :running))))
 (gpt-test-put 'final (gpt-test-text))
 """
     res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert (res["streaming_above"], res["streaming_below"]) == (True, True), "the reply ended before the typing"
     assert res["final"] == (
         "typed above 中文\ntop\nQuestion 🙂?\nAnswer 答案 line one\nline two 🎉\nline three\n"
         "bottom\ntyped below 🙂\n"

@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 
 import pytest
-from e2e.editor_helpers import find_nvim, run_nvim
-from fakeopenai import FakeOpenAI, Reply
 
 from gpt_ls import __version__
+from tests.e2e.editor_helpers import find_nvim, run_nvim
+from tests.support.fakeopenai import FakeOpenAI, Reply
 
 NVIM = find_nvim()
 
@@ -262,18 +262,27 @@ def test_typing_elsewhere_during_streaming_keeps_both_texts(tmp_path: Path, api:
 local bufnr = open_file(P.doc, 'text')
 vim.cmd('2GptAsk')
 wait_for('the first words', function() return buf_text(bufnr):find('Answer', 1, true) ~= nil end)
+-- Each keystroke must land while the reply still streams: only part of it is in, no progress ended.
+R.streaming = {}
+local function streaming()
+  return count_ends() == 0 and buf_text(bufnr):find('line three', 1, true) == nil
+end
 -- The user types above the reply (a new line, then inside a line) and below it.
+table.insert(R.streaming, streaming())
 vim.api.nvim_buf_set_lines(bufnr, 0, 0, false, { 'typed above 中文' })
 vim.wait(250, function() return false end, 20)
+table.insert(R.streaming, streaming())
 vim.api.nvim_buf_set_text(bufnr, 1, 0, 1, 0, { '✍️ ' })
 wait_for('more of the reply', function() return buf_text(bufnr):find('line two', 1, true) ~= nil end)
 local last = vim.api.nvim_buf_line_count(bufnr)
+table.insert(R.streaming, streaming())
 vim.api.nvim_buf_set_lines(bufnr, last, last, false, { 'typed below 🙂' })
 wait_for('the progress to end', function() return count_ends() >= 1 end)
 vim.wait(300, function() return false end, 20)
 R.final = buf_text(bufnr)
 """
     res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["streaming"] == [True, True, True], "the reply had ended before the user typed"
     assert res["final"] == (
         "typed above 中文\n✍️ top\nQuestion 🙂?\nAnswer 答案 line one\nline two 🎉\nline three\n"
         "bottom\ntyped below 🙂"

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e.editor_helpers import find_vim_ale, run_vim_ale
-from fakeopenai import FakeOpenAI, Reply
+
+from tests.e2e.editor_helpers import find_vim_ale, run_vim_ale
+from tests.support.fakeopenai import FakeOpenAI, Reply
 
 VIM = find_vim_ale()
 ALE_CONFIG = Path(__file__).resolve().parents[2] / "editors" / "vim" / "ale.vim"

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from reliability import figures
+from tests.reliability import figures
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -1,6 +1,6 @@
 """What the reliability tests share: a traced editor, history as stored, and the checks.
 
-The editor is the end-to-end suite's simulated editor (``e2e.editor``) running the real
+The editor is the end-to-end suite's simulated editor (``tests.support.lsp_editor``) running the real
 ``gpt-ls`` process; here it can also record every byte the server writes to the
 client (the LSP trace), pass extra command-line arguments (``--log-file``, ``-vv``), and
 tell whether the process is still alive.
@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from e2e import editor as e2e_editor
-from e2e.editor import Editor, EditorConfig, server_env
 from lsprotocol import types
-from reliability import figures
 
-KEY = "sk-test-key-0123456789"  # what e2e.editor.server_env gives the server
+from tests.reliability import figures
+from tests.support import lsp_editor
+from tests.support.lsp_editor import Editor, EditorConfig, server_env
+
+KEY = "sk-test-key-0123456789"  # what lsp_editor.server_env gives the server
 #: Settings that keep faults quick: one retry, short timeouts.
 QUICK = {"maxRetries": 1, "readTimeout": 1.0, "connectTimeout": 1.0}
 
@@ -70,7 +71,7 @@ async def open_editor(
     """
     root = root if root is not None else tmp / "workspace"
     root.mkdir(parents=True, exist_ok=True)
-    make_client = e2e_editor.make_test_lsp_client
+    make_client = lsp_editor.make_test_lsp_client
 
     def traced_client() -> Any:
         client = make_client()
@@ -86,12 +87,12 @@ async def open_editor(
         client.start_io = start
         return client
 
-    e2e_editor.make_test_lsp_client = traced_client
+    lsp_editor.make_test_lsp_client = traced_client
     try:
-        return await e2e_editor.start_editor(server_env(api_url, str(tmp), **env), config or EditorConfig(),
+        return await lsp_editor.start_editor(server_env(api_url, str(tmp), **env), config or EditorConfig(),
                                              root.as_uri())
     finally:
-        e2e_editor.make_test_lsp_client = make_client
+        lsp_editor.make_test_lsp_client = make_client
 
 
 def alive(editor: Editor) -> bool:

@@ -1,9 +1,9 @@
 """Run the reliability suite and print its figures (one command, also part of ``pytest``).
 
-    python tests/reliability/report.py                     # the quick run (as in `pytest`)
+    python tests/reliability/report.py                     # the quick run (as in `pytest -m slow`)
     python tests/reliability/report.py --examples 500 --kills 50 --full-faults   # the long run
 
-It runs ``pytest tests/reliability`` in a child process with the figures written to a
+It runs ``pytest tests/reliability`` (both lanes) in a child process with the figures written to a
 JSON file, then prints them with their targets; the exit status is pytest's, or 1 when
 a target is missed (a crash, a hang, a leak, a fault not survived).
 """
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp) / "figures.json"
         env["GPT_LS_FIGURES_FILE"] = str(out)
         started = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", "pytest", "-q", str(HERE), *args.pytest_args], cwd=ROOT, env=env)
+        command = [sys.executable, "-m", "pytest", "-q", "-m", "slow or not slow", str(HERE), *args.pytest_args]
+        code = subprocess.call(command, cwd=ROOT, env=env)
         elapsed = time.monotonic() - started
         figures = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
     if not figures:

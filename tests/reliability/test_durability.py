@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 from pathlib import Path
 
 import pytest
-from e2e.editor import Editor, EditorConfig
-from fakeopenai import FakeOpenAI, Reply
 from lsprotocol import types
-from reliability import figures
-from reliability.harness import alive, cli, close_editor, integrity, open_editor, pid, stored
-from reliability.test_faults import cli_env
+
+from tests.reliability import figures
+from tests.reliability.harness import alive, cli, close_editor, integrity, open_editor, pid, stored
+from tests.reliability.test_faults import cli_env
+from tests.support.fakeopenai import FakeOpenAI, Reply
+from tests.support.lsp_editor import Editor, EditorConfig
+from tests.support.seeds import seeded
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -41,7 +42,7 @@ def slow_reply(tag: str, n: int = 120) -> Reply:
 async def test_sigkill_while_streaming_and_writing_history(api: FakeOpenAI, tmp_path: Path) -> None:
     db = tmp_path / "data" / "history.db"
     rounds = figures.kill_rounds(6)
-    rng = random.Random(9)
+    rng = seeded(9)
     committed: dict[int, tuple[str, str]] = {}  # message id -> (content, status) seen before a kill
     for round_ in range(rounds):
         editor = await open_editor(api.url, tmp_path)
@@ -49,9 +50,13 @@ async def test_sigkill_while_streaming_and_writing_history(api: FakeOpenAI, tmp_
         editor.open(uri, f"question {round_} 问题\nnotes {round_}\n")
         api.queue.clear()  # what the killed server never asked for
         api.script(slow_reply(f"a{round_}"), slow_reply(f"b{round_}"))
+        wanted = len(api.chat_requests()) + 2
         await editor.run("gpt-ls.ask", uri, editor.range_of(uri, f"question {round_} 问题"))
         await editor.run("gpt-ls.draftEmail", uri, editor.range_of(uri, f"notes {round_}"))
-        await asyncio.sleep(0.3 + rng.random() * 1.5)  # somewhere in the stream, maybe mid-save
+        # Both replies stream (a loaded machine may take a while to send them), then the kill
+        # comes somewhere in the stream, maybe mid-save.
+        await editor.wait_until(lambda n=wanted: len(api.chat_requests()) >= n, "the requests never came", 30)
+        await asyncio.sleep(0.3 + rng.random() * 1.5)
         before = {m.id: (m.content, m.status) for m in stored(db)}
         os.kill(pid(editor), signal.SIGKILL)
         await editor.client._server.wait()
@@ -162,7 +167,7 @@ def markers(text: str) -> list[str]:
 async def test_user_types_above_below_and_inside_the_reply_while_it_streams(
     api: FakeOpenAI, tmp_path: Path, echo_delay: float | None
 ) -> None:
-    rng = random.Random(17 if echo_delay else 5)
+    rng = seeded(17 if echo_delay else 5)
     # The simulated editor counts in UTF-16; Neovim's capabilities would negotiate UTF-8.
     config = EditorConfig(capabilities="neovim" if echo_delay else "visual-studio-code", echo_delay=echo_delay,
                           position_encodings=["utf-16"])
@@ -173,7 +178,8 @@ async def test_user_types_above_below_and_inside_the_reply_while_it_streams(
             original = f"top line 顶\nquestion {round_}?\nbottom line 底\n"
             editor.open(uri, original)
             reply = "".join(f"<r{i} 回复😀> " for i in range(80))
-            api.script(Reply(text=reply, chunk_size=5, delay=0.01))
+            # The API holds the last pieces until the user has typed: every keystroke lands mid-reply.
+            api.script(Reply(text=reply, chunk_size=5, delay=0.01, hold_after=len(reply) // 5 - 10))
             idle = editor.idle_count
             messages = len(editor.message_texts())
             shown = len(editor.client.shown_documents)
@@ -201,7 +207,9 @@ async def test_user_types_above_below_and_inside_the_reply_while_it_streams(
                             offset = at + len(earlier)
                 marker = f"⟦u{round_}.{n} 用户✍️⟧"
                 typed.append(marker)
+                assert editor.idle_count == idle and reply not in text, "the reply ended before the user typed"
                 editor.type(uri, offset, marker)
+            api.resume()
             await editor.wait_idle(idle, timeout=30)
             final = editor.docs[uri].text
             # No text of the user's is lost or overwritten, in the order typed at each place.

@@ -1,16 +1,26 @@
-"""Every fault × every action path, and ``gpt-ls ask`` / ``gpt-ls chat`` as real processes.
+"""Every fault against the exchange, each way of delivering a reply end to end, and the terminal.
 
 Each fault is real: a real HTTP server on 127.0.0.1 answering with an error status, a
 stall, a cut, bytes that are not SSE, a proxy process that refuses or is killed while
-it relays the reply. One server process takes every fault of an action in a row, so
-each fault's action is also "the next request" after the previous fault. For each:
-one clear message, progress ended, the partial reply kept in the document and in
-history with its status, nothing duplicated by a retry, the process alive.
+it relays the reply. What a fault means (its sentence, the text kept, the retries) is a
+property of the error, not of the action, so:
+
+* every fault runs once through the exchange in process (the real SDK over real HTTP,
+  ``describe_error``, history): the one sentence, the partial text, the status, the
+  number of requests (the fast lane);
+* each delivery path (streamed into the document, replacing the selection, hover, a
+  Markdown document for a client without ``applyEdit``) takes one fault of each outcome
+  (refused before any text, cut after some, retried then whole) through a real server
+  process behind the simulated editor: one message, progress ended, the partial reply
+  kept where that path puts it and in history, nothing duplicated, the process alive;
+* ``gpt-ls chat`` takes every API fault in one process, ``gpt-ls ask`` the ones it alone
+  can (settings, proxies).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,12 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.editor import Editor, EditorConfig, server_env
-from fakeopenai import Behaviour, Cut, Error, FakeOpenAI, Raw, Reply, Stall
 from lsprotocol import types
-from netkit import Pproxy, RefusingProxy, dead_port
-from reliability import figures
-from reliability.harness import KEY, QUICK, alive, cli, close_editor, open_editor, stored
+
+from gpt_ls.actions import ASK
+from gpt_ls.engine import Engine, Request
+from gpt_ls.prompts import SelectionContext
+from gpt_ls.settings import Settings
+from tests.reliability import figures
+from tests.reliability.harness import KEY, QUICK, alive, cli, close_editor, open_editor, stored
+from tests.support.fakeopenai import Behaviour, Cut, Error, FakeOpenAI, Raw, Reply, Stall
+from tests.support.lsp_editor import Editor, EditorConfig, server_env
+from tests.support.netkit import Pproxy, RefusingProxy, dead_port
 
 SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
 
@@ -123,123 +138,196 @@ def dead_url(key: str) -> str:
     return f"http://127.0.0.1:{dead_port()}" + ("/v1" if key == "baseUrl" else "")
 
 
-ACTIONS = ["gpt-ls.ask", "gpt-ls.explain", "gpt-ls.draftEmail", "gpt-ls.continue"]
 QUESTION = "问题 question 😀?"
 
 
-async def wait_for_text(editor: Editor, uri: str, fragment: str, timeout: float = 10) -> None:
-    """Until ``fragment`` is in the document (or, for hover actions, tokens have arrived)."""
-    await editor.wait_until(
-        lambda: fragment in editor.docs[uri].text or any(s["tokens"] for s in editor.statuses[-1:]),
-        f"{fragment!r} never reached the document", timeout)
+# -- every fault through the exchange, in process ------------------------------------
 
 
-async def run_fault(editor: Editor, api: FakeOpenAI, db: Path, command: str, n: int, fault: Fault) -> list[str]:
-    """One fault through one action; the list of what went wrong (empty: survived)."""
+async def exchange_fault(fault: Fault, n: int, db: Path) -> list[str]:
+    """One fault through the exchange (real SDK, real HTTP, history); what went wrong."""
     problems: list[str] = []
-    settings = {**QUICK, "baseUrl": api.url, "proxy": ""}
-    proxy: Pproxy | None = None
-    for key, value in fault.settings.items():
-        settings[key] = dead_url(key) if value == "DEAD" else value
-    if fault.proxy == "vanish":
-        proxy = Pproxy("http").start()
-        settings["proxy"] = proxy.url
-    refusing = RefusingProxy().__enter__() if fault.proxy == "refusing" else None
-    if refusing is not None:
-        settings["proxy"] = refusing.url
-    editor.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"gpt-ls": settings}))
-    uri = f"file:///faults/{n}.md"
-    original = f"# {fault.name}\n{QUESTION}\nlast line\n"
-    editor.open(uri, original, "markdown")
-    await editor.code_actions(uri, editor.range_of(uri, QUESTION))  # the settings have landed
+    with FakeOpenAI() as api:
+        values: dict[str, Any] = {"baseUrl": api.url, "proxy": "", **QUICK}
+        for key, value in fault.settings.items():
+            values[key] = dead_url(key) if value == "DEAD" else value
+        proxy = Pproxy("http").start() if fault.proxy == "vanish" else None
+        refusing = RefusingProxy().__enter__() if fault.proxy == "refusing" else None
+        if proxy is not None or refusing is not None:
+            values["proxy"] = (proxy or refusing).url  # type: ignore[union-attr]
+        settings = Settings(base_url=values["baseUrl"], api_key=KEY, proxy=values["proxy"],
+                            max_retries=values["maxRetries"], read_timeout=values["readTimeout"],
+                            connect_timeout=values["connectTimeout"])
+        api.script(*fault.script)
+        received: list[str] = []
+
+        def on_text(piece: str) -> None:
+            received.append(piece)
+            if proxy is not None and fault.text in "".join(received):
+                proxy.stop()  # the proxy disappears once the reply is under way
+
+        workspace = f"/faults/{n}"
+        engine = Engine()
+        try:
+            req = Request(ASK, SelectionContext(f"file://{workspace}/q.md", "markdown", QUESTION), settings,
+                          workspace=workspace)
+            outcome = await asyncio.wait_for(engine.run(req, on_text), 30)
+        except asyncio.TimeoutError:
+            figures.add("hangs")
+            return [f"{fault.name}: hang"]
+        finally:
+            await engine.aclose()
+            api.release_stalls()
+            if proxy is not None:
+                proxy.stop()
+            if refusing is not None:
+                refusing.__exit__()
+        requests = len(api.chat_requests())
+    message = str(outcome.error) if outcome.error is not None else None
+    if fault.message is None and message is not None:
+        problems.append(f"error {message!r}, expected none")
+    if fault.message is not None and (message is None or fault.message not in message):
+        problems.append(f"error {message!r}, expected one with {fault.message!r}")
+    if message is not None and (KEY in message or "Traceback" in message):
+        problems.append(f"the sentence shows the key or a traceback: {message!r}")
+    if (outcome.text, outcome.status, "".join(received)) != (fault.text, fault.status, fault.text):
+        problems.append(f"{outcome.status!r} {outcome.text[:80]!r}, streamed {''.join(received)[:80]!r}")
+    if requests != fault.requests:
+        problems.append(f"{requests} requests, expected {fault.requests}")
+    replies = [m for m in stored(db) if m.role == "assistant" and m.workspace == workspace]
+    if [(m.content, m.status) for m in replies] != [(fault.text, fault.status)]:
+        problems.append(f"history {[(m.status, m.content[:40]) for m in replies]!r}")
+    return [f"{fault.name}: {p}" for p in problems]
+
+
+@pytest.mark.fast
+async def test_every_fault_through_the_exchange(isolated: Path) -> None:
+    """Each fault once, all at the same time (each with its own fake API): the fast lane's fault matrix."""
+    db = isolated / "gpt-ls" / "data" / "history.db"
+    chosen = faults()
+    results = await asyncio.gather(*(exchange_fault(fault, n, db) for n, fault in enumerate(chosen)))
+    for found in results:
+        figures.add("faults tried")
+        figures.add("faults survived", 0 if found else 1)
+    assert [p for found in results for p in found] == []
+
+
+# -- each delivery path end to end ---------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    """A way the reply reaches the user: the command, the editor, the document it runs on."""
+
+    command: str
+    config: EditorConfig
+    language: str = "markdown"
+    action: str | None = None  # for gpt-ls.run
+
+
+PY_SELECTION = "total = sum_of(items)"
+PATHS = {
+    "stream": Delivery("gpt-ls.ask", EditorConfig()),
+    "stream-neovim": Delivery("gpt-ls.ask", EditorConfig(capabilities="neovim", echo_delay=0.15,
+                                                      position_encodings=["utf-16"])),
+    "replace": Delivery("gpt-ls.run", EditorConfig(), "python", "improveCode"),
+    "hover": Delivery("gpt-ls.explain", EditorConfig()),
+    "document": Delivery("gpt-ls.ask", EditorConfig(apply_edit=False)),
+}
+#: One fault of each outcome: refused before any text, cut after some, retried then whole.
+OUTCOMES = ("401", "stream cut after 5 chunks", "503 then a reply (retried once, not duplicated)")
+
+
+def expected_document(path: str, original: str, selection: str, fault: Fault) -> str:
+    """The document after the fault: the reply lands in it only when streamed or replacing whole."""
+    if path.startswith("stream") and fault.text:
+        reply = fault.text + (f"\n[gpt-ls: reply unfinished ({fault.kind})]" if fault.message else "")
+        return original.replace(selection + "\n", selection + "\n" + reply.rstrip("\n") + "\n")
+    if path == "replace" and fault.message is None:
+        return original.replace(selection, fault.text)
+    return original
+
+
+def expected_messages(path: str, fault: Fault) -> int:
+    """The fault's one sentence, and for a cut code reply the notice that it is shown instead."""
+    if fault.message is None:
+        return 0
+    return 2 if path == "replace" and fault.text else 1
+
+
+async def deliver_fault(editor: Editor, api: FakeOpenAI, db: Path, path: str, n: int, fault: Fault) -> list[str]:
+    """One fault through one delivery path; the list of what went wrong (empty: survived)."""
+    how = PATHS[path]
+    problems: list[str] = []
+    uri = f"file:///faults/{path}/{n}." + ("py" if how.language == "python" else "md")
+    selection = PY_SELECTION if how.language == "python" else QUESTION
+    original = f"# {fault.name}\n{selection}\nlast line\n"
+    editor.open(uri, original, how.language)
     requests_before = len(api.chat_requests())
     messages_before = len(editor.message_texts())
+    shown_before = len(editor.client.shown_documents)
     api.script(*fault.script)
     idle = editor.idle_count
+    args = [how.action] if how.action else []
     try:
-        call = asyncio.ensure_future(editor.run(command, uri, editor.range_of(uri, QUESTION)))
-        if proxy is not None and fault.text:
-            await wait_for_text(editor, uri, fault.text)
-            proxy.stop()
-        result = await asyncio.wait_for(call, 60)
+        result = await asyncio.wait_for(editor.run(how.command, *args, uri, editor.range_of(uri, selection)), 60)
         await editor.wait_idle(idle, timeout=60)
     except asyncio.TimeoutError:
         figures.add("hangs")
-        return [f"{fault.name}: hang"]
-    finally:
-        if proxy is not None:
-            proxy.stop()
-        if refusing is not None:
-            refusing.__exit__()
+        return [f"{path} {fault.name}: hang"]
     if not alive(editor):
         figures.add("crashes")
-        return [f"{fault.name}: the server exited"]
+        return [f"{path} {fault.name}: the server exited"]
     messages = editor.message_texts()[messages_before:]
     if any("internal error" in m for m in messages):
         figures.add("crashes")
-    expected_messages = [] if fault.message is None else [fault.message]
-    matched = len(messages) == len(expected_messages) and all(
-        e in m for e, m in zip(expected_messages, messages, strict=True))
-    if not matched:
-        problems.append(f"messages {messages!r}, expected one with {fault.message!r}")
+    if len(messages) != expected_messages(path, fault) or (fault.message and fault.message not in messages[0]):
+        problems.append(f"messages {messages!r}, expected {fault.message!r} first")
     if any(KEY in m or "Traceback" in m for m in messages):
-        problems.append(f"message shows the key or a traceback: {messages!r}")
+        problems.append(f"a message shows the key or a traceback: {messages!r}")
     if len(api.chat_requests()) - requests_before != fault.requests:
         problems.append(f"{len(api.chat_requests()) - requests_before} requests, expected {fault.requests}")
     if not all(r and isinstance(r[-1], types.WorkDoneProgressEnd) for r in editor.progress()):
         problems.append("a progress did not end")
     text = editor.docs[uri].text
-    if command == "gpt-ls.explain":
-        if result.get("text") != fault.text or result.get("status") != fault.status:
-            problems.append(f"explain result {result.get('status')!r} {result.get('text', '')[:80]!r}")
-        if text != original:
-            problems.append("explain changed the document")
-    else:
-        reply = fault.text
-        if reply and fault.message is not None:
-            reply += f"\n[gpt-ls: reply unfinished ({fault.kind})]"
-        if reply and not reply.endswith("\n"):
-            reply += "\n"
-        expected = original.replace(QUESTION + "\n", QUESTION + "\n" + reply)
-        if text != expected:
-            problems.append(f"document {text[:300]!r}, expected {expected[:300]!r}")
+    if text != expected_document(path, original, selection, fault):
+        problems.append(f"document {text[:300]!r}")
+    shown = editor.client.shown_documents[shown_before:]
+    # A reply that is not in the document is in a Markdown document the editor shows.
+    elsewhere = fault.text and (path == "document" or (path == "replace" and fault.message))
+    if len(shown) != (1 if elsewhere else 0):
+        problems.append(f"{len(shown)} documents shown")
+    elif elsewhere and fault.text not in Path(shown[0].uri.removeprefix("file://")).read_text("utf-8"):
+        problems.append("the shown document lacks the reply")
+    if path == "hover" and (result.get("text"), result.get("status")) != (fault.text, fault.status):
+        problems.append(f"explain result {result.get('status')!r} {result.get('text', '')[:80]!r}")
     last = [m for m in stored(db) if m.role == "assistant"][-1]
     if (last.content, last.status) != (fault.text, fault.status):
         problems.append(f"history has {last.status!r} {last.content[:80]!r}, expected {fault.status!r}")
     editor.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
-    return [f"{fault.name}: {p}" for p in problems]
+    return [f"{path} {fault.name}: {p}" for p in problems]
 
 
-#: The editors the faults run against: VS Code-like, and Neovim-like (versioned edits it may
-#: silently discard, didChange echoed 150 ms after it answers applyEdit).
-EDITORS = {
-    "vscode": EditorConfig(),
-    "neovim": EditorConfig(capabilities="neovim", echo_delay=0.15, position_encodings=["utf-16"]),
-}
-
-
-@pytest.mark.parametrize(("command", "editor_name"), [*((a, "vscode") for a in ACTIONS), ("gpt-ls.ask", "neovim")])
-async def test_every_fault_through_a_real_lsp_connection(
-    command: str, editor_name: str, api: FakeOpenAI, tmp_path: Path
-) -> None:
-    editor = await open_editor(api.url, tmp_path, EDITORS[editor_name])
+@pytest.mark.parametrize("path", list(PATHS))
+async def test_one_fault_of_each_outcome_per_delivery_path(path: str, api: FakeOpenAI, tmp_path: Path) -> None:
+    """One server process takes the faults in a row, then answers normally again."""
+    config = dataclasses.replace(PATHS[path].config, initialization_options={**QUICK, "baseUrl": api.url, "proxy": ""})
+    editor = await open_editor(api.url, tmp_path, config)
     db = tmp_path / "data" / "history.db"
+    by_name = {f.name: f for f in faults()}
+    chosen = [by_name[name] for name in OUTCOMES]
+    ok = "Fine." if PATHS[path].language == "markdown" else "total = sum(items)"
     problems: list[str] = []
     try:
-        for n, fault in enumerate(faults()):
-            found = await run_fault(editor, api, db, command, n, fault)
+        for n, fault in enumerate([*chosen, Fault("after the faults", [Reply(text=ok)], None, ok)]):
+            found = await deliver_fault(editor, api, db, path, n, fault)
             figures.add("faults tried")
             figures.add("faults survived", 0 if found else 1)
             problems += found
-        # Still answering, with the settings back to normal.
-        final = await run_fault(editor, api, db, command, 99, Fault("after all faults", [Reply(text="Fine.")],
-                                                                     None, "Fine."))
-        problems += final
     finally:
         api.release_stalls()
         await close_editor(editor)
     assert problems == [], "\n".join(problems)
-
 
 # -- the terminal ---------------------------------------------------------------
 
@@ -315,12 +403,9 @@ async def ask_process(fault: Fault, tmp: Path) -> list[str]:
     return [f"ask {fault.name}: {p}" for p in problems]
 
 
-#: Faults ``gpt-ls ask`` takes in the quick run: those ``chat`` cannot (settings, proxies),
-#: and one of each kind of ending. ``GPT_LS_FULL_FAULTS=1`` runs every fault.
-ASK_QUICK = {"401", "429 then a reply (retried once, not duplicated)", "connection refused", "proxy refuses",
-             "proxy answers 502 itself",
-             "proxy disappears mid-stream", "stall mid-stream", "stream cut after 5 chunks",
-             "100,000-token reply"}
+#: Faults ``gpt-ls ask`` takes: those ``chat`` cannot (settings, proxies); the exchange and
+#: ``chat`` take every other one. ``GPT_LS_FULL_FAULTS=1`` runs every fault.
+ASK_QUICK = {"connection refused", "proxy refuses", "proxy answers 502 itself", "proxy disappears mid-stream"}
 
 
 async def test_faults_through_gpt_ls_ask(tmp_path: Path) -> None:

@@ -9,6 +9,10 @@ exactly the text the editor holds (checked through the request it sends the mode
 Settings are fuzzed too: random TOML files and random settings payloads.
 
 ``GPT_LS_FUZZ_EXAMPLES=N`` runs N sequences per test instead of the quick default.
+
+A failure prints ``@reproduce_failure(...)`` (the profile in tests/conftest.py sets
+``print_blob``): put that line above the failing test to replay its example. The server
+is shared by a module's examples, so run the test alone (``-m slow tests/…::test_x``).
 """
 
 from __future__ import annotations
@@ -23,17 +27,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from e2e.editor import Editor, EditorConfig
-from fakeopenai import FakeOpenAI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
-from reliability import figures
-from reliability.harness import alive, close_editor, open_editor
 
 from gpt_ls.engine import valid_unicode
 from gpt_ls.settings import load_settings
 from gpt_ls.text import LineIndex
+from tests.reliability import figures
+from tests.reliability.harness import alive, close_editor, open_editor
+from tests.support.fakeopenai import FakeOpenAI
+from tests.support.lsp_editor import Editor, EditorConfig
 
 T = TypeVar("T")
 EXAMPLES = figures.fuzz_examples(40)

@@ -16,12 +16,11 @@ import stat
 import subprocess
 from pathlib import Path
 
-from e2e.editor import EditorConfig
-from fakeopenai import Error, FakeOpenAI, Reply
 from lsprotocol import types
-from netkit import Pproxy
-from reliability import figures
-from reliability.harness import (
+
+from gpt_ls.secrets import mask
+from tests.reliability import figures
+from tests.reliability.harness import (
     KEY,
     QUICK,
     Trace,
@@ -30,9 +29,10 @@ from reliability.harness import (
     open_editor,
     stored,
 )
-from reliability.test_faults import cli_env
-
-from gpt_ls.secrets import mask
+from tests.reliability.test_faults import cli_env
+from tests.support.fakeopenai import Error, FakeOpenAI, Reply
+from tests.support.lsp_editor import EditorConfig
+from tests.support.netkit import Pproxy
 
 EDITOR_KEY = "sk-proj-EDITORsecret0123456789abcdefXYZ"
 PROXY_USER, PROXY_PASSWORD = "alice", "Pr0xy-pa55-s3cret"

@@ -1,6 +1,6 @@
 // End-to-end test of the gpt-ls VS Code extension in real VS Code (code-server), driven
 // through headless Chromium. The language server is the real one (the repo's Python), the
-// model is tests/fakeopenai.py over real HTTP on 127.0.0.1.
+// model is tests/support/fakeopenai.py over real HTTP on 127.0.0.1.
 //
 // Environment:
 //   CODE_SERVER   code-server executable (required)
@@ -171,7 +171,7 @@ function stopAll() {
 // ---------------------------------------------------------------- fake API
 
 async function startFake() {
-  const child = start("fakeopenai", PYTHON, [path.join(REPO, "tests", "fakeopenai.py"), "--port", "0", "--api-key", API_KEY], {
+  const child = start("fakeopenai", PYTHON, [path.join(REPO, "tests", "support", "fakeopenai.py"), "--port", "0", "--api-key", API_KEY], {
     cwd: REPO,
   });
   const url = await new Promise((resolve, reject) => {

@@ -1,6 +1,7 @@
-"""How long budgeting takes: encoding load time and memory, and fitting from a 1 MB document.
+"""Figure 5, budgeting: fitting a request built from a 1 MB document.
 
-Run: ``.venv/bin/python benchmarks/bench_budget.py``. Prints figures; asserts nothing.
+``figures`` is the suite's part. Run alone (``.venv/bin/python -m benchmarks.budget``) it
+prints more: encoding load time and memory, and fitting for more models; asserts nothing.
 Each encoding is loaded in a fresh process so its load time and RSS are its own.
 """
 
@@ -13,8 +14,10 @@ import sys
 import time
 from collections.abc import Callable
 
+from benchmarks.results import Results
 from gpt_ls import budget, tokens
 from gpt_ls.models import lookup_model
+from gpt_ls.prompts import excerpt
 
 SIZE = 1_000_000
 LOAD_PROBE = """
@@ -134,6 +137,42 @@ def fit_figures() -> None:
                 f"  for scale: encoding all of the {label} doc with {name}: "
                 f"{took * 1000:.0f} ms, {n:,} tokens"
             )
+
+
+def figures(res: Results, quick: bool) -> None:
+    """The slowest of three models fitting the English and the Chinese document, three ways."""
+    print("5. budgeting", flush=True)
+    docs = {"English": document(SIZE, english_line, 1), "Chinese": document(SIZE, chinese_line, 2)}
+    models = ("gpt-4", "gpt-4o", "gpt-4.1-mini")
+    for label, doc in docs.items():
+        cold: dict[str, float] = {}
+        warm: dict[str, float] = {}
+        server: dict[str, float] = {}
+        middle = len(doc) // 2
+        for model in models:
+            info = lookup_model(model)
+            tokens.get_encoding(info.encoding)  # loading the encoding is not fitting
+            c, w, v = [], [], []
+            for _ in range(1 if quick else 3):
+                tokens.clear_cache()
+                t0 = time.perf_counter()
+                budget.fit(render, doc, "", [], info, None)  # all of it before the selection
+                t1 = time.perf_counter()
+                budget.fit(render, doc, "", [], info, None)  # again: chunk counts cached
+                t2 = time.perf_counter()
+                before, after = excerpt(doc, middle, middle + 40, 40)  # what the server sends by default
+                budget.fit(render, before, after, [], info, None)
+                t3 = time.perf_counter()
+                c.append(t1 - t0)
+                w.append(t2 - t1)
+                v.append(t3 - t2)
+            cold[model], warm[model], server[model] = (statistics.median(x) * 1000 for x in (c, w, v))
+        for name, per_model in (("whole document before the selection, cold count cache", cold),
+                              ("the same again (count cache warm)", warm),
+                              ("as the server sends it (contextLines 40 around the selection)", server)):
+            slowest = max(per_model, key=lambda m: per_model[m])
+            res.add("budget", f"fit 1 MB {label}: {name}", per_model[slowest], "ms", limit=50,
+                    note="slowest of " + ", ".join(f"{m} {v:.0f}" for m, v in per_model.items()))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ cut stream, raw bytes); with nothing queued it answers with an echo of the last 
 message, so editor tests that do not care about the text still get a reply.
 
 Every request is recorded (path, headers, JSON body) so tests can assert exactly what
-gpt-ls sent.  It can also run as a process (``python tests/fakeopenai.py --port N``);
+gpt-ls sent.  It can also run as a process (``python -m tests.support.fakeopenai --port N``);
 then ``POST /_script`` with a JSON list of behaviours queues them and
 ``GET /_requests`` returns what was recorded.
 """
@@ -40,6 +40,9 @@ class Reply:
     done: bool = True
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    #: Send this many pieces, then hold the rest until ``FakeOpenAI.resume()`` (``held`` is set
+    #: meanwhile): a test can act while the reply is provably still streaming.
+    hold_after: int | None = None
     kind: str = "reply"
 
     def pieces(self) -> list[str]:
@@ -151,6 +154,9 @@ class FakeOpenAI:
         self.connections = 0
         self._lock = threading.Lock()
         self._release = threading.Event()
+        self._resume = threading.Event()
+        #: Set while a ``Reply(hold_after=…)`` holds its stream.
+        self.held = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
@@ -169,6 +175,10 @@ class FakeOpenAI:
         """Let every stalled response finish (close) now."""
         self._release.set()
 
+    def resume(self) -> None:
+        """Let a held reply (``Reply(hold_after=…)``) send the rest (or the next one pass its hold)."""
+        self._resume.set()
+
     def chat_requests(self) -> list[Recorded]:
         return [r for r in self.requests if urlsplit(r.path).path.endswith("/chat/completions")]
 
@@ -179,6 +189,7 @@ class FakeOpenAI:
 
     def stop(self) -> None:
         self._release.set()
+        self._resume.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -334,6 +345,11 @@ class FakeOpenAI:
                     w.write(_chunk_json(rid, model, {"role": "assistant", "content": ""}, None))
                     pieces = b.pieces()
                     for i, piece in enumerate(pieces):
+                        if i == b.hold_after:
+                            fake.held.set()
+                            fake._resume.wait(60)
+                            fake._resume.clear()  # one resume() lets one held reply go on
+                            fake.held.clear()
                         if i and b.delay:
                             time.sleep(b.delay)
                         w.write(_chunk_json(rid, model, {"content": piece}, None))

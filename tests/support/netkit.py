@@ -22,10 +22,10 @@ from pathlib import Path
 
 import openai
 import pytest
-from fakeopenai import FakeOpenAI
 
 from gpt_ls.api.keys import forget_api_key_command
 from gpt_ls.settings import Settings
+from tests.support.fakeopenai import FakeOpenAI
 
 #: The key the fake server demands; tests assert it never shows up anywhere.
 KEY = "sk-test-NETKIT-SECRET-0123456789abcdef"

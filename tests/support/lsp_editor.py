@@ -53,6 +53,8 @@ class Editor:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     edits: list[types.ApplyWorkspaceEditParams] = field(default_factory=list)
     negotiated: Encoding = "utf-16"
+    #: Items of ``workspace/configuration`` requests the editor answered.
+    configuration_pulls: int = 0
     _echoes: list[asyncio.Task[None]] = field(default_factory=list)
 
     # -- documents ------------------------------------------------------------
@@ -219,6 +221,13 @@ async def start_editor(env: dict[str, str], config: EditorConfig, root_uri: str 
 
     if config.configuration is not None:
         client.set_configuration(config.configuration, section="gpt-ls")
+    answer = client.get_configuration
+
+    def counted_answer(*args: Any, **kwargs: Any) -> Any:
+        editor.configuration_pulls += 1
+        return answer(*args, **kwargs)
+
+    client.get_configuration = counted_answer  # type: ignore[method-assign]
 
     await client.start_io(*SERVER, env=env)
     caps = client_capabilities(config.capabilities)

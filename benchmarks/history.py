@@ -1,11 +1,11 @@
-"""How fast the history store answers with 100,000 stored messages.
+"""Figure 7, history: how fast the history store answers with 100,000 stored messages.
 
 Target (issue 5): opening the current conversation (current_conversation + turns) and
-listing recent conversations each take under 10 ms.  Also prints the other figures the
-engine cares about: opening the store, appending, a streaming update of a long reply,
-search, and clearing a workspace.
+listing recent conversations each take under 10 ms; ``figures`` is the suite's part.
+Run alone, it also prints the other figures the engine cares about: opening the store,
+appending, a streaming update of a long reply, search, and clearing a workspace.
 
-    .venv/bin/python benchmarks/bench_history.py [--messages 100000] [--keep DIR]
+    .venv/bin/python -m benchmarks.history [--messages 100000] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.results import Results, percentile
 from gpt_ls.history.schema import now
 from gpt_ls.history.store import HistoryStore
 
@@ -176,6 +177,28 @@ def _open_close(path: Path) -> Callable[[], None]:
         HistoryStore.open(path).close()
 
     return run
+
+
+def figures(res: Results, quick: bool) -> None:
+    """Open the current conversation and list recent ones (p99 of 300)."""
+    print("7. history", flush=True)
+    messages = 20_000 if quick else 100_000
+    with tempfile.TemporaryDirectory(prefix="gpt-ls-bench-history-") as tmp:
+        path = Path(tmp) / "history.db"
+        t0 = time.monotonic()
+        workspace = build(path, messages, 50, 20)
+        print(f"  built {messages:,} messages in {time.monotonic() - t0:.1f} s", flush=True)
+        with HistoryStore.open(path) as store:
+            def open_current() -> None:
+                conv = store.current_conversation(workspace)
+                assert conv is not None and len(store.turns(conv.id)) == 50
+
+            current = measure(open_current, 300)
+            listing = measure(lambda: store.list_conversations(workspace), 300)
+    for name, samples in (("open the current conversation (p99)", current),
+                          ("list recent conversations (p99)", listing)):
+        res.add("history", f"{name}, {messages:,} messages", percentile(samples, 99), "ms",
+                limit=TARGET_MS, note=f"p50 {statistics.median(samples):.2f} ms")
 
 
 if __name__ == "__main__":

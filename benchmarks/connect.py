@@ -1,6 +1,6 @@
 """Connection figures: client reuse, request latency direct and through real proxies.
 
-Run: ``.venv/bin/python benchmarks/bench_connect.py [N]`` (N requests per case, default 30).
+Run: ``.venv/bin/python -m benchmarks.connect [N]`` (N requests per case, default 30).
 Everything is local: the fake OpenAI server and pproxy on 127.0.0.1.
 """
 
@@ -10,16 +10,12 @@ import asyncio
 import statistics
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from fakeopenai import FakeOpenAI, Reply
-from netkit import Pproxy
 
 from gpt_ls.api.failures import describe_error
 from gpt_ls.api.http import ClientCache, model_param
 from gpt_ls.settings import Settings
+from tests.support.fakeopenai import FakeOpenAI, Reply
+from tests.support.netkit import Pproxy
 
 KEY = "sk-bench-0000000000000000"
 

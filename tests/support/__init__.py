@@ -1,0 +1,1 @@
+"""What the tests and the benchmarks share: the fake OpenAI server, network helpers, the simulated editor."""
