@@ -35,7 +35,7 @@ fail() {
 }
 
 [ -x "$PYTHON" ] || fail "no Python at $PYTHON: create the repo's venv first (python3 -m venv .venv && .venv/bin/pip install -e '.[test]')"
-"$PYTHON" -c "import gpt_ls.server" || fail "$PYTHON cannot import gpt_ls.server"
+"$PYTHON" -c "import gpt_ls.lsp.server" || fail "$PYTHON cannot import gpt_ls.lsp.server"
 command -v npm >/dev/null || fail "npm is missing: install Node.js 20+ with npm"
 
 # -- Debian packages: Chromium, headers for code-server's native modules, CJK and emoji fonts.

@@ -20,7 +20,7 @@ from gpt_ls.api.proxy import choose_proxy
 from gpt_ls.errors import GptLsError
 from gpt_ls.models import model_info, request_options
 from gpt_ls.secrets import redact, redact_headers, redact_url
-from gpt_ls.settings import SECRET_FIELDS, Loaded, Settings, camel
+from gpt_ls.settings import SECRET_FIELDS, ResolvedSettings, Settings, camel
 
 #: The prompt of the one minimal request.
 PROBE = "Reply with the single word OK."
@@ -57,7 +57,7 @@ def _shown_value(name: str, value: Any) -> str:
     return str(value)
 
 
-def settings_lines(loaded: Loaded, key_line: str) -> list[str]:
+def settings_lines(loaded: ResolvedSettings, key_line: str) -> list[str]:
     """``name = value  (source)`` for every setting, the key replaced by ``key_line``."""
     lines = ["Settings (value, then where it came from):"]
     for f in dataclasses.fields(Settings):
@@ -80,7 +80,7 @@ def probe_params(settings: Settings) -> dict[str, Any]:
     }
 
 
-async def run_check(loaded: Loaded, env: Mapping[str, str] | None = None) -> CheckReport:
+async def run_check(loaded: ResolvedSettings, env: Mapping[str, str] | None = None) -> CheckReport:
     """Report the effective settings, problems and proxy, then make one minimal request."""
     env = os.environ if env is None else env
     settings = loaded.settings

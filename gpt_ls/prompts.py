@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from urllib.parse import unquote, urlparse
 
-from gpt_ls.actions import Action
+from gpt_ls.actions.catalog import Action
 from gpt_ls.text import LineIndex
 
 Message = dict[str, str]
@@ -140,22 +140,6 @@ def as_comment(text: str, language: str, indent: str = "", eol: str = "\n") -> s
     start, end = COMMENT_SYNTAX.get(language.lower(), ("# ", ""))
     lines = text.strip("\n").replace("\r\n", "\n").split("\n")
     return "".join(f"{indent}{start}{line}{end}".rstrip() + eol for line in lines)
-
-
-#: Project instructions longer than this are cut (they join every request).
-INSTRUCTIONS_LIMIT = 20_000
-
-
-def project_instructions(root: Path | None, name: str) -> str:
-    """The text of the workspace's instructions file, ready to join a system message ("" if none)."""
-    if root is None or not name:
-        return ""
-    try:
-        text = (root / name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
-    text = text.strip()[:INSTRUCTIONS_LIMIT]
-    return f"Project instructions (from {name}):\n{text}" if text else ""
 
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")

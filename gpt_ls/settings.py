@@ -116,13 +116,13 @@ SECRET_FIELDS = frozenset({"api_key"})
 
 
 @dataclass
-class Loaded:
+class ResolvedSettings:
     """The result of loading: the settings, the source of each value, and problems found."""
 
     settings: Settings
     sources: dict[str, str]
     problems: list[str]
-    #: ``actions`` tables from each layer, lowest priority first: validated by ``actions.load_actions``.
+    #: ``actions`` tables from each layer, lowest priority first: validated by ``actions.catalog.load_actions``.
     action_layers: list[tuple[str, Any]] = field(default_factory=list)
 
 
@@ -350,7 +350,7 @@ def load_settings(
     editor: Mapping[str, Any] | None = None,
     workspace_root: Path | None = None,
     env: Mapping[str, str] | None = None,
-) -> Loaded:
+) -> ResolvedSettings:
     """Merge every layer into one ``Settings``; never raises for bad input."""
     env = os.environ if env is None else env
     problems: list[str] = []
@@ -386,7 +386,7 @@ def load_settings(
     if values.get("api_key_command") and sources["api_key"].startswith("environment"):
         del values["api_key"]
         sources["api_key"] = "default"
-    return Loaded(Settings(**values), sources, problems, action_layers)
+    return ResolvedSettings(Settings(**values), sources, problems, action_layers)
 
 
 def find_workspace_root(start: Path | None = None) -> Path:

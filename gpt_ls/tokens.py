@@ -1,22 +1,21 @@
 """Token counting with tiktoken, entirely offline.
 
-tiktoken's own ``get_encoding`` downloads its rank files on first use, with no timeout,
-and retries on every call when that fails; behind a firewall it hangs. gpt-ls never
-calls it. The rank files ship in ``gpt_ls/encodings/`` and the ``tiktoken.Encoding`` is
-built here from them, with the constructor arguments of ``tiktoken_ext.openai_public``.
-Building it directly, rather than seeding tiktoken's cache directory, means no
-environment variable (``TIKTOKEN_CACHE_DIR=""`` disables tiktoken's cache), no read-only
-or cleaned-up cache directory and no corrupted cache file can ever send tiktoken to the
-network, and nothing is written to disk.
+tiktoken's own ``get_encoding`` downloads its rank files on first use, with no timeout, and
+retries on every call when that fails; behind a firewall it hangs. gpt-ls never calls it. The
+rank files ship in ``gpt_ls/encodings/`` and the ``tiktoken.Encoding`` is built here from them,
+with the constructor arguments of ``tiktoken_ext.openai_public``. Building it directly, rather
+than seeding tiktoken's cache directory, means no environment variable (``TIKTOKEN_CACHE_DIR=""``
+disables tiktoken's cache), no read-only or cleaned-up cache directory and no corrupted cache
+file can ever send tiktoken to the network, and nothing is written to disk.
 
-Importing this module loads neither tiktoken nor the files: the first count does
-(about 0.2 s for cl100k_base, 0.4 s for o200k_base), once per process. If a file is
-missing or damaged, counts fall back to a deliberately high estimate and a notice
-(:func:`encoding_notice`) says so once.
+Importing this module loads neither tiktoken nor the files: the first count does (about 0.2 s
+for cl100k_base, 0.4 s for o200k_base), once per process. If a file is missing or damaged,
+counts fall back to a deliberately high estimate and a notice (:func:`encoding_notice`) says
+so; the exchange shows it to the user once.
 
 Long texts are counted in chunks cut where tokenization provably starts afresh (see
-:func:`chunks`), and each chunk's count is cached, so budgeting the same large document
-again costs little.
+:func:`chunks`), and each chunk's count is cached, so budgeting the same large document again
+costs little.
 """
 
 from __future__ import annotations
@@ -68,13 +67,8 @@ SPECS: dict[str, EncodingSpec] = {
             r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++"""
             r"""[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
         ),
-        special_tokens={
-            ENDOFTEXT: 100257,
-            FIM_PREFIX: 100258,
-            FIM_MIDDLE: 100259,
-            FIM_SUFFIX: 100260,
-            ENDOFPROMPT: 100276,
-        },
+        special_tokens={ENDOFTEXT: 100257, FIM_PREFIX: 100258, FIM_MIDDLE: 100259, FIM_SUFFIX: 100260,
+                        ENDOFPROMPT: 100276},
     ),
     "o200k_base": EncodingSpec(
         sha256="446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",

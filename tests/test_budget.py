@@ -396,7 +396,7 @@ def test_format_cost(cost: float, text: str) -> None:
 
 def test_a_large_excerpt_that_clearly_fits_is_sent_whole_without_counting() -> None:
     from gpt_ls import budget as budget_module
-    from gpt_ls.actions import ASK
+    from gpt_ls.actions.catalog import ASK
     from gpt_ls.budget import fit
     from gpt_ls.models import lookup_model
     from gpt_ls.prompts import SelectionContext, render

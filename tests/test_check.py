@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from gpt_ls.actions import ASK
+from gpt_ls.actions.catalog import ASK
 from gpt_ls.check import run_check
-from gpt_ls.engine import Engine, Request
 from gpt_ls.errors import (
     AuthError,
     KeyCommandFailed,
@@ -21,16 +20,17 @@ from gpt_ls.errors import (
     ProxyFailed,
     QuotaExhausted,
 )
+from gpt_ls.exchange import Exchange, ExchangeRequest
 from gpt_ls.models import MODEL_TABLE
 from gpt_ls.prompts import SelectionContext
-from gpt_ls.settings import Loaded, load_settings
+from gpt_ls.settings import ResolvedSettings, load_settings
 from tests.support.fakeopenai import Error, FakeOpenAI
 from tests.support.netkit import KEY, Pproxy, api_fixture, dead_port, fresh_key_cache_fixture  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("fresh_key_cache")
 
 
-def load(tmp_path: Path, env: dict[str, str], **editor: object) -> Loaded:
+def load(tmp_path: Path, env: dict[str, str], **editor: object) -> ResolvedSettings:
     env = {"GPT_LS_CONFIG_DIR": str(tmp_path / "no-config"), **env}
     return load_settings(editor=editor, workspace_root=tmp_path, env=env)
 
@@ -102,9 +102,9 @@ async def test_check_sends_the_parameters_the_actions_send(
         loaded = load(tmp_path, env, model=model, baseUrl=api.url, history=False, **temperature)
         report = await run_check(loaded, env=env)
         assert report.ok, report.lines
-        engine = Engine()
+        engine = Exchange()
         context = SelectionContext("file:///a.md", "markdown", "Say hello")
-        reply = await engine.run(Request(ASK, context, loaded.settings), lambda _: None)
+        reply = await engine.run(ExchangeRequest(ASK, context, loaded.settings), lambda _: None)
         await engine.aclose()
         assert reply.status == "complete", reply.error
         checked, asked = (r.body for r in api.chat_requests()[-2:])

@@ -4,8 +4,8 @@ import asyncio
 import threading
 
 from gpt_ls import tokens
-from gpt_ls.actions import ASK
-from gpt_ls.engine import Engine, Request
+from gpt_ls.actions.catalog import ASK
+from gpt_ls.exchange import Exchange, ExchangeRequest
 from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import Settings
 from tests.support.fakeopenai import FakeOpenAI, Reply
@@ -15,8 +15,8 @@ async def test_event_loop_keeps_running_while_the_tokenizer_loads(api: FakeOpenA
     api.script(Reply(text="你好 👋"))
     tokens.reset()
     settings = Settings(base_url=api.url, api_key="sk-test-key-0123456789", history=False)
-    req = Request(ASK, SelectionContext("file:///a.md", "markdown", "Say hello"), settings)
-    engine = Engine()
+    req = ExchangeRequest(ASK, SelectionContext("file:///a.md", "markdown", "Say hello"), settings)
+    engine = Exchange()
     # Another thread is loading the tokenizer (as the warm-up does) and holds its lock.
     tokens._lock.acquire()
     release = threading.Timer(1.5, tokens._lock.release)

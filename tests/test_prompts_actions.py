@@ -3,7 +3,7 @@
 import pytest
 
 from gpt_ls import prompts
-from gpt_ls.actions import ASK, BUILTIN_ACTIONS, RUN_COMMAND, load_actions
+from gpt_ls.actions.catalog import ASK, BUILTIN_ACTIONS, RUN_COMMAND, load_actions
 
 
 @pytest.mark.parametrize(

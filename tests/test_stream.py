@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gpt_ls.stream import Coalescer, DocumentSink, InsertionTracker, normalize_eol
+from gpt_ls.actions.edits import Coalescer, DocumentSink, InsertionTracker, normalize_eol
 from gpt_ls.text import Change, LineIndex, Pos, apply_change
 
 
@@ -30,7 +30,7 @@ class SimEditor:
         self.calls: list[tuple[int | None, Pos, str]] = []
         self._echoes: list[asyncio.Task[None]] = []
 
-    # EditorPort
+    # SinkTarget
     def document(self, uri: str) -> tuple[str, int | None] | None:
         return self.server_text, self.server_version
 

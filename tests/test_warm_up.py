@@ -8,7 +8,7 @@ from gpt_ls import tokens
 async def test_warm_up_loads_the_tls_context_but_not_the_tokenizer(tmp_path, monkeypatch):
     monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
     from gpt_ls.api import http
-    from gpt_ls.server import GptLanguageServer
+    from gpt_ls.lsp.state import GptLanguageServer
 
     tokens.reset()
     http._SSL_CONTEXTS.clear()
@@ -22,7 +22,7 @@ async def test_warm_up_loads_the_tls_context_but_not_the_tokenizer(tmp_path, mon
 
 async def test_first_code_action_loads_the_configured_models_tokenizer(tmp_path, monkeypatch):
     monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
-    from gpt_ls.server import GptLanguageServer
+    from gpt_ls.lsp.state import GptLanguageServer
 
     tokens.reset()
     ls = GptLanguageServer()

@@ -1,6 +1,6 @@
 """``gpt-ls ask`` and ``gpt-ls chat``: the tutorial's loop, in the terminal.
 
-Both run exchanges through the same engine as the editor, so settings, proxies,
+Both run through ``exchange.Exchange``, as the editor does, so settings, proxies,
 token fitting, errors and history are shared: a conversation started in the editor
 continues here, and back.
 """
@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpt_ls.actions import Action
+from gpt_ls.actions.catalog import Action
 from gpt_ls.history.store import workspace_key
 from gpt_ls.settings import Settings, find_workspace_root, load_settings
 
-if TYPE_CHECKING:  # the engine imports the SDK: only when a command runs
-    from gpt_ls.engine import Engine, Outcome
+if TYPE_CHECKING:  # the exchange imports the SDK: only when a command runs
+    from gpt_ls.exchange import Exchange, Reply
 
 CHAT_SYSTEM = "You are a helpful assistant."
 CHAT_ACTION = Action(
@@ -42,7 +42,7 @@ End a line with \\ to continue on the next one, or enclose several lines in \"\"
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, str, str]:
     """Settings, workspace key and project instructions of the current directory's workspace."""
-    from gpt_ls.prompts import project_instructions
+    from gpt_ls.instructions import project_instructions
 
     root = find_workspace_root(Path.cwd())
     overrides: dict[str, Any] = {}
@@ -56,15 +56,15 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, str, str]:
 
 
 async def _exchange(
-    engine: Engine, action: Action, question: str, settings: Settings, workspace: str, new: bool,
+    exchange: Exchange, action: Action, question: str, settings: Settings, workspace: str, new: bool,
     on_text: Callable[[str], None], instructions: str = "",
-) -> Outcome:
-    from gpt_ls.engine import Request
+) -> Reply:
+    from gpt_ls.exchange import ExchangeRequest
     from gpt_ls.prompts import SelectionContext
 
     ctx = SelectionContext(uri="", language="", selection=question)
-    req = Request(action, ctx, settings, workspace=workspace, new_conversation=new, system_extra=instructions)
-    return await engine.run(req, on_text)
+    req = ExchangeRequest(action, ctx, settings, workspace=workspace, new_conversation=new, system_extra=instructions)
+    return await exchange.run(req, on_text)
 
 
 def _write(text: str) -> None:
@@ -72,7 +72,7 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
-def _report(outcome: Outcome) -> int:
+def _report(outcome: Reply) -> int:
     for notice in outcome.notices:
         print(f"gpt-ls: {notice}", file=sys.stderr)
     if outcome.error is not None:
@@ -94,9 +94,9 @@ def run_ask(args: argparse.Namespace) -> int:
         return 2
     settings, workspace, instructions = _settings(args)
     action = CHAT_ACTION if not args.system else dataclasses.replace(CHAT_ACTION, system=args.system)
-    from gpt_ls.engine import Engine
+    from gpt_ls.exchange import Exchange
 
-    engine = Engine()
+    exchange = Exchange()
     streamed = [False]
 
     def on_text(delta: str) -> None:
@@ -106,10 +106,10 @@ def run_ask(args: argparse.Namespace) -> int:
 
     try:
         outcome = asyncio.run(
-            _exchange(engine, action, question, settings, workspace, not args.continue_, on_text, instructions)
+            _exchange(exchange, action, question, settings, workspace, not args.continue_, on_text, instructions)
         )
     finally:
-        engine.close()
+        exchange.close()
     if args.json:
         print(json.dumps(_as_json(outcome), ensure_ascii=False, indent=2))
     elif streamed[0]:
@@ -117,7 +117,7 @@ def run_ask(args: argparse.Namespace) -> int:
     return _report(outcome)
 
 
-def _as_json(outcome: Outcome) -> dict[str, Any]:
+def _as_json(outcome: Reply) -> dict[str, Any]:
     usage = outcome.usage
     return {
         "model": outcome.model,
@@ -157,9 +157,9 @@ class ChatSession:
         self.settings, self.workspace, self.instructions = _settings(args)
         self.action = CHAT_ACTION if not args.system else dataclasses.replace(CHAT_ACTION, system=args.system)
         self.new = bool(args.system) or not args.continue_
-        from gpt_ls.engine import Engine
+        from gpt_ls.exchange import Exchange
 
-        self.engine = Engine()
+        self.exchange = Exchange()
         self.loop = asyncio.new_event_loop()
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -191,7 +191,7 @@ class ChatSession:
         return True
 
     def show_history(self) -> None:
-        store = self.engine.store()
+        store = self.exchange.store()
         current = None if self.new else store.current_conversation(self.workspace)
         if current is None:
             print("(no conversation yet)")
@@ -201,7 +201,7 @@ class ChatSession:
 
     def turn(self, question: str) -> None:
         task = self.loop.create_task(
-            _exchange(self.engine, self.action, question, self.settings, self.workspace, self.new, _write,
+            _exchange(self.exchange, self.action, question, self.settings, self.workspace, self.new, _write,
                       self.instructions)
         )
         self.loop.add_signal_handler(signal.SIGINT, task.cancel)
@@ -250,7 +250,7 @@ class ChatSession:
                     continue
                 self.turn(line)
         finally:
-            self.engine.close()
+            self.exchange.close()
             with contextlib.suppress(Exception):
                 self.loop.close()
 

@@ -14,7 +14,9 @@ def serve(args: argparse.Namespace) -> int:
     from gpt_ls.logs import setup_logging
 
     setup_logging(args.verbose, args.log_file)
-    from gpt_ls.server import server
+    from gpt_ls.lsp.server import create_server
+
+    server = create_server()
 
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")

@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
-from gpt_ls.actions import ASK
-from gpt_ls.engine import Engine, Request
+from gpt_ls.actions.catalog import ASK
+from gpt_ls.exchange import Exchange, ExchangeRequest
 from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import Settings
 from tests.reliability import figures
@@ -167,16 +167,16 @@ async def exchange_fault(fault: Fault, n: int, db: Path) -> list[str]:
                 proxy.stop()  # the proxy disappears once the reply is under way
 
         workspace = f"/faults/{n}"
-        engine = Engine()
+        exchange = Exchange()
         try:
-            req = Request(ASK, SelectionContext(f"file://{workspace}/q.md", "markdown", QUESTION), settings,
-                          workspace=workspace)
-            outcome = await asyncio.wait_for(engine.run(req, on_text), 30)
+            req = ExchangeRequest(ASK, SelectionContext(f"file://{workspace}/q.md", "markdown", QUESTION), settings,
+                                  workspace=workspace)
+            outcome = await asyncio.wait_for(exchange.run(req, on_text), 30)
         except asyncio.TimeoutError:
             figures.add("hangs")
             return [f"{fault.name}: hang"]
         finally:
-            await engine.aclose()
+            await exchange.aclose()
             api.release_stalls()
             if proxy is not None:
                 proxy.stop()

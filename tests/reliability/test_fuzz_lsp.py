@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from gpt_ls.engine import valid_unicode
+from gpt_ls.exchange import valid_unicode
 from gpt_ls.settings import load_settings
 from gpt_ls.text import LineIndex
 from tests.reliability import figures

@@ -2,7 +2,7 @@
 
 request → messages (prompts) → fitted to the window (budget) → streamed from the
 model (client) → each delta handed to the caller → recorded (history). The language
-server and the CLI both run exchanges through ``Engine.run`` so they send the same
+server and the CLI both run exchanges through ``Exchange.run`` so they send the same
 messages, fit them the same way and report the same errors.
 """
 
@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from gpt_ls import budget, prompts
-from gpt_ls.actions import Action
+from gpt_ls.actions.catalog import Action
 from gpt_ls.errors import GptLsError, StreamInterrupted
 from gpt_ls.history.store import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
 from gpt_ls.settings import Settings
-from gpt_ls.tokens import count_text, get_encoding
+from gpt_ls.tokens import count_text, encoding_notice, get_encoding
 
 if TYPE_CHECKING:
     from openai import AsyncStream
@@ -53,7 +53,7 @@ class Usage:
 
 
 @dataclass
-class Request:
+class ExchangeRequest:
     """What to ask: an action applied to a selection, with the settings in force."""
 
     action: Action
@@ -69,7 +69,7 @@ class Request:
 
 
 @dataclass
-class Outcome:
+class Reply:
     """What came back, whatever happened."""
 
     text: str
@@ -102,7 +102,7 @@ def valid_unicode(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-def without_lone_surrogates(req: Request) -> Request:
+def without_lone_surrogates(req: ExchangeRequest) -> ExchangeRequest:
     """The request with every text made storable and sendable (SQLite and HTTP refuse lone surrogates)."""
     ctx = req.context
     texts = {f.name: valid_unicode(v) for f in fields(ctx) if isinstance(v := getattr(ctx, f.name), str)}
@@ -117,7 +117,7 @@ def _recorded(recording: asyncio.Future[tuple[int | None, int | None]] | None) -
     return recording.result()[1]
 
 
-class Engine:
+class Exchange:
     """Runs exchanges; owns the client cache and the history store."""
 
     def __init__(self, clients: ClientCache | None = None) -> None:
@@ -171,7 +171,7 @@ class Engine:
         """The model table entry for the configured model (with setting overrides)."""
         return model_info(settings)
 
-    def _conversation(self, req: Request) -> tuple[int | None, list[dict[str, str]], bool]:
+    def _conversation(self, req: ExchangeRequest) -> tuple[int | None, list[dict[str, str]], bool]:
         """The conversation to continue and its turns; or (None, [], True) when a new one is due.
 
         A new conversation is only created once the request is about to be sent, so a
@@ -195,14 +195,14 @@ class Engine:
                 return current.id, store.turns(current.id), False
         return None, [], True
 
-    def _new_conversation(self, req: Request) -> int:
+    def _new_conversation(self, req: ExchangeRequest) -> int:
         if req.chat is not None:
             return self.store().new_conversation(req.workspace, req.context.file_name, model=req.settings.model)
         title = " ".join(req.context.selection.split())[:80] or req.action.title
         return self.store().new_conversation(req.workspace, title, model=req.settings.model, system=req.action.system)
 
     def _record_start(
-        self, req: Request, conv_id: int | None, new: bool, messages: list[dict[str, str]]
+        self, req: ExchangeRequest, conv_id: int | None, new: bool, messages: list[dict[str, str]]
     ) -> tuple[int | None, int | None]:
         """Save the question (with the exact messages sent) and an empty reply to fill in."""
         if new:
@@ -216,9 +216,7 @@ class Engine:
                                          model=req.settings.model, status="partial")
         return conv_id, assistant_id
 
-    def _chat_render(
-        self, req: Request
-    ) -> tuple[Callable[[str, str, list[dict[str, str]]], list[dict[str, str]]], list[dict[str, str]]]:
+    def _chat_render(self, req: ExchangeRequest) -> tuple[budget.Render, list[dict[str, str]]]:
         """A chat document: its system message, earlier turns (droppable), the last user turn."""
         chat = list(req.chat or [])
         system = [m for m in chat if m["role"] == "system"][:1]
@@ -230,16 +228,16 @@ class Engine:
 
     async def run(
         self,
-        req: Request,
+        req: ExchangeRequest,
         on_text: Callable[[str], None],
         on_progress: Callable[[int], None] | None = None,
-    ) -> Outcome:
-        """Run one exchange; never raises for API or setting problems (see ``Outcome``)."""
+    ) -> Reply:
+        """Run one exchange; never raises for API or setting problems (see ``Reply``)."""
         req = without_lone_surrogates(req)
         settings = req.settings
         started = time.monotonic()
         notices: list[str] = []
-        outcome = Outcome(text="", status="error", model=settings.model, notices=notices)
+        outcome = Reply(text="", status="error", model=settings.model, notices=notices)
         info = self.model_info(settings)
         self._notice_once("model:" + info.name, info.notice, notices)
         try:
@@ -251,12 +249,11 @@ class Engine:
         if self.store_notice:
             self._notice_once("store", self.store_notice, notices)
         ctx = req.context
-        Render = Callable[[str, str, list[dict[str, str]]], list[dict[str, str]]]
 
         def action_render(b: str, a: str, h: list[dict[str, str]]) -> list[dict[str, str]]:
             return prompts.render(req.action, ctx, b, a, h, req.system_extra)
 
-        render: Render = action_render
+        render: budget.Render = action_render
         if req.chat is not None:
             render, turns = self._chat_render(req)
         if info.encoding not in self._encodings_ready:
@@ -266,6 +263,8 @@ class Engine:
             await asyncio.to_thread(get_encoding, info.encoding)
             await asyncio.to_thread(importlib.import_module, "gpt_ls.api.failures")
             self._encodings_ready.add(info.encoding)
+        # Counting with an estimate (tokenizer data missing or damaged): say so, once.
+        self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
         try:
             fitted = budget.fit(
                 lambda b, a, h: adapt_messages(info, render(b, a, h)),

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from gpt_ls.settings import Settings
 
 #: Where a reply goes.
 Output = Literal["insert_below", "replace", "hover", "comment_above", "document"]
@@ -22,10 +25,15 @@ Output = Literal["insert_below", "replace", "hover", "comment_above", "document"
 Conversation = Literal["new", "continue", "setting"]
 #: What of the file the model sees besides the selection.
 Context = Literal["excerpt", "document", "workspace", "none"]
+#: What an action reads: the selection, or a whole chat document (``*.chat.md``).
+Source = Literal["selection", "chat"]
 
 OUTPUTS: tuple[str, ...] = get_args(Output)
 CONVERSATIONS: tuple[str, ...] = get_args(Conversation)
 CONTEXTS: tuple[str, ...] = get_args(Context)
+#: A setting's value that switches an action's output (``explainOutput = "comment"``) -> that
+#: output; any other value keeps the action's own.
+SETTING_OUTPUTS: dict[str, Output] = {"comment": "comment_above"}
 
 CODE_ACTION_KIND = "refactor.rewrite.gpt"
 #: The generic command that runs any action by id: ``[actionId, uri, range, extra?]``.
@@ -150,8 +158,24 @@ class Action:
     #: Choices offered for ``{input}`` (``window/showMessageRequest``), and its prompt.
     input_choices: tuple[str, ...] = ()
     input_prompt: str = ""
+    #: The code action carries the editor's diagnostics for the range (``{diagnostics}``).
+    wants_diagnostics: bool = False
+    #: A setting (a ``Settings`` attribute) whose value may switch ``output``
+    #: (``explainOutput``: ``hover`` or ``comment``).
+    output_setting: str | None = None
+    source: Source = "selection"
     #: Where a user-defined action came from (for messages).
     origin: str = "built-in"
+
+    @property
+    def streams(self) -> bool:
+        """Whether the reply streams into the document as it arrives (prose below, or a chat)."""
+        return self.source == "chat" or (self.output == "insert_below" and not self.code)
+
+    def output_in(self, settings: Settings) -> Output:
+        """Where the reply goes with these settings."""
+        value = getattr(settings, self.output_setting, None) if self.output_setting else None
+        return SETTING_OUTPUTS.get(value, self.output) if isinstance(value, str) else self.output
 
     def offered_for(self, language: str) -> bool:
         """Whether the code-action menu lists this action for a file of ``language``."""
@@ -164,7 +188,8 @@ class Action:
 
 
 ASK = Action("ask", "gpt-ls.ask", "GPT: Ask", ASK_SYSTEM, conversation="setting")
-EXPLAIN = Action("explain", "gpt-ls.explain", "GPT: Explain selection", EXPLAIN_SYSTEM, output="hover")
+EXPLAIN = Action("explain", "gpt-ls.explain", "GPT: Explain selection", EXPLAIN_SYSTEM, output="hover",
+                 output_setting="explain_output")
 DRAFT_EMAIL = Action("draftEmail", "gpt-ls.draftEmail", "GPT: Draft email", EMAIL_SYSTEM)
 CONTINUE = Action(
     "continue", "gpt-ls.continue", "GPT: Continue conversation", ASK_SYSTEM, conversation="continue"
@@ -178,7 +203,7 @@ IMPROVE_CODE = Action(
 )
 FIX_CODE = Action(
     "fixCode", RUN_COMMAND, "GPT: Fix code", FIX_CODE_SYSTEM, template=FIX_TEMPLATE, output="replace",
-    code=True, exclude_languages=PROSE,
+    code=True, exclude_languages=PROSE, wants_diagnostics=True,
 )
 TRANSLATE = Action("translate", RUN_COMMAND, "GPT: Translate", TRANSLATE_SYSTEM, template="{selection}",
                    context="none")
@@ -198,7 +223,7 @@ ROLE_PLAY = Action(
 )
 SEND = Action(
     "send", "gpt-ls.send", "GPT: Send", SEND_SYSTEM, template="{selection}", code_action=False,
-    context="none",
+    context="none", source="chat",
 )
 
 BUILTIN_ACTIONS: tuple[Action, ...] = (
@@ -218,18 +243,8 @@ _FIELDS: dict[str, str] = {
     "conversation": "conversation", "kind": "kind", "codeAction": "code_action",
     "languages": "languages", "excludeLanguages": "exclude_languages", "context": "context",
     "code": "code", "model": "model", "temperature": "temperature", "maxTokens": "max_tokens",
-    "inputChoices": "input_choices", "inputPrompt": "input_prompt",
+    "inputChoices": "input_choices", "inputPrompt": "input_prompt", "wantsDiagnostics": "wants_diagnostics",
 }
-
-
-def action_by_command(command: str) -> Action | None:
-    """The built-in action a dedicated command id runs, if any."""
-    return DEDICATED_COMMANDS.get(command)
-
-
-def action_by_id(action_id: str) -> Action | None:
-    """The built-in action with this id, if any."""
-    return next((a for a in BUILTIN_ACTIONS if a.id == action_id), None)
 
 
 def _check_value(wire: str, value: Any) -> Any:
@@ -251,7 +266,7 @@ def _check_value(wire: str, value: Any) -> Any:
         if value not in choices:
             raise ValueError("must be one of " + ", ".join(repr(c) for c in choices))
         return value
-    if name in ("code_action", "code"):
+    if name in ("code_action", "code", "wants_diagnostics"):
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
         return value
@@ -313,6 +328,21 @@ class Catalog:
 
     def get(self, action_id: str) -> Action | None:
         return next((a for a in self.actions if a.id == action_id), None)
+
+    def menu(self, language: str, chat: bool, only: Sequence[str] | None) -> list[Action]:
+        """The code-action menu for a file of ``language`` (``chat``: a chat document)."""
+        listed = [SEND] if chat else []
+        listed += [a for a in self.actions if a.offered_for(language)]
+        return [a for a in listed if not only or any(a.kind == k or a.kind.startswith(k + ".") for k in only)]
+
+
+def command_arguments(action: Action, uri: str, rng: Any, diagnostics: list[Any]) -> list[Any]:
+    """A menu entry's command arguments (``rng`` and ``diagnostics`` as LSP JSON)."""
+    if action.source == "chat":
+        return [uri]
+    if action.command != RUN_COMMAND:
+        return [uri, rng]
+    return [action.id, uri, rng, *([{"diagnostics": diagnostics}] if action.wants_diagnostics and diagnostics else [])]
 
 
 def load_actions(layers: list[tuple[str, Any]]) -> Catalog:

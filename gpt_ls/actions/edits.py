@@ -8,8 +8,8 @@ Three parts, from pure to effectful:
   edits it. Editors answer ``workspace/applyEdit`` before (Neovim: 150 ms before) the
   matching ``didChange`` arrives, so our own edits are *pending* until their echo is
   seen; any other change shifts the region, or breaks it when it touches the reply.
-* ``DocumentSink`` drives the two against an ``EditorPort`` (the LSP connection in the
-  server, a fake in unit tests): one edit in flight at a time, the next one computed
+* ``DocumentSink`` drives the two against a ``SinkTarget`` (the editor port, through
+  ``delivery``; a simulated editor in unit tests): one edit in flight at a time, the next one computed
   against the document as the editor has it. When an edit cannot land, streaming into
   the document stops and the caller shows the whole reply another way.
 """
@@ -20,8 +20,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from gpt_ls.text import Change, Encoding, Pos, position_at
@@ -150,8 +150,8 @@ class InsertionTracker:
             self.settled.set()
 
 
-class EditorPort(Protocol):
-    """What a sink needs from the editor connection."""
+class SinkTarget(Protocol):
+    """What a sink needs from the editor."""
 
     @property
     def encoding(self) -> Encoding:
@@ -176,7 +176,6 @@ class SinkReport:
     edits: int = 0
     complete_in_document: bool = True
     reason: str | None = None
-    timestamps: list[float] = field(default_factory=list)
 
 
 class DocumentSink:
@@ -184,7 +183,7 @@ class DocumentSink:
 
     def __init__(
         self,
-        port: EditorPort,
+        port: SinkTarget,
         uri: str,
         tracker: InsertionTracker,
         eol: str = "\n",
@@ -288,7 +287,6 @@ class DocumentSink:
             if await self._send(text):
                 self.report.inserted += text
                 self.report.edits += 1
-                self.report.timestamps.append(self.clock())
                 text = ""
                 if not final:
                     return
@@ -322,15 +320,3 @@ class DocumentSink:
         if not ok:
             self.tracker.rejected(text)
         return ok
-
-
-async def apply_or_false(call: Awaitable[bool], timeout: float) -> bool:
-    """Await an edit request, treating a timeout or error as "not applied"."""
-    try:
-        return await asyncio.wait_for(call, timeout)
-    except asyncio.TimeoutError:
-        log.warning("the editor did not answer workspace/applyEdit within %ss", timeout)
-        return False
-    except Exception as exc:
-        log.warning("workspace/applyEdit failed: %s", exc)
-        return False

@@ -1,0 +1,52 @@
+"""The history commands in the editor: start a conversation, list them, open one as Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpt_ls.actions.editor import EditorPort, show_markdown
+from gpt_ls.budget import usage_summary
+from gpt_ls.errors import GptLsError, InvalidRequest
+from gpt_ls.exchange import Exchange
+from gpt_ls.history.export import to_markdown
+from gpt_ls.history.store import workspace_key
+from gpt_ls.settings import Settings
+
+
+def new_conversation(exchange: Exchange, port: EditorPort, settings: Settings) -> dict[str, Any]:
+    """Start a fresh conversation in this workspace: Continue follows it from now on."""
+    if not settings.history:
+        raise InvalidRequest("History is turned off (setting 'history'): there is no conversation to start.")
+    conv_id = exchange.store().new_conversation(
+        workspace_key(port.workspace_root), "New conversation", model=settings.model)
+    port.show_message("gpt-ls: new conversation started.", "info")
+    return {"conversation": conv_id}
+
+
+def history_overview(exchange: Exchange, port: EditorPort, settings: Settings, limit: int = 20) -> dict[str, Any]:
+    """Recent conversations of this workspace, opened as one Markdown document."""
+    store = exchange.store()
+    workspace = workspace_key(port.workspace_root)
+    conversations = store.list_conversations(workspace, limit=limit)
+    used = usage_summary(store.usage_by_model(workspace), settings.prices)
+    lines = [f"# gpt-ls history: {workspace or '(no workspace)'}", "", f"Tokens used here: {used}", ""]
+    if not conversations:
+        lines.append("No conversations yet.")
+    for conv in conversations:
+        lines.append(f"- **{conv.title or '(untitled)'}** · {conv.message_count} messages · "
+                     f"{conv.updated} · id {conv.id}")
+    lines += ["", "Open one with the command `gpt-ls.openConversation` and its id "
+              "(or `gpt-ls history show ID` in a terminal)."]
+    uri = show_markdown(port, "history.md", "\n".join(lines) + "\n")
+    return {"uri": uri, "conversations": [{"id": c.id, "title": c.title, "updated": c.updated,
+                                           "messages": c.message_count} for c in conversations]}
+
+
+def open_conversation(exchange: Exchange, port: EditorPort, conversation_id: int) -> dict[str, Any]:
+    """One conversation as a Markdown document."""
+    try:
+        conv, messages = exchange.store().get_conversation(conversation_id)
+    except GptLsError as exc:
+        raise InvalidRequest(str(exc)) from None
+    uri = show_markdown(port, f"conversation-{conv.id}.md", to_markdown(conv, messages))
+    return {"uri": uri, "id": conv.id}

@@ -1,0 +1,71 @@
+"""Thin LSP feature handlers: read the params, call one function, return an lsprotocol type."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from gpt_ls.lsp.editor import resolve_features
+from gpt_ls.lsp.state import GptLanguageServer
+from gpt_ls.text import Pos
+
+
+def initialize(ls: GptLanguageServer, params: types.InitializeParams) -> None:
+    """Resolve the client's features once; take settings from ``initializationOptions``."""
+    ls.features = resolve_features(params.capabilities, params.client_info)
+    ls.set_editor_settings(params.initialization_options)
+    if params.initialization_options is None:
+        ls.reload_settings()
+
+
+async def initialized(ls: GptLanguageServer, params: types.InitializedParams) -> None:
+    """Pull the ``gpt-ls`` configuration section; load the SDK in the background."""
+    ls.warm_up()
+    await ls.pull_configuration()
+
+
+async def did_change_configuration(ls: GptLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+    """New settings apply to the next request."""
+    if isinstance(params.settings, dict) and params.settings:
+        ls.set_editor_settings(params.settings)
+    else:
+        await ls.pull_configuration()
+
+
+def did_close(ls: GptLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    """Forget hovers of a closed document."""
+    if ls.started_runner is not None:
+        ls.started_runner.forget(params.text_document.uri)
+
+
+def code_action(ls: GptLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    """List the GPT actions for the selection (data only: the work happens in the command)."""
+    return ls.code_actions(params)
+
+
+def hover(ls: GptLanguageServer, params: types.HoverParams) -> types.Hover | None:
+    """Show a reply over the range it is about."""
+    runner, position = ls.started_runner, Pos(params.position.line, params.position.character)
+    found = runner.hover_at(params.text_document.uri, position) if runner is not None else None
+    if found is None:
+        return None
+    rng = types.Range(types.Position(found.start.line, found.start.character),
+                      types.Position(found.end.line, found.end.character))
+    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=found.markdown), range=rng)
+
+
+async def shutdown(ls: GptLanguageServer, params: None = None) -> None:
+    """Cancel running requests (their partial replies are saved) and close the store."""
+    await ls.close_actions()
+
+
+def register(server: LanguageServer) -> None:
+    """Register the feature handlers on ``server``."""
+    server.feature(types.INITIALIZE)(initialize)
+    server.feature(types.INITIALIZED)(initialized)
+    server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(did_change_configuration)
+    server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(did_close)
+    server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
+        code_action_kinds=[types.CodeActionKind.RefactorRewrite]))(code_action)
+    server.feature(types.TEXT_DOCUMENT_HOVER)(hover)
+    server.feature(types.SHUTDOWN)(shutdown)

@@ -1,0 +1,231 @@
+"""``GptLanguageServer``: the state the LSP handlers share (``server.create_server`` builds it).
+
+Settings, the action catalog, the client's features, the open documents, and (built on
+first use, off the start-up path) the exchange and the action runner. Building it reads
+nothing from disk: settings load at ``initialize``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+from pygls.workspace import TextDocument
+
+from gpt_ls import __version__, prompts
+from gpt_ls.actions.catalog import Catalog, command_arguments, load_actions
+from gpt_ls.actions.editor import ClientFeatures, MessageKind
+from gpt_ls.lsp.editor import LspEditor, negotiated_encoding, open_document, root_of
+from gpt_ls.lsp.protocol import GptProtocol
+from gpt_ls.secrets import add_secret
+from gpt_ls.settings import ResolvedSettings, Settings, load_settings
+from gpt_ls.text import Encoding, Pos, apply_change
+
+if TYPE_CHECKING:  # the exchange and runner load in the background after initialize
+    from gpt_ls.actions.runner import ActionRunner
+    from gpt_ls.exchange import Exchange
+
+log = logging.getLogger(__name__)
+
+
+class GptLanguageServer(LanguageServer):
+    """The gpt-ls server: state shared by the handlers."""
+
+    def __init__(self) -> None:
+        super().__init__("gpt-ls", __version__, protocol_cls=GptProtocol)
+        self._exchange: Exchange | None = None
+        self._runner: ActionRunner | None = None
+        self.editor = LspEditor(self, lambda: self.features)
+        self.features = ClientFeatures()
+        self.editor_settings: dict[str, Any] = {}
+        # Defaults until initialize: building the server reads nothing from disk.
+        self.resolved = ResolvedSettings(Settings(), {}, [])
+        self.catalog = Catalog()
+        self._shown_problems: set[str] = set()
+        self._warm: asyncio.Future[None] | None = None
+        self._tokenizer_warm: asyncio.Future[None] | None = None
+
+    @property
+    def exchange(self) -> Exchange:
+        """The exchange (imported on first use, off the start-up path)."""
+        if self._exchange is None:
+            from gpt_ls.exchange import Exchange
+
+            self._exchange = Exchange()
+        return self._exchange
+
+    @property
+    def runner(self) -> ActionRunner:
+        """The action runner (imported on first use, off the start-up path)."""
+        if self._runner is None:
+            from gpt_ls.actions.runner import ActionRunner
+
+            self._runner = ActionRunner(self.editor, lambda: self.settings, self.exchange, lambda: self.catalog)
+        return self._runner
+
+    @property
+    def started_runner(self) -> ActionRunner | None:
+        """The runner if an action ever ran (only then are there hovers and trackers)."""
+        return self._runner
+
+    # -- settings -------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.resolved.settings
+
+    @property
+    def workspace_root(self) -> Path | None:
+        return root_of(self)
+
+    def reload_settings(self) -> None:
+        """Merge every settings layer again and report new problems once."""
+        self.resolved = load_settings(self.editor_settings, self.workspace_root)
+        self.catalog = load_actions(self.resolved.action_layers)
+        add_secret(self.resolved.settings.api_key)
+        for problem in [*self.resolved.problems, *self.catalog.problems]:
+            if problem not in self._shown_problems:
+                self._shown_problems.add(problem)
+                self.show(f"gpt-ls settings: {problem}", "warning")
+
+    def set_editor_settings(self, raw: Any) -> None:
+        """Take settings from the editor: a flat object, or one under a ``gpt-ls`` key."""
+        if isinstance(raw, dict) and isinstance(raw.get("gpt-ls"), dict):
+            raw = raw["gpt-ls"]
+        if raw is None:
+            return
+        if not isinstance(raw, dict):
+            self.show("gpt-ls settings: expected an object of settings; ignored", "warning")
+            return
+        add_secret(raw.get("apiKey") if isinstance(raw.get("apiKey"), str) else None)
+        # Each message carries the editor's whole configuration: a setting the user removed
+        # must stop applying.
+        self.editor_settings = dict(raw)
+        self.reload_settings()
+
+    async def pull_configuration(self) -> None:
+        """Ask the client for the ``gpt-ls`` section, when it offers workspace/configuration."""
+        if not self.features.configuration:
+            return
+        try:
+            result = await asyncio.wait_for(
+                self.workspace_configuration_async(
+                    types.ConfigurationParams(items=[types.ConfigurationItem(section="gpt-ls")])
+                ),
+                5,
+            )
+        except Exception as exc:
+            log.info("workspace/configuration failed: %s", exc)
+            return
+        if result and isinstance(result[0], dict):
+            self.set_editor_settings(result[0])
+
+    # -- background loading -----------------------------------------------------
+    def warm_up(self) -> None:
+        """Load the SDK and its TLS context off the critical path, so the first action does not wait."""
+
+        def load() -> None:
+            try:
+                importlib.import_module("gpt_ls.actions.runner")
+                http = importlib.import_module("gpt_ls.api.http")
+                http._ssl_context()
+            except Exception as exc:  # the first action reports it properly
+                log.warning("could not load the openai SDK: %s", exc)
+
+        self._warm = asyncio.get_running_loop().run_in_executor(None, load)
+
+    def warm_tokenizer(self) -> None:
+        """Load the model's tokenizer in the background, once: an action is probably coming.
+
+        Not at initialize: it adds 40-80 MB, which only servers that are used should pay.
+        Loading it on the event loop at the first action would stall every request for
+        up to a second (benchmarks/run.py measures both).
+        """
+        if self._tokenizer_warm is not None:
+            return
+        encoding = self.exchange.model_info(self.settings).encoding
+
+        def load() -> None:
+            from gpt_ls import tokens
+
+            tokens.preload([encoding])
+
+        self._tokenizer_warm = asyncio.get_running_loop().run_in_executor(None, load)
+
+    async def close_actions(self) -> None:
+        """Cancel running requests and close the exchange, if either was ever built.
+
+        (Not ``shutdown``: pygls calls its own synchronous ``shutdown`` when the connection ends.)
+        """
+        if self._runner is not None:
+            await self._runner.shutdown()
+        if self._exchange is not None:
+            await self._exchange.aclose()
+
+    # -- documents ------------------------------------------------------------
+    @property
+    def encoding(self) -> Encoding:
+        return negotiated_encoding(self)
+
+    def open_document(self, uri: str) -> TextDocument | None:
+        """The document if the client has it open (never read from disk)."""
+        return open_document(self, uri)
+
+    def apply_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
+        """Apply content changes with LSP line rules and let trackers follow them."""
+        uri = params.text_document.uri
+        doc = self.open_document(uri)
+        if doc is None:
+            log.warning("didChange for a document that is not open: %s", uri)
+            return
+        encoding = self.encoding
+        text = doc.source
+        # Only a runner that exists has trackers and hovers to move; a plain edit must not
+        # import and build it on the event loop.
+        runner = self.started_runner
+        for change in params.content_changes:
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                start = Pos(change.range.start.line, change.range.start.character)
+                end = Pos(change.range.end.line, change.range.end.character)
+                new, applied = apply_change(text, start, end, change.text, encoding)
+            else:
+                new, applied = apply_change(text, None, None, change.text, encoding)
+            if runner is not None:
+                runner.on_change(uri, applied, text, new)
+            text = new
+        doc._source = text  # pygls keeps the text here; we applied the changes ourselves
+        doc.version = params.text_document.version
+
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        """The actions for a range: data only, no network; only a dict lookup of the document."""
+        self.warm_tokenizer()
+        uri = params.text_document.uri
+        doc = self.open_document(uri)
+        language = (doc.language_id if doc is not None else None) or "plaintext"
+        diagnostics = [self.protocol._converter.unstructure(d) for d in params.context.diagnostics]
+        menu = self.catalog.menu(language, prompts.is_chat_document(uri), params.context.only)
+        return [types.CodeAction(title=a.title, kind=a.kind, command=types.Command(
+            title=a.title, command=a.command, arguments=command_arguments(a, uri, params.range, diagnostics)))
+            for a in menu]
+
+    # -- messages -------------------------------------------------------------
+    def show(self, message: str, kind: MessageKind = "error") -> None:
+        """One ``window/showMessage``, with secrets masked."""
+        self.editor.show_message(message, kind)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Unexpected errors: logged in full, shown briefly, never as a traceback."""
+        if source.__name__ == "FeatureRequestError":
+            log.info("request failed: %s", error)  # the client got it as a JSON-RPC error
+            return
+        if source is JsonRpcException:  # a message from the client that cannot be read: its bug
+            log.warning("ignored a message the client sent that cannot be read: %s", error)
+            return
+        log.error("internal error: %s", error)
+        self.show(f"gpt-ls internal error: {error}. The server keeps running; see its log.")
+
