@@ -239,10 +239,12 @@ ON-RESULT is called with the result; errors are shown as messages."
 (defun gpt-ls--on-result (command result)
   "Show RESULT of server COMMAND the way its interactive command does.
 A reply whose output is a hover (Explain, Summarize, user actions with
-output \"hover\") shows in *gpt-ls*, as Explain's does."
+output \"hover\") shows in *gpt-ls*; a server that names no output
+shows Explain's there."
   (cond
-   ((or (equal command "gpt-ls.explain")
-        (and (listp result) (equal (plist-get result :output) "hover")))
+   ((if (and (listp result) (plist-member result :output))
+        (equal (plist-get result :output) "hover")
+      (equal command "gpt-ls.explain"))
     (gpt-ls--show-explanation result))
    ((member command '("gpt-ls.showHistory" "gpt-ls.openConversation"))
     (gpt-ls--show result))
@@ -275,7 +277,8 @@ server's progress then stalls for seconds."
 (defun gpt-ls-explain (beg end)
   "Explain the text between BEG and END; also the hover there afterwards."
   (interactive (gpt-ls--bounds))
-  (gpt-ls--action "gpt-ls.explain" beg end #'gpt-ls--show-explanation))
+  (gpt-ls--action "gpt-ls.explain" beg end
+                  (lambda (result) (gpt-ls--on-result "gpt-ls.explain" result))))
 
 (defun gpt-ls--show-explanation (result)
   "Show Explain's RESULT (Markdown text, or a hover-like object)."

@@ -635,3 +635,21 @@ R.text = buf_text(bufnr)
     assert ":setfiletype text" in note["msg"]
     assert "vim.lsp.enable" not in note["msg"]
     assert res["text"] == "What is 2 + 2? 🤔\n4 ✅"
+
+
+def test_explain_as_a_comment_opens_no_float(tmp_path: Path, api: FakeOpenAI) -> None:
+    # explainOutput = "comment": the server says the output is a comment, not a hover.
+    doc = tmp_path / "calc.py"
+    doc.write_text("x = 6 * 7  # 答案\n", "utf-8")
+    api.script(Reply(text="Multiplies six by seven 🧮"))
+    body = r"""
+require('gpt_ls').setup({ cmd = P.server_cmd, settings = { explainOutput = 'comment' } })
+local bufnr = open_file(P.doc, 'python')
+vim.cmd('1GptExplain')
+wait_reply(bufnr, 'x = 6 * 7  # 答案', 0)
+R.text = buf_text(bufnr)
+R.float = float_lines()
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["text"] == "# Multiplies six by seven 🧮\nx = 6 * 7  # 答案"
+    assert res["float"] == []

@@ -325,8 +325,8 @@ async function runAction(action: Action): Promise<void> {
 
 /** Show the reply of server `command` at the cursor when its output is a hover over the text.
  *
- * The server marks such results `output: "hover"` (Explain, Summarize, user actions with
- * `output = "hover"`); Explain's always is one.
+ * The server names each result's output: `"hover"` for Explain, Summarize and user actions
+ * with `output = "hover"`. A server that names none shows Explain's as hover.
  */
 async function showHoverReply(command: string, result: unknown): Promise<void> {
   const r = result as { output?: unknown; status?: unknown } | null | undefined;
@@ -334,7 +334,8 @@ async function showHoverReply(command: string, result: unknown): Promise<void> {
   if (!r || typeof r !== "object" || !editor) {
     return;
   }
-  if ((r.output !== "hover" && command !== "gpt-ls.explain") || r.status === "error" || r.status === "cancelled") {
+  const hover = r.output === undefined ? command === "gpt-ls.explain" : r.output === "hover";
+  if (!hover || r.status === "error" || r.status === "cancelled") {
     return;
   }
   const sel = editor.selection;

@@ -173,12 +173,16 @@ local function show_markdown(result)
 end
 
 --- Whether `result` of server command `command` is a reply shown as hover: the server says
---- `output = "hover"` (Explain, Summarize, user actions); Explain always is one.
+--- `output = "hover"` (Explain, Summarize, user actions); a server that names no output
+--- shows Explain's as hover.
 function M.is_hover(command, result)
   if type(result) ~= 'table' then
     return false
   end
-  return result.output == 'hover' or command == 'gpt-ls.explain'
+  if result.output ~= nil then
+    return result.output == 'hover'
+  end
+  return command == 'gpt-ls.explain'
 end
 
 --- Show the answer of server command `command`: a hover reply opens in a float.
