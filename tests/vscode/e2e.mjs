@@ -310,6 +310,12 @@ async function statusText() {
   return (await item.count()) ? (await item.innerText()).trim() : "";
 }
 
+/** Wait until no request runs (the status bar stops counting tokens): the reply's last
+ * edits are in, so the next check sees the document's final lines. */
+async function waitForIdle(label) {
+  await waitFor(`${label}: the request to end`, async () => !/tokens/.test(await statusText()), WAIT, 100);
+}
+
 /** The text of the notification toasts (and of the notification center, when asked). */
 async function notificationsText(center = false) {
   const selector = center
@@ -565,6 +571,7 @@ async function main() {
       await script(apiUrl, { kind: "reply", text: CONTINUE_REPLY, chunk_size: 4 });
       await runFromPalette("GPT: Continue conversation");
       await waitForEditorText("Continue", CONTINUE_REPLY);
+      await waitForIdle("Continue");
       const reqs = await chatRequests(apiUrl);
       const body = reqs[reqs.length - 1].body;
       if (body.model !== "gpt-4o-mini") throw new Error(`the changed model setting did not apply: model ${body.model}`);
@@ -614,6 +621,7 @@ async function main() {
         await item.click();
       });
       await waitForEditorText("Draft email", EMAIL_REPLY);
+      await waitForIdle("Draft email");
       const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
       if (!user.includes(NOTES)) throw new Error(`the notes did not reach the model intact: ${user}`);
       await screenshot("draft-email");
@@ -631,6 +639,7 @@ async function main() {
       await screenshot("run-action");
       await row.click();
       await waitForEditorText("Translate", TRANSLATION);
+      await waitForIdle("Translate");
       const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
       if (!user.includes(NOTES)) throw new Error(`the text to translate did not reach the model intact: ${user}`);
     });
