@@ -67,6 +67,8 @@ class Settings:
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     max_retries: int = 2
+    max_reply_chars: int = 1_000_000
+    max_stream_seconds: float = 1200.0
     temperature: float | None = None
     max_tokens: int | None = None
     context_lines: int = 40
@@ -199,6 +201,8 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "connect_timeout": (0.1, 300, " seconds"),
     "read_timeout": (0.1, 3600, " seconds"),
     "max_retries": (0, 10, ""),
+    "max_reply_chars": (1_000, 20_000_000, " characters"),
+    "max_stream_seconds": (10, 86_400, " seconds"),
     "temperature": (0, 2, ""),
     "max_tokens": (1, 1_000_000, " tokens"),
     "context_lines": (0, 100_000, " lines"),
