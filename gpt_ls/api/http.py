@@ -166,6 +166,13 @@ def _connection_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     )
 
 
+async def _log_request_body(request: httpx2.Request) -> None:
+    """At -vv only (debug), the request as sent: the prompt, with the document text in it."""
+    if log.isEnabledFor(logging.DEBUG):
+        body = request.content.decode("utf-8", "replace") if request.content else ""
+        log.debug("request %s %s: %s", request.method, redact_url(str(request.url)), body)
+
+
 async def _no_retry_when_quota_is_gone(response: httpx2.Response) -> None:
     """A 429 ``insufficient_quota`` will not heal by waiting: tell the SDK not to retry it."""
     if response.status_code != 429:
@@ -186,7 +193,7 @@ def make_client(
     http_client = openai.DefaultAsyncHttpxClient(
         transport=router,
         timeout=timeout,
-        event_hooks={"response": [_no_retry_when_quota_is_gone]},
+        event_hooks={"request": [_log_request_body], "response": [_no_retry_when_quota_is_gone]},
         # A redirect would carry the prompt, the key and the headers to another address:
         # a 3xx is reported instead (api/failures.py), naming where it pointed.
         follow_redirects=False,

@@ -105,9 +105,10 @@ class Endless:
 
 @dataclass
 class GiantLine:
-    """Start an SSE stream, then send ``size`` bytes of one ``data:`` line without a newline."""
+    """Start an SSE stream (``before`` as a first delta), then ``size`` bytes of one line without a newline."""
 
     size: int = 64 * 1024 * 1024
+    before: str = ""
     kind: str = "giant"
 
 
@@ -423,6 +424,8 @@ class FakeOpenAI:
                 w = _Chunked(self.wfile)
                 w.write(_chunk_json("chatcmpl-fake", model, {"role": "assistant", "content": ""}, None))
                 if isinstance(b, GiantLine):
+                    if b.before:
+                        w.write(_chunk_json("chatcmpl-fake", model, {"content": b.before}, None))
                     w.write(b'data: {"id": "chatcmpl-fake", "choices": [{"index": 0, "delta": {"content": "')
                     block = b"x" * 65536
                     for _ in range(b.size // len(block)):
