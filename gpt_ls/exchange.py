@@ -333,7 +333,7 @@ class Exchange:
             outcome.error = describe_error(exc, settings, during_stream=bool(got.parts))
             log.info("request failed: %s", outcome.error)
         if isinstance(outcome.error, ReplyCapped):
-            log.warning("reply stopped: %s", outcome.error)
+            log.info("reply stopped: %s", outcome.error)
         outcome.text, usage = "".join(got.parts), got.usage
         if usage is None:
             usage = Usage(fitted.prompt_tokens, count_text(outcome.text, info.encoding), exact=False)
