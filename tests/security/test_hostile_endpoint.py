@@ -156,3 +156,38 @@ async def test_check_reports_a_redirect_without_following_it(api: FakeOpenAI, tm
     assert not report.ok and isinstance(report.error, RedirectRefused)
     assert report.lines[-1] == f"FAILED: {report.error}"
     assert f"answered 308 (a redirect) to {other.url}/chat/completions" in report.lines[-1]
+
+
+@pytest.mark.parametrize(("action", "output"), [("ask", "document"), ("explain", "hover")])
+async def test_in_the_editor_the_capped_reply_stays_marked_unfinished_with_the_cap_named(
+    api: FakeOpenAI, action: str, output: str
+) -> None:
+    from gpt_ls.actions.catalog import Catalog
+    from gpt_ls.actions.runner import ActionRunner
+    from tests.support.memory_editor import FULL, MemoryEditor
+
+    editor = MemoryEditor(FULL)
+    ex = Exchange()
+    s = settings(api, max_reply_chars=1_000, history=False)
+    runner = ActionRunner(editor, lambda: s, ex, Catalog)
+    editor.listeners.append(runner.on_change)
+    uri = "file:///work/q.md"
+    editor.open(uri, "Count forever.\n", "markdown")
+    api.script(Endless(piece="1234 "))
+    try:
+        result = await runner.run_action(action, uri, *editor.range_of(uri, "Count forever."))
+        run = runner.running.get(result.get("id", -1))
+        if run is not None and run.task is not None:
+            await asyncio.wait_for(run.task, 30)
+        await editor.settle()
+    finally:
+        await ex.aclose()
+    kept = "1234 " * 200
+    message = ("The reply reached maxReplyChars (1,000 characters) and was stopped; the text received so far "
+               "is kept. To allow longer replies, raise maxReplyChars (up to 20,000,000).")
+    assert editor.messages == [("error", message)]
+    if output == "document":
+        assert editor.text(uri) == f"Count forever.\n{kept}\n[gpt-ls: reply unfinished (reply_cap)]\n"
+    else:
+        hover = runner.hover_at(uri, editor.range_of(uri, "forever")[0])
+        assert hover is not None and hover.markdown.startswith(f"{kept}\n[gpt-ls: reply unfinished (reply_cap)]")
