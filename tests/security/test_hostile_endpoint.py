@@ -21,7 +21,7 @@ from gpt_ls.errors import LineTooLong, RedirectRefused, ReplyTooLong, StreamTooL
 from gpt_ls.exchange import Exchange, ExchangeRequest, Reply
 from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import RANGES, Settings, load_settings
-from tests.support.fakeopenai import Endless, FakeOpenAI, GiantLine, Redirect
+from tests.support.fakeopenai import Endless, FakeOpenAI, GiantLine, Raw, Redirect
 from tests.support.fakeopenai import Reply as FakeReply
 
 KEY = "sk-test-key-0123456789abcdef"
@@ -191,3 +191,20 @@ async def test_in_the_editor_the_capped_reply_stays_marked_unfinished_with_the_c
     else:
         hover = runner.hover_at(uri, editor.range_of(uri, "forever")[0])
         assert hover is not None and hover.markdown.startswith(f"{kept}\n[gpt-ls: reply unfinished (reply_cap)]")
+
+
+async def test_a_compressed_answer_is_refused_as_its_size_could_not_be_bounded(api: FakeOpenAI) -> None:
+    import gzip
+
+    body = gzip.compress(b'data: {"choices": [{"index": 0, "delta": {"content": "' + b"x" * MB + b'"}}]}\n\n')
+    api.script(Raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
+                   b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)))
+    ex = Exchange()
+    try:
+        reply = await ask(ex, settings(api, history=False))
+    finally:
+        await ex.aclose()
+    assert api.chat_requests()[0].headers["Accept-Encoding"] == "identity"
+    assert (reply.status, reply.text) == ("error", "")
+    assert str(reply.error) == (f"{api.url} sent a compressed answer (gzip) although gpt-ls asked for none; "
+                                "is baseUrl an OpenAI-compatible API?")
