@@ -347,8 +347,8 @@ async function main() {
   log(`temp dir ${tmp}`);
 
   if (!fs.existsSync(PYTHON)) throw new Error(`no Python at ${PYTHON}: create the repo's .venv first (pip install -e .[test])`);
-  const probe = spawnSync(PYTHON, ["-c", "import gpt_ls.server"], { encoding: "utf8" });
-  if (probe.status !== 0) throw new Error(`${PYTHON} cannot import gpt_ls.server:\n${probe.stderr}`);
+  const probe = spawnSync(PYTHON, ["-c", "import gpt_ls.lsp.server"], { encoding: "utf8" });
+  if (probe.status !== 0) throw new Error(`${PYTHON} cannot import gpt_ls.lsp.server:\n${probe.stderr}`);
 
   const apiUrl = await startFake();
   log(`fake OpenAI at ${apiUrl}`);
