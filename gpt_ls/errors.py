@@ -138,3 +138,15 @@ class FileRefused(ConfigError):
     """A file a setting or the workspace names is outside the workspace, not a regular file, or too large."""
 
     kind = "file"
+
+
+class ProtocolViolation(GptLsError):
+    """The client broke LSP's framing (a bad or oversized header, HTTP on the LSP port): the connection closes."""
+
+    kind = "protocol"
+
+
+class ListenRefused(ConfigError):
+    """``--tcp`` or ``--socket`` asks for an address or a path gpt-ls will not serve on."""
+
+    kind = "listen"

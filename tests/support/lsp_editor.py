@@ -197,8 +197,12 @@ class Editor:
         return [m.message for m in self.client.messages]
 
 
-async def start_editor(env: dict[str, str], config: EditorConfig, root_uri: str | None = None) -> Editor:
-    """Start gpt-ls with ``env`` and initialize it like the configured editor would."""
+async def start_editor(env: dict[str, str], config: EditorConfig, root_uri: str | None = None,
+                       tcp: tuple[str, int] | None = None) -> Editor:
+    """Start gpt-ls with ``env`` and initialize it like the configured editor would.
+
+    With ``tcp``, connect to a gpt-ls already listening there instead (``env`` is unused).
+    """
     client = make_test_lsp_client()
     converter = client.protocol._converter
 
@@ -229,7 +233,10 @@ async def start_editor(env: dict[str, str], config: EditorConfig, root_uri: str 
 
     client.get_configuration = counted_answer  # type: ignore[method-assign]
 
-    await client.start_io(*SERVER, env=env)
+    if tcp is not None:
+        await client.start_tcp(*tcp)
+    else:
+        await client.start_io(*SERVER, env=env)
     caps = client_capabilities(config.capabilities)
     if not config.apply_edit and caps.workspace is not None:
         caps.workspace.apply_edit = False
