@@ -229,3 +229,54 @@ def test_the_socket_goes_into_a_private_directory_and_replaces_only_a_stale_sock
             prepare_socket(path)
     assert path.exists()  # stale now: nobody listens
     assert prepare_socket(path) == path and not path.exists()
+
+
+def test_an_internal_error_answer_carries_one_sentence_and_no_traceback() -> None:
+    import sys
+
+    from pygls.exceptions import JsonRpcInternalError
+
+    from gpt_ls.lsp.protocol import INTERNAL_ERROR
+    from gpt_ls.lsp.server import create_server
+
+    server = create_server()
+    sent: list[bytes] = []
+
+    class Writer:
+        def write(self, data: bytes) -> None:
+            sent.append(data)
+
+        def close(self) -> None: ...
+
+    server.protocol.set_writer(Writer())
+    try:
+        raise RuntimeError("detail from /home/someone/secret.txt")
+    except RuntimeError:
+        error = JsonRpcInternalError.of(sys.exc_info())
+    assert "traceback" in error.data  # what pygls would have sent
+    server.protocol._send_response(5, error=error.to_response_error())
+    wire = b"".join(sent).decode()
+    body = json.loads(wire[wire.index("{"):])
+    assert body["error"] == {"code": -32603, "message": INTERNAL_ERROR}
+    assert "secret.txt" not in wire and "Traceback" not in wire and "File " not in wire
+
+
+def test_on_stderr_a_failure_is_one_line_without_its_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from gpt_ls.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        setup_logging(0, None)
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger("pygls.protocol").exception("a message could not be handled")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    err = capsys.readouterr().err
+    assert "a message could not be handled (the traceback is written only to a --log-file)" in err
+    assert "Traceback" not in err and "RuntimeError" not in err

@@ -329,3 +329,46 @@ async def test_open_conversation_of_another_workspace_is_refused(api: FakeOpenAI
     finally:
         await editor.client.shutdown_session()
         await editor.client.stop()
+
+
+def test_the_unix_socket_is_owner_only_and_serves_one_client(api: FakeOpenAI, tmp_path: Path) -> None:
+    path = tmp_path / "run" / "gpt-ls.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--socket", str(path)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=server_env(api.url, str(tmp_path)))
+    server = Server(proc)
+    try:
+        server.wait_for(f"serving LSP on the Unix socket {path}")
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.connect(str(path))
+            conn.sendall(frame(initialize(None)))  # the socket's permissions are the door: no token
+            stream = conn.makefile("rb")
+            accepted = read_message(stream)
+            assert accepted is not None and accepted["result"]["serverInfo"]["name"] == "gpt-ls"
+            with socket.socket(socket.AF_UNIX) as intruder:
+                intruder.connect(str(path))
+                intruder.sendall(frame(initialize(None)))
+                assert everything(intruder) == b""
+            conn.sendall(frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))
+            answer = read_message(stream)
+            assert answer is not None and answer["id"] == 2  # the first client kept its session
+            conn.sendall(frame({"jsonrpc": "2.0", "method": "exit"}))
+        assert proc.wait(timeout=15) == 0
+        assert not path.exists()
+        server.pump()
+        assert "refused a connection" in server.stderr
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_socket_path_that_is_not_ours_is_refused(api: FakeOpenAI, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    (run / "gpt-ls.sock").write_text("someone's file")
+    proc = subprocess.run([sys.executable, "-m", "gpt_ls", "--socket", str(run / "gpt-ls.sock")],
+                          capture_output=True, text=True, env=server_env(api.url, str(tmp_path)), timeout=30)
+    assert proc.returncode == 2
+    assert "something that is not a gpt-ls socket is there already" in proc.stderr
+    assert (run / "gpt-ls.sock").read_text() == "someone's file"
