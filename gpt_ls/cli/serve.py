@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the language server (imports pygls and the SDK only now)."""
-    from gpt_ls.errors import ListenRefused
+    from gpt_ls.errors import FileRefused, ListenRefused
     from gpt_ls.logs import setup_logging
 
     try:
@@ -42,7 +42,11 @@ def serve(args: argparse.Namespace) -> int:
         address = listen.parse_tcp(args.tcp, args.allow_remote) if args.tcp else None
         socket_path = listen.prepare_socket(Path(args.socket).absolute()) if args.socket else None
         token = listen.choose_token(os.environ) if address is not None else None
-        setup_logging(args.verbose, args.log_file)
+        try:
+            setup_logging(args.verbose, args.log_file)
+        except FileRefused as exc:
+            print(f"gpt-ls: --log-file: {exc}", file=sys.stderr)
+            return 2
         from gpt_ls.lsp import transport
         from gpt_ls.lsp.server import create_server
         from gpt_ls.secrets import add_secret
