@@ -112,6 +112,18 @@ def frame(message: dict[str, Any]) -> bytes:
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
+def quiet_cancellations(loop: asyncio.AbstractEventLoop) -> None:
+    """At the end of a session, handlers still waiting on the client are cancelled; pygls's
+    callbacks then raise CancelledError, which asyncio would print as an error: log it quietly."""
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), asyncio.CancelledError):
+            log.debug("cancelled at the end of the session: %s", context.get("message"))
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
+
+
 def dispatch(server: JsonRPCServer, body: bytes) -> None:
     """Hand one message to pygls (as its own reader does); a message it cannot handle is logged."""
     try:
@@ -126,6 +138,7 @@ async def run_session(server: JsonRPCServer, reader: Any, gate: Gate | None = No
                       send_raw: Callable[[dict[str, Any]], None] | None = None,
                       on_open: Callable[[], None] | None = None) -> None:
     """Read and dispatch messages until the stream ends; ProtocolViolation when it must close."""
+    quiet_cancellations(asyncio.get_running_loop())
     started = time.monotonic()
     stop = server._stop_event
     while stop is None or not stop.is_set():
@@ -241,6 +254,7 @@ def _listen(server: JsonRPCServer, start: Callable[[_OneClient], Any], token: st
     server._stop_event = threading.Event()
 
     async def main() -> None:
+        quiet_cancellations(asyncio.get_running_loop())
         client = _OneClient(server, token)
         listening: asyncio.Server = await start(client)
         server._server = listening
