@@ -114,9 +114,11 @@ class Delivery:
         # A selection ending at column 0 of a line ends before that line.
         if end == index.starts[line] and end > 0 and line > 0:
             line -= 1
-        prefix, final_eol = "", True
+        prefix, final_eol, open_line = "", True, False
         if line + 2 < index.line_count:
-            at = index.starts[line + 1]
+            # Before an existing line: the first edit opens the reply's own line, so that
+            # the text never sits glued onto that line while it streams.
+            at, open_line = index.starts[line + 1], True
         elif line + 1 < index.line_count:
             # The selection ends on the last line, before the final line ending: insert
             # before that ending, since editors (Neovim) treat the position after it as
@@ -124,7 +126,7 @@ class Delivery:
             at, prefix, final_eol = index.ends[line], "\n", False
         else:
             at, prefix = len(text), "\n" if text else ""  # the last line has no line ending
-        return self._sink(at, eol_of(text), prefix=prefix, final_eol=final_eol)
+        return self._sink(at, eol_of(text), prefix=prefix, final_eol=final_eol, open_line=open_line)
 
     def _chat_sink(self) -> DocumentSink:
         """A sink that opens a new ``## assistant`` section at the end of a chat document."""
