@@ -88,6 +88,20 @@ async def test_typing_above_while_the_reply_streams_keeps_both() -> None:
     assert editor.text(uri) == "用户 👤\n问？\n一二三\n"
 
 
+@pytest.mark.parametrize("echo_delay", [None, 0.15])
+async def test_a_streaming_reply_is_never_glued_onto_the_next_line(echo_delay: float | None) -> None:
+    editor, _, runner = make("alpha ", 0.25, "beta 二 ", 0.25, "gamma 😀", echo_delay=echo_delay)
+    uri = "file:///work/q.txt"
+    below = "An existing line right below."
+    editor.open(uri, f"问题 ask?\n{below}\n")
+    seen: list[str] = []
+    editor.listeners.append(lambda _uri, _change, _old, new: seen.append(new))
+    await run(runner, editor, "ask", uri, "问题 ask?")
+    assert editor.text(uri) == f"问题 ask?\nalpha beta 二 gamma 😀\n{below}\n"
+    # Each document the editor showed: the reply so far on a line of its own, then the next line.
+    assert seen == [f"问题 ask?\n{part}\n{below}\n" for part in ("alpha ", "alpha beta 二 ", "alpha beta 二 gamma 😀")]
+
+
 async def test_replace_puts_code_in_place_of_the_selection() -> None:
     editor, _, runner = make("```python\nreturn 2  # 二 😀\n```")
     uri = "file:///work/f.py"

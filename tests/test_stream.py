@@ -397,3 +397,41 @@ async def test_typing_beside_an_opened_line_with_debounced_whole_document_change
     assert report.complete_in_document
     body = f"q 你\none 一 two 三\n{NEXT}\n"
     assert editor.text == ("用户 😀\n" + body if where == "above" else body + "用户 😀\n")
+
+
+async def test_typing_above_and_below_in_one_debounced_whole_document_change():
+    editor = Recording(f"q 你\n{NEXT}\n", echo_delay=0.15, whole_document=True)
+    editor.debounce = True
+    sink = make_sink(editor, offset=len("q 你\n"), open_line=True)
+    sink.write("one 一 ")
+    await asyncio.sleep(0.25)
+    assert sink.report.edits == 1 and not sink.tracker.pending
+    editor.type_at_offset(len(editor.text), "below 😀\n")
+    editor.type_at_offset(1, " above 上")  # one didChange: a change from line 1 to the end, around the reply
+    await asyncio.sleep(0.2)
+    await feed(sink, ["two ", "三"], delay=0.06)
+    report = await sink.close()
+    await editor.settle()
+    assert report.complete_in_document
+    assert editor.text == f"q above 上 你\none 一 two 三\n{NEXT}\nbelow 😀\n"
+
+
+@pytest.mark.parametrize(("change", "region"), [
+    (Change(0, 1, "XY"), (4, 10)),  # before
+    (Change(3, 3, "Z"), (4, 10)),  # at its start: before
+    (Change(9, 9, "Y"), (3, 9)),  # at its end: after
+    (Change(1, 11, "abcd" + "reply!" + "e"), (5, 11)),  # around: found once in the new text
+    (Change(1, 11, "reply!reply!"), None),  # around, found twice: ambiguous
+    (Change(1, 11, "rep ly!"), None),  # around, the reply changed
+    (Change(5, 6, "Q"), None),  # inside
+    (Change(5, 5, ""), (3, 9)),  # nothing at all
+])
+def test_tracker_follows_changes_before_after_and_around(change, region):
+    text = "012reply!789"
+    t = InsertionTracker(3)
+    t.end = 9  # the reply "reply!" is text[3:9]
+    t.on_change(change, text, text[: change.start] + change.text + text[change.end :])
+    if region is None:
+        assert t.broken == "the reply's text was edited while it streamed"
+    else:
+        assert (t.start, t.end, t.broken) == (*region, None)

@@ -135,14 +135,14 @@ class InsertionTracker:
         """The first ``count`` pending insertions as the text before the insertion point and after it."""
         heads: list[str] = []
         tails: list[str] = []
-        for text, after in list(zip(self.pending, self._after))[:count]:
+        for text, after in list(zip(self.pending, self._after, strict=True))[:count]:
             heads.append(text[: len(text) - after])
             tails.insert(0, text[len(text) - after :])
         return "".join(heads), "".join(tails)
 
     def insert_offset(self) -> int:
         """Where the next insertion goes, in the editor's (virtual) text."""
-        return self.point + sum(len(p) - a for p, a in zip(self.pending, self._after))
+        return self.point + sum(len(p) - a for p, a in zip(self.pending, self._after, strict=True))
 
     def _with_pending(self, text: str, count: int) -> str:
         heads, tails = self._split(count)
@@ -163,22 +163,28 @@ class InsertionTracker:
         if not self.pending:
             self.settled.set()
 
-    def _echo_with_others(self, change: Change, old: str, new: str) -> Change | None:
-        """Our pending insertions and other edits in one change (a debounced whole-document didChange).
+    @staticmethod
+    def _moved(start: int, end: int, change: Change, before: str) -> tuple[int, int] | None:
+        """The region ``[start, end)`` of ``before`` after ``change``; None when the change touched it.
 
-        Returns the other edits as one change against the text with ours applied, once
-        ours are accepted; None when the change does not hold our insertions beside them.
+        A change around the region (one whole-document didChange for typing above and
+        below it) leaves it in place when its text appears, once and untouched, in what
+        the change put there.
         """
-        if not change.start <= self.point <= change.end:
+        a, b = change.start, change.end
+        if a == b and not change.text:
+            return start, end
+        if b <= start:
+            delta = len(change.text) - (b - a)
+            # Entirely before the reply (an insertion at its very start counts as before).
+            return start + delta, end + delta
+        if a >= end:
+            return start, end
+        region = before[start:end]
+        at = change.text.find(region) if region else -1
+        if at < 0 or change.text.find(region, at + 1) >= 0:
             return None
-        for count in range(1, len(self.pending) + 1):
-            ours = self._with_pending(old, count)
-            rest = minimal_change(ours, new)
-            region_end = self.end + len(ours) - len(old)
-            if rest.end <= self.start or rest.start >= region_end:
-                self._echoed(count)
-                return rest
-        return None
+        return a + at, a + at + len(region)
 
     def on_change(self, change: Change, old: str, new: str) -> None:
         """Follow one content change of the document (ours or the user's)."""
@@ -188,10 +194,16 @@ class InsertionTracker:
                 if len(new) - len(old) == added and new == self._with_pending(old, count):
                     self._echoed(count)
                     return
-            rest = self._echo_with_others(change, old, new)
-            if rest is not None:
-                change = rest
-            elif all(self._versioned):
+            if change.start <= self.point <= change.end:
+                # Our insertions and other edits in one change (a debounced whole-document didChange).
+                for count in range(1, len(self.pending) + 1):
+                    ours = self._with_pending(old, count)
+                    moved = self._moved(self.start, self.end + len(ours) - len(old), minimal_change(ours, new), ours)
+                    if moved is not None:
+                        self._echoed(count)
+                        self.start, self.end = moved
+                        return
+            if all(self._versioned):
                 # Another change came first: the editor's buffer was newer than our
                 # versioned edits, so it discarded them (Neovim does so silently).
                 self._dropped += self._split(len(self.pending))[0]
@@ -199,19 +211,12 @@ class InsertionTracker:
                 self._versioned.clear()
                 self._after.clear()
                 self.settled.set()
-        a, b = change.start, change.end
-        delta = len(change.text) - (b - a)
-        if a == b and not change.text:
-            return
-        if b <= self.start:
-            # Entirely before the reply (an insertion at its very start counts as before).
-            self.start += delta
-            self.end += delta
-        elif a >= self.end:
-            return
-        else:
+        moved = self._moved(self.start, self.end, change, old)
+        if moved is None:
             self.broken = "the reply's text was edited while it streamed"
             self.settled.set()
+        else:
+            self.start, self.end = moved
 
 
 class SinkTarget(Protocol):
