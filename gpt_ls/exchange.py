@@ -127,7 +127,8 @@ class Exchange:
         self._store: HistoryStore | None = None
         self._noticed: set[str] = set()
         self._encodings_ready: set[str] = set()
-        self._pruned: tuple[int | None, int | None] | None = None
+        #: (workspace, retention days, max conversations) already applied this session.
+        self._pruned: set[tuple[str, int | None, int | None]] = set()
         self.store_notice: str | None = None
 
     @property
@@ -182,11 +183,7 @@ class Exchange:
         if req.chat is not None:
             return None, [], True
         store = self.store()
-        retention = (req.settings.history_retention_days, req.settings.history_max_conversations)
-        if retention != (None, None) and retention != self._pruned:
-            self._pruned = retention
-            removed = store.prune(*retention)
-            log.info("history retention removed %d conversations", removed)
+        self._prune(req, once=True)
         mode = req.action.conversation
         continues = mode == "continue" or (mode == "setting" and req.settings.ask_continues_conversation)
         if continues and not req.new_conversation:
@@ -194,6 +191,19 @@ class Exchange:
             if current is not None:
                 return current.id, store.turns(current.id), False
         return None, [], True
+
+    def _prune(self, req: ExchangeRequest, once: bool) -> None:
+        """Apply the retention settings to the request's workspace (``once``: once a session per setting)."""
+        retention = (req.settings.history_retention_days, req.settings.history_max_conversations)
+        if retention == (None, None):
+            return
+        key = (req.workspace, *retention)
+        if once and key in self._pruned:
+            return
+        self._pruned.add(key)
+        removed = self.store().prune(req.workspace, *retention)
+        if removed:
+            log.info("history retention removed %d conversations", removed)
 
     def _new_conversation(self, req: ExchangeRequest) -> int:
         if req.chat is not None:
@@ -207,6 +217,8 @@ class Exchange:
         """Save the question (with the exact messages sent) and an empty reply to fill in."""
         if new:
             conv_id = self._new_conversation(req)
+            # After creating it: the limit counts the new conversation, which is never pruned.
+            self._prune(req, once=False)
         if conv_id is None:
             return None, None
         store, ctx = self.store(), req.context
