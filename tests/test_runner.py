@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from tests.support.memory_editor import FULL, NO_EDITS, Hang, MemoryEditor, Scri
 pytestmark = pytest.mark.timeout(10)
 
 SETTINGS = Settings(history=False)
+#: A reply file's name: the time, the action, a random part (ACTION stands for the action's id).
+REPLY_FILE = re.compile(r"\d{8}-\d{6}-ACTION-[0-9a-f]{8}\.md")
 USAGE = "gpt-4.1-mini · 12 prompt + {n} completion = {t} tokens"
 
 
@@ -146,11 +149,27 @@ async def test_a_client_without_edits_gets_the_reply_as_a_document() -> None:
     editor.open(uri, "问题？\n")
     result = await run(runner, editor, "ask", uri, "问题？")
     assert result == {"id": 1, "status": "complete", "text": "答案 ✅", "output": "document"}
-    path = Path("/memory/documents/reply-1-ask.md")
+    [path] = editor.files
+    assert path.parent == Path("/memory/documents") and REPLY_FILE.fullmatch(path.name.replace("ask", "ACTION", 1))
     assert editor.files == {path: "# GPT: Ask\n\n答案 ✅\n"}
     assert editor.shown == [(path, True)]
     assert editor.text(uri) == "问题？\n"
     assert editor.progresses[0].events[-1].startswith("end gpt-4.1-mini")
+
+
+@pytest.mark.parametrize("features", [NO_EDITS, FULL])
+async def test_reply_files_of_two_sessions_never_overwrite_each_other(features: Any) -> None:
+    files: dict[Path, str] = {}
+    for session in ("一", "二"):  # each session's first run has run id 1
+        editor, _, runner = make(f"答案 {session}", features=features)
+        editor.files = files  # one cache directory for both
+        editor.refuse_edits = True  # FULL: the reply falls back to a file in replies/
+        uri = "file:///work/q.txt"
+        editor.open(uri, "问题？\n")
+        result = await run(runner, editor, "ask", uri, "问题？")
+        assert result["id"] == 1
+    assert sorted(files.values()) == ["# GPT: Ask\n\n答案 一\n", "# GPT: Ask\n\n答案 二\n"]
+    assert len({path.parent for path in files}) == 1
 
 
 async def test_a_replace_the_editor_refuses_opens_as_a_markdown_document() -> None:
@@ -161,7 +180,7 @@ async def test_a_replace_the_editor_refuses_opens_as_a_markdown_document() -> No
     await run(runner, editor, "improveCode", uri, "fixed = 0")
     assert editor.text(uri) == "fixed = 0\n"
     [(path, text)] = editor.files.items()
-    assert path.parent == Path("/memory/replies") and path.name.endswith("-improveCode-1.md")
+    assert path.parent == Path("/memory/replies") and REPLY_FILE.fullmatch(path.name.replace("improveCode", "ACTION"))
     assert text == "# GPT: Improve code\n\nfixed = 1  # 😀\n"
     assert editor.shown == [(path, False)]
     assert editor.messages == [("warning", "gpt-ls could not put the whole reply into the document (the editor did "

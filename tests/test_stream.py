@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from gpt_ls.actions.edits import Coalescer, DocumentSink, InsertionTracker, normalize_eol
+from gpt_ls.actions.edits import Coalescer, DocumentSink, normalize_eol
+from gpt_ls.actions.insertion import InsertionTracker
 from gpt_ls.text import Change, LineIndex, Pos, apply_change
 
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from gpt_ls import prompts
 from gpt_ls.actions.catalog import Output
 from gpt_ls.actions.editor import EditorPort
-from gpt_ls.actions.edits import DocumentSink, InsertionTracker, normalize_eol
+from gpt_ls.actions.edits import DocumentSink, normalize_eol
 from gpt_ls.actions.hovers import Hovers, TrackedRange
+from gpt_ls.actions.insertion import InsertionTracker
 from gpt_ls.actions.requests import Target, document_for
 from gpt_ls.exchange import ExchangeRequest, Reply
 from gpt_ls.text import Encoding, LineIndex, Pos, eol_of
@@ -53,6 +55,15 @@ def effective_output(port: EditorPort, req: ExchangeRequest) -> Output:
     if not port.features.apply_edit:
         return WITHOUT_EDITS.get(output, output)
     return output
+
+
+def reply_file_name(action_id: str) -> str:
+    """A unique name for a reply's Markdown file: the time and a short random part.
+
+    Not the run id: run ids start at 1 in every session, and a file of an earlier
+    session must never be overwritten.
+    """
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{action_id}-{uuid.uuid4().hex[:8]}.md"
 
 
 def indent_of(text: str, offset: int) -> str:
@@ -155,8 +166,7 @@ class Delivery:
             footer = f"\n\n---\n*{reply.usage_line(req.settings.prices)}*"
             self.hovers.add(target.uri, TrackedRange(target.start, target.end, reply.text + marker + footer))
         elif self.output == "document":
-            path = self.port.save_markdown(f"reply-{self.run_id}-{req.action.id}.md",
-                                           f"# {req.action.title}\n\n{reply.text}\n")
+            path = self.port.save_markdown(reply_file_name(req.action.id), f"# {req.action.title}\n\n{reply.text}\n")
             self.port.show_document(path)
         elif self.output == "comment_above":
             await self._comment(reply, reply.text + marker)
@@ -214,9 +224,8 @@ class Delivery:
         action = self.req.action
         path: Path | None = None
         try:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = self.port.save_markdown(f"{stamp}-{action.id}-{self.run_id}.md", f"# {action.title}\n\n{text}\n",
-                                           folder="replies")
+            path = self.port.save_markdown(
+                reply_file_name(action.id), f"# {action.title}\n\n{text}\n", folder="replies")
         except OSError as exc:
             log.warning("could not write the reply file: %s", exc)
         if path is not None and self.port.features.show_document:

@@ -315,6 +315,19 @@ async def test_client_without_apply_edit_gets_the_reply_as_a_document(start, api
     assert shown.uri.endswith(".md")
 
 
+async def test_reply_documents_of_two_server_sessions_are_two_files(start, api, tmp_path):
+    api.script(Reply(text="first session 一"), Reply(text="second session 二"))
+    for _ in range(2):  # two servers, each with its run 1
+        editor = await start(EditorConfig(apply_edit=False))
+        editor.open(URI, "q\n")
+        result = await editor.action("gpt-ls.ask", URI, "q")
+        assert result["id"] == 1
+    files = list((tmp_path / "cache" / "documents").iterdir())
+    assert sorted(f.read_text("utf-8") for f in files) == [
+        "# GPT: Ask\n\nfirst session 一\n", "# GPT: Ask\n\nsecond session 二\n"]
+    assert [f.stat().st_mode & 0o777 for f in files] == [0o600, 0o600]
+
+
 async def test_utf8_position_encoding(start, api):
     api.script(Reply(text="答"))
     editor = await start(EditorConfig(position_encodings=["utf-8"]))
