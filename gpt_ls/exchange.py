@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from gpt_ls import budget, prompts
 from gpt_ls.actions.catalog import Action
-from gpt_ls.errors import GptLsError, StreamInterrupted
+from gpt_ls.errors import GptLsError, ReplyCapped, ReplyTooLong, StreamInterrupted, StreamTooLong
 from gpt_ls.history.store import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
-from gpt_ls.settings import Settings
+from gpt_ls.settings import RANGES, Settings
 from gpt_ls.tokens import count_text, encoding_notice, get_encoding
 
 if TYPE_CHECKING:
@@ -110,6 +110,17 @@ def without_lone_surrogates(req: ExchangeRequest) -> ExchangeRequest:
     return replace(req, context=replace(ctx, **texts), chat=chat, system_extra=valid_unicode(req.system_extra))
 
 
+@dataclass
+class _Received:
+    """What a stream delivered so far (kept when it stops early)."""
+
+    parts: list[str] = field(default_factory=list)
+    chars: int = 0
+    usage: Usage | None = None
+    finish: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
 def _recorded(recording: asyncio.Future[tuple[int | None, int | None]] | None) -> int | None:
     """The reply's history row, once it has been written (else None)."""
     if recording is None or not recording.done() or recording.cancelled() or recording.exception():
@@ -127,8 +138,6 @@ class Exchange:
         self._store: HistoryStore | None = None
         self._noticed: set[str] = set()
         self._encodings_ready: set[str] = set()
-        #: (workspace, retention days, max conversations) already applied this session.
-        self._pruned: set[tuple[str, int | None, int | None]] = set()
         self.store_notice: str | None = None
 
     @property
@@ -183,7 +192,6 @@ class Exchange:
         if req.chat is not None:
             return None, [], True
         store = self.store()
-        self._prune(req, once=True)
         mode = req.action.conversation
         continues = mode == "continue" or (mode == "setting" and req.settings.ask_continues_conversation)
         if continues and not req.new_conversation:
@@ -192,24 +200,17 @@ class Exchange:
                 return current.id, store.turns(current.id), False
         return None, [], True
 
-    def _prune(self, req: ExchangeRequest, once: bool) -> None:
-        """Apply the retention settings to the request's workspace (``once``: once a session per setting)."""
-        retention = (req.settings.history_retention_days, req.settings.history_max_conversations)
-        if retention == (None, None):
-            return
-        key = (req.workspace, *retention)
-        if once and key in self._pruned:
-            return
-        self._pruned.add(key)
-        removed = self.store().prune(req.workspace, *retention)
-        if removed:
-            log.info("history retention removed %d conversations", removed)
-
     def _new_conversation(self, req: ExchangeRequest) -> int:
+        """A new conversation, then the retention settings: the limit counts it, and never removes it."""
+        store, settings = self.store(), req.settings
         if req.chat is not None:
-            return self.store().new_conversation(req.workspace, req.context.file_name, model=req.settings.model)
-        title = " ".join(req.context.selection.split())[:80] or req.action.title
-        return self.store().new_conversation(req.workspace, title, model=req.settings.model, system=req.action.system)
+            conv_id = store.new_conversation(req.workspace, req.context.file_name, model=settings.model)
+        else:
+            title = " ".join(req.context.selection.split())[:80] or req.action.title
+            conv_id = store.new_conversation(req.workspace, title, model=settings.model, system=req.action.system)
+        if removed := store.prune(req.workspace, settings.history_retention_days, settings.history_max_conversations):
+            log.info("history retention removed %d conversations", removed)
+        return conv_id
 
     def _record_start(
         self, req: ExchangeRequest, conv_id: int | None, new: bool, messages: list[dict[str, str]]
@@ -217,8 +218,6 @@ class Exchange:
         """Save the question (with the exact messages sent) and an empty reply to fill in."""
         if new:
             conv_id = self._new_conversation(req)
-            # After creating it: the limit counts the new conversation, which is never pruned.
-            self._prune(req, once=False)
         if conv_id is None:
             return None, None
         store, ctx = self.store(), req.context
@@ -296,53 +295,32 @@ class Exchange:
                 asyncio.to_thread(self._record_start, req, conv_id, new_conversation, fitted.messages))
         assistant_id: int | None = None
         store: HistoryStore | None = None
-        parts: list[str] = []
-        usage: Usage | None = None
-        finish: str | None = None
-        chunks = 0
-        last_save = time.monotonic()
+        got = _Received()
         from gpt_ls.api.failures import describe_error
         from gpt_ls.api.http import model_param
 
+        params: dict[str, Any] = {
+            "model": model_param(settings), "messages": fitted.messages, "stream": True,
+            "stream_options": {"include_usage": True},
+            **request_options(info, settings.temperature, fitted.reply_budget),
+        }
+        receiving = self._receive(settings, params, got, recording, on_text, on_progress)
         try:
-            client = await self.clients.get(settings)
-            params: dict[str, Any] = {
-                "model": model_param(settings),
-                "messages": fitted.messages,
-                "stream": True,
-                "stream_options": {"include_usage": True},
-                **request_options(info, settings.temperature, fitted.reply_budget),
-            }
-            stream = cast("AsyncStream[ChatCompletionChunk]", await client.chat.completions.create(**params))
-            async with stream:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    if not chunk.choices:
-                        continue
-                    choice = chunk.choices[0]
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-                    delta = choice.delta.content if choice.delta is not None else None
-                    if delta:
-                        parts.append(delta)
-                        chunks += 1
-                        on_text(delta)
-                        if on_progress is not None:
-                            on_progress(chunks)
-                        now = time.monotonic()
-                        row = _recorded(recording)
-                        if now - last_save >= SAVE_INTERVAL and row is not None:
-                            last_save = now
-                            await asyncio.to_thread(
-                                self.store().update_message, row, content="".join(parts), status="partial")
-            if finish is None:
+            try:
+                # The whole request, the stream included, within maxStreamSeconds: an endless
+                # (or endlessly slow) stream stops there with the text so far.
+                await asyncio.wait_for(receiving, settings.max_stream_seconds)
+            except asyncio.TimeoutError:
+                if time.monotonic() - got.started < settings.max_stream_seconds:
+                    raise  # a timeout of the request itself, not the cap
+                raise StreamTooLong.at(settings.max_stream_seconds, RANGES["max_stream_seconds"][1]) from None
+            if got.finish is None:
                 raise StreamInterrupted(
                     "The reply stream ended before the reply was complete (no finish reason); "
                     "the text received so far is kept. Try again."
                 )
             outcome.status = "complete"
-            if finish == "length":
+            if got.finish == "length":
                 notices.append(
                     "The reply was cut at the token limit "
                     f"({fitted.reply_budget} tokens): raise maxTokens for longer replies."
@@ -352,9 +330,11 @@ class Exchange:
         except GptLsError as exc:
             outcome.error = exc
         except Exception as exc:
-            outcome.error = describe_error(exc, settings, during_stream=bool(parts))
+            outcome.error = describe_error(exc, settings, during_stream=bool(got.parts))
             log.info("request failed: %s", outcome.error)
-        outcome.text = "".join(parts)
+        if isinstance(outcome.error, ReplyCapped):
+            log.info("reply stopped: %s", outcome.error)
+        outcome.text, usage = "".join(got.parts), got.usage
         if usage is None:
             usage = Usage(fitted.prompt_tokens, count_text(outcome.text, info.encoding), exact=False)
         outcome.usage = usage
@@ -376,3 +356,45 @@ class Exchange:
             except Exception as exc:
                 log.warning("could not save the reply to history: %s", exc)
         return outcome
+
+    async def _receive(
+        self,
+        settings: Settings,
+        params: dict[str, Any],
+        got: _Received,
+        recording: asyncio.Future[tuple[int | None, int | None]] | None,
+        on_text: Callable[[str], None],
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        """Stream the reply into ``got``, handing on each delta; stop at ``maxReplyChars``."""
+        client = await self.clients.get(settings)
+        stream = cast("AsyncStream[ChatCompletionChunk]", await client.chat.completions.create(**params))
+        last_save = time.monotonic()
+        async with stream:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    got.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                if choice.finish_reason:
+                    got.finish = choice.finish_reason
+                delta = choice.delta.content if choice.delta is not None else None
+                if not delta:
+                    continue
+                room = settings.max_reply_chars - got.chars
+                if len(delta) > room:
+                    delta = delta[:room]
+                if delta:
+                    got.parts.append(delta)
+                    got.chars += len(delta)
+                    on_text(delta)
+                    if on_progress is not None:
+                        on_progress(len(got.parts))
+                if got.chars >= settings.max_reply_chars:
+                    raise ReplyTooLong.at(settings.max_reply_chars, RANGES["max_reply_chars"][1])
+                row = _recorded(recording)
+                if time.monotonic() - last_save >= SAVE_INTERVAL and row is not None:
+                    last_save = time.monotonic()
+                    await asyncio.to_thread(
+                        self.store().update_message, row, content="".join(got.parts), status="partial")

@@ -57,8 +57,10 @@ def _merge_index(database: Database) -> None:
 def prune(database: Database, workspace: str, retention_days: int | None, max_conversations: int | None) -> int:
     """Apply the retention settings to one workspace (None or 0 means no limit); returns how many went.
 
-    Other workspaces' conversations are theirs: each is pruned by its own settings when it is used.
+    Other workspaces' conversations are theirs: each is pruned by its own settings when a conversation starts there.
     """
+    if not retention_days and not max_conversations:
+        return 0
     removed = 0
     with database.transaction(write=True) as db:
         if retention_days:
