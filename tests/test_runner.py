@@ -157,18 +157,21 @@ async def test_a_client_without_edits_gets_the_reply_as_a_document() -> None:
     assert editor.progresses[0].events[-1].startswith("end gpt-4.1-mini")
 
 
-@pytest.mark.parametrize("features", [NO_EDITS, FULL])
-async def test_reply_files_of_two_sessions_never_overwrite_each_other(features: Any) -> None:
+@pytest.mark.parametrize(("features", "action", "title"), [
+    (NO_EDITS, "ask", "GPT: Ask"),  # the reply is a document
+    (FULL, "improveCode", "GPT: Improve code"),  # the edit is refused: the reply falls back to a file
+])
+async def test_reply_files_of_two_sessions_never_overwrite_each_other(features: Any, action: str, title: str) -> None:
     files: dict[Path, str] = {}
     for session in ("一", "二"):  # each session's first run has run id 1
         editor, _, runner = make(f"答案 {session}", features=features)
         editor.files = files  # one cache directory for both
-        editor.refuse_edits = True  # FULL: the reply falls back to a file in replies/
-        uri = "file:///work/q.txt"
-        editor.open(uri, "问题？\n")
-        result = await run(runner, editor, "ask", uri, "问题？")
+        editor.refuse_edits = True
+        uri = "file:///work/q.py"
+        editor.open(uri, "问题 = 1\n", "python")
+        result = await run(runner, editor, action, uri, "问题 = 1")
         assert result["id"] == 1
-    assert sorted(files.values()) == ["# GPT: Ask\n\n答案 一\n", "# GPT: Ask\n\n答案 二\n"]
+    assert sorted(files.values()) == [f"# {title}\n\n答案 一\n", f"# {title}\n\n答案 二\n"]
     assert len({path.parent for path in files}) == 1
 
 
