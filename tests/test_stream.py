@@ -436,3 +436,14 @@ def test_tracker_follows_changes_before_after_and_around(change, region):
         assert t.broken == "the reply's text was edited while it streamed"
     else:
         assert (t.start, t.end, t.broken) == (*region, None)
+
+
+async def test_an_opened_line_in_a_crlf_document():
+    editor = Recording("q 问\r\nnext 下\r\n", echo_delay=0.02)
+    sink = make_sink(editor, offset=len("q 问\r\n"), prefix="", eol="\r\n", open_line=True)
+    await feed(sink, ["a 一\n", "b\r", "\nc 😀\r\n"], delay=0.08)
+    report = await sink.close()
+    await editor.settle()
+    assert editor.text == "q 问\r\na 一\r\nb\r\nc 😀\r\nnext 下\r\n"
+    assert report.inserted == "a 一\r\nb\r\nc 😀\r\n"
+    assert all(shown.endswith("\r\nnext 下\r\n") and "\r\r" not in shown for shown in editor.shown)
