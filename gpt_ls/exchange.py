@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gpt_ls import budget, prompts
 from gpt_ls.actions.catalog import Action
 from gpt_ls.errors import GptLsError, StreamInterrupted
+from gpt_ls.history.memory import MemoryConversations
 from gpt_ls.history.store import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
 from gpt_ls.settings import Settings
@@ -110,6 +111,12 @@ def without_lone_surrogates(req: ExchangeRequest) -> ExchangeRequest:
     return replace(req, context=replace(ctx, **texts), chat=chat, system_extra=valid_unicode(req.system_extra))
 
 
+def _continues(req: ExchangeRequest) -> bool:
+    """Does this action continue the workspace's current conversation?"""
+    mode = req.action.conversation
+    return mode == "continue" or (mode == "setting" and req.settings.ask_continues_conversation)
+
+
 def _recorded(recording: asyncio.Future[tuple[int | None, int | None]] | None) -> int | None:
     """The reply's history row, once it has been written (else None)."""
     if recording is None or not recording.done() or recording.cancelled() or recording.exception():
@@ -129,6 +136,8 @@ class Exchange:
         self._encodings_ready: set[str] = set()
         self._pruned: tuple[int | None, int | None] | None = None
         self.store_notice: str | None = None
+        #: The conversations of this session when the ``history`` setting is off.
+        self.memory = MemoryConversations()
 
     @property
     def clients(self) -> ClientCache:
@@ -177,7 +186,9 @@ class Exchange:
         A new conversation is only created once the request is about to be sent, so a
         request refused before sending leaves no empty conversation behind.
         """
-        if not req.settings.history:
+        if not req.settings.history:  # kept in memory for this session only
+            if req.chat is None and _continues(req) and not req.new_conversation:
+                return None, self.memory.turns(req.workspace), False
             return None, [], False
         if req.chat is not None:
             return None, [], True
@@ -187,13 +198,31 @@ class Exchange:
             self._pruned = retention
             removed = store.prune(*retention)
             log.info("history retention removed %d conversations", removed)
-        mode = req.action.conversation
-        continues = mode == "continue" or (mode == "setting" and req.settings.ask_continues_conversation)
-        if continues and not req.new_conversation:
+        if _continues(req) and not req.new_conversation:
             current = store.current_conversation(req.workspace)
             if current is not None:
                 return current.id, store.turns(current.id), False
         return None, [], True
+
+    def current_turns(self, settings: Settings, workspace: str) -> list[dict[str, str]]:
+        """The turns a continuing exchange would resend now (from history, or memory when it is off)."""
+        if not settings.history:
+            return self.memory.turns(workspace)
+        store = self.store()
+        current = store.current_conversation(workspace)
+        return [] if current is None else store.turns(current.id)
+
+    def forget(self, settings: Settings, workspace: str) -> None:
+        """Start a new conversation in memory (history off); on disk one starts with its first exchange."""
+        if not settings.history:
+            self.memory.forget(workspace)
+
+    def _remember(self, req: ExchangeRequest, outcome: Reply) -> None:
+        """History off: keep the exchange in memory, so the session's conversation continues."""
+        if req.settings.history or req.chat is not None or not (outcome.text or outcome.status == "complete"):
+            return
+        new = req.new_conversation or not _continues(req)
+        self.memory.record(req.workspace, req.context.selection, outcome.text, new)
 
     def _new_conversation(self, req: ExchangeRequest) -> int:
         if req.chat is not None:
@@ -347,6 +376,7 @@ class Exchange:
             usage = Usage(fitted.prompt_tokens, count_text(outcome.text, info.encoding), exact=False)
         outcome.usage = usage
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
+        self._remember(req, outcome)
         if recording is not None:
             try:
                 outcome.conversation_id, assistant_id = await asyncio.shield(recording)
