@@ -182,7 +182,7 @@ def test_chat_with_history_off_remembers_the_session(api, tmp_path, workspace):
     script = "Capital of France?\nPopulation?\n/history\n/tokens\n/new\n/tokens\n/history\nAgain\n"
     result = gpt_ls(["chat"], cli_env(api, tmp_path), workspace, stdin=script)
     assert result.returncode == 0, result.stderr
-    first, second, third = api.chat_requests()
+    _first, second, third = api.chat_requests()
     assert [m["content"] for m in second.body["messages"][1:]] == ["Capital of France?", "Paris.", "Population?"]
     assert [m["role"] for m in third.body["messages"]] == ["system", "user"]
     assert ("[user] Capital of France?\n[assistant] Paris.\n[user] Population?\n[assistant] 2.1 million.\n"

@@ -58,7 +58,8 @@ class Terminal:
             time.sleep(0.01)
 
     def close(self) -> str:
-        self.read_until("\n" + PROMPT, since=self.output.rfind(b"tokens]"))  # readline reads keys again (typed earlier, they could be lost)
+        # Wait until readline reads keys again: typed earlier, they could be lost.
+        self.read_until("\n" + PROMPT, since=self.output.rfind(b"tokens]"))
         self.type(CTRL_D)
         try:
             assert self.proc.wait(timeout=20) == 0

@@ -15,6 +15,7 @@ def serve(args: argparse.Namespace) -> int:
 
     setup_logging(args.verbose, args.log_file)
     from gpt_ls.lsp.server import create_server
+    from gpt_ls.lsp.serving import serve_stdio, serve_tcp
 
     server = create_server()
 
@@ -23,7 +24,5 @@ def serve(args: argparse.Namespace) -> int:
         if not port.isdigit():
             print(f"gpt-ls: --tcp takes HOST:PORT (got {args.tcp!r})", file=sys.stderr)
             return 2
-        server.start_tcp(host or "127.0.0.1", int(port))
-    else:
-        server.start_io()
-    return 0
+        return serve_tcp(server, host or "127.0.0.1", int(port))
+    return serve_stdio(server)
