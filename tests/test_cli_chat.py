@@ -196,11 +196,20 @@ def test_chat_with_history_off_remembers_the_session(api, tmp_path, workspace):
     assert not (tmp_path / "data" / "history.db").exists()
 
 
-def test_ask_continue_with_history_off_says_it_cannot(api, tmp_path, workspace):
-    history_off(tmp_path)
-    result = gpt_ls(["ask", "-c", "Population?"], cli_env(api, tmp_path), workspace)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [
+def test_ask_continue_with_history_off_says_it_cannot(api, workspace, monkeypatch, capsys):
+    from gpt_ls.cli import main
+    from gpt_ls.settings import config_dir
+
+    config_dir().mkdir(parents=True)
+    (config_dir() / "config.toml").write_text("history = false\n", encoding="utf-8")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", api.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.chdir(workspace)
+    assert main(["ask", "-c", "Population?"]) == 0
+    out = capsys.readouterr()
+    assert out.out == "Echo: Population?\n"
+    assert out.err.splitlines() == [
         "gpt-ls: history is off (setting 'history'), so --continue has no earlier conversation to continue "
         "across runs: this question starts a new one (gpt-ls chat remembers within a session)."]
     assert [m["role"] for m in api.chat_requests()[0].body["messages"]] == ["system", "user"]

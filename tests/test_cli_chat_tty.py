@@ -97,6 +97,7 @@ def test_line_editing_markdown_and_the_waiting_sign(api: FakeOpenAI, tmp_path: P
     assert "Task was destroyed" not in shown
 
 
+@pytest.mark.slow  # two chat processes
 def test_input_history_persists_owner_only(api: FakeOpenAI, tmp_path: Path) -> None:
     env = cli_env(api, tmp_path)
     api.script(Reply(text="one"), Reply(text="two"))
