@@ -107,3 +107,21 @@ def test_sigterm_of_tcp(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 0, stderr
     assert_clean(stderr)
+
+
+def test_sigterm_of_stdio_with_the_client_still_connected(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env_for(tmp_path))
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write(frame(INITIALIZE))
+        proc.stdin.flush()
+        assert read_message(proc.stdout)["id"] == 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0  # stdin is still open: the blocked read must not hold the exit
+        stderr = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdin.close()
+    assert_clean(stderr)
