@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from gpt_ls import budget, prompts
 from gpt_ls.actions.catalog import Action
-from gpt_ls.errors import GptLsError, StreamInterrupted
+from gpt_ls.errors import GptLsError, ReplyCapped, ReplyTooLong, StreamInterrupted, StreamTooLong
 from gpt_ls.history.memory import MemoryConversations
 from gpt_ls.history.store import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
-from gpt_ls.settings import Settings
+from gpt_ls.settings import RANGES, Settings
+from gpt_ls.text import valid_unicode
 from gpt_ls.tokens import count_text, encoding_notice, get_encoding
 
 if TYPE_CHECKING:
@@ -96,13 +97,6 @@ class Reply:
         return f"{self.model} · {text}" + ("" if self.usage.exact else " (counted)")
 
 
-def valid_unicode(text: str) -> str:
-    """``text`` as UTF-8 can carry it: a lone surrogate (JSON allows ``\\ud800``) becomes U+FFFD."""
-    if text.isascii():
-        return text
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
 def without_lone_surrogates(req: ExchangeRequest) -> ExchangeRequest:
     """The request with every text made storable and sendable (SQLite and HTTP refuse lone surrogates)."""
     ctx = req.context
@@ -111,10 +105,15 @@ def without_lone_surrogates(req: ExchangeRequest) -> ExchangeRequest:
     return replace(req, context=replace(ctx, **texts), chat=chat, system_extra=valid_unicode(req.system_extra))
 
 
-def _continues(req: ExchangeRequest) -> bool:
-    """Does this action continue the workspace's current conversation?"""
-    mode = req.action.conversation
-    return mode == "continue" or (mode == "setting" and req.settings.ask_continues_conversation)
+@dataclass
+class _Received:
+    """What a stream delivered so far (kept when it stops early)."""
+
+    parts: list[str] = field(default_factory=list)
+    chars: int = 0
+    usage: Usage | None = None
+    finish: str | None = None
+    started: float = field(default_factory=time.monotonic)
 
 
 def _recorded(recording: asyncio.Future[tuple[int | None, int | None]] | None) -> int | None:
@@ -187,9 +186,8 @@ class Exchange:
         request refused before sending leaves no empty conversation behind.
         """
         if not req.settings.history:  # kept in memory for this session only
-            if req.chat is None and _continues(req) and not req.new_conversation:
-                return None, self.memory.turns(req.workspace), False
-            return None, [], False
+            keep = req.chat is None and req.action.continues(req.settings) and not req.new_conversation
+            return None, self.memory.turns(req.workspace) if keep else [], False
         if req.chat is not None:
             return None, [], True
         store = self.store()
@@ -198,31 +196,11 @@ class Exchange:
             self._pruned = retention
             removed = store.prune(*retention)
             log.info("history retention removed %d conversations", removed)
-        if _continues(req) and not req.new_conversation:
+        if req.action.continues(req.settings) and not req.new_conversation:
             current = store.current_conversation(req.workspace)
             if current is not None:
                 return current.id, store.turns(current.id), False
         return None, [], True
-
-    def current_turns(self, settings: Settings, workspace: str) -> list[dict[str, str]]:
-        """The turns a continuing exchange would resend now (from history, or memory when it is off)."""
-        if not settings.history:
-            return self.memory.turns(workspace)
-        store = self.store()
-        current = store.current_conversation(workspace)
-        return [] if current is None else store.turns(current.id)
-
-    def forget(self, settings: Settings, workspace: str) -> None:
-        """Start a new conversation in memory (history off); on disk one starts with its first exchange."""
-        if not settings.history:
-            self.memory.forget(workspace)
-
-    def _remember(self, req: ExchangeRequest, outcome: Reply) -> None:
-        """History off: keep the exchange in memory, so the session's conversation continues."""
-        if req.settings.history or req.chat is not None or not (outcome.text or outcome.status == "complete"):
-            return
-        new = req.new_conversation or not _continues(req)
-        self.memory.record(req.workspace, req.context.selection, outcome.text, new)
 
     def _new_conversation(self, req: ExchangeRequest) -> int:
         if req.chat is not None:
@@ -313,53 +291,32 @@ class Exchange:
                 asyncio.to_thread(self._record_start, req, conv_id, new_conversation, fitted.messages))
         assistant_id: int | None = None
         store: HistoryStore | None = None
-        parts: list[str] = []
-        usage: Usage | None = None
-        finish: str | None = None
-        chunks = 0
-        last_save = time.monotonic()
+        got = _Received()
         from gpt_ls.api.failures import describe_error
         from gpt_ls.api.http import model_param
 
+        params: dict[str, Any] = {
+            "model": model_param(settings), "messages": fitted.messages, "stream": True,
+            "stream_options": {"include_usage": True},
+            **request_options(info, settings.temperature, fitted.reply_budget),
+        }
+        receiving = self._receive(settings, params, got, recording, on_text, on_progress)
         try:
-            client = await self.clients.get(settings)
-            params: dict[str, Any] = {
-                "model": model_param(settings),
-                "messages": fitted.messages,
-                "stream": True,
-                "stream_options": {"include_usage": True},
-                **request_options(info, settings.temperature, fitted.reply_budget),
-            }
-            stream = cast("AsyncStream[ChatCompletionChunk]", await client.chat.completions.create(**params))
-            async with stream:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    if not chunk.choices:
-                        continue
-                    choice = chunk.choices[0]
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-                    delta = choice.delta.content if choice.delta is not None else None
-                    if delta:
-                        parts.append(delta)
-                        chunks += 1
-                        on_text(delta)
-                        if on_progress is not None:
-                            on_progress(chunks)
-                        now = time.monotonic()
-                        row = _recorded(recording)
-                        if now - last_save >= SAVE_INTERVAL and row is not None:
-                            last_save = now
-                            await asyncio.to_thread(
-                                self.store().update_message, row, content="".join(parts), status="partial")
-            if finish is None:
+            try:
+                # The whole request, the stream included, within maxStreamSeconds: an endless
+                # (or endlessly slow) stream stops there with the text so far.
+                await asyncio.wait_for(receiving, settings.max_stream_seconds)
+            except asyncio.TimeoutError:
+                if time.monotonic() - got.started < settings.max_stream_seconds:
+                    raise  # a timeout of the request itself, not the cap
+                raise StreamTooLong.at(settings.max_stream_seconds, RANGES["max_stream_seconds"][1]) from None
+            if got.finish is None:
                 raise StreamInterrupted(
                     "The reply stream ended before the reply was complete (no finish reason); "
                     "the text received so far is kept. Try again."
                 )
             outcome.status = "complete"
-            if finish == "length":
+            if got.finish == "length":
                 notices.append(
                     "The reply was cut at the token limit "
                     f"({fitted.reply_budget} tokens): raise maxTokens for longer replies."
@@ -369,14 +326,18 @@ class Exchange:
         except GptLsError as exc:
             outcome.error = exc
         except Exception as exc:
-            outcome.error = describe_error(exc, settings, during_stream=bool(parts))
+            outcome.error = describe_error(exc, settings, during_stream=bool(got.parts))
             log.info("request failed: %s", outcome.error)
-        outcome.text = "".join(parts)
+        if isinstance(outcome.error, ReplyCapped):
+            log.info("reply stopped: %s", outcome.error)
+        outcome.text, usage = "".join(got.parts), got.usage
         if usage is None:
             usage = Usage(fitted.prompt_tokens, count_text(outcome.text, info.encoding), exact=False)
         outcome.usage = usage
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
-        self._remember(req, outcome)
+        if not settings.history and req.chat is None:  # the session's conversation, in memory
+            self.memory.remember(req.workspace, ctx.selection, outcome.text, outcome.status == "complete",
+                                 new=req.new_conversation or not req.action.continues(settings))
         if recording is not None:
             try:
                 outcome.conversation_id, assistant_id = await asyncio.shield(recording)
@@ -394,3 +355,45 @@ class Exchange:
             except Exception as exc:
                 log.warning("could not save the reply to history: %s", exc)
         return outcome
+
+    async def _receive(
+        self,
+        settings: Settings,
+        params: dict[str, Any],
+        got: _Received,
+        recording: asyncio.Future[tuple[int | None, int | None]] | None,
+        on_text: Callable[[str], None],
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        """Stream the reply into ``got``, handing on each delta; stop at ``maxReplyChars``."""
+        client = await self.clients.get(settings)
+        stream = cast("AsyncStream[ChatCompletionChunk]", await client.chat.completions.create(**params))
+        last_save = time.monotonic()
+        async with stream:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    got.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                if choice.finish_reason:
+                    got.finish = choice.finish_reason
+                delta = choice.delta.content if choice.delta is not None else None
+                if not delta:
+                    continue
+                room = settings.max_reply_chars - got.chars
+                if len(delta) > room:
+                    delta = delta[:room]
+                if delta:
+                    got.parts.append(delta)
+                    got.chars += len(delta)
+                    on_text(delta)
+                    if on_progress is not None:
+                        on_progress(len(got.parts))
+                if got.chars >= settings.max_reply_chars:
+                    raise ReplyTooLong.at(settings.max_reply_chars, RANGES["max_reply_chars"][1])
+                row = _recorded(recording)
+                if time.monotonic() - last_save >= SAVE_INTERVAL and row is not None:
+                    last_save = time.monotonic()
+                    await asyncio.to_thread(
+                        self.store().update_message, row, content="".join(got.parts), status="partial")

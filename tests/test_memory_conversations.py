@@ -47,8 +47,7 @@ async def test_history_off_resends_earlier_turns_within_the_session(api: FakeOpe
     try:
         await exchange.run(request(api, CHAT, "法国的首都？"), lambda _: None)
         await exchange.run(request(api, CHAT, "Population?"), lambda _: None)
-        settings = request(api, CHAT, "").settings
-        assert [t["content"] for t in exchange.current_turns(settings, "/ws")] == [
+        assert [t["content"] for t in exchange.memory.turns("/ws")] == [
             "法国的首都？", "巴黎。", "Population?", "2.1 million."]
         await exchange.run(request(api, CHAT, "Start over", new=True), lambda _: None)
         await exchange.run(request(api, CHAT, "Another workspace", workspace="/other"), lambda _: None)
@@ -69,10 +68,9 @@ async def test_new_conversation_in_the_editor_forgets_the_memory(api: FakeOpenAI
     workspace = workspace_key(editor.workspace_root)
     try:
         await exchange.run(request(api, CHAT, "q", workspace=workspace), lambda _: None)
-        settings = request(api, ASK, "").settings
-        assert len(exchange.current_turns(settings, workspace)) == 2
-        assert new_conversation(exchange, editor, settings) == {"conversation": None}
-        assert exchange.current_turns(settings, workspace) == []
+        assert len(exchange.memory.turns(workspace)) == 2
+        assert new_conversation(exchange, editor, request(api, ASK, "").settings) == {"conversation": None}
+        assert exchange.memory.turns(workspace) == []
     finally:
         await exchange.aclose()
     assert editor.messages[-1] == ("info", "gpt-ls: new conversation started (kept in memory only: history is off).")

@@ -16,7 +16,7 @@ from gpt_ls.settings import Settings
 def new_conversation(exchange: Exchange, port: EditorPort, settings: Settings) -> dict[str, Any]:
     """Start a fresh conversation in this workspace: Continue follows it from now on."""
     if not settings.history:  # the conversation lives in the server's memory only
-        exchange.forget(settings, workspace_key(port.workspace_root))
+        exchange.memory.forget(workspace_key(port.workspace_root))
         port.show_message("gpt-ls: new conversation started (kept in memory only: history is off).", "info")
         return {"conversation": None}
     conv_id = exchange.store().new_conversation(

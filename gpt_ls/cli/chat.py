@@ -76,7 +76,7 @@ class ChatSession:
     def start_new(self, said: str) -> None:
         """A new conversation from the next message on: no turns, no tokens counted."""
         self.new = True
-        self.exchange.forget(self.settings, self.workspace)
+        self.exchange.memory.forget(self.workspace)  # history off: the session's conversation
         self.prompt_tokens = self.completion_tokens = 0
         print(said)
 
@@ -104,8 +104,18 @@ class ChatSession:
             print(HELP)
         return True
 
+    def current_turns(self) -> list[dict[str, str]]:
+        """The turns the next message resends (from history, or from memory when it is off)."""
+        if self.new:
+            return []
+        if not self.settings.history:
+            return self.exchange.memory.turns(self.workspace)
+        store = self.exchange.store()
+        current = store.current_conversation(self.workspace)
+        return [] if current is None else store.turns(current.id)
+
     def show_history(self) -> None:
-        turns = [] if self.new else self.exchange.current_turns(self.settings, self.workspace)
+        turns = self.current_turns()
         if not turns:
             print("(no conversation yet)")
         for turn in turns:

@@ -32,6 +32,11 @@ class MemoryConversations:
         with self._lock:
             self._turns.pop(workspace, None)
 
+    def remember(self, workspace: str, question: str, reply: str, complete: bool, new: bool) -> None:
+        """Keep one exchange that reached the model (a reply, or ``complete``); ``new``: it starts a conversation."""
+        if reply or complete:
+            self.record(workspace, question, reply, new)
+
     def record(self, workspace: str, question: str, reply: str, new: bool) -> None:
         """Add one exchange (``new``: it starts a conversation); an empty reply is left out, as on disk."""
         added = [{"role": "user", "content": question}]
