@@ -4,6 +4,7 @@ LSP's own line rules (so trackers can follow each change)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -30,8 +31,32 @@ class ChangeApplier(Protocol):
     def apply_did_change(self, params: types.DidChangeTextDocumentParams) -> None: ...
 
 
+class Closing(Protocol):
+    """The server side of ``exit``: ``GptLanguageServer.settle``."""
+
+    async def settle(self) -> None: ...
+
+
 class GptProtocol(LanguageServerProtocol):
     """pygls's protocol, with document changes applied by LSP's own line rules."""
+
+    _exiting: asyncio.Future[None] | None = None
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> None:  # type: ignore[override]
+        """Like pygls, once the actions are closed and a shutdown's response has gone out.
+
+        A client may send ``shutdown`` and ``exit`` together: pygls would exit before the
+        (asynchronous) shutdown answered, and it cancels a pending exit handler at shutdown,
+        so the exit waits in a task of its own.
+        """
+        self._exiting = asyncio.ensure_future(self._exit_when_settled(args))
+
+    async def _exit_when_settled(self, args: tuple[Any, ...]) -> None:
+        server: Closing = self._server  # type: ignore[assignment]
+        await server.settle()
+        for _ in super().lsp_exit(*args):  # closes the writer, then sys.exit (0 after shutdown)
+            pass
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         """Like pygls; but a request whose params cannot be read still gets its error answer."""

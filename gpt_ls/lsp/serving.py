@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -39,8 +41,22 @@ def _loop_args(server: GptLanguageServer) -> dict[str, Any]:
 
 async def _stdio(server: GptLanguageServer) -> None:
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
-    await run_async(reader=StdinAsyncReader(sys.stdin.buffer, server.thread_pool), **_loop_args(server))
-    log.info("the client closed the connection")
+    # Read stdin on the event loop (not in a worker thread, as pygls does): a thread blocked
+    # in read() would hold the process after SIGTERM until the client writes or closes.
+    # Editors connect a pipe (or a socket); a file or /dev/null cannot block, and cannot be polled.
+    loop = asyncio.get_running_loop()
+    reader: Any = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
+    transport: asyncio.BaseTransport | None = None
+    mode = os.fstat(sys.stdin.fileno()).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+    try:
+        await run_async(reader=reader, **_loop_args(server))
+        log.info("the client closed the connection")
+    finally:
+        if transport is not None:
+            transport.close()
 
 
 async def _tcp(server: GptLanguageServer, host: str, port: int) -> None:

@@ -50,6 +50,7 @@ class GptLanguageServer(LanguageServer):
         self._shown_problems: set[str] = set()
         self._warm: asyncio.Future[None] | None = None
         self._tokenizer_warm: asyncio.Future[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     @property
     def exchange(self) -> Exchange:
@@ -163,6 +164,16 @@ class GptLanguageServer(LanguageServer):
 
         (Not ``shutdown``: pygls calls its own synchronous ``shutdown`` when the connection ends.)
         """
+        if self._closing is None:  # once: shutdown, exit and the end of the connection all close
+            self._closing = asyncio.ensure_future(self._close_actions())
+        await asyncio.shield(self._closing)
+
+    async def settle(self) -> None:
+        """Closed, and the loop turned a few times (so replies already due are written)."""
+        await self.close_actions()
+        await asyncio.sleep(0.01)
+
+    async def _close_actions(self) -> None:
         if self._runner is not None:
             await self._runner.shutdown()
         if self._exchange is not None:
