@@ -6,6 +6,7 @@ streaming when the client goes away is still saved (as far as it came) in histor
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -83,22 +84,19 @@ def test_client_closes_stdin_while_a_reply_streams(tmp_path: Path, api: FakeOpen
 
 
 def test_sigterm_of_tcp(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--tcp", f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--tcp", f"127.0.0.1:{port}", "--token-file",
+                             str(token_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(tmp_path))
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gpt-ls did not listen"
-                time.sleep(0.1)
-        with conn:
-            conn.sendall(frame(INITIALIZE))
+        assert proc.stderr is not None
+        assert "serving LSP on" in proc.stderr.readline().decode()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            message = json.loads(json.dumps(INITIALIZE))
+            message["params"]["initializationOptions"]["tcpToken"] = token_file.read_text().strip()
+            conn.sendall(frame(message))
             assert read_message(conn.makefile("rb"))["id"] == 1
             proc.send_signal(signal.SIGTERM)
             _, stderr = proc.communicate(timeout=30)

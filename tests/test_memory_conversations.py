@@ -69,7 +69,7 @@ async def test_new_conversation_in_the_editor_forgets_the_memory(api: FakeOpenAI
     try:
         await exchange.run(request(api, CHAT, "q", workspace=workspace), lambda _: None)
         assert len(exchange.memory.turns(workspace)) == 2
-        assert new_conversation(exchange, editor, request(api, ASK, "").settings) == {"conversation": None}
+        assert new_conversation(exchange, editor, request(api, ASK, "").settings) == {"status": "fresh"}
         assert exchange.memory.turns(workspace) == []
     finally:
         await exchange.aclose()

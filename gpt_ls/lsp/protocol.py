@@ -1,10 +1,9 @@
 """pygls's protocol with gpt-ls's tweaks: unreadable requests still get an answer, invalid
-progress cancels are ignored, request timing (opt-in), and document changes applied by
-LSP's own line rules (so trackers can follow each change)."""
+progress cancels are ignored, request timing (opt-in), document changes applied by
+LSP's own line rules (so trackers can follow each change), and no traceback in an answer."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import time
@@ -12,7 +11,7 @@ from collections.abc import Generator
 from typing import Any, Protocol
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 log = logging.getLogger(__name__)
@@ -25,38 +24,19 @@ def gc_count() -> int:
     return sum(int(g["collections"]) for g in gc.get_stats())
 
 
+#: What an editor sees of an unexpected error (pygls would send the exception and its traceback).
+INTERNAL_ERROR = ("gpt-ls internal error: this request failed and the server keeps running. "
+                  "The details are in the server's log (start it with --log-file to keep them).")
+
+
 class ChangeApplier(Protocol):
     """The server side of ``didChange``: ``GptLanguageServer.apply_did_change``."""
 
     def apply_did_change(self, params: types.DidChangeTextDocumentParams) -> None: ...
 
 
-class Closing(Protocol):
-    """The server side of ``exit``: ``GptLanguageServer.settle``."""
-
-    async def settle(self) -> None: ...
-
-
 class GptProtocol(LanguageServerProtocol):
     """pygls's protocol, with document changes applied by LSP's own line rules."""
-
-    _exiting: asyncio.Future[None] | None = None
-
-    @lsp_method(types.EXIT)
-    def lsp_exit(self, *args: Any) -> None:  # type: ignore[override]
-        """Like pygls, once the actions are closed and a shutdown's response has gone out.
-
-        A client may send ``shutdown`` and ``exit`` together: pygls would exit before the
-        (asynchronous) shutdown answered, and it cancels a pending exit handler at shutdown,
-        so the exit waits in a task of its own.
-        """
-        self._exiting = asyncio.ensure_future(self._exit_when_settled(args))
-
-    async def _exit_when_settled(self, args: tuple[Any, ...]) -> None:
-        server: Closing = self._server  # type: ignore[assignment]
-        await server.settle()
-        for _ in super().lsp_exit(*args):  # closes the writer, then sys.exit (0 after shutdown)
-            pass
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         """Like pygls; but a request whose params cannot be read still gets its error answer."""
@@ -67,6 +47,15 @@ class GptProtocol(LanguageServerProtocol):
             if isinstance(data.get("method"), str) and isinstance(data.get("id"), str | int):
                 self._send_response(data["id"], error=exc.to_response_error())
             raise
+
+    def _send_response(self, msg_id: Any, result: Any | None = None,
+                       error: types.ResponseError | None = None) -> None:
+        """Like pygls; but an internal error carries one sentence, never the exception or its traceback."""
+        traceback = isinstance(error.data, dict) and "traceback" in error.data if error is not None else False
+        if error is not None and (error.code == JsonRpcInternalError.CODE or traceback):
+            log.error("request %s failed: %s", msg_id, error.message)  # pygls logged the traceback
+            error = types.ResponseError(code=error.code, message=INTERNAL_ERROR)
+        super()._send_response(msg_id, result, error)
 
     @lsp_method(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def lsp_work_done_progress_cancel(self, params: types.WorkDoneProgressCancelParams) -> Generator[Any, Any, None]:

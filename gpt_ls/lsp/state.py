@@ -168,11 +168,6 @@ class GptLanguageServer(LanguageServer):
             self._closing = asyncio.ensure_future(self._close_actions())
         await asyncio.shield(self._closing)
 
-    async def settle(self) -> None:
-        """Closed, and the loop turned a few times (so replies already due are written)."""
-        await self.close_actions()
-        await asyncio.sleep(0.01)
-
     async def _close_actions(self) -> None:
         if self._runner is not None:
             await self._runner.shutdown()
@@ -239,5 +234,6 @@ class GptLanguageServer(LanguageServer):
             log.warning("ignored a message the client sent that cannot be read: %s", error)
             return
         log.error("internal error: %s", error)
-        self.show(f"gpt-ls internal error: {error}. The server keeps running; see its log.")
+        self.show("gpt-ls internal error: the server keeps running. The details are in its log "
+                  "(start it with --log-file to keep them).")
 

@@ -33,7 +33,7 @@ async def test_new_conversation_makes_continue_start_fresh(start, api):
     editor.open(URI, "one\ntwo\n")
     await editor.action("gpt-ls.ask", URI, "one")
     result = await editor.run("gpt-ls.newConversation")
-    assert result["conversation"] > 0
+    assert result == {"status": "fresh"}
     await editor.action("gpt-ls.continue", URI, "two")
     assert [m["role"] for m in api.chat_requests()[1].body["messages"]] == ["system", "user"]
 
@@ -110,7 +110,7 @@ async def test_history_off_continues_within_the_server_session(start, api, tmp_p
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[1:3] == [{"role": "user", "content": "法国的首都是哪里？"},
                              {"role": "assistant", "content": "巴黎。"}]
-    assert (await editor.run("gpt-ls.newConversation")) == {"conversation": None}
+    assert (await editor.run("gpt-ls.newConversation")) == {"status": "fresh"}
     await editor.action("gpt-ls.continue", URI, "three")
     assert [m["role"] for m in api.chat_requests()[2].body["messages"]] == ["system", "user"]
     assert not (tmp_path / "data" / "history.db").exists()
