@@ -22,7 +22,7 @@ from gpt_ls.errors import GptLsError, StreamInterrupted
 from gpt_ls.history.store import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
 from gpt_ls.settings import Settings
-from gpt_ls.tokens import count_text, encoding_notice, get_encoding
+from gpt_ls.tokens import count_messages, count_text, encoding_notice
 
 if TYPE_CHECKING:
     from openai import AsyncStream
@@ -110,6 +110,11 @@ def without_lone_surrogates(req: ExchangeRequest) -> ExchangeRequest:
     return replace(req, context=replace(ctx, **texts), chat=chat, system_extra=valid_unicode(req.system_extra))
 
 
+def _counted_usage(messages: list[dict[str, str]], reply: str, info: ModelInfo) -> Usage:
+    """Usage counted here, for an exchange the API reported none for (loads the tokenizer)."""
+    return Usage(count_messages(messages, info), count_text(reply, info.encoding), exact=False)
+
+
 def _recorded(recording: asyncio.Future[tuple[int | None, int | None]] | None) -> int | None:
     """The reply's history row, once it has been written (else None)."""
     if recording is None or not recording.done() or recording.cancelled() or recording.exception():
@@ -126,7 +131,7 @@ class Exchange:
         self._clients = clients
         self._store: HistoryStore | None = None
         self._noticed: set[str] = set()
-        self._encodings_ready: set[str] = set()
+        self._sdk_ready = False
         self._pruned: tuple[int | None, int | None] | None = None
         self.store_notice: str | None = None
 
@@ -226,6 +231,23 @@ class Exchange:
                  + (f"\n\n{req.system_extra}" if req.system_extra else "")}]
         return (lambda b, a, h: [*head, *h, last]), turns
 
+    async def _fit(
+        self, req: ExchangeRequest, info: ModelInfo, render: budget.Render, turns: list[dict[str, str]]
+    ) -> budget.Fitted:
+        """The request fitted to the window: by its size alone when that settles it, else counted.
+
+        Most requests (``contextLines`` around a selection) fit by far and need no
+        tokenizer. An exact count loads one (0.4-0.9 s, 40-80 MB) and takes up to tens of
+        ms for a large excerpt: in a thread, so the editor's other requests are answered.
+        """
+        args = (lambda b, a, h: adapt_messages(info, render(b, a, h)),
+                req.context.before, req.context.after, turns, info, req.settings.max_tokens)
+        min_reply = REASONING_MIN_REPLY if info.reasoning else DEFAULT_MIN_REPLY
+        fitted = budget.fit_by_bound(*args, min_reply=min_reply)
+        if fitted is None:
+            fitted = await asyncio.to_thread(budget.fit, *args, min_reply=min_reply)
+        return fitted
+
     async def run(
         self,
         req: ExchangeRequest,
@@ -256,24 +278,18 @@ class Exchange:
         render: budget.Render = action_render
         if req.chat is not None:
             render, turns = self._chat_render(req)
-        if info.encoding not in self._encodings_ready:
-            # The first count loads the tokenizer (0.4-0.9 s) and the first request the SDK
-            # (about 1 s, maybe being imported by the server's warm-up): both in a thread,
-            # so that the editor's other requests are answered meanwhile (benchmarks/run.py).
-            await asyncio.to_thread(get_encoding, info.encoding)
+        if not self._sdk_ready:
+            # The first request imports the SDK (about 1 s, maybe being imported by the
+            # server's warm-up): in a thread, so the editor's other requests are answered.
             await asyncio.to_thread(importlib.import_module, "gpt_ls.api.failures")
-            self._encodings_ready.add(info.encoding)
-        # Counting with an estimate (tokenizer data missing or damaged): say so, once.
-        self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
+            self._sdk_ready = True
         try:
-            fitted = budget.fit(
-                lambda b, a, h: adapt_messages(info, render(b, a, h)),
-                ctx.before, ctx.after, turns, info, settings.max_tokens,
-                min_reply=REASONING_MIN_REPLY if info.reasoning else DEFAULT_MIN_REPLY,
-            )
+            fitted = await self._fit(req, info, render, turns)
         except GptLsError as exc:
             outcome.error = exc
             return outcome
+        # Counting with an estimate (tokenizer data missing or damaged): say so, once.
+        self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
         outcome.messages = fitted.messages
         if fitted.dropped_turns:
             log.info("dropped %d earlier messages to fit the context window", fitted.dropped_turns)
@@ -344,7 +360,10 @@ class Exchange:
             log.info("request failed: %s", outcome.error)
         outcome.text = "".join(parts)
         if usage is None:
-            usage = Usage(fitted.prompt_tokens, count_text(outcome.text, info.encoding), exact=False)
+            # The API sent no usage (cancelled, cut off, or a server without include_usage):
+            # count what was sent and received, off the event loop, and mark it as counted.
+            usage = await asyncio.shield(asyncio.to_thread(_counted_usage, fitted.messages, outcome.text, info))
+            self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
         outcome.usage = usage
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         if recording is not None:

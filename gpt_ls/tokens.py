@@ -159,6 +159,11 @@ def encoding_notice(name: str) -> str | None:
     return _notices.get(name)
 
 
+def loaded() -> list[str]:
+    """The encodings built so far in this process (none until something needs a count)."""
+    return sorted(name for name, enc in _loaded.items() if enc is not None)
+
+
 def is_exact(name: str) -> bool:
     """Whether counts with ``name`` are exact (loads the encoding)."""
     return get_encoding(name) is not None
@@ -201,6 +206,11 @@ def estimate_tokens(text: str) -> int:
     utf8 = len(text.encode("utf-8", "surrogatepass"))
     astral = len(text.encode("utf-16-le", "surrogatepass")) // 2 - len(text)
     return -(-utf8 // 2) + astral
+
+
+def byte_bound(text: str) -> int:
+    """A proven upper bound, without a tokenizer: every token is at least one UTF-8 byte."""
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 # --- chunked, cached counting ------------------------------------------------------------

@@ -49,7 +49,6 @@ class GptLanguageServer(LanguageServer):
         self.catalog = Catalog()
         self._shown_problems: set[str] = set()
         self._warm: asyncio.Future[None] | None = None
-        self._tokenizer_warm: asyncio.Future[None] | None = None
 
     @property
     def exchange(self) -> Exchange:
@@ -139,24 +138,6 @@ class GptLanguageServer(LanguageServer):
 
         self._warm = asyncio.get_running_loop().run_in_executor(None, load)
 
-    def warm_tokenizer(self) -> None:
-        """Load the model's tokenizer in the background, once: an action is probably coming.
-
-        Not at initialize: it adds 40-80 MB, which only servers that are used should pay.
-        Loading it on the event loop at the first action would stall every request for
-        up to a second (benchmarks/run.py measures both).
-        """
-        if self._tokenizer_warm is not None:
-            return
-        encoding = self.exchange.model_info(self.settings).encoding
-
-        def load() -> None:
-            from gpt_ls import tokens
-
-            tokens.preload([encoding])
-
-        self._tokenizer_warm = asyncio.get_running_loop().run_in_executor(None, load)
-
     async def close_actions(self) -> None:
         """Cancel running requests and close the exchange, if either was ever built.
 
@@ -203,7 +184,6 @@ class GptLanguageServer(LanguageServer):
 
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         """The actions for a range: data only, no network; only a dict lookup of the document."""
-        self.warm_tokenizer()
         uri = params.text_document.uri
         doc = self.open_document(uri)
         language = (doc.language_id if doc is not None else None) or "plaintext"
