@@ -36,3 +36,26 @@ async def test_code_action_listings_load_no_tokenizer(tmp_path, monkeypatch):
         assert ls.code_actions(params)[0].title == "GPT: Ask"
     # An action that needs a count loads it then, in a thread (tests/test_lazy_tokenizer.py).
     assert tokens._loaded == {}
+
+
+async def test_warm_up_shortens_the_switch_interval_only_while_it_runs(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
+    from gpt_ls.lsp import state
+
+    seen: list[float] = []
+    real = state.importlib.import_module
+
+    def spy(name: str):  # records the interval the imports run with
+        seen.append(sys.getswitchinterval())
+        return real(name)
+
+    monkeypatch.setattr(state.importlib, "import_module", spy)
+    before = sys.getswitchinterval()
+    ls = state.GptLanguageServer()
+    ls.warm_up()
+    assert ls._warm is not None
+    await ls._warm
+    assert seen and set(seen) == {state.WARM_UP_SWITCH_INTERVAL}
+    assert sys.getswitchinterval() == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # the exchange and runner load in the background after initia
     from gpt_ls.exchange import Exchange
 
 log = logging.getLogger(__name__)
+#: The GIL switch interval (s) while the SDK is imported in the background (see warm_up).
+WARM_UP_SWITCH_INTERVAL = 0.0005
 
 
 class GptLanguageServer(LanguageServer):
@@ -129,12 +132,19 @@ class GptLanguageServer(LanguageServer):
         """Load the SDK and its TLS context off the critical path, so the first action does not wait."""
 
         def load() -> None:
+            # Importing the SDK is about a second of pure Python holding the GIL. With the
+            # default switch interval (5 ms) the event loop waits up to that long for every
+            # request meanwhile; a short one lets it in within half a millisecond.
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(interval, WARM_UP_SWITCH_INTERVAL))
             try:
                 importlib.import_module("gpt_ls.actions.runner")
                 http = importlib.import_module("gpt_ls.api.http")
                 http._ssl_context()
             except Exception as exc:  # the first action reports it properly
                 log.warning("could not load the openai SDK: %s", exc)
+            finally:
+                sys.setswitchinterval(interval)
 
         self._warm = asyncio.get_running_loop().run_in_executor(None, load)
 
