@@ -1,5 +1,7 @@
 """The server loads the SDK and the TLS context in the background, never a tokenizer."""
 
+import sys
+
 from lsprotocol import types
 
 from gpt_ls import tokens
@@ -17,6 +19,7 @@ async def test_warm_up_loads_the_tls_context_but_not_the_tokenizer(tmp_path, mon
     assert ls._warm is not None
     await ls._warm
     assert len(http._SSL_CONTEXTS) == 1
+    assert all(name in sys.modules for name in (*http.FIRST_REQUEST_MODULES, "gpt_ls.api.failures"))
     assert tokens._loaded == {}
 
 
@@ -39,8 +42,6 @@ async def test_code_action_listings_load_no_tokenizer(tmp_path, monkeypatch):
 
 
 async def test_warm_up_shortens_the_switch_interval_only_while_it_runs(tmp_path, monkeypatch):
-    import sys
-
     monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
     from gpt_ls.lsp import state
 

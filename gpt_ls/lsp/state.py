@@ -140,7 +140,8 @@ class GptLanguageServer(LanguageServer):
             try:
                 importlib.import_module("gpt_ls.actions.runner")
                 http = importlib.import_module("gpt_ls.api.http")
-                http._ssl_context()
+                http.warm_up()
+                importlib.import_module("gpt_ls.api.failures")
             except Exception as exc:  # the first action reports it properly
                 log.warning("could not load the openai SDK: %s", exc)
             finally:
