@@ -209,12 +209,17 @@ def _limits(info: ModelInfo, max_tokens: int | None, min_reply: int) -> tuple[in
     return reserve, window, limit
 
 
+def byte_bound(text: str) -> int:
+    """A proven upper bound of ``text``'s tokens, without a tokenizer: a token is at least a byte."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def bound_messages(messages: Messages, info: ModelInfo) -> int:
     """An upper bound of :func:`tokens.count_messages` that needs no tokenizer (bytes for tokens)."""
     per_message, per_name = tokens.message_overhead(info)
     total = tokens.REPLY_PRIMING + per_message * len(messages)
     for message in messages:
-        total += sum(tokens.byte_bound(value) for value in message.values())
+        total += sum(byte_bound(value) for value in message.values())
         total += max(per_name, 0) * ("name" in message)
     return total
 

@@ -8,10 +8,10 @@ than seeding tiktoken's cache directory, means no environment variable (``TIKTOK
 disables tiktoken's cache), no read-only or cleaned-up cache directory and no corrupted cache
 file can ever send tiktoken to the network, and nothing is written to disk.
 
-Importing this module loads neither tiktoken nor the files: the first count does (about 0.2 s
-for cl100k_base, 0.4 s for o200k_base), once per process. If a file is missing or damaged,
-counts fall back to a deliberately high estimate and a notice (:func:`encoding_notice`) says
-so; the exchange shows it to the user once.
+Importing this module loads neither tiktoken nor the files: the first count does (0.2-0.9 s,
+40-80 MB), once per process, and only requests that need an exact count make one (see
+``budget.fit_by_bound``). If a file is missing or damaged, counts fall back to a high
+estimate and a notice (:func:`encoding_notice`) says so; the exchange shows it once.
 
 Long texts are counted in chunks cut where tokenization provably starts afresh (see
 :func:`chunks`), and each chunk's count is cached, so budgeting the same large document again
@@ -159,11 +159,6 @@ def encoding_notice(name: str) -> str | None:
     return _notices.get(name)
 
 
-def loaded() -> list[str]:
-    """The encodings built so far in this process (none until something needs a count)."""
-    return sorted(name for name, enc in _loaded.items() if enc is not None)
-
-
 def is_exact(name: str) -> bool:
     """Whether counts with ``name`` are exact (loads the encoding)."""
     return get_encoding(name) is not None
@@ -206,11 +201,6 @@ def estimate_tokens(text: str) -> int:
     utf8 = len(text.encode("utf-8", "surrogatepass"))
     astral = len(text.encode("utf-16-le", "surrogatepass")) // 2 - len(text)
     return -(-utf8 // 2) + astral
-
-
-def byte_bound(text: str) -> int:
-    """A proven upper bound, without a tokenizer: every token is at least one UTF-8 byte."""
-    return len(text.encode("utf-8", "surrogatepass"))
 
 
 # --- chunked, cached counting ------------------------------------------------------------
