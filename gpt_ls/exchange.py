@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
@@ -95,10 +96,14 @@ class Reply:
         return f"{self.model} · {text}" + ("" if self.usage.exact else " (counted)")
 
 
+#: A surrogate code point on its own (paired ones are stored as one astral character).
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def valid_unicode(text: str) -> str:
     """``text`` as UTF-8 can carry it: a lone surrogate (JSON allows ``\\ud800``) becomes U+FFFD."""
-    if text.isascii():
-        return text
+    if text.isascii() or not _LONE_SURROGATE.search(text):
+        return text  # the same object: a 10,000-line document is not copied (2 MB, and 3 MB transient)
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 

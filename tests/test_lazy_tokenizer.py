@@ -142,3 +142,11 @@ def test_byte_bound_is_never_below_the_count() -> None:
     for text in ["", "a", "🙂🙂🙂", "第 1 行", " \n\n  x", "a" * 5_000, "😀" * 3_000, "ab" * 4_000]:
         for encoding in ("o200k_base", "cl100k_base"):
             assert budget.byte_bound(text) >= tokens.count_text(text, encoding)
+
+
+def test_a_document_without_lone_surrogates_is_not_copied() -> None:
+    from gpt_ls.exchange import valid_unicode
+
+    text = long_document(2_000)
+    assert valid_unicode(text) is text
+    assert valid_unicode("好\ud800 🙂 \udfff") == "好\ufffd 🙂 \ufffd"
