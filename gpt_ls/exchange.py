@@ -115,6 +115,12 @@ def without_lone_surrogates(req: ExchangeRequest) -> ExchangeRequest:
     return replace(req, context=replace(ctx, **texts), chat=chat, system_extra=valid_unicode(req.system_extra))
 
 
+def _load_sdk() -> None:
+    """Import the SDK and build the TLS context, or wait for the server's warm-up doing it."""
+    importlib.import_module("gpt_ls.api.http").warm_up()
+    importlib.import_module("gpt_ls.api.failures")
+
+
 def _counted_usage(messages: list[dict[str, str]], reply: str, info: ModelInfo) -> Usage:
     """Usage counted here, for an exchange the API reported none for (loads the tokenizer)."""
     return Usage(count_messages(messages, info), count_text(reply, info.encoding), exact=False)
@@ -286,7 +292,7 @@ class Exchange:
         if not self._sdk_ready:
             # The first request imports the SDK (about 1 s, maybe being imported by the
             # server's warm-up): in a thread, so the editor's other requests are answered.
-            await asyncio.to_thread(importlib.import_module, "gpt_ls.api.failures")
+            await asyncio.to_thread(_load_sdk)
             self._sdk_ready = True
         try:
             fitted = await self._fit(req, info, render, turns)

@@ -60,3 +60,22 @@ async def test_warm_up_shortens_the_switch_interval_only_while_it_runs(tmp_path,
     await ls._warm
     assert seen and set(seen) == {state.WARM_UP_SWITCH_INTERVAL}
     assert sys.getswitchinterval() == before
+
+
+async def test_the_first_exchange_waits_for_the_warm_up_instead_of_repeating_it(monkeypatch):
+    import threading
+
+    from gpt_ls import exchange
+    from gpt_ls.api import http
+
+    built: list[str] = []
+    monkeypatch.setattr(http, "_warmed", False)
+    monkeypatch.setattr(http, "_ssl_context", lambda: built.append(threading.current_thread().name))
+    warm = threading.Thread(target=http.warm_up, name="warm-up")
+    with http._warm_lock:  # the warm-up is under way
+        warm.start()
+        waiting = threading.Thread(target=exchange._load_sdk, name="first exchange")
+        waiting.start()
+    warm.join()
+    waiting.join()
+    assert len(built) == 1  # built once, by whichever came first; never twice

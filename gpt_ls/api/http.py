@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,16 +58,29 @@ FIRST_REQUEST_MODULES = ("openai.resources.chat.chat", "openai.resources.chat.co
                          "openai.lib.streaming.chat", "anyio._backends._asyncio", "jiter")
 
 
+_warm_lock = threading.Lock()
+_warmed = False
+
+
 def warm_up() -> None:
-    """Build the TLS context and import what the first request needs (from a background thread)."""
+    """Build the TLS context and import what the first request needs, once (in a thread).
+
+    The server's background warm-up and the first exchange both call it: the exchange
+    then waits for the warm-up instead of doing the same work again on the event loop.
+    """
+    global _warmed
     import importlib
 
-    _ssl_context()
-    for name in FIRST_REQUEST_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:  # another SDK version: the first request imports what it needs
-            log.info("warm-up: %s", exc)
+    with _warm_lock:
+        if _warmed:
+            return
+        _ssl_context()
+        for name in FIRST_REQUEST_MODULES:
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:  # another SDK version: the first request imports what it needs
+                log.info("warm-up: %s", exc)
+        _warmed = True
 
 
 def _ssl_context() -> ssl.SSLContext:
