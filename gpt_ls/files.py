@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from gpt_ls.errors import FileRefused
 
@@ -107,16 +108,34 @@ def private_dir(folder: Path) -> Path:
     return folder
 
 
-def write_private(path: Path, data: str | bytes, *, append: bool = False) -> Path:
-    """Write a file owner-only (0600, also when it existed), never through a symlink at ``path``."""
-    flags = _WRITE_FLAGS | (os.O_APPEND if append else os.O_TRUNC)
+def open_private(path: Path, *, append: bool = False) -> BinaryIO:
+    """Open a file for writing owner-only (0600, also when it existed), never through a symlink.
+
+    The mode is set on the open file, so an existing 0644 file becomes 0600 before a byte is
+    written; a symlink (or a FIFO, a device) planted at ``path`` is refused.
+    """
+    flags = _WRITE_FLAGS | getattr(os, "O_NONBLOCK", 0) | (os.O_APPEND if append else 0)
     try:
         fd = os.open(path, flags, 0o600)
     except OSError as exc:
         if os.path.islink(path):
             raise FileRefused(f"{path} is a symbolic link; gpt-ls does not write through it.") from None
         raise FileRefused(f"{path} cannot be written ({exc.strerror}).") from None
-    with os.fdopen(fd, "ab" if append else "wb") as out:
-        os.fchmod(out.fileno(), 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FileRefused(f"{path} is not a regular file; gpt-ls does not write to it.")
+        os.set_blocking(fd, True)
+        os.fchmod(fd, 0o600)
+        if not append:
+            os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "ab" if append else "wb")
+
+
+def write_private(path: Path, data: str | bytes, *, append: bool = False) -> Path:
+    """Write a file owner-only (0600, also when it existed), never through a symlink at ``path``."""
+    with open_private(path, append=append) as out:
         out.write(data.encode("utf-8") if isinstance(data, str) else data)
     return path

@@ -62,6 +62,12 @@ _CREDENTIALS = re.compile(r"(?P<keep>(?:bearer|basic)\s+)\S+", re.IGNORECASE)
 #: scheme character), not at the scheme itself: that is what keeps it linear.
 _URL_PASSWORD = re.compile(r"(?<=[a-z0-9+.\-])(?P<keep>://[^/\s:@]*:)[^@\s/]*(?=@)", re.IGNORECASE)
 
+#: The ``headers`` setting as JSON or a Python repr (pygls logs ``initialize`` and the
+#: configuration whole, before gpt-ls has read them): every value in it is masked, since
+#: any custom header may carry a credential. Starts at the literal name and stops at the
+#: next brace: linear.
+_HEADERS_TABLE = re.compile(r"""(?<=["'])(?P<keep>headers["']\s*[:=]\s*\{)[^{}]*(?=\})""", re.IGNORECASE)
+
 #: Header names whose values are credentials.
 _SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|cookie|session", re.IGNORECASE)
 
@@ -80,7 +86,7 @@ def _hide(text: str, token: str, extra: str | None = None) -> str:
             text = text.replace(secret, token)
     for shape in _SHAPES:
         text = shape.sub(lambda m: m.group("keep") + token, text)
-    return text
+    return _HEADERS_TABLE.sub(lambda m: m.group("keep") + token, text) if "eaders" in text else text
 
 
 def mask(text: str) -> str:

@@ -9,9 +9,8 @@ The API key is the one exception to "highest layer wins, field by field": an
 ``apiKey`` set in a file or the editor wins over ``apiKeyCommand``, which wins over
 ``OPENAI_API_KEY`` from the environment.
 
-Settings are camelCase on the wire and in the TOML files, snake_case in Python. A
-wrong value never stops gpt-ls: it becomes a *problem* (a sentence naming the file,
-the key and what is wrong) and the value from the next layer down is used.
+Settings are camelCase on the wire and in the TOML files, snake_case in Python. A wrong value never stops gpt-ls:
+it becomes a *problem* (a sentence naming the file, the key and what is wrong); the next layer's value is used.
 """
 
 from __future__ import annotations
@@ -67,6 +66,8 @@ class Settings:
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     max_retries: int = 2
+    max_reply_chars: int = 1_000_000
+    max_stream_seconds: float = 1200.0
     temperature: float | None = None
     max_tokens: int | None = None
     context_lines: int = 40
@@ -191,14 +192,14 @@ def _coerce(name: str, value: Any) -> Any:
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
-#: Sane bounds for numbers, inclusive: a value outside them is a problem, never a hang
-#: (``readTimeout = inf``), a retry storm (``maxRetries = 1000000000``) or a window the
-#: budget would trust (``contextWindow = 1e11``).
+#: Sane bounds for numbers, inclusive: a value outside them is a problem, never a hang (``readTimeout = inf``),
+#: a retry storm (``maxRetries = 1000000000``) or a window the budget would trust (``contextWindow = 1e11``).
 RANGES: dict[str, tuple[float, float, str]] = {
     "api_key_command_timeout": (0.1, 300, " seconds"),
     "connect_timeout": (0.1, 300, " seconds"),
     "read_timeout": (0.1, 3600, " seconds"),
     "max_retries": (0, 10, ""),
+    "max_reply_chars": (1_000, 20_000_000, " characters"), "max_stream_seconds": (10, 86_400, " seconds"),
     "temperature": (0, 2, ""),
     "max_tokens": (1, 1_000_000, " tokens"),
     "context_lines": (0, 100_000, " lines"),

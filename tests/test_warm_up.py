@@ -65,7 +65,6 @@ async def test_warm_up_shortens_the_switch_interval_only_while_it_runs(tmp_path,
 async def test_the_first_exchange_waits_for_the_warm_up_instead_of_repeating_it(monkeypatch):
     import threading
 
-    from gpt_ls import exchange
     from gpt_ls.api import http
 
     built: list[str] = []
@@ -74,7 +73,7 @@ async def test_the_first_exchange_waits_for_the_warm_up_instead_of_repeating_it(
     warm = threading.Thread(target=http.warm_up, name="warm-up")
     with http._warm_lock:  # the warm-up is under way
         warm.start()
-        waiting = threading.Thread(target=exchange._load_sdk, name="first exchange")
+        waiting = threading.Thread(target=http.warm_up, name="first exchange")  # as Exchange.run calls it
         waiting.start()
     warm.join()
     waiting.join()

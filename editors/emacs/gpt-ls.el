@@ -66,10 +66,65 @@ Explain answers only when the whole reply is in."
   (or gpt-ls-settings (make-hash-table)))
 
 (cl-defmethod eglot-client-capabilities ((_server gpt-ls-server))
-  "Eglot's capabilities plus work-done progress, which this package displays."
+  "Eglot's capabilities plus work-done progress and showDocument, which this package handles."
   (let* ((caps (copy-tree (cl-call-next-method)))
-         (window (plist-get caps :window)))
-    (plist-put caps :window (plist-put (copy-sequence window) :workDoneProgress t))))
+         (window (copy-sequence (plist-get caps :window))))
+    (setq window (plist-put window :workDoneProgress t))
+    (setq window (plist-put window :showDocument (list :support t)))
+    (plist-put caps :window window)))
+
+(cl-defmethod eglot-handle-request
+  ((_server gpt-ls-server) (_method (eql workspace/applyEdit)) &rest _)
+  "Apply gpt-ls's edits without eglot's messages for each one.
+A streamed reply arrives as many small edits, and eglot echoes and logs
+three lines for every edit (\"applying 1 edits...\", \"...done\",
+\"Edit successful!\").  A failed edit signals an error, which is not a
+message: the server hears of it and reports it itself.  With
+`eglot-confirm-server-initiated-edits' set, eglot's prompt stays as it is."
+  (if eglot-confirm-server-initiated-edits
+      (cl-call-next-method)
+    (let ((inhibit-message t)
+          (message-log-max nil))
+      (cl-call-next-method))))
+
+(defun gpt-ls--visit (path)
+  "A buffer visiting PATH, reread silently if gpt-ls rewrote the file."
+  (let ((buf (find-buffer-visiting path)))
+    (when (and buf (not (buffer-modified-p buf))
+               (not (verify-visited-file-modtime buf)))
+      (with-current-buffer buf (revert-buffer t t t))))
+  (find-file-noselect path))
+
+(cl-defmethod eglot-handle-request
+  ((_server gpt-ls-server) (_method (eql window/showDocument)) &key uri takeFocus
+   &allow-other-keys)
+  "Open a document gpt-ls wrote (history, a conversation, a reply), once.
+Eglot before 1.13 cannot; without it the server would show the whole
+document as a message."
+  (let ((buf (gpt-ls--visit (eglot--uri-to-path uri))))
+    (if (eq takeFocus t) (pop-to-buffer buf) (display-buffer buf))
+    (list :success t)))
+
+(defconst gpt-ls-report-buffer "*gpt-ls report*"
+  "The buffer that shows the server's messages of more than one line.")
+
+(cl-defmethod eglot-handle-notification
+  ((_server gpt-ls-server) (_method (eql window/showMessage)) &key type message)
+  "Show a one-line MESSAGE as eglot does; a longer one once, in a buffer.
+The report of `gpt-ls-check' is forty lines: the echo area gets its first
+line (the verdict) and the name of `gpt-ls-report-buffer', which shows it all."
+  (if (not (string-match-p "\n" message))
+      (cl-call-next-method)
+    (with-current-buffer (get-buffer-create gpt-ls-report-buffer)
+      (let ((inhibit-read-only t))
+        (erase-buffer)
+        (insert message)
+        (goto-char (point-min))
+        (special-mode)))
+    (display-buffer gpt-ls-report-buffer)
+    (message "%s" (propertize (format "gpt-ls: %s (all of it in %s)"
+                                      (car (split-string message "\n")) gpt-ls-report-buffer)
+                              'face (if (<= type 1) 'error 'default)))))
 
 (cl-defmethod eglot-handle-request
   ((_server gpt-ls-server) (_method (eql window/workDoneProgress/create)) &key _token)
@@ -157,8 +212,10 @@ do not run in Emacs."
         (if (fboundp 'gfm-view-mode) (gfm-view-mode) (special-mode)))
       (display-buffer (current-buffer))))
    ((and (listp result) (plist-get result :uri))
-    ;; A document the server wrote (history); eglot before 1.13 has no showDocument.
-    (find-file-other-window (eglot--uri-to-path (plist-get result :uri))))
+    ;; A document the server wrote (history): its window/showDocument opened it already.
+    (let ((buf (gpt-ls--visit (eglot--uri-to-path (plist-get result :uri)))))
+      (unless (get-buffer-window buf t)
+        (display-buffer buf))))
    ((and (listp result) (plist-get result :message))
     (message "gpt-ls: %s" (plist-get result :message)))))
 
@@ -180,11 +237,18 @@ ON-RESULT is called with the result; errors are shown as messages."
                  (message "gpt-ls: %s" (or (plist-get err :message) err))))))
 
 (defun gpt-ls--on-result (command result)
-  "Show RESULT of server COMMAND the way its interactive command does."
-  (pcase command
-    ("gpt-ls.explain" (gpt-ls--show-explanation result))
-    ((or "gpt-ls.showHistory" "gpt-ls.openConversation") (gpt-ls--show result))
-    (_ (setq gpt-ls-last-result result))))
+  "Show RESULT of server COMMAND the way its interactive command does.
+A reply whose output is a hover (Explain, Summarize, user actions with
+output \"hover\") shows in *gpt-ls*; a server that names no output
+shows Explain's there."
+  (cond
+   ((if (and (listp result) (plist-member result :output))
+        (equal (plist-get result :output) "hover")
+      (equal command "gpt-ls.explain"))
+    (gpt-ls--show-explanation result))
+   ((member command '("gpt-ls.showHistory" "gpt-ls.openConversation"))
+    (gpt-ls--show result))
+   (t (setq gpt-ls-last-result result))))
 
 (cl-defmethod eglot-execute-command ((_server gpt-ls-server) command arguments)
   "Run gpt-ls COMMAND with ARGUMENTS without blocking.
@@ -213,7 +277,8 @@ server's progress then stalls for seconds."
 (defun gpt-ls-explain (beg end)
   "Explain the text between BEG and END; also the hover there afterwards."
   (interactive (gpt-ls--bounds))
-  (gpt-ls--action "gpt-ls.explain" beg end #'gpt-ls--show-explanation))
+  (gpt-ls--action "gpt-ls.explain" beg end
+                  (lambda (result) (gpt-ls--on-result "gpt-ls.explain" result))))
 
 (defun gpt-ls--show-explanation (result)
   "Show Explain's RESULT (Markdown text, or a hover-like object)."

@@ -16,6 +16,7 @@ from gpt_ls.actions.editor import EditorPort
 from gpt_ls.actions.edits import DocumentSink, InsertionTracker, normalize_eol
 from gpt_ls.actions.hovers import Hovers, TrackedRange
 from gpt_ls.actions.requests import Target, document_for
+from gpt_ls.errors import GptLsError
 from gpt_ls.exchange import ExchangeRequest, Reply
 from gpt_ls.text import Encoding, LineIndex, Pos, eol_of
 
@@ -215,7 +216,7 @@ class Delivery:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             path = self.port.save_markdown(f"{stamp}-{action.id}-{self.run_id}.md", f"# {action.title}\n\n{text}\n",
                                            folder="replies")
-        except OSError as exc:
+        except (OSError, GptLsError) as exc:  # e.g. a symlink planted at the file: refused
             log.warning("could not write the reply file: %s", exc)
         if path is not None and self.port.features.show_document:
             self.port.show_message(

@@ -34,6 +34,7 @@ from gpt_ls.errors import (
     ProxyFailed,
     QuotaExhausted,
     RateLimited,
+    RedirectRefused,
     RequestTimeout,
     ServerError,
     StreamInterrupted,
@@ -122,8 +123,9 @@ def _classify(
     during_stream: bool,
     env: Mapping[str, str] | None,
 ) -> GptLsError:
-    if isinstance(exc, GptLsError):
-        return exc
+    inner = _find(exc, GptLsError)  # e.g. a line limit hit while the SDK read a body
+    if isinstance(inner, GptLsError):
+        return inner
     where = redact_url(endpoint_url(settings))
     request_url = endpoint_url(settings)
     if isinstance(exc, openai.APIError):
@@ -199,6 +201,8 @@ def _status_error(
     said = _server_message(exc)
     code = exc.code or ""
     model = model_param(settings)
+    if 300 <= status < 400:
+        return _redirect(exc, where)
     if status == 401:
         return AuthError(
             f"API key rejected (401) by {where}: check apiKey / apiKeyCommand / OPENAI_API_KEY "
@@ -255,6 +259,23 @@ def _status_error(
             "if it persists, check the service's status page"
         )
     return GptLsError(f"{where} answered {status}: {said}")
+
+
+def _redirect(exc: openai.APIStatusError, where: str) -> RedirectRefused:
+    """A 3xx names its target; following it would send the prompt, key and headers there."""
+    location = exc.response.headers.get("location", "")
+    try:
+        target = redact_url(str(exc.response.request.url.join(location))) if location else ""
+    except Exception:  # a Location that is not a URL
+        target = location
+    target = " ".join(target.split())
+    target = target if len(target) <= 200 else target[:197] + "..."
+    to = f" to {target}" if target else " without a target (no Location)"
+    return RedirectRefused(
+        f"{where} answered {exc.status_code} (a redirect){to}; gpt-ls does not follow redirects, so "
+        "that the prompt, the key and the headers never go to another address. If the service "
+        "has moved there, set baseUrl to the new address."
+    )
 
 
 def _tls_error(

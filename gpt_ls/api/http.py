@@ -15,7 +15,7 @@ import logging
 import os
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +24,7 @@ import openai
 
 from gpt_ls.api.keys import resolve_api_key
 from gpt_ls.api.proxy import choose_proxy, socks_missing
-from gpt_ls.errors import ProxyFailed
+from gpt_ls.errors import LineTooLong, ProxyFailed, ServerError
 from gpt_ls.secrets import redact_url
 from gpt_ls.settings import PROXY_SCHEMES, Settings
 
@@ -91,6 +91,53 @@ def _ssl_context() -> ssl.SSLContext:
     return _SSL_CONTEXTS[key]
 
 
+def line_limit(settings: Settings) -> int:
+    """The most bytes a response may send without ending a line and an SSE event.
+
+    The SDK holds an event in memory until it ends, so an endless line would eat all of it. No
+    event needs more than the whole reply allowed (``maxReplyChars``), JSON-escaped
+    (``\\uXXXX``, 6 bytes a character), plus room for the rest of the event.
+    """
+    return 6 * settings.max_reply_chars + 64 * 1024
+
+
+#: Where an SSE event ends (a blank line), in each line-ending style.
+_EVENT_ENDS = (b"\n\n", b"\r\r", b"\n\r\n", b"\r\n\r")
+
+
+class _Bounded(httpx2.AsyncByteStream):
+    """A response body that stops (raising :class:`LineTooLong`) at a line or event over ``limit`` bytes."""
+
+    def __init__(self, inner: Any, limit: int, where: str, encoding: str) -> None:
+        self._inner, self._limit, self._where = inner, limit, where
+        self._encoding = encoding.strip().lower()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._encoding not in ("", "identity"):
+            raise ServerError(
+                f"{self._where} sent a compressed answer ({self._encoding}) although gpt-ls asked "
+                "for none; is baseUrl an OpenAI-compatible API?")
+        line = event = 0  # bytes since the last line end / event end
+        tail = b""
+        async for chunk in self._inner:
+            seen = tail + chunk
+            ends = [seen.rfind(e) + len(e) for e in _EVENT_ENDS if e in seen]
+            event = len(seen) - max(ends) if ends else event + len(chunk)
+            cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+            line = len(chunk) - cut - 1 if cut >= 0 else line + len(chunk)
+            if max(line, event) > self._limit:
+                raise LineTooLong(
+                    f"{self._where} sent a line longer than {self._limit:,} bytes (or an event that "
+                    "long), which no reply needs; the reply was stopped and the text received so "
+                    "far is kept. If the endpoint is right, raise maxReplyChars: this limit grows "
+                    "with it.")
+            tail = seen[-3:]
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class _ProxyRouter(httpx2.AsyncBaseTransport):
     """Send each request direct or through its proxy, as :func:`choose_proxy` decides."""
 
@@ -122,7 +169,13 @@ class _ProxyRouter(httpx2.AsyncBaseTransport):
         return self._via[proxy]
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        return await self.transport(str(request.url)).handle_async_request(request)
+        # Uncompressed, so that the line limit counts the bytes the SDK will hold.
+        request.headers["Accept-Encoding"] = "identity"
+        response = await self.transport(str(request.url)).handle_async_request(request)
+        where = redact_url(endpoint_url(self._settings))
+        response.stream = _Bounded(response.stream, line_limit(self._settings), where,
+                                   response.headers.get("content-encoding", ""))
+        return response
 
     async def aclose(self) -> None:
         await self._direct.aclose()
@@ -142,6 +195,13 @@ def _connection_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
             if k.lower().endswith("_proxy") or k in _ENV_CONNECTION_VARS
         )
     )
+
+
+async def _log_request_body(request: httpx2.Request) -> None:
+    """At -vv only (debug), the request as sent: the prompt, with the document text in it."""
+    if log.isEnabledFor(logging.DEBUG):
+        body = request.content.decode("utf-8", "replace") if request.content else ""
+        log.debug("request %s %s: %s", request.method, redact_url(str(request.url)), body)
 
 
 async def _no_retry_when_quota_is_gone(response: httpx2.Response) -> None:
@@ -164,7 +224,10 @@ def make_client(
     http_client = openai.DefaultAsyncHttpxClient(
         transport=router,
         timeout=timeout,
-        event_hooks={"response": [_no_retry_when_quota_is_gone]},
+        event_hooks={"request": [_log_request_body], "response": [_no_retry_when_quota_is_gone]},
+        # A redirect would carry the prompt, the key and the headers to another address:
+        # a 3xx is reported instead (api/failures.py), naming where it pointed.
+        follow_redirects=False,
     )
     common: dict[str, Any] = {
         "api_key": api_key,

@@ -8,12 +8,11 @@ The workspace of the current directory is the nearest ancestor holding ``.git`` 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gpt_ls.errors import ConversationNotFound, HistoryError
+from gpt_ls.errors import ConversationNotFound, GptLsError, HistoryError
 from gpt_ls.history.export import to_json, to_markdown
 from gpt_ls.history.store import Conversation, HistoryStore, workspace_key
 from gpt_ls.settings import find_workspace_root
@@ -84,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(
             f"no conversation with id {args.id} (see `gpt-ls history list --all` for the ids)"
         )
-    except (HistoryError, OSError) as exc:
+    except (GptLsError, OSError) as exc:
         return _fail(str(exc))
     finally:
         store.close()
@@ -154,10 +153,11 @@ def _export(store: HistoryStore, args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    # The export is as private as the database it came from.
-    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
+    # The export is as private as the database it came from (an existing file becomes
+    # 0600 too), and never written through a symlink.
+    from gpt_ls.files import write_private
+
+    write_private(Path(args.output), text)
     print(f"Wrote conversation {conv.id} to {args.output}", file=sys.stderr)
     return 0
 

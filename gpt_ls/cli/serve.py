@@ -11,9 +11,14 @@ import sys
 
 def serve(args: argparse.Namespace) -> int:
     """Run the language server (imports pygls and the SDK only now)."""
+    from gpt_ls.errors import FileRefused
     from gpt_ls.logs import setup_logging
 
-    setup_logging(args.verbose, args.log_file)
+    try:
+        setup_logging(args.verbose, args.log_file)
+    except FileRefused as exc:
+        print(f"gpt-ls: --log-file: {exc}", file=sys.stderr)
+        return 2
     from gpt_ls.lsp.server import create_server
 
     server = create_server()

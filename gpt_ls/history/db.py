@@ -71,10 +71,21 @@ def _prepare_dir(folder: Path) -> None:
         ) from exc
 
 
+def _refuse_links(path: Path) -> None:
+    """A database (or its -wal, -shm) that is a symlink is refused: history is never written through one."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.is_symlink():
+            raise HistoryError(
+                f"The history file {file} is a symbolic link; gpt-ls does not open history through "
+                f"one. Replace it with the file it points to (or remove it to start a fresh "
+                "history), or set GPT_LS_DATA_DIR to another directory."
+            )
+
+
 def _prepare_file(path: Path) -> None:
     """Create the database file 0600 before SQLite does; tighten one that is wider."""
     try:
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o600)
         os.close(fd)
     except OSError:
         return  # SQLite reports it, and open() decides whether to move it aside
@@ -177,6 +188,7 @@ class Database:
         """Open (creating and migrating) the database; a damaged file is moved aside."""
         path = Path(path) if path is not None else settings.data_dir() / DB_NAME
         _prepare_dir(path.parent)
+        _refuse_links(path)
         try:
             return cls(path, _connect(path))
         except sqlite3.Error as exc:

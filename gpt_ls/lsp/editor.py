@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.workspace import TextDocument
 
 from gpt_ls.actions.editor import ClientFeatures, DocumentSnapshot, MessageKind
+from gpt_ls.files import private_dir, write_private
 from gpt_ls.secrets import mask
 from gpt_ls.settings import cache_dir
 from gpt_ls.text import Encoding, Pos
@@ -192,15 +192,8 @@ class LspEditor:
         self.server.window_show_message(types.ShowMessageParams(type=MESSAGE_TYPES[kind], message=mask(text)))
 
     def save_markdown(self, name: str, text: str, folder: str = "documents") -> Path:
-        """A Markdown file under the cache dir; owner-only, like history."""
-        directory = cache_dir() / folder
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = directory / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        return path
+        """A Markdown file under the cache dir; owner-only, like history, never through a symlink."""
+        return write_private(private_dir(cache_dir() / folder) / name, text)
 
     def show_document(self, path: Path, focus: bool = True) -> None:
         if self.features.show_document:

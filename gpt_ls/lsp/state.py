@@ -89,7 +89,8 @@ class GptLanguageServer(LanguageServer):
         """Merge every settings layer again and report new problems once."""
         self.resolved = load_settings(self.editor_settings, self.workspace_root)
         self.catalog = load_actions(self.resolved.action_layers)
-        add_secret(self.resolved.settings.api_key)
+        for secret in (self.resolved.settings.api_key, *self.resolved.settings.headers.values()):
+            add_secret(secret)  # any custom header may carry a credential
         for problem in [*self.resolved.problems, *self.catalog.problems]:
             if problem not in self._shown_problems:
                 self._shown_problems.add(problem)

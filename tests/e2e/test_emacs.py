@@ -291,3 +291,135 @@ def test_start_in_a_code_buffer_outside_the_default_modes(tmp_path: Path, api: F
         "def area(r):\n    return 3.14 * r * r  # 圆的面积\n# Use math.pi for precision 🎯\n"
     )
     assert "File: calc.py (language: python)" in chat_user_text(api, 0)
+
+
+def test_streamed_edits_leave_no_messages(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Eglot echoes and logs three lines per workspace/applyEdit; a streamed reply is many.
+    doc = tmp_path / "quiet.txt"
+    doc.write_text("Count to twelve 🔢\nend\n", "utf-8")
+    reply = " ".join(f"数{i}" for i in range(1, 13))
+    api.script(Reply(text=reply, chunk_size=2, delay=0.05))
+    body = r"""
+(gpt-test-open (gpt-test-param 'doc))
+(goto-char (point-min))
+(setq gpt-ls-status nil)
+(gpt-ls-ask (line-beginning-position) (line-end-position))
+(gpt-test-wait "the reply" (lambda () (and gpt-ls-status
+                                           (eql 0 (plist-get gpt-ls-status :running)))))
+(gpt-test-put 'text (gpt-test-text))
+(gpt-test-put 'log (with-current-buffer "*Messages*" (buffer-string)))
+"""
+    run = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)})
+    res = run.results
+    assert res["text"] == f"Count to twelve 🔢\n{reply}\nend\n"
+    for shown in (res["log"], run.stderr):  # *Messages*, and the echo area (stderr in batch)
+        assert "applying" not in shown
+        assert "Edit successful" not in shown
+        # Progress is still shown.
+        assert "gpt-ls: Ask waiting for the model" in shown
+
+
+def test_history_and_check_are_shown_once_in_a_buffer(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "notes.txt"
+    doc.write_text("hello 你好 👋\n", "utf-8")
+    api.script(Reply(text="Hi 嗨"))
+    body = r"""
+(gpt-test-open (gpt-test-param 'doc))
+(goto-char (point-min))
+(setq gpt-ls-status nil)
+(gpt-ls-ask (line-beginning-position) (line-end-position))
+(gpt-test-wait "the reply" (lambda () (and gpt-ls-status
+                                           (eql 0 (plist-get gpt-ls-status :running)))))
+(setq gpt-ls-last-result nil)
+(gpt-ls-show-history)
+(gpt-test-wait "the history" (lambda () gpt-ls-last-result))
+(gpt-test-put 'history_windows
+              (length (cl-remove-if-not
+                       (lambda (w) (equal (buffer-name (window-buffer w)) "history.md"))
+                       (window-list nil nil))))
+(gpt-test-put 'history (with-current-buffer "history.md" (gpt-test-text)))
+;; A second time: the rewritten file is reread without a question, still in one window.
+(setq gpt-ls-last-result nil)
+(gpt-ls-show-history)
+(gpt-test-wait "the history again" (lambda () gpt-ls-last-result))
+(gpt-test-put 'history_windows_again
+              (length (cl-remove-if-not
+                       (lambda (w) (equal (buffer-name (window-buffer w)) "history.md"))
+                       (window-list nil nil))))
+(setq gpt-ls-last-result nil)
+(gpt-ls-check)
+(gpt-test-wait "the check" (lambda () gpt-ls-last-result))
+(gpt-test-wait "the report" (lambda () (get-buffer "*gpt-ls report*")))
+(gpt-test-put 'report (with-current-buffer "*gpt-ls report*" (gpt-test-text)))
+(gpt-test-put 'report_shown (and (get-buffer-window "*gpt-ls report*") t))
+(gpt-test-put 'log (with-current-buffer "*Messages*" (buffer-string)))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert res["history"].startswith("# gpt-ls history")
+    assert res["history_windows"] == 1
+    assert res["history_windows_again"] == 1
+    assert "# gpt-ls history" not in res["log"]
+    assert res["report"].startswith("OK: gpt-4.1-mini answered in ")
+    assert "Settings (value, then where it came from):" in res["report"]
+    assert res["report_shown"] is True
+    # One short line in the echo area, pointing at the report.
+    [verdict] = [m for m in res["messages"] if "answered in" in m]
+    assert re.fullmatch(
+        r"gpt-ls: OK: gpt-4\.1-mini answered in \d+ ms \(all of it in \*gpt-ls report\*\)", verdict
+    )
+    assert "Settings (value" not in res["log"]
+    assert "sk-test" not in json.dumps(res, ensure_ascii=False)
+
+
+def test_summarize_from_the_code_actions_shows_its_reply(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Summarize's output is a hover, like Explain's: the reply shows in *gpt-ls*.
+    doc = tmp_path / "report.txt"
+    doc.write_text("季度收入增长 12% 📈，成本下降。\nend\n", "utf-8")
+    api.script(Reply(text="Revenue up 12% 📈, costs down.", chunk_size=4))
+    body = r"""
+(let* ((server (gpt-test-open (gpt-test-param 'doc)))
+       (summarize (cl-find "GPT: Summarize"
+                           (eglot-code-actions (point-min) (line-end-position))
+                           :key (lambda (a) (plist-get a :title)) :test #'equal))
+       (command (plist-get summarize :command)))
+  (eglot-execute-command server (intern (plist-get command :command))
+                         (plist-get command :arguments))
+  (gpt-test-wait "the summary in *gpt-ls*"
+                 (lambda () (and (get-buffer "*gpt-ls*")
+                                 (with-current-buffer "*gpt-ls*"
+                                   (string-match-p "Revenue" (gpt-test-text))))))
+  (gpt-test-put 'shown (with-current-buffer "*gpt-ls*" (gpt-test-text)))
+  (gpt-test-put 'text (gpt-test-text)))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert res["shown"] == "Revenue up 12% 📈, costs down."
+    assert res["text"] == "季度收入增长 12% 📈，成本下降。\nend\n"
+
+
+def test_a_failed_edit_is_still_reported(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Quiet edits hide eglot's chatter, not failures: an edit for another version of the
+    # buffer is refused, the server hears of it, says so and opens the reply as a document.
+    doc = tmp_path / "locked.txt"
+    doc.write_text("Question 问题?\nend\n", "utf-8")
+    api.script(Reply(text="Answer 答案 🎯", chunk_size=4))
+    body = r"""
+(gpt-test-open (gpt-test-param 'doc))
+(goto-char (point-min))
+(setq gpt-ls-status nil)
+(gpt-ls-ask (line-beginning-position) (line-end-position))
+;; The buffer's version moves on without a didChange: the server's edits are now stale.
+(setq eglot--versioned-identifier (+ eglot--versioned-identifier 50))
+(gpt-test-wait "the request to end" (lambda () (and gpt-ls-status
+                                                    (eql 0 (plist-get gpt-ls-status :running)))))
+(gpt-test-wait "the reply document" (lambda () (cl-find-if (lambda (b) (string-match-p "-ask-" (buffer-name b)))
+                                                          (buffer-list))))
+(gpt-test-put 'text (gpt-test-text))
+(gpt-test-put 'reply (with-current-buffer (cl-find-if (lambda (b) (string-match-p "-ask-" (buffer-name b)))
+                                                      (buffer-list))
+                       (gpt-test-text)))
+(gpt-test-put 'log (with-current-buffer "*Messages*" (buffer-string)))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+    assert res["text"] == "Question 问题?\nend\n"
+    assert res["reply"] == "# GPT: Ask\n\nAnswer 答案 🎯\n"
+    assert "gpt-ls could not put the whole reply into the document" in res["log"]

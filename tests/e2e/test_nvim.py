@@ -481,3 +481,175 @@ R.text = buf_text(bufnr)
     ]
     assert res["text"] == "text\n\n   \nmore"
     assert api.chat_requests() == []
+
+
+# Lua: close every floating window (the previous hover reply), so the next one is seen.
+CLOSE_FLOATS = r"""
+function close_floats()
+  for _, w in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(w).relative ~= '' then
+      vim.api.nvim_win_close(w, true)
+    end
+  end
+end
+"""
+
+
+def test_every_hover_action_opens_its_float(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Summarize (built in) and a user action with output = "hover" show their reply like
+    # Explain does: in a float, from the code-action menu; nothing enters the buffer.
+    doc = tmp_path / "report.md"
+    doc.write_text("# Report\n季度收入增长 12% 📈，成本下降。\nRisks: supply 🚢\n", "utf-8")
+    api.script(
+        Reply(text="Revenue up 12% 📈, costs down. 收入增长。", chunk_size=4),
+        Reply(text="Looks fine 👍 but name the supplier.", chunk_size=5),
+    )
+    body = r"""
+require('gpt_ls').setup({
+  cmd = P.server_cmd,
+  settings = { actions = { review = {
+    title = 'GPT: Review', system = 'You review text.', output = 'hover' } } },
+})
+""" + CLOSE_FLOATS + r"""
+local bufnr = open_file(P.doc, 'markdown')
+local before = buf_text(bufnr)
+R.seen = code_action(bufnr, 2, 2, 'GPT: Summarize')
+wait_for('the summary float', function() return #float_lines() > 0 end)
+R.summary_float = float_lines()
+R.summary_hover = hover_at(bufnr, 1, 2)
+close_floats()
+code_action(bufnr, 3, 3, 'GPT: Review')
+wait_for('the review float', function() return #float_lines() > 0 end)
+R.review_float = float_lines()
+wait_for('both progresses to end', function() return count_ends() >= 2 end)
+R.unchanged = buf_text(bufnr) == before
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert "GPT: Summarize" in res["seen"] and "GPT: Review" in res["seen"]
+    assert res["summary_float"] == ["Revenue up 12% 📈, costs down. 收入增长。"]
+    assert res["summary_hover"].startswith("Revenue up 12% 📈, costs down. 收入增长。\n\n---\n")
+    assert res["review_float"] == ["Looks fine 👍 but name the supplier."]
+    assert res["unchanged"] is True
+    assert res["notifications"] == []
+
+
+def test_fix_code_sends_the_diagnostics_of_other_sources(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Neovim 0.11 puts only gpt-ls's own diagnostics in the code-action context: the
+    # plugin adds those of every other source (here a linter's namespace) on the range.
+    doc = tmp_path / "calc.py"
+    doc.write_text("import math\ndef area(r):\n    return pi * r * r  # 面积 🟢\n", "utf-8")
+    api.script(Reply(text="def area(r):\n    return math.pi * r * r  # 面积 🟢"))
+    body = START + r"""
+local bufnr = open_file(P.doc, 'python')
+local ns = vim.api.nvim_create_namespace('fake_linter')
+vim.diagnostic.set(ns, bufnr, {
+  { lnum = 2, col = 11, end_lnum = 2, end_col = 13, severity = vim.diagnostic.severity.ERROR,
+    message = 'F821 Undefined name `pi` 未定义', source = 'ruff' },
+  -- Outside the selected lines: not sent.
+  { lnum = 0, col = 0, severity = vim.diagnostic.severity.WARN,
+    message = 'F401 `math` imported but unused', source = 'ruff' },
+})
+local before = buf_text(bufnr)
+code_action(bufnr, 2, 3, 'GPT: Fix code')
+wait_reply(bufnr, before, 0)
+R.text = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    user = chat_user_text(api, 0)
+    assert "line 3: F821 Undefined name `pi` 未定义 (ruff)" in user
+    assert "F401" not in user
+    assert res["text"] == "import math\ndef area(r):\n    return math.pi * r * r  # 面积 🟢"
+
+
+def test_streaming_leaves_no_message_per_edit(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "quiet.txt"
+    doc.write_text("Count to twelve 🔢\nend\n", "utf-8")
+    api.script(Reply(text=" ".join(f"数{i}" for i in range(1, 13)), chunk_size=2, delay=0.05))
+    body = START + r"""
+-- Neovim prints the label of every workspace/applyEdit with print().
+R.printed = {}
+local orig_print = print
+_G.print = function(...)
+  table.insert(R.printed, table.concat(vim.tbl_map(tostring, { ... }), ' '))
+  return orig_print(...)
+end
+local bufnr = open_file(P.doc, 'text')
+vim.cmd('1GptAsk')
+wait_reply(bufnr, 'Count to twelve 🔢\nend', 0)
+R.text = buf_text(bufnr)
+R.messages = vim.fn.execute('messages')
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["text"] == "Count to twelve 🔢\n" + " ".join(f"数{i}" for i in range(1, 13)) + "\nend"
+    assert len(api.chat_requests()) == 1
+    assert [p for p in res["printed"] if "Workspace edit" in p] == []
+    assert "Workspace edit" not in res["messages"]
+
+
+def test_health_sees_api_key_command_in_the_config_file(tmp_path: Path, api: FakeOpenAI) -> None:
+    config = tmp_path / "gpt-ls" / "config"  # GPT_LS_CONFIG_DIR in the editor's environment
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text(
+        '# apiKey = "not this one"\nmodel = "gpt-4.1-mini"\napiKeyCommand = "pass show openai"\n',
+        "utf-8",
+    )
+    body = r"""
+vim.env.OPENAI_API_KEY = nil
+vim.lsp.config('gpt_ls', { cmd = P.server_cmd })
+vim.lsp.enable('gpt_ls')
+vim.cmd('checkhealth gpt_ls')
+R.health = buf_text(vim.api.nvim_get_current_buf())
+"""
+    res = nvim(tmp_path, api, body)
+    health = res["health"]
+    assert f"- ✅ OK apiKeyCommand set in {config / 'config.toml'}" in health
+    assert "no API key" not in health
+    assert "pass show openai" not in health
+
+
+def test_command_in_a_buffer_without_filetype_says_why(tmp_path: Path, api: FakeOpenAI) -> None:
+    doc = tmp_path / "scratch"
+    doc.write_text("What is 2 + 2? 🤔\n", "utf-8")
+    body = START + r"""
+vim.cmd.runtime('plugin/gpt_ls.lua')
+vim.cmd.edit(vim.fn.fnameescape(P.doc))
+R.filetype = vim.bo.filetype
+vim.cmd('1GptAsk')
+R.after_setfiletype = nil
+vim.cmd('setfiletype text')
+local bufnr = vim.api.nvim_get_current_buf()
+wait_for('gpt-ls to attach after :setfiletype', function()
+  local c = gpt_client(bufnr)
+  return c ~= nil and c.initialized == true
+end, 20000)
+vim.cmd('1GptAsk')
+wait_reply(bufnr, 'What is 2 + 2? 🤔', 0)
+R.text = buf_text(bufnr)
+"""
+    api.script(Reply(text="4 ✅"))
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["filetype"] == ""
+    [note] = res["notifications"]
+    assert note["level"] == 4
+    assert note["msg"].startswith("gpt-ls: this buffer has no filetype")
+    assert ":setfiletype text" in note["msg"]
+    assert "vim.lsp.enable" not in note["msg"]
+    assert res["text"] == "What is 2 + 2? 🤔\n4 ✅"
+
+
+def test_explain_as_a_comment_opens_no_float(tmp_path: Path, api: FakeOpenAI) -> None:
+    # explainOutput = "comment": the server says the output is a comment, not a hover.
+    doc = tmp_path / "calc.py"
+    doc.write_text("x = 6 * 7  # 答案\n", "utf-8")
+    api.script(Reply(text="Multiplies six by seven 🧮"))
+    body = r"""
+require('gpt_ls').setup({ cmd = P.server_cmd, settings = { explainOutput = 'comment' } })
+local bufnr = open_file(P.doc, 'python')
+vim.cmd('1GptExplain')
+wait_reply(bufnr, 'x = 6 * 7  # 答案', 0)
+R.text = buf_text(bufnr)
+R.float = float_lines()
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["text"] == "# Multiplies six by seven 🧮\nx = 6 * 7  # 答案"
+    assert res["float"] == []

@@ -94,8 +94,36 @@ class Raw:
     kind: str = "raw"
 
 
-Behaviour = Reply | Error | Stall | Cut | Raw
-KINDS: dict[str, type] = {"reply": Reply, "error": Error, "stall": Stall, "cut": Cut, "raw": Raw}
+@dataclass
+class Endless:
+    """Stream ``piece`` forever (every ``delay`` seconds), until the client hangs up."""
+
+    piece: str = "endless "
+    delay: float = 0.0
+    kind: str = "endless"
+
+
+@dataclass
+class GiantLine:
+    """Start an SSE stream (``before`` as a first delta), then ``size`` bytes of one line without a newline."""
+
+    size: int = 64 * 1024 * 1024
+    before: str = ""
+    kind: str = "giant"
+
+
+@dataclass
+class Redirect:
+    """Answer ``status`` with ``Location: location``."""
+
+    location: str = "http://127.0.0.2:9/v1/chat/completions"
+    status: int = 307
+    kind: str = "redirect"
+
+
+Behaviour = Reply | Error | Stall | Cut | Raw | Endless | GiantLine | Redirect
+KINDS: dict[str, type] = {"reply": Reply, "error": Error, "stall": Stall, "cut": Cut, "raw": Raw,
+                          "endless": Endless, "giant": GiantLine, "redirect": Redirect}
 
 
 @dataclass
@@ -309,6 +337,15 @@ class FakeOpenAI:
                     self._send_json(b.status, {"error": {
                         "message": b.message, "type": b.type, "code": b.code, "param": None}}, b.headers)
                     return
+                if isinstance(b, Redirect):
+                    self.send_response(b.status)
+                    self.send_header("Location", b.location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if isinstance(b, Endless | GiantLine):
+                    self._serve_unbounded(b, model)
+                    return
                 if isinstance(b, Stall) and b.before_headers:
                     fake._release.wait(b.seconds)
                     self.close_connection = True
@@ -377,6 +414,30 @@ class FakeOpenAI:
                     self.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+            def _serve_unbounded(self, b: Endless | GiantLine, model: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.close_connection = True
+                w = _Chunked(self.wfile)
+                w.write(_chunk_json("chatcmpl-fake", model, {"role": "assistant", "content": ""}, None))
+                if isinstance(b, GiantLine):
+                    if b.before:
+                        w.write(_chunk_json("chatcmpl-fake", model, {"content": b.before}, None))
+                    w.write(b'data: {"id": "chatcmpl-fake", "choices": [{"index": 0, "delta": {"content": "')
+                    block = b"x" * 65536
+                    for _ in range(b.size // len(block)):
+                        w.write(block)
+                    w.flush()
+                    return
+                event = _chunk_json("chatcmpl-fake", model, {"content": b.piece}, None)
+                while True:  # until the client hangs up (BrokenPipeError)
+                    w.write(event)
+                    w.flush()
+                    if b.delay:
+                        time.sleep(b.delay)
 
         return Handler
 

@@ -8,7 +8,8 @@
 //   GPT_LS_PYTHON a Python with gpt-ls installed (default: <repo>/.venv/bin/python)
 //   CHROMIUM      default /usr/lib/chromium/chromium
 //   ARTIFACTS     where screenshots and logs go (default: <repo>/artifacts/vscode)
-//   SCREENSHOTS   the README's screenshots (default: <repo>/docs/screenshots)
+//   SCREENSHOTS   when set, a folder that also gets the README's screenshots under their
+//                 plain names (.ci/vscode.sh sets it to docs/screenshots only when asked)
 //   E2E_TIMEOUT   overall limit in seconds (default 600)
 //
 // It prints one line per check and ends with "vscode: N passed, N failed".
@@ -28,7 +29,7 @@ const VSIX = path.resolve(requireEnv("VSIX"));
 const PYTHON = process.env.GPT_LS_PYTHON || path.join(REPO, ".venv", "bin", "python");
 const CHROMIUM = process.env.CHROMIUM || "/usr/lib/chromium/chromium";
 const ARTIFACTS = path.resolve(process.env.ARTIFACTS || path.join(REPO, "artifacts", "vscode"));
-const SCREENSHOTS = path.resolve(process.env.SCREENSHOTS || path.join(REPO, "docs", "screenshots"));
+const SCREENSHOTS = process.env.SCREENSHOTS ? path.resolve(process.env.SCREENSHOTS) : null;
 const OVERALL = Number(process.env.E2E_TIMEOUT || 600) * 1000;
 const API_KEY = "sk-vscode-e2e-0123456789abcdef";
 const WAIT = 30_000;
@@ -53,6 +54,7 @@ const CONTINUE_REPLY = "再补充一句：测量一个粒子会立刻决定另�
 const EXPLAIN_REPLY = "**导数**解释：x² 的变化率是 2x 📈 — derivative explained.";
 const EMAIL_REPLY = "Subject: 明天的预算会议 📅\n\n王经理您好，\n\n明天下午三点开会讨论预算和 Q3 路线图。\n\n此致";
 const TRANSLATION = "Meeting with Manager Wang tomorrow at 3 pm about the budget 💰 and the Q3 roadmap";
+const SUMMARY = "摘要：明天三点预算会议 📅 — a budget meeting tomorrow at 3 pm.";
 const SLOW_REPLY = "这是一个很慢的回答 🐢 " + "慢".repeat(60) + " END-OF-SLOW-REPLY";
 
 function requireEnv(name) {
@@ -80,7 +82,7 @@ async function screenshot(name, { readme = false } = {}) {
   const file = path.join(ARTIFACTS, `${String(shot).padStart(2, "0")}-${name}.png`);
   try {
     await page.screenshot({ path: file });
-    if (readme) fs.copyFileSync(file, path.join(SCREENSHOTS, `${name}.png`));
+    if (readme && SCREENSHOTS) fs.copyFileSync(file, path.join(SCREENSHOTS, `${name}.png`));
   } catch (err) {
     log(`(screenshot ${name} failed: ${err.message})`);
   }
@@ -308,6 +310,12 @@ async function statusText() {
   return (await item.count()) ? (await item.innerText()).trim() : "";
 }
 
+/** Wait until no request runs (the status bar stops counting tokens): the reply's last
+ * edits are in, so the next check sees the document's final lines. */
+async function waitForIdle(label) {
+  await waitFor(`${label}: the request to end`, async () => !/tokens/.test(await statusText()), WAIT, 100);
+}
+
 /** The text of the notification toasts (and of the notification center, when asked). */
 async function notificationsText(center = false) {
   const selector = center
@@ -334,7 +342,7 @@ function contentOf(message) {
 
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  if (SCREENSHOTS) fs.mkdirSync(SCREENSHOTS, { recursive: true });
   for (const f of fs.readdirSync(ARTIFACTS)) fs.rmSync(path.join(ARTIFACTS, f), { recursive: true, force: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gpt-ls-vscode-"));
   tmpDir = tmp;
@@ -347,8 +355,8 @@ async function main() {
   log(`temp dir ${tmp}`);
 
   if (!fs.existsSync(PYTHON)) throw new Error(`no Python at ${PYTHON}: create the repo's .venv first (pip install -e .[test])`);
-  const probe = spawnSync(PYTHON, ["-c", "import gpt_ls.server"], { encoding: "utf8" });
-  if (probe.status !== 0) throw new Error(`${PYTHON} cannot import gpt_ls.server:\n${probe.stderr}`);
+  const probe = spawnSync(PYTHON, ["-c", "import gpt_ls.lsp.server"], { encoding: "utf8" });
+  if (probe.status !== 0) throw new Error(`${PYTHON} cannot import gpt_ls.lsp.server:\n${probe.stderr}`);
 
   const apiUrl = await startFake();
   log(`fake OpenAI at ${apiUrl}`);
@@ -563,6 +571,7 @@ async function main() {
       await script(apiUrl, { kind: "reply", text: CONTINUE_REPLY, chunk_size: 4 });
       await runFromPalette("GPT: Continue conversation");
       await waitForEditorText("Continue", CONTINUE_REPLY);
+      await waitForIdle("Continue");
       const reqs = await chatRequests(apiUrl);
       const body = reqs[reqs.length - 1].body;
       if (body.model !== "gpt-4o-mini") throw new Error(`the changed model setting did not apply: model ${body.model}`);
@@ -612,6 +621,7 @@ async function main() {
         await item.click();
       });
       await waitForEditorText("Draft email", EMAIL_REPLY);
+      await waitForIdle("Draft email");
       const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
       if (!user.includes(NOTES)) throw new Error(`the notes did not reach the model intact: ${user}`);
       await screenshot("draft-email");
@@ -629,8 +639,28 @@ async function main() {
       await screenshot("run-action");
       await row.click();
       await waitForEditorText("Translate", TRANSLATION);
+      await waitForIdle("Translate");
       const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
       if (!user.includes(NOTES)) throw new Error(`the text to translate did not reach the model intact: ${user}`);
+    });
+
+    await check("Summarize from Run action… shows its reply as a hover (output = hover)", async () => {
+      await selectLine(NOTES);
+      await script(apiUrl, { kind: "reply", text: SUMMARY, chunk_size: 6 });
+      await runFromPalette("GPT: Run action…", { opensInput: "GPT: Run action" });
+      const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "GPT: Summarize" }).first();
+      await row.waitFor({ state: "visible", timeout: WAIT });
+      await row.click();
+      await waitFor("the summary hover after the command", async () => {
+        const t = await page.locator(".monaco-hover-content:visible").allInnerTexts();
+        return t.some((x) => x.includes("明天三点预算会议 📅"));
+      }, WAIT);
+      await screenshot("summary-hover");
+      if ((await editorText()).includes("明天三点预算会议")) throw new Error("the summary was inserted into the document instead of shown as hover");
+      const user = lastMessages(await chatRequests(apiUrl)).filter((m) => m.role === "user").map(contentOf).join("\n");
+      if (!user.includes(NOTES)) throw new Error(`the text to summarize did not reach the model intact: ${user}`);
+      await page.keyboard.press("Escape");
+      await page.mouse.move(5, 5);
     });
 
     await check("Check connection reports the answer from the API", async () => {

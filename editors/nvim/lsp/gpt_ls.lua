@@ -15,9 +15,16 @@ return {
     ['gpt-ls/status'] = function(_, params, ctx)
       require('gpt_ls').on_status(params, ctx)
     end,
-    -- Answers to commands run from the code-action menu (Explain opens a float).
+    -- Answers to commands run from the code-action menu (hover replies open a float).
     ['workspace/executeCommand'] = function(err, result, ctx)
       require('gpt_ls').on_command_result(err, result, ctx)
+    end,
+  },
+  -- Actions run through gpt-ls.run ("GPT: Fix code", ...) get the diagnostics of every
+  -- source on their range: Neovim's code-action context carries only gpt-ls's own.
+  commands = {
+    ['gpt-ls.run'] = function(command, ctx)
+      require('gpt_ls').run_command(command, ctx)
     end,
   },
 }

@@ -143,13 +143,17 @@ function clientOptions(): LanguageClientOptions {
     middleware: {
       // Code actions (Refactor menu, light bulb) run server commands through the client:
       // report their failures the same way as the palette's.
+      // A reply whose output is a hover shows at once, as from the palette.
       executeCommand: async (command, args, next) => {
+        let result: unknown;
         try {
-          return await next(command, args);
+          result = await next(command, args);
         } catch (err) {
           reportFailure(err);
           return undefined;
         }
+        await showHoverReply(command, result);
+        return result;
       },
       workspace: {
         // Answer `workspace/configuration` for our section with exactly what we push.
@@ -202,7 +206,7 @@ async function startClient(): Promise<void> {
     // Not awaited: activation must not wait for the user to dismiss the message.
     void vscode.window
       .showErrorMessage(
-        `gpt-ls could not start (${shown}): ${reason}. Install gpt-ls (pip install gpt-ls) or set gpt-ls.serverPath / gpt-ls.pythonPath.`,
+        `gpt-ls could not start (${shown}): ${reason}. Install gpt-ls from its repository (pipx install /path/to/gpt-ls) or set gpt-ls.serverPath / gpt-ls.pythonPath.`,
         "Open settings",
         "Show log",
       )
@@ -316,16 +320,29 @@ async function runAction(action: Action): Promise<void> {
     // The server's message can be longer than VS Code shows; the log keeps the whole report.
     log.info(`GPT: Check connection\n${lines.map(String).join("\n")}`);
   }
-  const status = (result as { status?: unknown } | null)?.status;
-  if (action.server === "gpt-ls.explain" && status !== "error" && status !== "cancelled" && vscode.window.activeTextEditor) {
-    // The explanation is a hover over the explained text: show it at the cursor now.
-    const editor = vscode.window.activeTextEditor;
-    const sel = editor.selection;
-    if (!sel.isEmpty) {
-      editor.selection = new vscode.Selection(sel.start, sel.start);
-    }
-    await vscode.commands.executeCommand("editor.action.showHover");
+  await showHoverReply(action.server, result);
+}
+
+/** Show the reply of server `command` at the cursor when its output is a hover over the text.
+ *
+ * The server names each result's output: `"hover"` for Explain, Summarize and user actions
+ * with `output = "hover"`. A server that names none shows Explain's as hover.
+ */
+async function showHoverReply(command: string, result: unknown): Promise<void> {
+  const r = result as { output?: unknown; status?: unknown } | null | undefined;
+  const editor = vscode.window.activeTextEditor;
+  if (!r || typeof r !== "object" || !editor) {
+    return;
   }
+  const hover = r.output === undefined ? command === "gpt-ls.explain" : r.output === "hover";
+  if (!hover || r.status === "error" || r.status === "cancelled") {
+    return;
+  }
+  const sel = editor.selection;
+  if (!sel.isEmpty) {
+    editor.selection = new vscode.Selection(sel.start, sel.start);
+  }
+  await vscode.commands.executeCommand("editor.action.showHover");
 }
 
 /** Every action the server offers for the selection (built-in and user-defined), in a quick pick.

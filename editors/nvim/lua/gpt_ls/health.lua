@@ -11,6 +11,44 @@ local function resolved_cmd()
   return { 'gpt-ls' }, ok and config or nil
 end
 
+--- The user's gpt-ls config file, where the server looks for it (GPT_LS_CONFIG_DIR moves it).
+function M.user_config_file()
+  local dir = vim.env.GPT_LS_CONFIG_DIR
+  if not dir or dir == '' then
+    if vim.fn.has('mac') == 1 then
+      dir = vim.fs.joinpath(vim.env.HOME or '~', 'Library', 'Application Support', 'gpt-ls')
+    elseif vim.fn.has('win32') == 1 then
+      dir = vim.fs.joinpath(vim.env.LOCALAPPDATA or '', 'gpt-ls', 'gpt-ls')
+    else
+      local xdg = vim.env.XDG_CONFIG_HOME
+      if not xdg or xdg == '' then
+        xdg = vim.fs.joinpath(vim.env.HOME or '~', '.config')
+      end
+      dir = vim.fs.joinpath(xdg, 'gpt-ls')
+    end
+  end
+  return vim.fs.joinpath(dir, 'config.toml')
+end
+
+--- The key settings (apiKey, apiKeyCommand) assigned in TOML file `path`, as a list.
+--- A line scan, not a TOML parser: enough to tell whether the server will find a key.
+function M.key_settings_in(path)
+  local ok, lines = pcall(vim.fn.readfile, path)
+  local found = {}
+  if not ok then
+    return found
+  end
+  for _, line in ipairs(lines) do
+    local key = line:match('^%s*["\']?([%w_]+)["\']?%s*=%s*[^%s]')
+    local name = ({ apiKey = 'apiKey', api_key = 'apiKey', apiKeyCommand = 'apiKeyCommand',
+      api_key_command = 'apiKeyCommand' })[key or '']
+    if name and not vim.list_contains(found, name) then
+      table.insert(found, name)
+    end
+  end
+  return found
+end
+
 function M.check()
   local h = vim.health
   h.start('gpt-ls: Neovim')
@@ -49,13 +87,18 @@ function M.check()
 
   h.start('gpt-ls: API key')
   local settings = config and config.settings and config.settings['gpt-ls'] or {}
+  local user_file = M.user_config_file()
+  local in_file = M.key_settings_in(user_file)
   if type(settings) == 'table' and (settings.apiKey or settings.apiKeyCommand) then
     h.ok('apiKey / apiKeyCommand set in the Neovim settings (not shown)')
+  elseif #in_file > 0 then
+    h.ok(('%s set in %s (not run or shown here; :GptCheck tests it)'):format(
+      table.concat(in_file, ' and '), user_file))
   elseif vim.env.OPENAI_API_KEY and vim.env.OPENAI_API_KEY ~= '' then
     h.ok('OPENAI_API_KEY is set (not shown)')
   else
     h.warn('no API key in the settings and OPENAI_API_KEY is unset', {
-      'export OPENAI_API_KEY=sk-... before starting Neovim, or set apiKeyCommand in ~/.config/gpt-ls/config.toml',
+      'export OPENAI_API_KEY=sk-... before starting Neovim, or set apiKeyCommand in ' .. user_file,
     })
   end
   if vim.env.OPENAI_BASE_URL and vim.env.OPENAI_BASE_URL ~= '' then

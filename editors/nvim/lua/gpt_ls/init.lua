@@ -19,7 +19,8 @@ M.defaults = {
   enable = true,
   -- Show work-done progress ("gpt-ls: Ask 120 tokens") in the message area.
   progress = true,
-  -- Open :GptExplain's result in a floating window (it is also the hover over the range).
+  -- Open the result of every action whose output is a hover (Explain, Summarize, your own
+  -- `output = "hover"` actions) in a floating window; it also stays as the hover (`K`).
   explain_float = true,
 }
 
@@ -40,15 +41,33 @@ local function notify(msg, level)
   vim.notify('gpt-ls: ' .. msg, level or vim.log.levels.INFO)
 end
 
+--- Why no gpt-ls client is attached to `bufnr`, and what to do about it.
+local function not_attached_reason(bufnr)
+  if not (vim.lsp.is_enabled and vim.lsp.is_enabled(M.name)) then
+    return 'not enabled: add vim.lsp.enable("gpt_ls") (or require("gpt_ls").setup{}) to init.lua'
+  end
+  local filetype = vim.bo[bufnr].filetype
+  if filetype == '' then
+    -- vim.lsp.enable starts servers on the FileType event, which such a buffer never fires.
+    return 'this buffer has no filetype, and Neovim starts language servers only in buffers '
+      .. 'that have one: set one (e.g. :setfiletype text or :setfiletype markdown) and run '
+      .. 'the command again'
+  end
+  local ok, config = pcall(function() return vim.lsp.config[M.name] end)
+  local filetypes = ok and type(config) == 'table' and config.filetypes or nil
+  if filetypes and not vim.list_contains(filetypes, filetype) then
+    return ('not started for filetype "%s": the gpt_ls config lists only %s'):format(
+      filetype, table.concat(filetypes, ', '))
+  end
+  return 'not attached to this buffer (did the server fail to start?); see :checkhealth gpt_ls'
+end
+
 --- The gpt-ls client attached to `bufnr`, or nil (with a message saying what to do).
 function M.client(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
   local client = vim.lsp.get_clients({ bufnr = bufnr, name = M.name })[1]
   if not client then
-    notify(
-      'not attached to this buffer; run vim.lsp.enable("gpt_ls") and see :checkhealth gpt_ls',
-      vim.log.levels.ERROR
-    )
+    notify(not_attached_reason(bufnr), vim.log.levels.ERROR)
   end
   return client
 end
@@ -135,7 +154,7 @@ local function on_error(err)
   notify(msg, vim.log.levels.ERROR)
 end
 
---- Show a command's text result (Explain's explanation) in a floating window.
+--- Show a command's text result (a hover-output action's reply) in a floating window.
 local function show_markdown(result)
   local text = result
   if type(result) == 'table' then
@@ -153,15 +172,68 @@ local function show_markdown(result)
   })
 end
 
+--- Whether `result` of server command `command` is a reply shown as hover: the server says
+--- `output = "hover"` (Explain, Summarize, user actions); a server that names no output
+--- shows Explain's as hover.
+function M.is_hover(command, result)
+  if type(result) ~= 'table' then
+    return false
+  end
+  if result.output ~= nil then
+    return result.output == 'hover'
+  end
+  return command == 'gpt-ls.explain'
+end
+
+--- Show the answer of server command `command`: a hover reply opens in a float.
+function M.show_result(command, result)
+  if M.options.explain_float and M.is_hover(command, result) then
+    show_markdown(result)
+  end
+end
+
 --- Handler of command answers when no `on_result` was given (the code-action menu):
---- errors become a message, Explain's explanation opens in a float.
+--- errors become a message, a hover reply opens in a float.
 function M.on_command_result(err, result, ctx)
   if err then
     on_error(err)
-  elseif ctx and ctx.params and ctx.params.command == 'gpt-ls.explain'
-    and M.options.explain_float then
-    show_markdown(result)
+  else
+    M.show_result(ctx and ctx.params and ctx.params.command, result)
   end
+end
+
+--- LSP diagnostics of every source (pyright, ruff, nvim-lint, ...) on the lines of `range`.
+--- Neovim 0.11 puts only the requesting client's own diagnostics in a code action's context.
+function M.diagnostics(bufnr, range)
+  local found = {}
+  for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+    if d.lnum <= range['end'].line and (d.end_lnum or d.lnum) >= range.start.line then
+      table.insert(found, d)
+    end
+  end
+  return vim.lsp.diagnostic.from(found)
+end
+
+--- Client-side handler of `gpt-ls.run` (code actions such as "GPT: Fix code"): add the
+--- editor's diagnostics for the range as the 4th argument, then run it on the server.
+function M.run_command(command, ctx)
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  if not client then
+    return
+  end
+  local args = vim.deepcopy(command.arguments or {})
+  local uri, range = args[2], args[3]
+  if type(uri) == 'string' and type(range) == 'table' and range.start and range['end'] then
+    local diagnostics = M.diagnostics(vim.uri_to_bufnr(uri), range)
+    if #diagnostics > 0 then
+      local options = type(args[4]) == 'table' and args[4] or {}
+      options.diagnostics = diagnostics
+      args[4] = options
+    end
+  end
+  -- client:request, not exec_cmd: exec_cmd would call this handler again.
+  client:request('workspace/executeCommand', { command = command.command, arguments = args },
+    M.on_command_result, ctx.bufnr)
 end
 
 --- Run server command `command` with `arguments`; `on_result(result)` gets the reply.
@@ -185,11 +257,10 @@ function M.action(name, line1, line2)
     return
   end
   local range = M.range(bufnr, M.selection(bufnr, line1, line2), client.offset_encoding)
-  local on_result = nil
-  if spec.command == 'gpt-ls.explain' and M.options.explain_float then
-    on_result = show_markdown
-  end
-  M.exec(client, spec.command, spec.title, { vim.uri_from_bufnr(bufnr), range }, bufnr, on_result)
+  M.exec(client, spec.command, spec.title, { vim.uri_from_bufnr(bufnr), range }, bufnr,
+    function(result)
+      M.show_result(spec.command, result)
+    end)
 end
 
 --- :GptNew — start a fresh conversation for this workspace.
