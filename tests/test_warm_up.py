@@ -14,6 +14,7 @@ async def test_warm_up_loads_the_tls_context_but_not_the_tokenizer(tmp_path, mon
 
     tokens.reset()
     http._SSL_CONTEXTS.clear()
+    monkeypatch.setattr(http, "_warmed", False)  # another test's exchange may have warmed up
     ls = GptLanguageServer()
     ls.warm_up()
     assert ls._warm is not None
