@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, cast
 
-from gpt_ls import budget, prompts
+from gpt_ls import budget, fitting, prompts
 from gpt_ls.actions.catalog import Action
 from gpt_ls.errors import GptLsError, ReplyCapped, ReplyTooLong, StreamInterrupted, StreamTooLong
 from gpt_ls.history.memory import MemoryConversations
@@ -24,7 +24,7 @@ from gpt_ls.history.store import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
 from gpt_ls.settings import RANGES, Settings
 from gpt_ls.text import valid_unicode
-from gpt_ls.tokens import count_text, encoding_notice, get_encoding
+from gpt_ls.tokens import encoding_notice
 
 if TYPE_CHECKING:
     from openai import AsyncStream
@@ -132,7 +132,7 @@ class Exchange:
         self._clients = clients
         self._store: HistoryStore | None = None
         self._noticed: set[str] = set()
-        self._encodings_ready: set[str] = set()
+        self._sdk_ready = False
         self.store_notice: str | None = None
         #: The conversations of this session when the ``history`` setting is off.
         self.memory = MemoryConversations()
@@ -263,24 +263,19 @@ class Exchange:
         render: budget.Render = action_render
         if req.chat is not None:
             render, turns = self._chat_render(req)
-        if info.encoding not in self._encodings_ready:
-            # The first count loads the tokenizer (0.4-0.9 s) and the first request the SDK
-            # (about 1 s, maybe being imported by the server's warm-up): both in a thread,
-            # so that the editor's other requests are answered meanwhile (benchmarks/run.py).
-            await asyncio.to_thread(get_encoding, info.encoding)
+        if not self._sdk_ready:  # the SDK (about 1 s; or wait for the server's warm-up), off the loop
             await asyncio.to_thread(importlib.import_module, "gpt_ls.api.failures")
-            self._encodings_ready.add(info.encoding)
-        # Counting with an estimate (tokenizer data missing or damaged): say so, once.
-        self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
+            await asyncio.to_thread(importlib.import_module("gpt_ls.api.http").warm_up)
+            self._sdk_ready = True
         try:
-            fitted = budget.fit(
-                lambda b, a, h: adapt_messages(info, render(b, a, h)),
-                ctx.before, ctx.after, turns, info, settings.max_tokens,
-                min_reply=REASONING_MIN_REPLY if info.reasoning else DEFAULT_MIN_REPLY,
-            )
+            fitted = await fitting.fit_request(
+                lambda b, a, h: adapt_messages(info, render(b, a, h)), ctx.before, ctx.after, turns, info,
+                settings.max_tokens, REASONING_MIN_REPLY if info.reasoning else DEFAULT_MIN_REPLY)
         except GptLsError as exc:
             outcome.error = exc
             return outcome
+        # Counting with an estimate (tokenizer data missing or damaged): say so, once.
+        self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
         outcome.messages = fitted.messages
         if fitted.dropped_turns:
             log.info("dropped %d earlier messages to fit the context window", fitted.dropped_turns)
@@ -332,7 +327,9 @@ class Exchange:
             log.info("reply stopped: %s", outcome.error)
         outcome.text, usage = "".join(got.parts), got.usage
         if usage is None:
-            usage = Usage(fitted.prompt_tokens, count_text(outcome.text, info.encoding), exact=False)
+            # No usage from the API (cancelled, cut off, no include_usage): counted, and marked so.
+            usage = Usage(*await asyncio.shield(fitting.counted_usage(fitted.messages, outcome.text, info)), False)
+            self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
         outcome.usage = usage
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         if not settings.history and req.chat is None:  # the session's conversation, in memory
