@@ -103,7 +103,7 @@ async def figures(res: Results, api: RemoteFake, actions: int) -> None:
             await stop_session(session)
     res.add("first text", "first action after start, run directly (no menu first; fake answers at once)",
             cold_direct, "ms")
-    res.add("first text", "code action round trip, max, while that first action loads the tokenizer",
+    res.add("first text", "code action round trip, max, while that first action starts",
             max(during_cold), "ms", note=f"n={len(during_cold)}")
     res.add("concurrency", f"all {actions} progress begun after", started, "ms")
     res.check("concurrency", f"all {actions} progress ended", ended() == actions, f"{ended()} of {actions}")

@@ -31,3 +31,26 @@ def peer_commands(install: bool) -> dict[str, list[str]]:
         else:
             print(f"  note: {peer} is not installed; skipped", flush=True)
     return commands
+
+
+COPILOT_DIR = Path(tempfile.gettempdir()) / "gpt-ls-bench-copilot"
+COPILOT_PACKAGES = ["@github/copilot-language-server", "@github/copilot-language-server-linux-x64"]
+#: The native binary of the linux-x64 package (it answers initialize without signing in).
+COPILOT_BINARY = COPILOT_DIR / "node_modules/@github/copilot-language-server-linux-x64/copilot-language-server"
+
+
+def copilot_command(install: bool) -> list[str] | None:
+    """GitHub's copilot-language-server, installed with npm into its own folder when missing."""
+    if not COPILOT_BINARY.exists() and install:
+        print(f"  installing {' '.join(COPILOT_PACKAGES)} into {COPILOT_DIR} with npm …", flush=True)
+        try:
+            COPILOT_DIR.mkdir(exist_ok=True)
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(COPILOT_DIR),
+                            *COPILOT_PACKAGES], check=True, timeout=600,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except (subprocess.SubprocessError, OSError) as exc:
+            print(f"  note: could not install copilot-language-server ({exc}); it is skipped", flush=True)
+    if not COPILOT_BINARY.exists():
+        print("  note: copilot-language-server is not installed; skipped", flush=True)
+        return None
+    return [str(COPILOT_BINARY), "--stdio"]

@@ -19,12 +19,12 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from benchmarks import budget, concurrency, first_text, history, startup, streaming
+from benchmarks import budget, concurrency, first_seconds, first_text, footprint, history, startup, streaming
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
-PARTS = ["startup", "budget", "history", "first-text", "streaming", "concurrency"]
-SERVER_PARTS = {"first-text", "streaming", "concurrency"}
+PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds"]
+SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds"}
 
 
 async def server_benchmarks(res: Results, args: argparse.Namespace) -> None:
@@ -36,6 +36,7 @@ async def server_benchmarks(res: Results, args: argparse.Namespace) -> None:
             "first-text": lambda: first_text.figures(res, api, runs),
             "streaming": lambda: streaming.figures(res, api, 400 if args.quick else 2000, 200.0),
             "concurrency": lambda: concurrency.figures(res, api, 20),
+            "first-seconds": lambda: first_seconds.figures(res, api, 1 if args.quick else 3),
         }
         for name, section in sections.items():
             if name not in args.parts:
@@ -65,6 +66,8 @@ def main() -> None:
     res = Results()
     if "startup" in args.parts:
         startup.figures(res, 5 if args.quick else 15, peers=not args.no_peers)
+    if "footprint" in args.parts:
+        footprint.figures(res, 1 if args.quick else 3, peers=not args.no_peers)
     if "budget" in args.parts:
         budget.figures(res, args.quick)
     if "history" in args.parts:

@@ -199,6 +199,60 @@ def _refusal(
     )
 
 
+def _limits(info: ModelInfo, max_tokens: int | None, min_reply: int) -> tuple[int, int, int]:
+    """(tokens reserved for the reply, the usable window, the most the prompt may use)."""
+    reserve = min(max_tokens, info.max_output) if max_tokens else min(min_reply, info.max_output)
+    window = info.context_window - spare_tokens(info)
+    limit = window - reserve
+    if info.max_input is not None:
+        limit = min(limit, info.max_input)
+    return reserve, window, limit
+
+
+def byte_bound(text: str) -> int:
+    """A proven upper bound of ``text``'s tokens, without a tokenizer: a token is at least a byte."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def bound_messages(messages: Messages, info: ModelInfo) -> int:
+    """An upper bound of :func:`tokens.count_messages` that needs no tokenizer (bytes for tokens)."""
+    per_message, per_name = tokens.message_overhead(info)
+    total = tokens.REPLY_PRIMING + per_message * len(messages)
+    for message in messages:
+        total += sum(byte_bound(value) for value in message.values())
+        total += max(per_name, 0) * ("name" in message)
+    return total
+
+
+def fit_by_bound(
+    render: Render,
+    before: str,
+    after: str,
+    history: Messages,
+    info: ModelInfo,
+    max_tokens: int | None,
+    min_reply: int = 256,
+) -> Fitted | None:
+    """The whole request, uncounted, when it fits so clearly that :func:`fit` would send it unchanged.
+
+    A token is at least one byte, so the request's UTF-8 size bounds its prompt tokens.
+    When that bound fits, and leaves the reply budget exactly what :func:`fit` would
+    choose (``maxTokens``, or the model's whole output when the window has room for it),
+    the answer is :func:`fit`'s without loading a tokenizer (0.4-0.9 s of held GIL and
+    40-80 MB): the excerpt and every turn kept, the same reply budget. The prompt size
+    reported is the bound (``exact`` False); the API's usage chunk gives the real one.
+    Returns None when only an exact count can tell (near the window, long conversations,
+    models whose reply budget is what the prompt leaves).
+    """
+    reserve, window, limit = _limits(info, max_tokens, min_reply)
+    messages = render(before, after, list(history))
+    upper = bound_messages(messages, info)
+    if upper > limit or (not max_tokens and window - upper < info.max_output):
+        return None
+    reply = reserve if max_tokens else info.max_output
+    return Fitted(messages, upper, reply, trimmed_context=False, dropped_turns=0, exact=False)
+
+
 def fit(
     render: Render,
     before: str,
@@ -209,11 +263,7 @@ def fit(
     min_reply: int = 256,
 ) -> Fitted:
     """Build the largest request that fits the window with its reply budget, or refuse."""
-    reserve = min(max_tokens, info.max_output) if max_tokens else min(min_reply, info.max_output)
-    window = info.context_window - spare_tokens(info)
-    limit = window - reserve
-    if info.max_input is not None:
-        limit = min(limit, info.max_input)
+    reserve, window, limit = _limits(info, max_tokens, min_reply)
 
     def count(messages: Messages) -> int:
         return tokens.count_messages(messages, info)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gpt_ls.actions.catalog import load_actions
 from gpt_ls.api.failures import describe_error
 from gpt_ls.api.http import endpoint_url, make_client, model_param
 from gpt_ls.api.keys import resolve_api_key
@@ -99,9 +100,14 @@ async def run_check(loaded: ResolvedSettings, env: Mapping[str, str] | None = No
     else:
         key_line = "(none)"
     lines += settings_lines(loaded, key_line)
-    if loaded.problems:
+    # The actions as the server loads them (same loader), so their problems show here too.
+    catalog = load_actions(loaded.action_layers)
+    lines.append("Actions (id, title, where it came from):")
+    lines += [f"  {a.id} = {a.title}  ({a.origin})" for a in catalog.actions]
+    problems = [*loaded.problems, *catalog.problems]
+    if problems:
         lines.append("Problems (these values were ignored):")
-        lines += [f"  - {p}" for p in loaded.problems]
+        lines += [f"  - {p}" for p in problems]
     else:
         lines.append("Problems: none")
     url = endpoint_url(settings)

@@ -16,13 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, cast
 
-from gpt_ls import budget, prompts
+from gpt_ls import budget, fitting, prompts
 from gpt_ls.actions.catalog import Action
 from gpt_ls.errors import GptLsError, ReplyCapped, ReplyTooLong, StreamInterrupted, StreamTooLong
+from gpt_ls.history.memory import MemoryConversations
 from gpt_ls.history.store import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
 from gpt_ls.settings import RANGES, Settings
-from gpt_ls.tokens import count_text, encoding_notice, get_encoding
+from gpt_ls.text import valid_unicode
+from gpt_ls.tokens import encoding_notice
 
 if TYPE_CHECKING:
     from openai import AsyncStream
@@ -95,13 +97,6 @@ class Reply:
         return f"{self.model} · {text}" + ("" if self.usage.exact else " (counted)")
 
 
-def valid_unicode(text: str) -> str:
-    """``text`` as UTF-8 can carry it: a lone surrogate (JSON allows ``\\ud800``) becomes U+FFFD."""
-    if text.isascii():
-        return text
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
 def without_lone_surrogates(req: ExchangeRequest) -> ExchangeRequest:
     """The request with every text made storable and sendable (SQLite and HTTP refuse lone surrogates)."""
     ctx = req.context
@@ -137,8 +132,10 @@ class Exchange:
         self._clients = clients
         self._store: HistoryStore | None = None
         self._noticed: set[str] = set()
-        self._encodings_ready: set[str] = set()
+        self._sdk_ready = False
         self.store_notice: str | None = None
+        #: The conversations of this session when the ``history`` setting is off.
+        self.memory = MemoryConversations()
 
     @property
     def clients(self) -> ClientCache:
@@ -187,14 +184,13 @@ class Exchange:
         A new conversation is only created once the request is about to be sent, so a
         request refused before sending leaves no empty conversation behind.
         """
-        if not req.settings.history:
-            return None, [], False
+        if not req.settings.history:  # kept in memory for this session only
+            keep = req.chat is None and req.action.continues(req.settings) and not req.new_conversation
+            return None, self.memory.turns(req.workspace) if keep else [], False
         if req.chat is not None:
             return None, [], True
         store = self.store()
-        mode = req.action.conversation
-        continues = mode == "continue" or (mode == "setting" and req.settings.ask_continues_conversation)
-        if continues and not req.new_conversation:
+        if req.action.continues(req.settings) and not req.new_conversation:
             current = store.current_conversation(req.workspace)
             if current is not None:
                 return current.id, store.turns(current.id), False
@@ -267,24 +263,19 @@ class Exchange:
         render: budget.Render = action_render
         if req.chat is not None:
             render, turns = self._chat_render(req)
-        if info.encoding not in self._encodings_ready:
-            # The first count loads the tokenizer (0.4-0.9 s) and the first request the SDK
-            # (about 1 s, maybe being imported by the server's warm-up): both in a thread,
-            # so that the editor's other requests are answered meanwhile (benchmarks/run.py).
-            await asyncio.to_thread(get_encoding, info.encoding)
+        if not self._sdk_ready:  # the SDK (about 1 s; or wait for the server's warm-up), off the loop
             await asyncio.to_thread(importlib.import_module, "gpt_ls.api.failures")
-            self._encodings_ready.add(info.encoding)
-        # Counting with an estimate (tokenizer data missing or damaged): say so, once.
-        self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
+            await asyncio.to_thread(importlib.import_module("gpt_ls.api.http").warm_up)
+            self._sdk_ready = True
         try:
-            fitted = budget.fit(
-                lambda b, a, h: adapt_messages(info, render(b, a, h)),
-                ctx.before, ctx.after, turns, info, settings.max_tokens,
-                min_reply=REASONING_MIN_REPLY if info.reasoning else DEFAULT_MIN_REPLY,
-            )
+            fitted = await fitting.fit_request(
+                lambda b, a, h: adapt_messages(info, render(b, a, h)), ctx.before, ctx.after, turns, info,
+                settings.max_tokens, REASONING_MIN_REPLY if info.reasoning else DEFAULT_MIN_REPLY)
         except GptLsError as exc:
             outcome.error = exc
             return outcome
+        # Counting with an estimate (tokenizer data missing or damaged): say so, once.
+        self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
         outcome.messages = fitted.messages
         if fitted.dropped_turns:
             log.info("dropped %d earlier messages to fit the context window", fitted.dropped_turns)
@@ -336,9 +327,14 @@ class Exchange:
             log.info("reply stopped: %s", outcome.error)
         outcome.text, usage = "".join(got.parts), got.usage
         if usage is None:
-            usage = Usage(fitted.prompt_tokens, count_text(outcome.text, info.encoding), exact=False)
+            # No usage from the API (cancelled, cut off, no include_usage): counted, and marked so.
+            usage = Usage(*await asyncio.shield(fitting.counted_usage(fitted.messages, outcome.text, info)), False)
+            self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
         outcome.usage = usage
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
+        if not settings.history and req.chat is None:  # the session's conversation, in memory
+            self.memory.remember(req.workspace, ctx.selection, outcome.text, outcome.status == "complete",
+                                 new=req.new_conversation or not req.action.continues(settings))
         if recording is not None:
             try:
                 outcome.conversation_id, assistant_id = await asyncio.shield(recording)

@@ -215,3 +215,10 @@ def minimal_change(old: str, new: str) -> Change:
     # The common suffix of what follows the prefix, found the same way on reversed strings.
     suffix = _common_prefix(old[prefix:][::-1], new[prefix:][::-1], rest)
     return Change(prefix, len(old) - suffix, new[prefix : len(new) - suffix])
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate (JSON allows ``\\ud800``) becomes U+FFFD."""
+    if text.isascii() or not re.search("[\ud800-\udfff]", text):  # paired ones are one astral character
+        return text  # the same object: a 10,000-line document is not copied (2 MB, and 3 MB transient)
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")

@@ -8,10 +8,10 @@ than seeding tiktoken's cache directory, means no environment variable (``TIKTOK
 disables tiktoken's cache), no read-only or cleaned-up cache directory and no corrupted cache
 file can ever send tiktoken to the network, and nothing is written to disk.
 
-Importing this module loads neither tiktoken nor the files: the first count does (about 0.2 s
-for cl100k_base, 0.4 s for o200k_base), once per process. If a file is missing or damaged,
-counts fall back to a deliberately high estimate and a notice (:func:`encoding_notice`) says
-so; the exchange shows it to the user once.
+Importing this module loads neither tiktoken nor the files: the first count does (0.2-0.9 s,
+40-80 MB), once per process, and only requests that need an exact count make one (see
+``budget.fit_by_bound``). If a file is missing or damaged, counts fall back to a high
+estimate and a notice (:func:`encoding_notice`) says so; the exchange shows it once.
 
 Long texts are counted in chunks cut where tokenization provably starts afresh (see
 :func:`chunks`), and each chunk's count is cached, so budgeting the same large document again

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gpt_ls.actions.catalog import ASK
+from gpt_ls.actions.catalog import ASK, load_actions
 from gpt_ls.check import run_check
 from gpt_ls.errors import (
     AuthError,
@@ -124,6 +124,27 @@ async def test_shows_problems_and_still_checks(api: FakeOpenAI, tmp_path: Path) 
         f"  - {tmp_path / '.gpt-ls.toml'}: setting 'readTimeout' must be a number (got 'soon'); "
         "ignored"
     )
+
+
+async def test_action_problems_as_the_server_reports_them_and_the_actions_in_force(
+    api: FakeOpenAI, tmp_path: Path
+) -> None:
+    env = {"OPENAI_API_KEY": KEY}
+    (tmp_path / ".gpt-ls.toml").write_text(
+        '[actions.haiku]\ntitle = "GPT: Haiku"\nsystem = "Reply as a haiku."\n'
+        '[actions.broken]\ntitle = "GPT: Broken"\noutput = "sideways"\n', "utf-8")
+    loaded = load(tmp_path, env, baseUrl=api.url)
+    report = await run_check(loaded, env=env)
+    served = load_actions(loaded.action_layers)  # what the server loads
+    assert served.problems and "Problems: none" not in report.lines
+    i = report.lines.index("Problems (these values were ignored):")
+    assert report.lines[i + 1:i + 1 + len(served.problems)] == [f"  - {p}" for p in served.problems]
+    assert any("action 'broken'" in p and "'output'" in p for p in served.problems)
+    origin = str(tmp_path / ".gpt-ls.toml")
+    assert f"  haiku = GPT: Haiku  ({origin})" in report.lines
+    assert "  explain = GPT: Explain selection  (built-in)" in report.lines
+    assert not any(line.startswith("  broken =") for line in report.lines)
+    assert report.ok
 
 
 async def test_through_a_proxy_with_password(api: FakeOpenAI, tmp_path: Path) -> None:

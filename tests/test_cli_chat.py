@@ -138,7 +138,8 @@ def test_ctrl_c_stops_the_reply_and_keeps_the_session(api, tmp_path, workspace):
     api.release_stalls()
     assert proc.returncode == 0, err
     assert "partial words" in out
-    assert "(stopped)" in out
+    assert out.count("(stopped)") == 1
+    assert "cancelled" not in err  # said once, as "(stopped)"
     assert "second answer" in out
     assert len(api.chat_requests()) == 2
 
@@ -167,3 +168,48 @@ def test_project_instructions_join_terminal_conversations(api, tmp_path, workspa
     assert result.returncode == 0, result.stderr
     assert api.chat_requests()[0].body["messages"][0]["content"] == (
         "You are a helpful assistant.\n\nProject instructions (from .gpt-ls.md):\nReply in 简体中文.")
+
+
+def history_off(tmp: Path) -> None:
+    (tmp / "config").mkdir(parents=True, exist_ok=True)
+    (tmp / "config" / "config.toml").write_text("history = false\n", encoding="utf-8")
+
+
+def test_chat_with_history_off_remembers_the_session(api, tmp_path, workspace):
+    history_off(tmp_path)
+    api.script(Reply(text="Paris.", prompt_tokens=10, completion_tokens=2),
+               Reply(text="2.1 million.", prompt_tokens=20, completion_tokens=4), Reply(text="Fresh."))
+    script = "Capital of France?\nPopulation?\n/history\n/tokens\n/new\n/tokens\n/history\nAgain\n"
+    result = gpt_ls(["chat"], cli_env(api, tmp_path), workspace, stdin=script)
+    assert result.returncode == 0, result.stderr
+    _first, second, third = api.chat_requests()
+    assert [m["content"] for m in second.body["messages"][1:]] == ["Capital of France?", "Paris.", "Population?"]
+    assert [m["role"] for m in third.body["messages"]] == ["system", "user"]
+    assert ("[user] Capital of France?\n[assistant] Paris.\n[user] Population?\n[assistant] 2.1 million.\n"
+            "(30 prompt + 6 completion = 36 tokens)\n(new conversation)\n"
+            "(0 prompt + 0 completion = 0 tokens)\n(no conversation yet)\n") in result.stdout
+    # Piped: plain text, and the usage line of each reply on stderr.
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "[gpt-4.1-mini · 10 prompt + 2 completion = 12 tokens]" in result.stderr.splitlines()
+    assert "Task was destroyed" not in result.stderr
+    assert "never awaited" not in result.stderr
+    assert not (tmp_path / "data" / "history.db").exists()
+
+
+def test_ask_continue_with_history_off_says_it_cannot(api, workspace, monkeypatch, capsys):
+    from gpt_ls.cli import main
+    from gpt_ls.settings import config_dir
+
+    config_dir().mkdir(parents=True)
+    (config_dir() / "config.toml").write_text("history = false\n", encoding="utf-8")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", api.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.chdir(workspace)
+    assert main(["ask", "-c", "Population?"]) == 0
+    out = capsys.readouterr()
+    assert out.out == "Echo: Population?\n"
+    assert out.err.splitlines() == [
+        "gpt-ls: history is off (setting 'history'), so --continue has no earlier conversation to continue "
+        "across runs: this question starts a new one (gpt-ls chat remembers within a session)."]
+    assert [m["role"] for m in api.chat_requests()[0].body["messages"]] == ["system", "user"]

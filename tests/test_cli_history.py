@@ -185,6 +185,17 @@ def test_search_this_workspace_and_all(env: Env) -> None:
     assert (code, out) == (0, "2\t2026-11-21 09:30\tassistant [partial]\tidx_users_em\n")
 
 
+def test_search_finds_messages_with_every_word(env: Env) -> None:
+    code, out, _ = env.run("search", "email", "index", "--all")
+    assert code == 0
+    assert out == (
+        "3\t2026-11-22 10:45\tuser\tDraft an email about the index\n"
+        "1\t2026-11-20 08:00\tassistant\tMissing index on email.\n"
+    )
+    code, out, err = env.run("search", "index", "platypus", "--all")
+    assert (code, out, err) == (1, "", "Nothing matches 'index platypus'.\n")
+
+
 def test_search_shows_a_snippet_around_the_match(env: Env) -> None:
     with HistoryStore.open(env.db) as store:
         conv = store.new_conversation(str(env.repo), "long")

@@ -91,3 +91,26 @@ def test_bad_tcp_address_is_a_clear_error(tmp_path):
                             text=True, env=env_for(tmp_path), timeout=30)
     assert result.returncode == 2
     assert "--tcp takes HOST:PORT" in result.stderr
+
+
+def test_an_unknown_command_lists_every_command(capsys):
+    import pytest
+
+    from gpt_ls.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["no-such-command"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "gpt-ls: error: argument COMMAND: invalid choice: 'no-such-command' "
+        "(choose from 'serve', 'ask', 'chat', 'check', 'history', 'tokens', 'trust', 'untrust')")
+
+
+def test_serving_options_alone_skip_the_terminal_commands():
+    from gpt_ls.cli import wants_commands
+
+    assert not wants_commands([])
+    assert not wants_commands(["--stdio", "-vv", "--log-file", "chat", "--tcp", "127.0.0.1:9", "--token-file", "t"])
+    assert wants_commands(["-v", "chat"])
+    assert wants_commands(["--help"])
+    assert wants_commands(["typo"])

@@ -14,13 +14,14 @@ from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import Settings
 from tests.support.fakeopenai import FakeOpenAI, Reply
 
-NOTICE = ("Token counts for o200k_base are estimates: its tokenizer data could not be loaded "
+NOTICE = ("Token counts for cl100k_base are estimates: its tokenizer data could not be loaded "
           "(FileNotFoundError:")
 
 
-async def ask(api: FakeOpenAI, times: int = 1) -> list[ExchangeReply]:
+async def ask(api: FakeOpenAI, times: int = 1, model: str = "gpt-4") -> list[ExchangeReply]:
     """Ask "你好 👋" ``times`` times through one exchange."""
-    settings = Settings(base_url=api.url, api_key="sk-test-key-0123456789", history=False)
+    # gpt-4's reply budget is what its prompt leaves: the request is counted.
+    settings = Settings(base_url=api.url, api_key="sk-test-key-0123456789", history=False, model=model)
     req = ExchangeRequest(ASK, SelectionContext("file:///a.md", "markdown", "你好 👋"), settings)
     exchange = Exchange()
     try:

@@ -368,7 +368,9 @@ def test_cli_counts_stdin_with_the_configured_model(tmp_path: Path) -> None:
 def test_cli_unknown_model_and_missing_file(tmp_path: Path) -> None:
     out = _cli(["-", "-m", "llama3"], tmp_path, stdin="hello world")
     assert out.returncode == 0
-    assert out.stdout.startswith("2 tokens in stdin for llama3 (cl100k_base, exact;")
+    assert out.stdout.startswith(
+        "2 tokens in stdin for llama3 (cl100k_base, approximate: llama3's tokenizer is unknown, "
+        "cl100k_base is a guess;")
     assert out.stderr.startswith("Model 'llama3' is not in gpt-ls's table")
     out = _cli(["missing.txt"], tmp_path)
     assert out.returncode == 1
@@ -398,3 +400,28 @@ def test_cli_run_in_process(
     assert capsys.readouterr().out == (
         "6 tokens in ok.txt for o3 (o200k_base, exact; 0.0% of the 200,000-token context window)\n"
     )
+
+
+def test_cli_says_approximate_when_the_encoding_is_a_guess(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from gpt_ls.cli import tokens as cli_tokens
+
+    monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ok.txt").write_text("tiktoken is great!", "utf-8")
+    parser = argparse.ArgumentParser(prog="gpt-ls")
+    cli_tokens.register(parser.add_subparsers(dest="command"))
+    assert cli_tokens.run(parser.parse_args(["tokens", "ok.txt", "--model", "llama3"])) == 0
+    out = capsys.readouterr()
+    assert "not in gpt-ls's table" in out.err
+    assert out.out == (
+        "6 tokens in ok.txt for llama3 (cl100k_base, approximate: llama3's tokenizer is unknown, "
+        "cl100k_base is a guess; 0.1% of the 8,192-token context window)\n"
+    )
+    assert cli_tokens.exactness("gpt-4o", "o200k_base", True) == "exact"
+    monkeypatch.setattr(tokens, "is_exact", lambda name: False)
+    assert cli_tokens.exactness("gpt-4o", "o200k_base", True) == (
+        "approximate: the o200k_base tokenizer data could not be loaded")

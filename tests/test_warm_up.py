@@ -1,4 +1,6 @@
-"""The server loads the SDK, the TLS context and the tokenizer in the background."""
+"""The server loads the SDK and the TLS context in the background, never a tokenizer."""
+
+import sys
 
 from lsprotocol import types
 
@@ -12,15 +14,17 @@ async def test_warm_up_loads_the_tls_context_but_not_the_tokenizer(tmp_path, mon
 
     tokens.reset()
     http._SSL_CONTEXTS.clear()
+    monkeypatch.setattr(http, "_warmed", False)  # another test's exchange may have warmed up
     ls = GptLanguageServer()
     ls.warm_up()
     assert ls._warm is not None
     await ls._warm
     assert len(http._SSL_CONTEXTS) == 1
+    assert all(name in sys.modules for name in (*http.FIRST_REQUEST_MODULES, "gpt_ls.api.failures"))
     assert tokens._loaded == {}
 
 
-async def test_first_code_action_loads_the_configured_models_tokenizer(tmp_path, monkeypatch):
+async def test_code_action_listings_load_no_tokenizer(tmp_path, monkeypatch):
     monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
     from gpt_ls.lsp.state import GptLanguageServer
 
@@ -32,10 +36,46 @@ async def test_first_code_action_loads_the_configured_models_tokenizer(tmp_path,
         range=types.Range(types.Position(0, 0), types.Position(0, 1)),
         context=types.CodeActionContext(diagnostics=[]),
     )
-    assert ls.code_actions(params)[0].title == "GPT: Ask"
-    first = ls._tokenizer_warm
-    assert first is not None
-    await first
-    assert sorted(tokens._loaded) == ["cl100k_base"]
-    ls.code_actions(params)
-    assert ls._tokenizer_warm is first  # once only
+    for _ in range(3):
+        assert ls.code_actions(params)[0].title == "GPT: Ask"
+    # An action that needs a count loads it then, in a thread (tests/test_lazy_tokenizer.py).
+    assert tokens._loaded == {}
+
+
+async def test_warm_up_shortens_the_switch_interval_only_while_it_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
+    from gpt_ls.lsp import state
+
+    seen: list[float] = []
+    real = state.importlib.import_module
+
+    def spy(name: str):  # records the interval the imports run with
+        seen.append(sys.getswitchinterval())
+        return real(name)
+
+    monkeypatch.setattr(state.importlib, "import_module", spy)
+    before = sys.getswitchinterval()
+    ls = state.GptLanguageServer()
+    ls.warm_up()
+    assert ls._warm is not None
+    await ls._warm
+    assert seen and set(seen) == {state.WARM_UP_SWITCH_INTERVAL}
+    assert sys.getswitchinterval() == before
+
+
+async def test_the_first_exchange_waits_for_the_warm_up_instead_of_repeating_it(monkeypatch):
+    import threading
+
+    from gpt_ls.api import http
+
+    built: list[str] = []
+    monkeypatch.setattr(http, "_warmed", False)
+    monkeypatch.setattr(http, "_ssl_context", lambda: built.append(threading.current_thread().name))
+    warm = threading.Thread(target=http.warm_up, name="warm-up")
+    with http._warm_lock:  # the warm-up is under way
+        warm.start()
+        waiting = threading.Thread(target=http.warm_up, name="first exchange")  # as Exchange.run calls it
+        waiting.start()
+    warm.join()
+    waiting.join()
+    assert len(built) == 1  # built once, by whichever came first; never twice

@@ -177,6 +177,11 @@ class Action:
         value = getattr(settings, self.output_setting, None) if self.output_setting else None
         return SETTING_OUTPUTS.get(value, self.output) if isinstance(value, str) else self.output
 
+    def continues(self, settings: Settings) -> bool:
+        """Whether it continues the workspace's current conversation (else it starts one)."""
+        return self.conversation == "continue" or (
+            self.conversation == "setting" and settings.ask_continues_conversation)
+
     def offered_for(self, language: str) -> bool:
         """Whether the code-action menu lists this action for a file of ``language``."""
         if not self.code_action:

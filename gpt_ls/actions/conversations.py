@@ -19,8 +19,10 @@ def new_conversation(exchange: Exchange, port: EditorPort, settings: Settings) -
     Nothing is written but a mark: the conversation appears in the history when something
     is asked in it, so "New conversation" never leaves an empty entry behind.
     """
-    if not settings.history:
-        raise InvalidRequest("History is turned off (setting 'history'): there is no conversation to start.")
+    if not settings.history:  # the conversation lives in the server's memory only
+        exchange.memory.forget(workspace_key(port.workspace_root))
+        port.show_message("gpt-ls: new conversation started (kept in memory only: history is off).", "info")
+        return {"status": "fresh"}
     exchange.store().start_fresh(workspace_key(port.workspace_root))
     port.show_message("gpt-ls: new conversation started.", "info")
     return {"status": "fresh"}

@@ -20,9 +20,6 @@ from gpt_ls.cli.serve import add_arguments, serve
 SUBCOMMAND_MODULES = ("gpt_ls.cli.chat", "gpt_ls.cli.check", "gpt_ls.cli.history", "gpt_ls.cli.tokens",
                       "gpt_ls.cli.trust")
 
-#: Names of the subcommands (``serve`` is built in).
-SUBCOMMANDS = frozenset({"serve", "ask", "chat", "check", "history", "tokens", "trust", "untrust"})
-
 
 def build_parser(subcommands: bool = True) -> argparse.ArgumentParser:
     """The ``gpt-ls`` command line (``subcommands=False``: just enough to serve, quickly)."""
@@ -43,12 +40,28 @@ def build_parser(subcommands: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+#: Options of serving that take a value (the next argument is not a command).
+VALUED_OPTIONS = frozenset({"--tcp", "--socket", "--token-file", "--log-file"})
+
+
+def wants_commands(argv: Sequence[str]) -> bool:
+    """Does ``argv`` name a command (or ask for help)? Only serving's options: no need to load them."""
+    after_option = False
+    for arg in argv:
+        if after_option:
+            after_option = False
+        elif arg in VALUED_OPTIONS:
+            after_option = True
+        elif arg in ("-h", "--help") or not arg.startswith("-"):
+            return True  # a command, or a mistyped one: argparse lists every command
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gpt-ls`` script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     # Serving (the editor's case) skips importing the terminal commands: start-up matters.
-    full = any(a in SUBCOMMANDS or a in ("-h", "--help") for a in argv)
-    parser = build_parser(subcommands=full)
+    parser = build_parser(subcommands=wants_commands(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

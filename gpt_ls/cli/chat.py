@@ -1,8 +1,8 @@
-"""``gpt-ls ask`` and ``gpt-ls chat``: the tutorial's loop, in the terminal.
+"""``gpt-ls chat``: the tutorial's loop, in the terminal (``ask`` lives in ``cli/ask.py``).
 
-Both run through ``exchange.Exchange``, as the editor does, so settings, proxies,
-token fitting, errors and history are shared: a conversation started in the editor
-continues here, and back.
+On a terminal: GNU readline line editing with a persistent input history
+(``cli/lineedit.py``), a sign while waiting, Markdown rendered (``cli/output.py``). With
+history off the conversation still lives in memory for the session (the exchange keeps it).
 """
 
 from __future__ import annotations
@@ -11,24 +11,17 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import json
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gpt_ls.actions.catalog import Action
-from gpt_ls.history.store import workspace_key
-from gpt_ls.settings import Settings, find_workspace_root, load_settings
+from gpt_ls.cli import ask
+from gpt_ls.cli.ask import CHAT_SYSTEM, chat_action, exchange_once, load, report
 
-if TYPE_CHECKING:  # the exchange imports the SDK: only when a command runs
-    from gpt_ls.exchange import Exchange, Reply
-
-CHAT_SYSTEM = "You are a helpful assistant."
-CHAT_ACTION = Action(
-    "chat", "gpt-ls.chat", "Chat", CHAT_SYSTEM, template="{selection}", conversation="continue", code_action=False
-)
+if TYPE_CHECKING:
+    from gpt_ls.cli.lineedit import LineEditor
+    from gpt_ls.exchange import Reply
 
 HELP = """Commands:
   /new            start a new conversation
@@ -38,102 +31,6 @@ HELP = """Commands:
   /history        show this conversation so far
   /exit           leave (or Ctrl-D)
 End a line with \\ to continue on the next one, or enclose several lines in \"\"\"."""
-
-
-def _settings(args: argparse.Namespace) -> tuple[Settings, str, str]:
-    """Settings, workspace key and project instructions of the current directory's workspace."""
-    from gpt_ls.instructions import read_instructions
-
-    root = find_workspace_root(Path.cwd())
-    overrides: dict[str, Any] = {}
-    if getattr(args, "model", None):
-        overrides["model"] = args.model
-    loaded = load_settings(overrides, root)
-    instructions, refused = read_instructions(root, loaded.settings.instructions_file)
-    untrusted = [loaded.untrusted.message()] if loaded.untrusted is not None else []
-    for problem in [*loaded.problems, *untrusted, *([refused] if refused else [])]:
-        print(f"gpt-ls: warning: {problem}", file=sys.stderr)
-    return loaded.settings, workspace_key(root), instructions
-
-
-async def _exchange(
-    exchange: Exchange, action: Action, question: str, settings: Settings, workspace: str, new: bool,
-    on_text: Callable[[str], None], instructions: str = "",
-) -> Reply:
-    from gpt_ls.exchange import ExchangeRequest
-    from gpt_ls.prompts import SelectionContext
-
-    ctx = SelectionContext(uri="", language="", selection=question)
-    req = ExchangeRequest(action, ctx, settings, workspace=workspace, new_conversation=new, system_extra=instructions)
-    return await exchange.run(req, on_text)
-
-
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
-def _report(outcome: Reply) -> int:
-    for notice in outcome.notices:
-        print(f"gpt-ls: {notice}", file=sys.stderr)
-    if outcome.error is not None:
-        print(f"gpt-ls: {outcome.error}", file=sys.stderr)
-        return 1
-    if outcome.status == "cancelled":
-        print("gpt-ls: cancelled", file=sys.stderr)
-        return 130
-    return 0
-
-
-def run_ask(args: argparse.Namespace) -> int:
-    """One exchange; the reply streams to stdout."""
-    question = " ".join(args.question) if args.question else ""
-    if not question or question == "-":
-        question = sys.stdin.read()
-    if not question.strip():
-        print("gpt-ls: no question: pass it as an argument or on standard input", file=sys.stderr)
-        return 2
-    settings, workspace, instructions = _settings(args)
-    action = CHAT_ACTION if not args.system else dataclasses.replace(CHAT_ACTION, system=args.system)
-    from gpt_ls.exchange import Exchange
-
-    exchange = Exchange()
-    streamed = [False]
-
-    def on_text(delta: str) -> None:
-        if not args.json:
-            streamed[0] = True
-            _write(delta)
-
-    try:
-        outcome = asyncio.run(
-            _exchange(exchange, action, question, settings, workspace, not args.continue_, on_text, instructions)
-        )
-    finally:
-        exchange.close()
-    if args.json:
-        print(json.dumps(_as_json(outcome), ensure_ascii=False, indent=2))
-    elif streamed[0]:
-        _write("\n")
-    return _report(outcome)
-
-
-def _as_json(outcome: Reply) -> dict[str, Any]:
-    usage = outcome.usage
-    return {
-        "model": outcome.model,
-        "status": outcome.status,
-        "content": outcome.text,
-        "usage": None if usage is None else {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-            "exact": usage.exact,
-        },
-        "conversation_id": outcome.conversation_id,
-        "duration_ms": outcome.duration_ms,
-        "error": None if outcome.error is None else {"kind": outcome.error.kind, "message": str(outcome.error)},
-    }
 
 
 def read_message(prompt: str, read: Callable[[str], str] = input) -> str:
@@ -151,19 +48,37 @@ def read_message(prompt: str, read: Callable[[str], str] = input) -> str:
     return "\n".join(lines)
 
 
+def read_piped(prompt: str) -> str:
+    """One line of a piped standard input (``input()`` without readline or a prompt)."""
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.removesuffix("\n")
+
+
 class ChatSession:
     """The interactive loop's state: settings, the action (system prompt), totals."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.settings, self.workspace, self.instructions = _settings(args)
-        self.action = CHAT_ACTION if not args.system else dataclasses.replace(CHAT_ACTION, system=args.system)
+        from gpt_ls.cli.output import ReplyPrinter
+
+        self.settings, self.workspace, self.instructions = load(args)
+        self.action = chat_action(args.system)
         self.new = bool(args.system) or not args.continue_
         from gpt_ls.exchange import Exchange
 
         self.exchange = Exchange()
         self.loop = asyncio.new_event_loop()
+        self.printer = ReplyPrinter()
         self.prompt_tokens = 0
         self.completion_tokens = 0
+
+    def start_new(self, said: str) -> None:
+        """A new conversation from the next message on: no turns, no tokens counted."""
+        self.new = True
+        self.exchange.memory.forget(self.workspace)  # history off: the session's conversation
+        self.prompt_tokens = self.completion_tokens = 0
+        print(said)
 
     def command(self, line: str) -> bool:
         """Handle a /command; return False to leave."""
@@ -172,16 +87,14 @@ class ChatSession:
         if name in ("/exit", "/quit"):
             return False
         if name == "/new":
-            self.new = True
-            print("(new conversation)")
+            self.start_new("(new conversation)")
         elif name == "/model":
             if rest:
                 self.settings = dataclasses.replace(self.settings, model=rest)
             print(f"(model: {self.settings.model})")
         elif name == "/system":
             self.action = dataclasses.replace(self.action, system=rest or CHAT_SYSTEM)
-            self.new = True
-            print("(system prompt set; new conversation)")
+            self.start_new("(system prompt set; new conversation)")
         elif name == "/tokens":
             total = self.prompt_tokens + self.completion_tokens
             print(f"({self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion = {total:,} tokens)")
@@ -191,46 +104,61 @@ class ChatSession:
             print(HELP)
         return True
 
-    def show_history(self) -> None:
+    def current_turns(self) -> list[dict[str, str]]:
+        """The turns the next message resends (from history, or from memory when it is off)."""
+        if self.new:
+            return []
+        if not self.settings.history:
+            return self.exchange.memory.turns(self.workspace)
         store = self.exchange.store()
-        current = None if self.new else store.current_conversation(self.workspace)
-        if current is None:
+        current = store.current_conversation(self.workspace)
+        return [] if current is None else store.turns(current.id)
+
+    def show_history(self) -> None:
+        turns = self.current_turns()
+        if not turns:
             print("(no conversation yet)")
-            return
-        for turn in store.turns(current.id):
+        for turn in turns:
             print(f"[{turn['role']}] {turn['content']}")
 
     def turn(self, question: str) -> None:
-        task = self.loop.create_task(
-            _exchange(self.exchange, self.action, question, self.settings, self.workspace, self.new, _write,
-                      self.instructions)
-        )
+        self.printer.start(self.settings.model)
+        task = self.loop.create_task(exchange_once(
+            self.exchange, self.action, question, self.settings, self.workspace, self.new, self.printer.text,
+            self.instructions))
         self.loop.add_signal_handler(signal.SIGINT, task.cancel)
+        outcome: Reply | None = None
         try:
             outcome = self.loop.run_until_complete(task)
         except asyncio.CancelledError:
-            print("\n(stopped)")
-            return
+            pass
         finally:
             self.loop.remove_signal_handler(signal.SIGINT)
-        _write("\n")
+            self.printer.end(outcome, self.settings.prices)
+        if outcome is None or outcome.status == "cancelled":
+            print("(stopped)")  # said once: not also "gpt-ls: cancelled"
+        if outcome is None:
+            return
         self.new = False
         if outcome.usage is not None:
             self.prompt_tokens += outcome.usage.prompt_tokens
             self.completion_tokens += outcome.usage.completion_tokens
-        if outcome.status == "cancelled":
-            print("(stopped)")
-        _report(outcome)
+        report(outcome, cancelled=None)
 
     def run(self) -> int:
         interactive = sys.stdin.isatty()
+        editor: LineEditor | None = None
+        read: Callable[[str], str] = read_piped
         if interactive:
+            from gpt_ls.cli.lineedit import LineEditor
+
+            editor, read = LineEditor(), input
             print(f"gpt-ls chat · {self.settings.model} · /help for commands, Ctrl-D to leave")
         armed = False
         try:
             while True:
                 try:
-                    line = read_message("> " if interactive else "")
+                    line = read_message("> " if interactive else "", read)
                 except KeyboardInterrupt:
                     if armed:
                         print()
@@ -243,6 +171,8 @@ class ChatSession:
                         print()
                     return 0
                 armed = False
+                if editor is not None:
+                    editor.save()
                 if not line.strip():
                     continue
                 if line.startswith("/"):
@@ -251,9 +181,17 @@ class ChatSession:
                     continue
                 self.turn(line)
         finally:
-            self.exchange.close()
-            with contextlib.suppress(Exception):
-                self.loop.close()
+            self.close()
+
+    def close(self) -> None:
+        """Close the HTTP clients and the store, then the loop: nothing left pending at exit."""
+        with contextlib.suppress(Exception):
+            self.loop.run_until_complete(self.exchange.aclose())
+        self.exchange.close()
+        with contextlib.suppress(Exception):
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+        self.loop.close()
 
 
 def run_chat(args: argparse.Namespace) -> int:
@@ -263,14 +201,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``ask`` and ``chat`` to the ``gpt-ls`` command line."""
-    ask = sub.add_parser("ask", help="ask one question; the reply streams to stdout")
-    ask.add_argument("question", nargs="*", help="the question (default: read standard input)")
-    ask.add_argument("--model", "-m", help="the model to use")
-    ask.add_argument("--system", "-s", help="the system prompt")
-    ask.add_argument("--continue", "-c", dest="continue_", action="store_true",
-                     help="continue the latest conversation of this workspace")
-    ask.add_argument("--json", action="store_true", help="print the whole response as JSON, usage included")
-    ask.set_defaults(func=run_ask)
+    ask.register(sub)
     chat = sub.add_parser("chat", help="an interactive conversation")
     chat.add_argument("--model", "-m", help="the model to use")
     chat.add_argument("--system", "-s", help="the system prompt")

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="a file instead of stdout")
 
     p = cmds.add_parser("search", help="messages containing every word of TEXT")
-    p.add_argument("text", metavar="TEXT")
+    p.add_argument("words", nargs="+", metavar="TEXT", help="words to find, all of them (in any order)")
     p.add_argument("--all", action="store_true", help="every workspace, not just this one")
     p.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N (50)")
 
@@ -174,6 +174,7 @@ def _snippet(content: str, words: list[str]) -> str:
 
 def _search(store: HistoryStore, args: argparse.Namespace) -> int:
     workspace = None if args.all else _here()
+    args.text = " ".join(args.words)  # every word, as the editor's history search
     found = store.search(args.text, workspace=workspace, limit=args.limit)
     if not found:
         print(f"Nothing matches {args.text!r}.", file=sys.stderr)

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "tokens",
         help="count the tokens of a file (or stdin) for a model",
         description="Count the tokens of a file, or of standard input, for a model. "
-        "Counting is exact and offline for OpenAI models.",
+        "Counting is exact and offline for OpenAI models, approximate for others.",
     )
     parser.add_argument("file", nargs="?", default="-", help="file to count; - for stdin")
     parser.add_argument("--model", "-m", help="model to count for (default: the model setting)")
@@ -46,15 +46,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"gpt-ls tokens: {label} is not UTF-8 text ({exc.reason})", file=sys.stderr)
         return 1
     count = tokens.count_text(text, info.encoding)
-    exact = tokens.is_exact(info.encoding)
     if info.notice:
         print(info.notice, file=sys.stderr)
     # A missing encoding was already reported once through logging (a warning).
     share = 100 * count / info.context_window
     print(
         f"{count:,} tokens in {label} for {info.name} "
-        f"({info.encoding}, {'exact' if exact else 'estimated'}; "
+        f"({info.encoding}, {exactness(info.name, info.encoding, info.known)}; "
         f"{share:.1f}% of the {info.context_window:,}-token context window)"
     )
     return 0
+
+
+def exactness(model: str, encoding: str, known: bool) -> str:
+    """"exact", or "approximate" and why: the count is only exact with the model's own tokenizer."""
+    if not known:
+        return f"approximate: {model}'s tokenizer is unknown, {encoding} is a guess"
+    if not tokens.is_exact(encoding):
+        return f"approximate: the {encoding} tokenizer data could not be loaded"
+    return "exact"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # the exchange and runner load in the background after initia
     from gpt_ls.exchange import Exchange
 
 log = logging.getLogger(__name__)
+#: The GIL switch interval (s) while the SDK is imported in the background (see warm_up).
+WARM_UP_SWITCH_INTERVAL = 0.0005
 
 
 class GptLanguageServer(LanguageServer):
@@ -58,7 +61,7 @@ class GptLanguageServer(LanguageServer):
         self.catalog = Catalog()
         self._shown_problems: set[str] = set()
         self._warm: asyncio.Future[None] | None = None
-        self._tokenizer_warm: asyncio.Future[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     @property
     def exchange(self) -> Exchange:
@@ -191,38 +194,33 @@ class GptLanguageServer(LanguageServer):
         """Load the SDK and its TLS context off the critical path, so the first action does not wait."""
 
         def load() -> None:
+            # Importing the SDK is about a second of pure Python holding the GIL. With the
+            # default switch interval (5 ms) the event loop waits up to that long for every
+            # request meanwhile; a short one lets it in within half a millisecond.
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(interval, WARM_UP_SWITCH_INTERVAL))
             try:
                 importlib.import_module("gpt_ls.actions.runner")
                 http = importlib.import_module("gpt_ls.api.http")
-                http._ssl_context()
+                http.warm_up()
+                importlib.import_module("gpt_ls.api.failures")
             except Exception as exc:  # the first action reports it properly
                 log.warning("could not load the openai SDK: %s", exc)
+            finally:
+                sys.setswitchinterval(interval)
 
         self._warm = asyncio.get_running_loop().run_in_executor(None, load)
-
-    def warm_tokenizer(self) -> None:
-        """Load the model's tokenizer in the background, once: an action is probably coming.
-
-        Not at initialize: it adds 40-80 MB, which only servers that are used should pay.
-        Loading it on the event loop at the first action would stall every request for
-        up to a second (benchmarks/run.py measures both).
-        """
-        if self._tokenizer_warm is not None:
-            return
-        encoding = self.exchange.model_info(self.settings).encoding
-
-        def load() -> None:
-            from gpt_ls import tokens
-
-            tokens.preload([encoding])
-
-        self._tokenizer_warm = asyncio.get_running_loop().run_in_executor(None, load)
 
     async def close_actions(self) -> None:
         """Cancel running requests and close the exchange, if either was ever built.
 
         (Not ``shutdown``: pygls calls its own synchronous ``shutdown`` when the connection ends.)
         """
+        if self._closing is None:  # once: shutdown, exit and the end of the connection all close
+            self._closing = asyncio.ensure_future(self._close_actions())
+        await asyncio.shield(self._closing)
+
+    async def _close_actions(self) -> None:
         if self._runner is not None:
             await self._runner.shutdown()
         if self._exchange is not None:
@@ -265,7 +263,6 @@ class GptLanguageServer(LanguageServer):
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         """The actions for a range: data only, no network; only a dict lookup of the document."""
         self.refresh()
-        self.warm_tokenizer()
         uri = params.text_document.uri
         doc = self.open_document(uri)
         language = (doc.language_id if doc is not None else None) or "plaintext"

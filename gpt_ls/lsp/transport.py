@@ -18,12 +18,13 @@ import json
 import logging
 import os
 import queue
+import signal
 import socket
 import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -180,12 +181,38 @@ def _through_gate(gate: Gate, body: bytes, send_raw: Callable[[dict[str, Any]], 
     return json.dumps(message).encode("utf-8")
 
 
+#: Signals that end the server as a client's closing would.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+async def ending_cleanly(server: JsonRPCServer, session: Coroutine[Any, Any, None]) -> None:
+    """Run ``session``; however it ends (the client gone, SIGTERM/SIGHUP), close the actions
+    before asyncio.run cancels the rest: running replies end "cancelled" and are saved."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, main.cancel)  # type: ignore[union-attr]
+    try:
+        await session
+    except asyncio.CancelledError:
+        log.info("stopped by a signal")
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+        close = getattr(server, "close_actions", None)  # GptLanguageServer's
+        if close is not None:
+            await close()
+
+
 def serve_stdio(server: JsonRPCServer) -> int:
     """Serve over stdin/stdout; a broken frame ends the server with a line on stderr (status 1)."""
     server._stop_event = threading.Event()
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
     try:
-        asyncio.run(run_session(server, StdinBytes(sys.stdin.buffer)))
+        # A reader of its own on fd 0, not sys.stdin: the interpreter closes sys.stdin at exit,
+        # a fatal error while the daemon thread still waits in it (SIGTERM, the client's exit).
+        stdin = open(sys.stdin.fileno(), "rb", closefd=False)
+        asyncio.run(ending_cleanly(server, run_session(server, StdinBytes(stdin))))
     except ProtocolViolation as exc:
         log.error("stdio: %s", exc)
         sys.stderr.write(f"gpt-ls: {exc} The server exits.\n")  # stdout is the wire
@@ -263,7 +290,7 @@ def _listen(server: JsonRPCServer, start: Callable[[_OneClient], Any], token: st
             await client.finished.wait()
 
     try:
-        asyncio.run(main())
+        asyncio.run(ending_cleanly(server, main()))
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:

@@ -98,3 +98,19 @@ async def test_a_request_refused_before_sending_leaves_no_conversation(start, ap
     assert api.chat_requests() == []
     overview = await editor.run("gpt-ls.showHistory")
     assert overview["conversations"] == []
+
+
+async def test_history_off_continues_within_the_server_session(start, api, tmp_path):
+    api.script(Reply(text="巴黎。"), Reply(text="About 2.1 million."), Reply(text="fresh"))
+    editor = await start(EditorConfig(initialization_options={"history": False}))
+    editor.open(URI, "法国的首都是哪里？\nHow many people live there?\nthree\n")
+    await editor.action("gpt-ls.ask", URI, "法国的首都是哪里？")
+    await editor.action("gpt-ls.continue", URI, "How many people live there?")
+    messages = api.chat_requests()[1].body["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[1:3] == [{"role": "user", "content": "法国的首都是哪里？"},
+                             {"role": "assistant", "content": "巴黎。"}]
+    assert (await editor.run("gpt-ls.newConversation")) == {"status": "fresh"}
+    await editor.action("gpt-ls.continue", URI, "three")
+    assert [m["role"] for m in api.chat_requests()[2].body["messages"]] == ["system", "user"]
+    assert not (tmp_path / "data" / "history.db").exists()

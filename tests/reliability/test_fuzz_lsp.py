@@ -31,9 +31,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from gpt_ls.exchange import valid_unicode
 from gpt_ls.settings import load_settings
-from gpt_ls.text import LineIndex
+from gpt_ls.text import LineIndex, valid_unicode
 from tests.reliability import figures
 from tests.reliability.harness import alive, close_editor, open_editor
 from tests.support.fakeopenai import FakeOpenAI

@@ -19,8 +19,10 @@ from gpt_ls.api.http import line_limit
 from gpt_ls.check import run_check
 from gpt_ls.errors import LineTooLong, RedirectRefused, ReplyTooLong, StreamTooLong
 from gpt_ls.exchange import Exchange, ExchangeRequest, Reply
+from gpt_ls.models import model_info
 from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import RANGES, Settings, load_settings
+from gpt_ls.tokens import get_encoding
 from tests.support.fakeopenai import Endless, FakeOpenAI, GiantLine, Raw, Redirect
 from tests.support.fakeopenai import Reply as FakeReply
 
@@ -44,6 +46,9 @@ async def peak_while(ex: Exchange, s: Settings, api: FakeOpenAI, seen: list[str]
     """
     api.queue.appendleft(FakeReply(text="warm"))
     assert (await ask(ex, s)).status == "complete"
+    # A reply the API reports no usage for is counted, which loads the tokenizer (tens of
+    # MB, once per process): load it here, as the warm-up did before tokenizers became lazy.
+    get_encoding(model_info(s).encoding)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
