@@ -181,3 +181,15 @@ class RedirectRefused(GptLsError):
     """The endpoint answered with a redirect (3xx): gpt-ls never follows one."""
 
     kind = "redirect"
+
+
+class ProtocolViolation(GptLsError):
+    """The client broke LSP's framing (a bad or oversized header, HTTP on the LSP port): the connection closes."""
+
+    kind = "protocol"
+
+
+class ListenRefused(ConfigError):
+    """``--tcp`` or ``--socket`` asks for an address or a path gpt-ls will not serve on."""
+
+    kind = "listen"

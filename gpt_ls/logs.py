@@ -61,6 +61,16 @@ class EventsOnly(logging.Filter):
         return True
 
 
+class NoTraceback(logging.Filter):
+    """On stderr (a terminal, or the editor's own log): a failure is one line; its traceback goes only to --log-file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info or record.exc_text or record.stack_info:
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+            record.msg = f"{record.msg} (the traceback is written only to a --log-file)"
+        return True
+
+
 def setup_logging(verbosity: int = 0, log_file: str | None = None) -> None:
     """Send logs to ``log_file`` (or stderr): warnings by default, ``-v`` info, ``-vv`` debug.
 
@@ -81,6 +91,8 @@ def setup_logging(verbosity: int = 0, log_file: str | None = None) -> None:
     if verbosity < 2:
         handler.addFilter(EventsOnly())  # first: it needs the arguments SecretFilter drops
     handler.addFilter(SecretFilter())
+    if not log_file:
+        handler.addFilter(NoTraceback())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import IO
 
@@ -62,23 +61,24 @@ def test_stdio_speaks_only_lsp_and_logs_without_the_key(tmp_path):
     assert "[REDACTED]" in text
 
 
-def test_tcp(tmp_path):
+def test_tcp_needs_the_token_of_this_start(tmp_path):
+    token_file = tmp_path / "token"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--tcp", f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--tcp", f"127.0.0.1:{port}", "--token-file",
+                             str(token_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(tmp_path))
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gpt-ls did not listen"
-                time.sleep(0.1)
+        assert proc.stderr is not None
+        line = proc.stderr.readline().decode()
+        assert f"serving LSP on 127.0.0.1:{port} (one client); it must send the token in {token_file}" in line
+        token = token_file.read_text().strip()
+        assert token not in line
+        conn = socket.create_connection(("127.0.0.1", port), timeout=5)
         with conn:
-            conn.sendall(frame(INITIALIZE))
+            message = json.loads(json.dumps(INITIALIZE))
+            message["params"]["initializationOptions"]["tcpToken"] = token
+            conn.sendall(frame(message))
             response = read_message(conn.makefile("rb"))
         assert response["result"]["serverInfo"]["name"] == "gpt-ls"
     finally:

@@ -6,7 +6,7 @@ from typing import Any
 
 from gpt_ls.actions.editor import EditorPort, show_markdown
 from gpt_ls.budget import usage_summary
-from gpt_ls.errors import GptLsError, InvalidRequest
+from gpt_ls.errors import ConversationNotFound, GptLsError, InvalidRequest
 from gpt_ls.exchange import Exchange
 from gpt_ls.history.export import to_markdown
 from gpt_ls.history.store import workspace_key
@@ -43,10 +43,18 @@ def history_overview(exchange: Exchange, port: EditorPort, settings: Settings, l
 
 
 def open_conversation(exchange: Exchange, port: EditorPort, conversation_id: int) -> dict[str, Any]:
-    """One conversation as a Markdown document."""
+    """One conversation of this workspace as a Markdown document (another workspace's is refused)."""
+    workspace = workspace_key(port.workspace_root)
+    # One sentence for an unknown id and another workspace's: nothing about other workspaces leaks.
+    refused = InvalidRequest(f"No conversation {conversation_id} in this workspace ({workspace or 'no workspace'}); "
+                             "gpt-ls.showHistory lists this workspace's conversations.")
     try:
         conv, messages = exchange.store().get_conversation(conversation_id)
+    except ConversationNotFound:
+        raise refused from None
     except GptLsError as exc:
         raise InvalidRequest(str(exc)) from None
+    if conv.workspace != workspace:
+        raise refused
     uri = show_markdown(port, f"conversation-{conv.id}.md", to_markdown(conv, messages))
     return {"uri": uri, "id": conv.id}

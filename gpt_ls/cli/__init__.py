@@ -1,18 +1,20 @@
 """The ``gpt-ls`` command line: argument parsing only; each subcommand's module does the work.
 
 ``gpt-ls`` with no subcommand serves LSP over stdio (``--stdio`` is accepted because
-VS Code's client appends it); ``--tcp HOST:PORT`` serves one TCP connection.
+VS Code's client appends it); ``--tcp HOST:PORT`` (loopback, with a token) and ``--socket PATH``
+serve one client (docs/connecting.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
 from gpt_ls import __version__
-from gpt_ls.cli.serve import serve
+from gpt_ls.cli.serve import add_arguments, serve
 
 #: Modules that add a subcommand through ``register(subparsers)``.
 SUBCOMMAND_MODULES = ("gpt_ls.cli.chat", "gpt_ls.cli.check", "gpt_ls.cli.history", "gpt_ls.cli.tokens",
@@ -29,17 +31,11 @@ def build_parser(subcommands: bool = True) -> argparse.ArgumentParser:
         description="A language server that puts OpenAI's chat models inside any editor.",
     )
     parser.add_argument("--version", action="version", version=f"gpt-ls {__version__}")
-    parser.add_argument("--stdio", action="store_true", help="serve LSP over stdin/stdout (the default)")
-    parser.add_argument("--tcp", metavar="HOST:PORT", help="serve LSP over TCP instead")
-    parser.add_argument("--log-file", metavar="PATH", help="write the log here instead of stderr")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    add_arguments(parser)
     parser.set_defaults(func=serve)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     serve_parser = sub.add_parser("serve", help="serve LSP (the default)")
-    serve_parser.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)
-    serve_parser.add_argument("--tcp", metavar="HOST:PORT")
-    serve_parser.add_argument("--log-file", metavar="PATH")
-    serve_parser.add_argument("-v", "--verbose", action="count", default=0)
+    add_arguments(serve_parser)
     serve_parser.set_defaults(func=serve)
     if subcommands:
         for name in SUBCOMMAND_MODULES:
@@ -58,3 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one sentence here; the traceback only in a --log-file
+        if logging.getLogger().handlers:
+            logging.getLogger("gpt_ls").exception("gpt-ls stopped on an unexpected error")
+        print(f"gpt-ls: internal error ({type(exc).__name__}); gpt-ls stopped. This is a bug: please report "
+              "it with the command you ran.", file=sys.stderr)
+        return 1

@@ -1,6 +1,6 @@
 """pygls's protocol with gpt-ls's tweaks: unreadable requests still get an answer, invalid
-progress cancels are ignored, request timing (opt-in), and document changes applied by
-LSP's own line rules (so trackers can follow each change)."""
+progress cancels are ignored, request timing (opt-in), document changes applied by
+LSP's own line rules (so trackers can follow each change), and no traceback in an answer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Generator
 from typing import Any, Protocol
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,11 @@ timing = logging.getLogger("gpt_ls.timing")
 def gc_count() -> int:
     """Garbage collections so far, all generations (for the timing log)."""
     return sum(int(g["collections"]) for g in gc.get_stats())
+
+
+#: What an editor sees of an unexpected error (pygls would send the exception and its traceback).
+INTERNAL_ERROR = ("gpt-ls internal error: this request failed and the server keeps running. "
+                  "The details are in the server's log (start it with --log-file to keep them).")
 
 
 class ChangeApplier(Protocol):
@@ -42,6 +47,15 @@ class GptProtocol(LanguageServerProtocol):
             if isinstance(data.get("method"), str) and isinstance(data.get("id"), str | int):
                 self._send_response(data["id"], error=exc.to_response_error())
             raise
+
+    def _send_response(self, msg_id: Any, result: Any | None = None,
+                       error: types.ResponseError | None = None) -> None:
+        """Like pygls; but an internal error carries one sentence, never the exception or its traceback."""
+        traceback = isinstance(error.data, dict) and "traceback" in error.data if error is not None else False
+        if error is not None and (error.code == JsonRpcInternalError.CODE or traceback):
+            log.error("request %s failed: %s", msg_id, error.message)  # pygls logged the traceback
+            error = types.ResponseError(code=error.code, message=INTERNAL_ERROR)
+        super()._send_response(msg_id, result, error)
 
     @lsp_method(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def lsp_work_done_progress_cancel(self, params: types.WorkDoneProgressCancelParams) -> Generator[Any, Any, None]:

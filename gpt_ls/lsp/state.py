@@ -289,5 +289,6 @@ class GptLanguageServer(LanguageServer):
             log.warning("ignored a message the client sent that cannot be read: %s", error)
             return
         log.error("internal error: %s", error)
-        self.show(f"gpt-ls internal error: {error}. The server keeps running; see its log.")
+        self.show("gpt-ls internal error: the server keeps running. The details are in its log "
+                  "(start it with --log-file to keep them).")
 

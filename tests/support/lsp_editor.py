@@ -200,9 +200,13 @@ class Editor:
 
 
 async def start_editor(
-    env: dict[str, str], config: EditorConfig, root_uri: str | None = None, args: tuple[str, ...] = ()
+    env: dict[str, str], config: EditorConfig, root_uri: str | None = None, args: tuple[str, ...] = (),
+    tcp: tuple[str, int] | None = None,
 ) -> Editor:
-    """Start gpt-ls (with ``args``) and ``env``, and initialize it like the configured editor would."""
+    """Start gpt-ls (with ``args``) and ``env``, and initialize it like the configured editor would.
+
+    With ``tcp``, connect to a gpt-ls already listening there instead (``env`` and ``args`` are unused).
+    """
     client = make_test_lsp_client()
     converter = client.protocol._converter
 
@@ -241,7 +245,10 @@ async def start_editor(
 
     client.get_configuration = counted_answer  # type: ignore[method-assign]
 
-    await client.start_io(*SERVER, *args, env=env)
+    if tcp is not None:
+        await client.start_tcp(*tcp)
+    else:
+        await client.start_io(*SERVER, *args, env=env)
     caps = client_capabilities(config.capabilities)
     if not config.apply_edit and caps.workspace is not None:
         caps.workspace.apply_edit = False
