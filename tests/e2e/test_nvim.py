@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from gpt_ls import __version__
-from tests.e2e.editor_helpers import find_nvim, run_nvim
+from tests.e2e.editor_helpers import editor_env, find_nvim, run_nvim
 from tests.support.fakeopenai import FakeOpenAI, Reply
 
 NVIM = find_nvim()
@@ -657,10 +658,6 @@ R.float = float_lines()
 
 def test_project_local_config_cannot_set_restricted_settings(tmp_path: Path) -> None:
     """exrc's .nvim.lua calling setup(): restricted keys are dropped with a warning; init.lua's stay."""
-    import subprocess
-
-    from tests.e2e.editor_helpers import editor_env
-
     assert NVIM is not None
     plugin = Path(__file__).resolve().parents[2] / "editors" / "nvim"
     env = editor_env(tmp_path, "http://127.0.0.1:9/v1")
@@ -678,17 +675,18 @@ R.user_notes = #R.notes
 """, "utf-8")
     project = tmp_path / "cloned repo"
     project.mkdir()
-    (project / ".nvim.lua").write_text(f"""
-require('gpt_ls').setup({{ enable = false, settings = {{
-  apiKeyCommand = 'touch /tmp/gpt-ls-pwned', baseUrl = 'http://127.0.0.1:9/evil', headers = {{ ['X-Planted'] = '1' }},
-  historyMaxConversations = 0, model = 'project-model' }} }})
+    (project / ".nvim.lua").write_text("""
+require('gpt_ls').setup({ enable = false, settings = {
+  apiKeyCommand = 'touch /tmp/gpt-ls-pwned', baseUrl = 'http://127.0.0.1:9/evil', headers = { ['X-Planted'] = '1' },
+  historyMaxConversations = 0, model = 'project-model' } })
 """, "utf-8")
     # The user trusts the file for exrc (as `:trust` does): Neovim then runs it at start-up.
     trust = [NVIM, "--headless", "-u", "NONE", "-c", "edit .nvim.lua",
              "-c", "lua vim.secure.trust({action='allow', bufnr=0})", "-c", "qa!"]
     subprocess.run(trust, cwd=project, env=env, check=True, timeout=60)
     write = ("lua vim.fn.writefile({vim.json.encode({user = R.user, user_notes = R.user_notes, notes = R.notes,"
-             f" final = vim.lsp.config.gpt_ls.settings['gpt-ls'], init = vim.lsp.config.gpt_ls.init_options}})}}, {json.dumps(str(out))})")
+             " final = vim.lsp.config.gpt_ls.settings['gpt-ls'], init = vim.lsp.config.gpt_ls.init_options})},"
+             f" {json.dumps(str(out))})")
     subprocess.run([NVIM, "--headless", "-c", write, "-c", "qa!"], cwd=project, env=env, check=True, timeout=60)
     res = json.loads(out.read_text("utf-8"))
     assert res["user"] == {"organization": "org-user", "model": "user-model"}  # init.lua: the user's own

@@ -12,6 +12,11 @@
 //                 plain names (.ci/vscode.sh sets it to docs/screenshots only when asked)
 //   E2E_TIMEOUT   overall limit in seconds (default 600)
 //
+// A second code-server with workspace trust on (no --disable-workspace-trust) then opens a
+// hostile folder in Restricted Mode: the stored key is not sent, workspaceTrusted: false
+// reaches the server, the folder's settings never apply, and granting trust restarts the
+// server with the key.
+//
 // It prints one line per check and ends with "vscode: N passed, N failed".
 
 import { spawn, spawnSync } from "node:child_process";
