@@ -138,7 +138,6 @@ class Exchange:
         self._store: HistoryStore | None = None
         self._noticed: set[str] = set()
         self._encodings_ready: set[str] = set()
-        self._pruned: tuple[int | None, int | None] | None = None
         self.store_notice: str | None = None
 
     @property
@@ -193,11 +192,6 @@ class Exchange:
         if req.chat is not None:
             return None, [], True
         store = self.store()
-        retention = (req.settings.history_retention_days, req.settings.history_max_conversations)
-        if retention != (None, None) and retention != self._pruned:
-            self._pruned = retention
-            removed = store.prune(*retention)
-            log.info("history retention removed %d conversations", removed)
         mode = req.action.conversation
         continues = mode == "continue" or (mode == "setting" and req.settings.ask_continues_conversation)
         if continues and not req.new_conversation:
@@ -207,10 +201,16 @@ class Exchange:
         return None, [], True
 
     def _new_conversation(self, req: ExchangeRequest) -> int:
+        """A new conversation, then the retention settings: the limit counts it, and never removes it."""
+        store, settings = self.store(), req.settings
         if req.chat is not None:
-            return self.store().new_conversation(req.workspace, req.context.file_name, model=req.settings.model)
-        title = " ".join(req.context.selection.split())[:80] or req.action.title
-        return self.store().new_conversation(req.workspace, title, model=req.settings.model, system=req.action.system)
+            conv_id = store.new_conversation(req.workspace, req.context.file_name, model=settings.model)
+        else:
+            title = " ".join(req.context.selection.split())[:80] or req.action.title
+            conv_id = store.new_conversation(req.workspace, title, model=settings.model, system=req.action.system)
+        if removed := store.prune(req.workspace, settings.history_retention_days, settings.history_max_conversations):
+            log.info("history retention removed %d conversations", removed)
+        return conv_id
 
     def _record_start(
         self, req: ExchangeRequest, conv_id: int | None, new: bool, messages: list[dict[str, str]]

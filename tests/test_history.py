@@ -19,7 +19,7 @@ from gpt_ls.history.schema import MIGRATIONS
 from gpt_ls.history.store import Conversation, HistoryStore, Message, workspace_key
 from gpt_ls.settings import find_workspace_root
 
-ALL_MIGRATIONS = ["m001_initial", "m002_recency_indexes", "m003_message_search"]
+ALL_MIGRATIONS = ["m001_initial", "m002_recency_indexes", "m003_message_search", "m004_fresh_starts"]
 
 
 @pytest.fixture
@@ -566,16 +566,49 @@ def test_prune_by_age_and_by_count(store: HistoryStore, db_path: Path) -> None:
     eight_days = datetime.now(timezone.utc) - timedelta(days=8)
     set_updated(db_path, week_old, eight_days.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
-    assert store.prune(None, None) == 0
-    assert store.prune(0, 0) == 0  # 0 means "no limit", never "delete everything"
-    assert store.prune(30, None) == 1
+    assert store.prune("/ws", None, None) == 0
+    assert store.prune("/ws", 0, 0) == 0  # 0 means "no limit", never "delete everything"
+    assert store.prune("/ws", 30, None) == 1
     assert [c.title for c in store.list_conversations()] == ["fresh2", "fresh1", "fresh0", "week"]
-    assert store.prune(7, None) == 1
-    assert store.prune(None, 2) == 1
+    assert store.prune("/ws", 7, None) == 1
+    assert store.prune("/ws", None, 2) == 1
     assert [c.id for c in store.list_conversations()] == [fresh[2], fresh[1]]
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
     raw.close()
+
+
+def test_prune_touches_only_the_workspace_it_is_given(store: HistoryStore, db_path: Path) -> None:
+    mine = [store.new_conversation("/mine", f"m{i}") for i in range(3)]
+    theirs = [store.new_conversation("/theirs", f"t{i}") for i in range(3)]
+    for conv in (mine[0], theirs[0]):
+        set_updated(db_path, conv, "2020-01-01T00:00:00.000000Z")
+    assert store.prune("/mine", 30, None) == 1
+    assert store.prune("/mine", None, 1) == 1
+    assert [c.id for c in store.list_conversations("/mine")] == [mine[2]]
+    assert [c.id for c in store.list_conversations("/theirs")] == theirs[::-1]
+
+
+def test_start_fresh_marks_the_workspace_until_its_next_conversation(store: HistoryStore) -> None:
+    old = store.new_conversation("/ws", "old")
+    other = store.new_conversation("/other", "other")
+    store.start_fresh("/ws")
+    store.start_fresh("/ws")  # twice: still one mark, and no conversation row
+    assert store.current_conversation("/ws") is None
+    assert [c.id for c in store.list_conversations()] == [other, old]
+    assert store.current_conversation("/other") is not None and store.current_conversation("/other").id == other
+    new = store.new_conversation("/ws", "new")  # the next exchange's conversation clears the mark
+    current = store.current_conversation("/ws")
+    assert current is not None and current.id == new
+    store.start_fresh("/ws")
+    assert store.clear("/ws") == 2
+    assert store.current_conversation("/ws") is None
+    store.new_conversation("/ws", "after clear")
+    store.start_fresh("/other")
+    store.clear()
+    store.new_conversation("/other", "after clearing all")
+    current = store.current_conversation("/other")
+    assert current is not None and current.title == "after clearing all"
 
 
 def test_usage_totals_per_workspace(store: HistoryStore) -> None:

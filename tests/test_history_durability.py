@@ -206,6 +206,7 @@ def test_processes_creating_the_same_fresh_store_at_once(tmp_path: Path, round_:
             "m001_initial",
             "m002_recency_indexes",
             "m003_message_search",
+            "m004_fresh_starts",
         ]
         convs = store.list_conversations(limit=10)
         assert sorted(c.title for c in convs) == names

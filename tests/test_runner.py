@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from tests.support.memory_editor import FULL, NO_EDITS, Hang, MemoryEditor, Scri
 pytestmark = pytest.mark.timeout(10)
 
 SETTINGS = Settings(history=False)
+#: A reply file's name: the time, the action, a random part (ACTION stands for the action's id).
+REPLY_FILE = re.compile(r"\d{8}-\d{6}-ACTION-[0-9a-f]{8}\.md")
 USAGE = "gpt-4.1-mini · 12 prompt + {n} completion = {t} tokens"
 
 
@@ -88,6 +91,20 @@ async def test_typing_above_while_the_reply_streams_keeps_both() -> None:
     assert editor.text(uri) == "用户 👤\n问？\n一二三\n"
 
 
+@pytest.mark.parametrize("echo_delay", [None, 0.15])
+async def test_a_streaming_reply_is_never_glued_onto_the_next_line(echo_delay: float | None) -> None:
+    editor, _, runner = make("alpha ", 0.25, "beta 二 ", 0.25, "gamma 😀", echo_delay=echo_delay)
+    uri = "file:///work/q.txt"
+    below = "An existing line right below."
+    editor.open(uri, f"问题 ask?\n{below}\n")
+    seen: list[str] = []
+    editor.listeners.append(lambda _uri, _change, _old, new: seen.append(new))
+    await run(runner, editor, "ask", uri, "问题 ask?")
+    assert editor.text(uri) == f"问题 ask?\nalpha beta 二 gamma 😀\n{below}\n"
+    # Each document the editor showed: the reply so far on a line of its own, then the next line.
+    assert seen == [f"问题 ask?\n{part}\n{below}\n" for part in ("alpha ", "alpha beta 二 ", "alpha beta 二 gamma 😀")]
+
+
 async def test_replace_puts_code_in_place_of_the_selection() -> None:
     editor, _, runner = make("```python\nreturn 2  # 二 😀\n```")
     uri = "file:///work/f.py"
@@ -132,11 +149,30 @@ async def test_a_client_without_edits_gets_the_reply_as_a_document() -> None:
     editor.open(uri, "问题？\n")
     result = await run(runner, editor, "ask", uri, "问题？")
     assert result == {"id": 1, "status": "complete", "text": "答案 ✅", "output": "document"}
-    path = Path("/memory/documents/reply-1-ask.md")
+    [path] = editor.files
+    assert path.parent == Path("/memory/documents") and REPLY_FILE.fullmatch(path.name.replace("ask", "ACTION", 1))
     assert editor.files == {path: "# GPT: Ask\n\n答案 ✅\n"}
     assert editor.shown == [(path, True)]
     assert editor.text(uri) == "问题？\n"
     assert editor.progresses[0].events[-1].startswith("end gpt-4.1-mini")
+
+
+@pytest.mark.parametrize(("features", "action", "title"), [
+    (NO_EDITS, "ask", "GPT: Ask"),  # the reply is a document
+    (FULL, "improveCode", "GPT: Improve code"),  # the edit is refused: the reply falls back to a file
+])
+async def test_reply_files_of_two_sessions_never_overwrite_each_other(features: Any, action: str, title: str) -> None:
+    files: dict[Path, str] = {}
+    for session in ("一", "二"):  # each session's first run has run id 1
+        editor, _, runner = make(f"答案 {session}", features=features)
+        editor.files = files  # one cache directory for both
+        editor.refuse_edits = True
+        uri = "file:///work/q.py"
+        editor.open(uri, "问题 = 1\n", "python")
+        result = await run(runner, editor, action, uri, "问题 = 1")
+        assert result["id"] == 1
+    assert sorted(files.values()) == [f"# {title}\n\n答案 一\n", f"# {title}\n\n答案 二\n"]
+    assert len({path.parent for path in files}) == 1
 
 
 async def test_a_replace_the_editor_refuses_opens_as_a_markdown_document() -> None:
@@ -147,7 +183,7 @@ async def test_a_replace_the_editor_refuses_opens_as_a_markdown_document() -> No
     await run(runner, editor, "improveCode", uri, "fixed = 0")
     assert editor.text(uri) == "fixed = 0\n"
     [(path, text)] = editor.files.items()
-    assert path.parent == Path("/memory/replies") and path.name.endswith("-improveCode-1.md")
+    assert path.parent == Path("/memory/replies") and REPLY_FILE.fullmatch(path.name.replace("improveCode", "ACTION"))
     assert text == "# GPT: Improve code\n\nfixed = 1  # 😀\n"
     assert editor.shown == [(path, False)]
     assert editor.messages == [("warning", "gpt-ls could not put the whole reply into the document (the editor did "

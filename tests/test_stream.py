@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from gpt_ls.actions.edits import Coalescer, DocumentSink, InsertionTracker, normalize_eol
+from gpt_ls.actions.edits import Coalescer, DocumentSink, normalize_eol
+from gpt_ls.actions.insertion import InsertionTracker
 from gpt_ls.text import Change, LineIndex, Pos, apply_change
 
 
@@ -44,11 +45,27 @@ class SimEditor:
         return True
 
     # the user, or the editor applying an edit
+    #: Neovim-like debounce of whole-document changes: one didChange per ``echo_delay``
+    #: carries every change made meanwhile (the user's and ours together).
+    debounce = False
+
     def edit(self, start: Pos, end: Pos, text: str) -> None:
         self.text, _ = apply_change(self.text, start, end, text, "utf-16")
         self.version += 1
         version = self.version
+        if self.debounce:
+            if not any(not echo.done() for echo in self._echoes):
+                self._echoes.append(asyncio.get_running_loop().create_task(self._debounced()))
+            return
         self._echoes.append(asyncio.get_running_loop().create_task(self._echo(start, end, text, version)))
+
+    async def _debounced(self) -> None:
+        await asyncio.sleep(self.echo_delay)
+        old = self.server_text
+        new, change = apply_change(old, None, None, self.text, "utf-16")
+        self.server_text, self.server_version = new, self.version
+        for tracker in self.trackers:
+            tracker.on_change(change, old, new)
 
     def type_at_offset(self, offset: int, text: str) -> None:
         pos = LineIndex(self.text).position(offset, "utf-16")
@@ -65,7 +82,8 @@ class SimEditor:
             tracker.on_change(change, old, new)
 
     async def settle(self) -> None:
-        await asyncio.gather(*self._echoes)
+        while not all(echo.done() for echo in self._echoes):
+            await asyncio.gather(*self._echoes)
 
 
 def make_sink(editor: SimEditor, offset: int, **kw) -> DocumentSink:
@@ -269,3 +287,163 @@ async def test_whole_document_change_inside_the_reply_still_stops_streaming():
     report = await sink.close()
     assert not report.complete_in_document
     assert report.reason == "the reply's text was edited while it streamed"
+
+
+# -- the reply's own line: opened by the first edit, never glued onto the next line ---------
+NEXT = "An existing line right below 下一行 👇."
+
+
+class Recording(SimEditor):
+    """A SimEditor that keeps the text it shows after every change."""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.shown = [self.text]
+
+    def edit(self, start: Pos, end: Pos, text: str) -> None:
+        super().edit(start, end, text)
+        self.shown.append(self.text)
+
+
+async def stream_below(pieces: list[str], open_line: bool, delay: float = 0.03, **kw) -> Recording:
+    editor = Recording(f"问题 alpha?\n{NEXT}\n", echo_delay=kw.pop("echo_delay", 0.02), **kw)
+    sink = make_sink(editor, offset=len("问题 alpha?\n"), open_line=open_line)
+    await feed(sink, pieces, delay=delay)
+    report = await sink.close()
+    await editor.settle()
+    assert report.complete_in_document
+    assert editor.server_text == editor.text
+    return editor
+
+
+REPLIES = [
+    ["alpha ", "beta ", "gamma 😀"],
+    ["line one 一\n", "line two", " 二\n"],
+    ["ends with two breaks\n", "\n"],
+    ["\n"],
+    ["\n", "starts with a break"],
+    [],
+]
+
+
+@pytest.mark.parametrize("pieces", REPLIES)
+@pytest.mark.parametrize("whole_document", [False, True])
+async def test_an_opened_line_ends_as_the_reply_inserted_at_once(pieces, whole_document):
+    opened = await stream_below(pieces, open_line=True, whole_document=whole_document)
+    glued = await stream_below(pieces, open_line=False, whole_document=whole_document)
+    assert opened.text == glued.text  # the final document is exactly what it was
+    reply = "".join(pieces)
+    expected = reply if reply.endswith("\n") or not reply else reply + "\n"
+    assert opened.text == f"问题 alpha?\n{expected}{NEXT}\n"
+
+
+@pytest.mark.parametrize("pieces", REPLIES)
+async def test_no_intermediate_document_glues_the_reply_onto_the_next_line(pieces):
+    editor = await stream_below(pieces, open_line=True, delay=0.08)
+    for shown in editor.shown:
+        assert f"\n{NEXT}\n" in shown, shown  # the next line is always a whole line of its own
+    if len(pieces) == 3:
+        assert len(editor.shown) == 4  # it streamed in three edits
+
+
+async def test_the_first_edit_opens_the_line_and_later_ones_stream_into_it():
+    editor = await stream_below(["alpha ", "beta ", "gamma"], open_line=True, echo_delay=0.15)
+    assert editor.shown[1] == f"问题 alpha?\nalpha \n{NEXT}\n"
+    assert [text for _, _, text in editor.calls] == ["alpha \n", "beta ", "gamma"]
+    assert editor.shown[2] == f"问题 alpha?\nalpha beta \n{NEXT}\n"
+
+
+async def test_an_opened_line_survives_a_discarded_first_edit():
+    editor = Recording(f"q\n{NEXT}\n", echo_delay=0.15)
+    editor.silent = True  # Neovim: the stale versioned edit is dropped but "applied"
+    sink = make_sink(editor, offset=2, open_line=True)
+    editor.type_at_offset(0, "> ")  # unseen by the server when the first edit goes out
+    sink.write("reply 回复")
+    report = await sink.close()
+    await editor.settle()
+    assert editor.text == f"> q\nreply 回复\n{NEXT}\n"
+    assert report.inserted == "reply 回复\n"
+    assert report.complete_in_document
+
+
+async def test_an_opened_line_after_a_refused_first_edit():
+    editor = Recording(f"q\n{NEXT}\n", echo_delay=0.15)
+    sink = make_sink(editor, offset=2, open_line=True)
+    editor.type_at_offset(0, "> ")  # refused: the version is stale
+    await feed(sink, ["one ", "two"], delay=0.05)
+    report = await sink.close()
+    await editor.settle()
+    assert editor.calls[0][0] == 1
+    assert editor.text == f"> q\none two\n{NEXT}\n"
+    assert report.complete_in_document
+    assert all(f"\n{NEXT}\n" in shown for shown in editor.shown)
+
+
+# (Unversioned edits with typing above cannot be tested: an edit computed before the
+# user's typing reached the server lands where the server thought the reply was.)
+@pytest.mark.parametrize(("where", "versioned"), [("above", True), ("below", True), ("below", False)])
+async def test_typing_beside_an_opened_line_with_debounced_whole_document_changes(where, versioned):
+    # One whole-document didChange may carry the user's typing and our edits together.
+    editor = Recording(f"q 你\n{NEXT}\n", echo_delay=0.15, whole_document=True)
+    editor.debounce, editor.versioned = True, versioned
+    sink = make_sink(editor, offset=len("q 你\n"), open_line=True)
+    sink.write("one 一 ")
+    await asyncio.sleep(0.2)
+    assert sink.report.edits >= 1
+    at = 0 if where == "above" else len(editor.text)
+    editor.type_at_offset(at, "用户 😀\n")
+    await feed(sink, ["two ", "三"], delay=0.06)
+    report = await sink.close()
+    await editor.settle()
+    assert report.complete_in_document
+    body = f"q 你\none 一 two 三\n{NEXT}\n"
+    assert editor.text == ("用户 😀\n" + body if where == "above" else body + "用户 😀\n")
+
+
+async def test_typing_above_and_below_in_one_debounced_whole_document_change():
+    editor = Recording(f"q 你\n{NEXT}\n", echo_delay=0.15, whole_document=True)
+    editor.debounce = True
+    sink = make_sink(editor, offset=len("q 你\n"), open_line=True)
+    sink.write("one 一 ")
+    await asyncio.sleep(0.25)
+    assert sink.report.edits == 1 and not sink.tracker.pending
+    editor.type_at_offset(len(editor.text), "below 😀\n")
+    editor.type_at_offset(1, " above 上")  # one didChange: a change from line 1 to the end, around the reply
+    await asyncio.sleep(0.2)
+    await feed(sink, ["two ", "三"], delay=0.06)
+    report = await sink.close()
+    await editor.settle()
+    assert report.complete_in_document
+    assert editor.text == f"q above 上 你\none 一 two 三\n{NEXT}\nbelow 😀\n"
+
+
+@pytest.mark.parametrize(("change", "region"), [
+    (Change(0, 1, "XY"), (4, 10)),  # before
+    (Change(3, 3, "Z"), (4, 10)),  # at its start: before
+    (Change(9, 9, "Y"), (3, 9)),  # at its end: after
+    (Change(1, 11, "abcd" + "reply!" + "e"), (5, 11)),  # around: found once in the new text
+    (Change(1, 11, "reply!reply!"), None),  # around, found twice: ambiguous
+    (Change(1, 11, "rep ly!"), None),  # around, the reply changed
+    (Change(5, 6, "Q"), None),  # inside
+    (Change(5, 5, ""), (3, 9)),  # nothing at all
+])
+def test_tracker_follows_changes_before_after_and_around(change, region):
+    text = "012reply!789"
+    t = InsertionTracker(3)
+    t.end = 9  # the reply "reply!" is text[3:9]
+    t.on_change(change, text, text[: change.start] + change.text + text[change.end :])
+    if region is None:
+        assert t.broken == "the reply's text was edited while it streamed"
+    else:
+        assert (t.start, t.end, t.broken) == (*region, None)
+
+
+async def test_an_opened_line_in_a_crlf_document():
+    editor = Recording("q 问\r\nnext 下\r\n", echo_delay=0.02)
+    sink = make_sink(editor, offset=len("q 问\r\n"), prefix="", eol="\r\n", open_line=True)
+    await feed(sink, ["a 一\n", "b\r", "\nc 😀\r\n"], delay=0.08)
+    report = await sink.close()
+    await editor.settle()
+    assert editor.text == "q 问\r\na 一\r\nb\r\nc 😀\r\nnext 下\r\n"
+    assert report.inserted == "a 一\r\nb\r\nc 😀\r\n"
+    assert all(shown.endswith("\r\nnext 下\r\n") and "\r\r" not in shown for shown in editor.shown)

@@ -14,13 +14,16 @@ from gpt_ls.settings import Settings
 
 
 def new_conversation(exchange: Exchange, port: EditorPort, settings: Settings) -> dict[str, Any]:
-    """Start a fresh conversation in this workspace: Continue follows it from now on."""
+    """Start a fresh conversation in this workspace: the next exchange begins it, Continue follows it.
+
+    Nothing is written but a mark: the conversation appears in the history when something
+    is asked in it, so "New conversation" never leaves an empty entry behind.
+    """
     if not settings.history:
         raise InvalidRequest("History is turned off (setting 'history'): there is no conversation to start.")
-    conv_id = exchange.store().new_conversation(
-        workspace_key(port.workspace_root), "New conversation", model=settings.model)
+    exchange.store().start_fresh(workspace_key(port.workspace_root))
     port.show_message("gpt-ls: new conversation started.", "info")
-    return {"conversation": conv_id}
+    return {"status": "fresh"}
 
 
 def history_overview(exchange: Exchange, port: EditorPort, settings: Settings, limit: int = 20) -> dict[str, Any]:

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from gpt_ls import prompts
 from gpt_ls.actions.catalog import Output
 from gpt_ls.actions.editor import EditorPort
-from gpt_ls.actions.edits import DocumentSink, InsertionTracker, normalize_eol
+from gpt_ls.actions.edits import DocumentSink, normalize_eol
 from gpt_ls.actions.hovers import Hovers, TrackedRange
+from gpt_ls.actions.insertion import InsertionTracker
 from gpt_ls.actions.requests import Target, document_for
 from gpt_ls.errors import GptLsError
 from gpt_ls.exchange import ExchangeRequest, Reply
@@ -54,6 +56,15 @@ def effective_output(port: EditorPort, req: ExchangeRequest) -> Output:
     if not port.features.apply_edit:
         return WITHOUT_EDITS.get(output, output)
     return output
+
+
+def reply_file_name(action_id: str) -> str:
+    """A unique name for a reply's Markdown file: the time and a short random part.
+
+    Not the run id: run ids start at 1 in every session, and a file of an earlier
+    session must never be overwritten.
+    """
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{action_id}-{uuid.uuid4().hex[:8]}.md"
 
 
 def indent_of(text: str, offset: int) -> str:
@@ -115,9 +126,11 @@ class Delivery:
         # A selection ending at column 0 of a line ends before that line.
         if end == index.starts[line] and end > 0 and line > 0:
             line -= 1
-        prefix, final_eol = "", True
+        prefix, final_eol, open_line = "", True, False
         if line + 2 < index.line_count:
-            at = index.starts[line + 1]
+            # Before an existing line: the first edit opens the reply's own line, so that
+            # the text never sits glued onto that line while it streams.
+            at, open_line = index.starts[line + 1], True
         elif line + 1 < index.line_count:
             # The selection ends on the last line, before the final line ending: insert
             # before that ending, since editors (Neovim) treat the position after it as
@@ -125,7 +138,7 @@ class Delivery:
             at, prefix, final_eol = index.ends[line], "\n", False
         else:
             at, prefix = len(text), "\n" if text else ""  # the last line has no line ending
-        return self._sink(at, eol_of(text), prefix=prefix, final_eol=final_eol)
+        return self._sink(at, eol_of(text), prefix=prefix, final_eol=final_eol, open_line=open_line)
 
     def _chat_sink(self) -> DocumentSink:
         """A sink that opens a new ``## assistant`` section at the end of a chat document."""
@@ -154,8 +167,7 @@ class Delivery:
             footer = f"\n\n---\n*{reply.usage_line(req.settings.prices)}*"
             self.hovers.add(target.uri, TrackedRange(target.start, target.end, reply.text + marker + footer))
         elif self.output == "document":
-            path = self.port.save_markdown(f"reply-{self.run_id}-{req.action.id}.md",
-                                           f"# {req.action.title}\n\n{reply.text}\n")
+            path = self.port.save_markdown(reply_file_name(req.action.id), f"# {req.action.title}\n\n{reply.text}\n")
             self.port.show_document(path)
         elif self.output == "comment_above":
             await self._comment(reply, reply.text + marker)
@@ -213,9 +225,8 @@ class Delivery:
         action = self.req.action
         path: Path | None = None
         try:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = self.port.save_markdown(f"{stamp}-{action.id}-{self.run_id}.md", f"# {action.title}\n\n{text}\n",
-                                           folder="replies")
+            path = self.port.save_markdown(
+                reply_file_name(action.id), f"# {action.title}\n\n{text}\n", folder="replies")
         except (OSError, GptLsError) as exc:  # e.g. a symlink planted at the file: refused
             log.warning("could not write the reply file: %s", exc)
         if path is not None and self.port.features.show_document:

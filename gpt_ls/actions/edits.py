@@ -4,10 +4,8 @@ Three parts, from pure to effectful:
 
 * ``Coalescer`` gathers deltas and releases them a few times a second, with the
   document's line endings.
-* ``InsertionTracker`` knows where the reply lives in the document while everyone
-  edits it. Editors answer ``workspace/applyEdit`` before (Neovim: 150 ms before) the
-  matching ``didChange`` arrives, so our own edits are *pending* until their echo is
-  seen; any other change shifts the region, or breaks it when it touches the reply.
+* ``InsertionTracker`` (in ``insertion``) knows where the reply lives in the document
+  while everyone edits it.
 * ``DocumentSink`` drives the two against a ``SinkTarget`` (the editor port, through
   ``delivery``; a simulated editor in unit tests): one edit in flight at a time, the next one computed
   against the document as the editor has it. When an edit cannot land, streaming into
@@ -19,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gpt_ls.text import Change, Encoding, Pos, position_at
+from gpt_ls.actions.insertion import InsertionTracker
+from gpt_ls.text import Encoding, Pos, position_at
 
 log = logging.getLogger(__name__)
 
@@ -71,85 +69,6 @@ class Coalescer:
         return normalize_eol(raw, self.eol)
 
 
-class InsertionTracker:
-    """The region ``[start, end)`` of the document that holds our reply."""
-
-    def __init__(self, start: int) -> None:
-        self.start = start
-        self.end = start
-        #: Texts we inserted at ``end`` that the editor applied but has not echoed yet.
-        self.pending: deque[str] = deque()
-        #: Whether each pending insertion carried a document version.
-        self._versioned: deque[bool] = deque()
-        #: Text of versioned insertions the editor discarded after saying "applied".
-        self._dropped = ""
-        #: Why the region can no longer be written to, or None.
-        self.broken: str | None = None
-        self.settled = asyncio.Event()
-        self.settled.set()
-
-    def sent(self, text: str, versioned: bool = False) -> None:
-        """We are about to insert ``text`` at the end of the region."""
-        self.pending.append(text)
-        self._versioned.append(versioned)
-        self.settled.clear()
-
-    def rejected(self, text: str) -> None:
-        """The last insertion, of ``text``, did not happen."""
-        if self.pending and self.pending[-1] == text:
-            self.pending.pop()
-            self._versioned.pop()
-        elif self._dropped.endswith(text):  # already given up on by on_change
-            self._dropped = self._dropped[: len(self._dropped) - len(text)]
-        if not self.pending:
-            self.settled.set()
-
-    def take_dropped(self) -> str:
-        """Text to send again: versioned insertions the editor silently discarded."""
-        dropped, self._dropped = self._dropped, ""
-        return dropped
-
-    def insert_offset(self) -> int:
-        """Where the next insertion goes, in the editor's (virtual) text."""
-        return self.end + sum(len(p) for p in self.pending)
-
-    def virtual(self, text: str) -> str:
-        """The document as the editor has it: ours plus the pending insertions."""
-        if not self.pending:
-            return text
-        return text[: self.end] + "".join(self.pending) + text[self.end :]
-
-    def on_change(self, change: Change, old: str, new: str) -> None:
-        """Follow one content change of the document (ours or the user's)."""
-        if self.pending:
-            first = self.pending[0]
-            if len(new) - len(old) == len(first) and new == old[: self.end] + first + old[self.end :]:
-                self.pending.popleft()
-                self._versioned.popleft()
-                self.end += len(first)
-                if not self.pending:
-                    self.settled.set()
-                return
-            if all(self._versioned):
-                # Another change came first: the editor's buffer was newer than our
-                # versioned edits, so it discarded them (Neovim does so silently).
-                self._dropped += "".join(self.pending)
-                self.pending.clear()
-                self._versioned.clear()
-                self.settled.set()
-        a, b = change.start, change.end
-        delta = len(change.text) - (b - a)
-        if b <= self.start:
-            # Entirely before the reply (an insertion at its very start counts as before).
-            self.start += delta
-            self.end += delta
-        elif a >= self.end:
-            return
-        else:
-            self.broken = "the reply's text was edited while it streamed"
-            self.settled.set()
-
-
 class SinkTarget(Protocol):
     """What a sink needs from the editor."""
 
@@ -189,6 +108,7 @@ class DocumentSink:
         eol: str = "\n",
         prefix: str = "",
         final_eol: bool = True,
+        open_line: bool = False,
         interval: float = 0.2,
         echo_timeout: float = 1.0,
         retries: int = 3,
@@ -200,6 +120,9 @@ class DocumentSink:
         self.eol = eol
         self.prefix = normalize_eol(prefix, eol)
         self.final_eol = final_eol
+        #: Insert at the start of an existing line: the first edit opens the reply's own
+        #: line (its text and a line break), later ones go before that line break.
+        self.open_line = open_line
         self.coalescer = Coalescer(eol, interval)
         self.echo_timeout = echo_timeout
         self.retries = retries
@@ -210,6 +133,8 @@ class DocumentSink:
         self._task: asyncio.Task[None] | None = None
         self._tail = ""
         self._prefixed = False
+        #: A line break at the end of the text so far, held back (``open_line``).
+        self._held = ""
 
     def start(self) -> None:
         """Start the writer task."""
@@ -260,11 +185,30 @@ class DocumentSink:
             self.report.complete_in_document = False
             self.report.reason = reason
 
+    def _hold_line_break(self, text: str, final: bool) -> tuple[str, bool]:
+        """With ``open_line``: hold back a trailing line break until more text follows.
+
+        The reply's own line already ends in a line break, so a reply ending in one
+        gets no second one: the document ends up exactly as if the reply, with its
+        final line ending, had been inserted at once. Also returns whether the line must
+        be opened even without text (a reply that is only a line break).
+        """
+        text, self._held = self._held + text, ""
+        if text.endswith(self.eol):
+            text, self._held = text[: len(text) - len(self.eol)], self.eol
+        if final:
+            held, self._held = bool(self._held), ""
+            return text, held
+        return text, False
+
     async def _flush(self, final: bool) -> None:
         text = self.coalescer.take(self.clock(), final=final)
         if text and not self._prefixed:
             text, self._prefixed = self.prefix + text, True
-        if final and self.final_eol and (self._tail or text) and not (self._tail + text).endswith(self.eol):
+        must_open = False
+        if self.open_line:
+            text, must_open = self._hold_line_break(text, final)
+        elif final and self.final_eol and (self._tail or text) and not (self._tail + text).endswith(self.eol):
             text += self.eol
         self._tail = (self._tail + text)[-4:]
         failures = 0
@@ -279,15 +223,19 @@ class DocumentSink:
                 self.report.inserted = self.report.inserted[: len(self.report.inserted) - len(dropped)]
                 text = dropped + text
                 failures += 1
-            if not text:
+            opens = self.open_line and not self.tracker.opened and (bool(text) or must_open)
+            if not text and not opens:
+                if final and self.open_line and self.tracker.opened:
+                    self.report.inserted += self.eol  # the reply's own line break ends it
                 return
             if failures > self.retries:
                 self._fail("the editor did not apply the reply's edits")
                 return
-            if await self._send(text):
+            after = len(self.eol) if opens else 0
+            if await self._send(text + self.eol * opens, after):
                 self.report.inserted += text
                 self.report.edits += 1
-                text = ""
+                text, must_open = "", False
                 if not final:
                     return
                 continue  # the last edit: wait for its echo, in case it was discarded
@@ -303,7 +251,7 @@ class DocumentSink:
             except asyncio.TimeoutError:
                 log.debug("no didChange echo for our edit within %ss", self.echo_timeout)
 
-    async def _send(self, text: str) -> bool:
+    async def _send(self, text: str, after: int = 0) -> bool:
         """One insertion at the tracked point, against the document as the editor has it."""
         current = self.port.document(self.uri)
         if current is None:
@@ -315,8 +263,8 @@ class DocumentSink:
             version = None  # we cannot know the editor's version: send unversioned
         at = position_at(virtual, self.tracker.insert_offset(), self.port.encoding)
         versioned = self.port.versioned and version is not None
-        self.tracker.sent(text, versioned=versioned)
+        self.tracker.sent(text, versioned=versioned, after=after)
         ok = await self.port.apply_insert(self.uri, version if versioned else None, at, text)
         if not ok:
-            self.tracker.rejected(text)
+            self.tracker.rejected(text, after)
         return ok

@@ -18,8 +18,8 @@ from gpt_ls.actions import requests
 from gpt_ls.actions.catalog import Action, Catalog
 from gpt_ls.actions.delivery import Delivery
 from gpt_ls.actions.editor import EditorPort, Progress
-from gpt_ls.actions.edits import InsertionTracker
 from gpt_ls.actions.hovers import HoverReply, Hovers
+from gpt_ls.actions.insertion import InsertionTracker
 from gpt_ls.errors import GptLsError, InvalidRequest
 from gpt_ls.exchange import ExchangeRequest, Reply
 from gpt_ls.settings import Settings

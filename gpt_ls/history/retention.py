@@ -18,8 +18,10 @@ def clear(database: Database, workspace: str | None = None) -> int:
     with database.transaction(write=True) as db:
         fts = has_fts(db)
         if workspace is not None:
+            db.execute("DELETE FROM fresh_starts WHERE workspace = ?", (workspace,))
             cur = db.execute("DELETE FROM conversations WHERE workspace = ?", (workspace,))
         else:
+            db.execute("DELETE FROM fresh_starts")
             # Emptying the index at once beats un-indexing every row (0.5 s, not 13 s,
             # for 100,000 messages); the trigger comes back in the same transaction.
             if fts:
@@ -52,20 +54,25 @@ def _merge_index(database: Database) -> None:
                 return
 
 
-def prune(database: Database, retention_days: int | None, max_conversations: int | None) -> int:
-    """Apply the retention settings (None or 0 means no limit); returns how many went."""
+def prune(database: Database, workspace: str, retention_days: int | None, max_conversations: int | None) -> int:
+    """Apply the retention settings to one workspace (None or 0 means no limit); returns how many went.
+
+    Other workspaces' conversations are theirs: each is pruned by its own settings when a conversation starts there.
+    """
+    if not retention_days and not max_conversations:
+        return 0
     removed = 0
     with database.transaction(write=True) as db:
         if retention_days:
             cutoff = datetime.now(timezone.utc) - timedelta(days=retention_days)
             removed += db.execute(
-                "DELETE FROM conversations WHERE updated < ?",
-                (stamp(cutoff),),
+                "DELETE FROM conversations WHERE workspace = ? AND updated < ?",
+                (workspace, stamp(cutoff)),
             ).rowcount
         if max_conversations:
             removed += db.execute(
-                "DELETE FROM conversations WHERE id NOT IN (SELECT id FROM conversations"
-                " ORDER BY updated DESC, id DESC LIMIT ?)",
-                (max_conversations,),
+                "DELETE FROM conversations WHERE workspace = ? AND id NOT IN (SELECT id FROM conversations"
+                " WHERE workspace = ? ORDER BY updated DESC, id DESC LIMIT ?)",
+                (workspace, workspace, max_conversations),
             ).rowcount
     return removed

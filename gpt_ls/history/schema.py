@@ -111,6 +111,15 @@ def m003_message_search(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
 
 
+@_migration
+def m004_fresh_starts(db: sqlite3.Connection) -> None:
+    """Workspaces whose next exchange starts a new conversation ("New conversation" in the editor).
+
+    A mark, not an empty conversation: a conversation row appears only when something is asked.
+    """
+    db.execute("CREATE TABLE fresh_starts (workspace TEXT PRIMARY KEY, created TEXT NOT NULL)")
+
+
 #: Migrations that need an SQLite feature some builds lack; without it they are skipped
 #: (and retried on a later open) and search falls back to LIKE.
 OPTIONAL_MIGRATIONS = frozenset({"m003_message_search"})

@@ -173,8 +173,13 @@ class HistoryStore:
     # -- conversations
 
     def current_conversation(self, workspace: str) -> Conversation | None:
-        """The workspace's most recently updated conversation: the one a follow-up continues."""
+        """The workspace's most recently updated conversation: the one a follow-up continues.
+
+        None after ``start_fresh``, until the workspace's next conversation is created.
+        """
         with self._database.transaction() as db:
+            if db.execute("SELECT 1 FROM fresh_starts WHERE workspace = ?", (workspace,)).fetchone():
+                return None
             row = db.execute(
                 _CONVERSATION_SQL + " WHERE c.workspace = ? ORDER BY c.updated DESC, c.id DESC"
                 " LIMIT 1",
@@ -193,8 +198,14 @@ class HistoryStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (workspace, title, model, system, at, at),
             )
+            db.execute("DELETE FROM fresh_starts WHERE workspace = ?", (workspace,))
         assert cur.lastrowid is not None
         return cur.lastrowid
+
+    def start_fresh(self, workspace: str) -> None:
+        """The workspace's next exchange starts a new conversation (nothing is created until then)."""
+        with self._database.transaction(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO fresh_starts (workspace, created) VALUES (?, ?)", (workspace, now()))
 
     def list_conversations(
         self, workspace: str | None = None, limit: int = 20
@@ -234,9 +245,9 @@ class HistoryStore:
         """Forget conversations (all, or one workspace's) and scrub them from disk."""
         return retention.clear(self._database, workspace)
 
-    def prune(self, retention_days: int | None, max_conversations: int | None) -> int:
-        """Apply the retention settings (None or 0 means no limit); returns how many went."""
-        return retention.prune(self._database, retention_days, max_conversations)
+    def prune(self, workspace: str, retention_days: int | None, max_conversations: int | None) -> int:
+        """Apply the retention settings to one workspace (None or 0 means no limit); returns how many went."""
+        return retention.prune(self._database, workspace, retention_days, max_conversations)
 
     # -- messages
 

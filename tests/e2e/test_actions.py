@@ -82,6 +82,25 @@ async def test_ask_with_neovim_like_late_echo_and_user_typing_above(start, api):
         "用户 typed 😀\ntop\nquestion?\none two three four five six seven eight nine ten\nbottom\n")
 
 
+@pytest.mark.parametrize("capabilities", ["visual-studio-code", "neovim"])
+async def test_a_streaming_reply_has_its_own_line_until_it_ends(start, api, capabilities):
+    below = "An existing line right below."
+    api.script(Reply(chunks=["alpha ", "beta ", "gamma ", "伽马 😀 ", "and the rest."], delay=0.05, hold_after=3))
+    editor = await start(EditorConfig(capabilities=capabilities, echo_delay=0.15 if capabilities == "neovim" else None))
+    editor.open(URI, f"question 问?\n{below}\n")
+    before = editor.idle_count
+    await editor.run("gpt-ls.ask", URI, editor.range_of(URI, "question 问?"))
+    await typing_mid_reply(editor, api, URI, "alpha beta gamma ", "and the rest.", before)
+    # Mid-stream the reply so far is a line of its own, above the existing next line.
+    assert editor.docs[URI].text == f"question 问?\nalpha beta gamma \n{below}\n"
+    api.resume()
+    await editor.wait_idle(before)
+    assert editor.docs[URI].text == f"question 问?\nalpha beta gamma 伽马 😀 and the rest.\n{below}\n"
+    shown = editor.docs[URI].shown
+    assert len(shown) >= 4
+    assert all(text.endswith(f"\n{below}\n") and f" {below}" not in text for text in shown), shown
+
+
 async def test_selection_at_end_of_file_without_newline_and_crlf(start, api):
     api.script(Reply(text="line A\nline B"))
     editor = await start()
@@ -294,6 +313,19 @@ async def test_client_without_apply_edit_gets_the_reply_as_a_document(start, api
     assert editor.edits == []
     (shown,) = editor.client.shown_documents
     assert shown.uri.endswith(".md")
+
+
+async def test_reply_documents_of_two_server_sessions_are_two_files(start, api, tmp_path):
+    api.script(Reply(text="first session 一"), Reply(text="second session 二"))
+    for _ in range(2):  # two servers, each with its run 1
+        editor = await start(EditorConfig(apply_edit=False))
+        editor.open(URI, "q\n")
+        result = await editor.action("gpt-ls.ask", URI, "q")
+        assert result["id"] == 1
+    files = list((tmp_path / "cache" / "documents").iterdir())
+    assert sorted(f.read_text("utf-8") for f in files) == [
+        "# GPT: Ask\n\nfirst session 一\n", "# GPT: Ask\n\nsecond session 二\n"]
+    assert [f.stat().st_mode & 0o777 for f in files] == [0o600, 0o600]
 
 
 async def test_utf8_position_encoding(start, api):

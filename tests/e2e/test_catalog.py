@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lsprotocol import types
 
@@ -211,7 +213,7 @@ title = "Only a title"
     before = editor.idle_count
     await editor.run("gpt-ls.explain", uri, editor.range_of(uri, "frogs"))
     await editor.wait_idle(before)
-    assert editor.client.shown_documents[-1].uri.endswith("-explain.md")
+    assert re.search(r"/documents/\d{8}-\d{6}-explain-[0-9a-f]{8}\.md$", editor.client.shown_documents[-1].uri)
     # the action's model is for that action only
     await editor.action("gpt-ls.ask", uri, "frogs")
     assert api.chat_requests()[-1].body["model"] == "gpt-4.1-mini"

@@ -33,7 +33,7 @@ async def test_new_conversation_makes_continue_start_fresh(start, api):
     editor.open(URI, "one\ntwo\n")
     await editor.action("gpt-ls.ask", URI, "one")
     result = await editor.run("gpt-ls.newConversation")
-    assert result["conversation"] > 0
+    assert result == {"status": "fresh"}
     await editor.action("gpt-ls.continue", URI, "two")
     assert [m["role"] for m in api.chat_requests()[1].body["messages"]] == ["system", "user"]
 

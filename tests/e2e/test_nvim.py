@@ -291,6 +291,66 @@ R.final = buf_text(bufnr)
     assert res["notifications"] == []
 
 
+# Lua: POST to the fake API (127.0.0.1) from inside Neovim, e.g. '/_resume' for a held reply.
+HTTP_POST = r"""
+function fake_api_post(route)
+  local host, port, base = P.api_url:match('^http://([%d%.]+):(%d+)(.*)$')
+  local tcp, answered = vim.uv.new_tcp(), false
+  tcp:connect(host, tonumber(port), function(err)
+    assert(not err, err)
+    tcp:write('POST ' .. base .. route .. ' HTTP/1.1\r\nHost: ' .. host
+      .. '\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}')
+    tcp:read_start(function(_, chunk)
+      if chunk == nil then tcp:close(); answered = true end
+    end)
+  end)
+  wait_for('the fake API to answer ' .. route, function() return answered end, 5000)
+end
+"""
+
+BELOW = "An existing line right below."
+
+
+@pytest.mark.parametrize("ending", ["finished", "server killed"])
+def test_a_streaming_reply_has_its_own_line_mid_stream(
+    tmp_path: Path, api: FakeOpenAI, ending: str
+) -> None:
+    doc = tmp_path / "glue.txt"
+    doc.write_text(f"Question 问题 🤔?\n{BELOW}\n", "utf-8")
+    api.script(Reply(chunks=["alpha ", "beta ", "gamma ", "δέλτα 😀 ", "the end."], delay=0.05,
+                     hold_after=3))
+    body = START + HTTP_POST + r"""
+local bufnr = open_file(P.doc, 'text')
+vim.cmd('1GptAsk')
+wait_for('the held part of the reply', function()
+  return buf_text(bufnr):find('gamma', 1, true) ~= nil
+end)
+vim.wait(400, function() return false end, 20)  -- nothing more may arrive: the reply is held
+R.mid_stream = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+R.ended_mid_stream = count_ends()
+if P.ending == 'server killed' then
+  local client = gpt_client(bufnr)
+  local children = vim.api.nvim_get_proc_children(vim.fn.getpid())
+  if #children ~= 1 then fail('expected one child process, the server: ' .. vim.inspect(children)) end
+  vim.uv.kill(children[1], 'sigkill')
+  wait_for('gpt-ls to exit', function() return client:is_stopped() end, 5000)
+  fake_api_post('/_resume')
+else
+  fake_api_post('/_resume')
+  wait_for('the progress to end', function() return count_ends() >= 1 end)
+  vim.wait(200, function() return false end, 20)
+end
+R.lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc), api_url=api.url, ending=ending)
+    assert res["ended_mid_stream"] == 0  # the snapshot was taken while the reply streamed
+    assert res["mid_stream"] == ["Question 问题 🤔?", "alpha beta gamma ", BELOW]
+    if ending == "finished":
+        assert res["lines"] == ["Question 问题 🤔?", "alpha beta gamma δέλτα 😀 the end.", BELOW]
+    else:  # what streamed stays on a line of its own
+        assert res["lines"] == res["mid_stream"]
+
+
 def test_packpath_install_works_with_only_vim_lsp_enable(tmp_path: Path, api: FakeOpenAI) -> None:
     # Installed as the README says: a package under pack/*/start, `gpt-ls` on PATH.
     site = tmp_path / "site"

@@ -9,7 +9,8 @@ message, so editor tests that do not care about the text still get a reply.
 Every request is recorded (path, headers, JSON body) so tests can assert exactly what
 gpt-ls sent.  It can also run as a process (``python -m tests.support.fakeopenai --port N``);
 then ``POST /_script`` with a JSON list of behaviours queues them and
-``GET /_requests`` returns what was recorded.
+``GET /_requests`` returns what was recorded. ``POST /_resume`` resumes a held reply, for
+scripts running inside an editor.
 """
 
 from __future__ import annotations
@@ -288,6 +289,11 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:
                 body = self._read_body()
+                if urlsplit(self.path).path.rstrip("/").endswith("/_resume"):
+                    # For an editor's test script: resume a held reply (FakeOpenAI.resume()).
+                    fake.resume()
+                    self._send_json(200, {"resumed": True})
+                    return
                 if urlsplit(self.path).path.rstrip("/").endswith("/_script"):
                     items = body if isinstance(body, list) else [body]
                     for item in items:

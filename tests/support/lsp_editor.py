@@ -3,8 +3,11 @@
 It runs the real ``gpt-ls`` process over stdio, keeps its own copy of each open
 document, applies ``workspace/applyEdit`` to it (refusing stale versions like VS Code
 and Neovim do), and sends the matching ``didChange`` either before answering (VS
-Code) or ``echo_delay`` seconds after (Neovim's 150 ms debounce). Tests type into
-documents while replies stream and compare the final text literally.
+Code) or ``echo_delay`` seconds after (Neovim's 150 ms debounce). With
+``whole_document`` every didChange carries the whole text (full sync, buffer reloads),
+debounced like Neovim: one didChange per ``echo_delay`` for every change made meanwhile.
+Tests type into documents while replies stream and compare the final text literally;
+``Doc.shown`` keeps every text the editor showed.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class Doc:
     text: str
     version: int = 1
     language: str = "plaintext"
+    #: Every text the editor showed, in order (the opened text first).
+    shown: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -45,6 +50,8 @@ class EditorConfig:
     configuration: dict[str, Any] | None = None
     #: Answers ``window/showMessageRequest`` (from the first message on, initialize included).
     choose: Callable[[types.ShowMessageRequestParams], str | None] | None = None
+    #: Send every change as a whole-document change (``TextDocumentContentChangeWholeDocument``).
+    whole_document: bool = False
 
 
 @dataclass
@@ -58,10 +65,13 @@ class Editor:
     #: Items of ``workspace/configuration`` requests the editor answered.
     configuration_pulls: int = 0
     _echoes: list[asyncio.Task[None]] = field(default_factory=list)
+    _debouncing: set[str] = field(default_factory=set)
+    #: Each didChange sent: "whole" (the whole document) or "ranged".
+    did_changes: list[str] = field(default_factory=list)
 
     # -- documents ------------------------------------------------------------
     def open(self, uri: str, text: str, language: str = "plaintext") -> Doc:
-        doc = Doc(uri, text, 1, language)
+        doc = Doc(uri, text, 1, language, [text])
         self.docs[uri] = doc
         self.client.text_document_did_open(types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
@@ -86,8 +96,10 @@ class Editor:
         end = Pos(rng.end.line, rng.end.character)
         doc.text, _ = apply_change(doc.text, start, end, new_text, self.encoding)
         doc.version += 1
+        doc.shown.append(doc.text)
 
     def _did_change(self, doc: Doc, version: int, rng: types.Range, text: str) -> None:
+        self.did_changes.append("ranged")
         self.client.text_document_did_change(types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=doc.uri, version=version),
             content_changes=[types.TextDocumentContentChangePartial(range=rng, text=text)]))
@@ -100,8 +112,17 @@ class Editor:
         self._apply(doc, rng, text)
         self._send_change(doc, rng, text)
 
+    def _did_change_whole(self, doc: Doc) -> None:
+        self.did_changes.append("whole")
+        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=doc.uri, version=doc.version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=doc.text)]))
+
     def _send_change(self, doc: Doc, rng: types.Range, text: str) -> None:
         version = doc.version
+        if self.config.whole_document:
+            self._send_whole(doc)
+            return
         if self.config.echo_delay is None:
             self._did_change(doc, version, rng, text)
             return
@@ -110,6 +131,22 @@ class Editor:
             await asyncio.sleep(self.config.echo_delay or 0)
             self._did_change(doc, version, rng, text)
 
+        self._echoes.append(asyncio.get_running_loop().create_task(later()))
+
+    def _send_whole(self, doc: Doc) -> None:
+        """A whole-document didChange now, or once per ``echo_delay`` (Neovim-like debounce)."""
+        if self.config.echo_delay is None:
+            self._did_change_whole(doc)
+            return
+        if doc.uri in self._debouncing:
+            return  # the didChange already scheduled will carry this change too
+
+        async def later() -> None:
+            await asyncio.sleep(self.config.echo_delay or 0)
+            self._debouncing.discard(doc.uri)
+            self._did_change_whole(doc)
+
+        self._debouncing.add(doc.uri)
         self._echoes.append(asyncio.get_running_loop().create_task(later()))
 
     def on_apply_edit(self, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
@@ -180,9 +217,9 @@ class Editor:
 
     async def settle(self) -> None:
         """Let pending didChange echoes go out."""
-        if self._echoes:
-            await asyncio.gather(*self._echoes)
-            self._echoes.clear()
+        while self._echoes:
+            echoes, self._echoes = self._echoes, []
+            await asyncio.gather(*echoes)
         await asyncio.sleep(0.05)
 
     async def hover(self, uri: str, needle: str, delta: int = 0) -> types.Hover | None:
