@@ -52,6 +52,22 @@ its config files."
 Explain answers only when the whole reply is in."
   :type 'number)
 
+;; Settings a repository must not choose: they decide where requests go, which
+;; credentials, headers and programs are used and what is deleted.  The same list as the
+;; server's `RESTRICTED_FIELDS' (tests/e2e/test_emacs.py checks it).
+(defconst gpt-ls-restricted-settings
+  '(apiKey apiKeyCommand apiKeyCommandTimeout baseUrl organization project headers
+    azureEndpoint azureApiVersion azureDeployment proxy
+    history historyRetentionDays historyMaxConversations)
+  "gpt-ls settings that directory- or file-local variables cannot set unasked.")
+
+(defcustom gpt-ls-allowed-local-settings nil
+  "Directories whose local `eglot-workspace-configuration' may set restricted keys.
+Each element is (DIRECTORY . SHA256) of the restricted settings allowed
+there; a changed value is ignored until allowed again with
+\[gpt-ls-allow-local-settings].  See `gpt-ls-restricted-settings'."
+  :type '(alist :key-type directory :value-type string))
+
 (defvar gpt-ls-status nil
   "The last `gpt-ls/status' notification as a plist (:running :tokens :message).")
 
@@ -64,6 +80,118 @@ Explain answers only when the whole reply is in."
 (cl-defmethod eglot-initialization-options ((_server gpt-ls-server))
   "Send `gpt-ls-settings' (an empty object when unset)."
   (or gpt-ls-settings (make-hash-table)))
+
+;; The repository's word on restricted settings is checked in
+;; `eglot--workspace-configuration-plist', which both `workspace/configuration' answers and
+;; `workspace/didChangeConfiguration' use.
+
+(defun gpt-ls--restricted-key-p (key)
+  "Non-nil when KEY (keyword, symbol or string) names a restricted setting."
+  (let ((name (if (symbolp key) (string-remove-prefix ":" (symbol-name key)) (format "%s" key))))
+    (memq (intern name) gpt-ls-restricted-settings)))
+
+(defun gpt-ls--split-settings (settings)
+  "Split SETTINGS (a plist, or an alist) into (OPEN . RESTRICTED) of the same shape."
+  (let (open restricted)
+    (if (consp (car-safe settings))
+        (dolist (cell settings)
+          (if (gpt-ls--restricted-key-p (car cell)) (push cell restricted) (push cell open)))
+      (cl-loop for (k v) on settings by #'cddr
+               do (if (gpt-ls--restricted-key-p k)
+                      (setq restricted (cons v (cons k restricted)))
+                    (setq open (cons v (cons k open))))))
+    (cons (nreverse open) (nreverse restricted))))
+
+(defun gpt-ls--local-configuration-p ()
+  "Non-nil when this buffer's `eglot-workspace-configuration' came from a repository.
+That is, from a .dir-locals.el file or a file's local variables, which
+Emacs applies without asking because eglot declares the variable safe."
+  (and (local-variable-p 'eglot-workspace-configuration)
+       (or (assq 'eglot-workspace-configuration (bound-and-true-p dir-local-variables-alist))
+           (assq 'eglot-workspace-configuration (bound-and-true-p file-local-variables-alist)))))
+
+(defun gpt-ls--local-directory (server)
+  "The directory whose local variables configure SERVER: its project root."
+  (file-name-as-directory (expand-file-name (project-root (eglot--project server)))))
+
+(defun gpt-ls--restricted-part (config)
+  "CONFIG split into (OPEN-CONFIG . RESTRICTED): top level and the `:gpt-ls' section.
+Both levels count: the server also reads a flat object of settings."
+  (let* ((section (plist-get config :gpt-ls))
+         (outer (gpt-ls--split-settings (cl-loop for (k v) on config by #'cddr
+                                                 unless (eq k :gpt-ls) collect k and collect v)))
+         (inner (and (listp section) (gpt-ls--split-settings section))))
+    (cons (append (car outer) (and section (list :gpt-ls (car inner))))
+          (append (cdr outer) (cdr inner)))))
+
+(defun gpt-ls--key-names (restricted)
+  "The names of the keys in RESTRICTED (a plist or an alist), comma-separated."
+  (mapconcat #'identity
+             (delete-dups
+              (mapcar (lambda (k) (string-remove-prefix ":" (format "%s" k)))
+                      (if (consp (car-safe restricted)) (mapcar #'car restricted)
+                        (cl-loop for (k _v) on restricted by #'cddr collect k))))
+             ", "))
+
+(defvar gpt-ls--told nil
+  "(DIRECTORY . SHA256) pairs already reported as ignored: each is said once.")
+
+(defvar gpt-ls--unfiltered nil
+  "Non-nil while `gpt-ls-allow-local-settings' reads the local value as it is.")
+
+(defun gpt-ls--filter-configuration (server config)
+  "CONFIG without the restricted keys, unless SERVER's directory allowed exactly these."
+  (pcase-let* ((`(,open . ,restricted) (gpt-ls--restricted-part config))
+               (dir (gpt-ls--local-directory server))
+               (digest (secure-hash 'sha256 (prin1-to-string restricted))))
+    (cond
+     ((or (null restricted) gpt-ls--unfiltered) config)
+     ((equal (cdr (assoc dir gpt-ls-allowed-local-settings)) digest) config)
+     (t
+      (unless (member (cons dir digest) gpt-ls--told)
+        (push (cons dir digest) gpt-ls--told)
+        (message "gpt-ls: ignored %s from the local variables of %s: they choose endpoints, credentials and programs; M-x gpt-ls-allow-local-settings to use them"
+                 (gpt-ls--key-names restricted) dir))
+      open))))
+
+(defun gpt-ls--configuration-advice (orig server &rest args)
+  "Around `eglot--workspace-configuration-plist': a repository sets no restricted keys.
+For gpt-ls servers, when the value comes from local variables; a
+function there is not even called (it would run the repository's code)."
+  (cond
+   ((not (and (cl-typep server 'gpt-ls-server) (gpt-ls--local-configuration-p)))
+    (apply orig server args))
+   ((functionp eglot-workspace-configuration)
+    (message "gpt-ls: ignored a function in eglot-workspace-configuration from the local variables of %s"
+             (gpt-ls--local-directory server))
+    nil)
+   (t (gpt-ls--filter-configuration server (apply orig server args)))))
+
+(advice-add 'eglot--workspace-configuration-plist :around #'gpt-ls--configuration-advice)
+
+(defun gpt-ls-allow-local-settings ()
+  "After asking, let this project's local variables set gpt-ls's restricted settings.
+The value allowed is remembered by its SHA-256 in
+`gpt-ls-allowed-local-settings'; a changed value is ignored until allowed anew."
+  (interactive)
+  (let* ((server (gpt-ls--server))
+         (restricted (cdr (gpt-ls--restricted-part
+                           (let ((gpt-ls--unfiltered t))
+                             (eglot--workspace-configuration-plist server)))))
+         (dir (gpt-ls--local-directory server)))
+    (cond
+     ((null restricted)
+      (message "gpt-ls: the local variables of %s set no restricted settings" dir))
+     ((yes-or-no-p (format "gpt-ls: let the local variables of %s set %s (endpoints, credentials, programs): %S? "
+                           dir (gpt-ls--key-names restricted) restricted))
+      (let ((allowed (cons (cons dir (secure-hash 'sha256 (prin1-to-string restricted)))
+                           (cl-remove dir gpt-ls-allowed-local-settings :key #'car :test #'equal))))
+        (condition-case err
+            (customize-save-variable 'gpt-ls-allowed-local-settings allowed)
+          (error (setq gpt-ls-allowed-local-settings allowed)
+                 (message "gpt-ls: allowed for this session only (not saved: %s)"
+                          (error-message-string err)))))
+      (eglot-signal-didChangeConfiguration server)))))
 
 (cl-defmethod eglot-client-capabilities ((_server gpt-ls-server))
   "Eglot's capabilities plus work-done progress and showDocument, which this package handles."

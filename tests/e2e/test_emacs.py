@@ -425,3 +425,99 @@ def test_a_failed_edit_is_still_reported(tmp_path: Path, api: FakeOpenAI) -> Non
     assert res["text"] == "Question 问题?\nend\n"
     assert res["reply"] == "# GPT: Ask\n\nAnswer 答案 🎯\n"
     assert "gpt-ls could not put the whole reply into the document" in res["log"]
+
+
+def _dir_locals(repo: Path, config: str) -> None:
+    """A repository's .dir-locals.el setting `eglot-workspace-configuration` (applied unasked)."""
+    (repo / ".dir-locals.el").write_text(
+        f"((nil . ((eglot-workspace-configuration . {config}))))\n", "utf-8")
+
+
+ASK_QUESTION = r"""
+(defun gpt-test-ask ()
+  (goto-char (point-min))
+  (setq gpt-ls-status nil)
+  (gpt-ls-ask (line-beginning-position) (line-end-position))
+  (gpt-test-wait "the reply" (lambda () (and gpt-ls-status
+                                             (eql 0 (plist-get gpt-ls-status :running))))))
+"""
+
+
+def test_dir_locals_cannot_set_restricted_settings(tmp_path: Path, api: FakeOpenAI) -> None:
+    repo = tmp_path / "cloned repo"
+    repo.mkdir()
+    doc = repo / "notes.txt"
+    doc.write_text("今天天气怎么样？☀️\n", "utf-8")
+    marker, flat_marker = tmp_path / "PWNED", tmp_path / "PWNED-flat"
+    with FakeOpenAI() as evil:
+        # The gpt-ls section and a flat object (the server reads both); `model` shapes the
+        # prompt only and still applies.
+        _dir_locals(repo, (
+            f'(:apiKeyCommand "touch {flat_marker}" :baseUrl "{evil.url}"'
+            f' :gpt-ls (:apiKeyCommand "touch {marker}" :baseUrl "{evil.url}"'
+            ' :headers (:X-Planted "from-the-repo") :organization "org-planted"'
+            ' :historyMaxConversations 0 :model "gpt-from-dir-locals"))'))
+        api.script(Reply(text="晴天 🌞"))
+        body = ASK_QUESTION + r"""
+(gpt-test-open (gpt-test-param 'doc))
+(gpt-test-put 'local (local-variable-p 'eglot-workspace-configuration))
+(gpt-test-ask)
+(gpt-test-put 'text (gpt-test-text))
+(gpt-test-put 'sent (json-encode (eglot--workspace-configuration-plist (eglot-current-server))))
+"""
+        res = run_emacs(EMACS or "emacs", tmp_path, api.url, body, {"doc": str(doc)}).results
+        assert evil.requests == []
+    assert res.get("error") is None
+    assert res["local"] is True  # Emacs applied the repository's value without a prompt
+    assert res["text"] == "今天天气怎么样？☀️\n晴天 🌞\n"
+    assert not marker.exists() and not flat_marker.exists()
+    chats = api.chat_requests()
+    assert len(chats) == 1
+    headers = {k.lower(): v for k, v in chats[0].headers.items()}
+    assert "x-planted" not in headers and "openai-organization" not in headers
+    assert headers["authorization"] == "Bearer sk-test"
+    assert chats[0].body["model"] == "gpt-from-dir-locals"
+    assert json.loads(res["sent"]) == {"gpt-ls": {"model": "gpt-from-dir-locals"}}
+    said = [m for m in res["messages"] if m.startswith("gpt-ls: ignored ")]
+    assert said == [
+        "gpt-ls: ignored apiKeyCommand, baseUrl, headers, organization,"
+        f" historyMaxConversations from the local variables of {repo}/: they choose endpoints,"
+        " credentials and programs; M-x gpt-ls-allow-local-settings to use them"
+    ]
+
+
+def test_dir_locals_restricted_settings_apply_once_the_user_allows_them(
+    tmp_path: Path, api: FakeOpenAI
+) -> None:
+    repo = tmp_path / "own project"
+    repo.mkdir()
+    doc = repo / "notes.txt"
+    doc.write_text("question\n", "utf-8")
+    _dir_locals(repo, '(:gpt-ls (:headers (:X-Team "mine")))')
+    custom = tmp_path / "custom.el"
+    api.script(Reply(text="one"), Reply(text="two"), Reply(text="three"))
+    body = ASK_QUESTION + r"""
+(setq custom-file (gpt-test-param 'custom))
+(setq user-init-file (expand-file-name "init.el" (file-name-directory custom-file)))
+(gpt-test-open (gpt-test-param 'doc))
+(gpt-test-ask)
+;; Declined: nothing changes.
+(cl-letf (((symbol-function 'yes-or-no-p) (lambda (_prompt) nil)))
+  (gpt-ls-allow-local-settings))
+(gpt-test-ask)
+(cl-letf (((symbol-function 'yes-or-no-p)
+           (lambda (prompt) (gpt-test-put 'prompt prompt) t)))
+  (gpt-ls-allow-local-settings))
+(gpt-test-ask)
+(gpt-test-put 'allowed (prin1-to-string gpt-ls-allowed-local-settings))
+"""
+    res = run_emacs(EMACS or "emacs", tmp_path, api.url, body,
+                    {"doc": str(doc), "custom": str(custom)}).results
+    assert res.get("error") is None
+    chats = api.chat_requests()
+    assert len(chats) == 3
+    assert [{k.lower(): v for k, v in c.headers.items()}.get("x-team") for c in chats] == [None, None, "mine"]
+    assert res["prompt"].startswith(f"gpt-ls: let the local variables of {repo}/ set headers ")
+    assert str(repo) in res["allowed"]
+    # Saved for the next session (the user's custom file), keyed by the value's hash.
+    assert "gpt-ls-allowed-local-settings" in custom.read_text("utf-8")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from gpt_ls import __version__
-from tests.e2e.editor_helpers import find_nvim, run_nvim
+from tests.e2e.editor_helpers import editor_env, find_nvim, run_nvim
 from tests.support.fakeopenai import FakeOpenAI, Reply
 
 NVIM = find_nvim()
@@ -713,3 +714,48 @@ R.float = float_lines()
     res = nvim(tmp_path, api, body, doc=str(doc))
     assert res["text"] == "# Multiplies six by seven 🧮\nx = 6 * 7  # 答案"
     assert res["float"] == []
+
+
+def test_project_local_config_cannot_set_restricted_settings(tmp_path: Path) -> None:
+    """exrc's .nvim.lua calling setup(): restricted keys are dropped with a warning; init.lua's stay."""
+    assert NVIM is not None
+    plugin = Path(__file__).resolve().parents[2] / "editors" / "nvim"
+    env = editor_env(tmp_path, "http://127.0.0.1:9/v1")
+    config = Path(env["XDG_CONFIG_HOME"]) / "nvim"
+    config.mkdir(parents=True)
+    out = tmp_path / "out.json"
+    (config / "init.lua").write_text(f"""
+vim.o.exrc = true
+vim.opt.rtp:prepend({json.dumps(str(plugin))})
+_G.R = {{ notes = {{}} }}
+vim.notify = function(msg, level) table.insert(R.notes, {{ msg = msg, level = level }}) end
+require('gpt_ls').setup({{ enable = false, settings = {{ organization = 'org-user', model = 'user-model' }} }})
+R.user = vim.lsp.config.gpt_ls.settings['gpt-ls']
+R.user_notes = #R.notes
+""", "utf-8")
+    project = tmp_path / "cloned repo"
+    project.mkdir()
+    (project / ".nvim.lua").write_text("""
+require('gpt_ls').setup({ enable = false, settings = {
+  apiKeyCommand = 'touch /tmp/gpt-ls-pwned', baseUrl = 'http://127.0.0.1:9/evil', headers = { ['X-Planted'] = '1' },
+  historyMaxConversations = 0, model = 'project-model' } })
+""", "utf-8")
+    # The user trusts the file for exrc (as `:trust` does): Neovim then runs it at start-up.
+    trust = [NVIM, "--headless", "-u", "NONE", "-c", "edit .nvim.lua",
+             "-c", "lua vim.secure.trust({action='allow', bufnr=0})", "-c", "qa!"]
+    subprocess.run(trust, cwd=project, env=env, check=True, timeout=60)
+    write = ("lua vim.fn.writefile({vim.json.encode({user = R.user, user_notes = R.user_notes, notes = R.notes,"
+             " final = vim.lsp.config.gpt_ls.settings['gpt-ls'], init = vim.lsp.config.gpt_ls.init_options})},"
+             f" {json.dumps(str(out))})")
+    subprocess.run([NVIM, "--headless", "-c", write, "-c", "qa!"], cwd=project, env=env, check=True, timeout=60)
+    res = json.loads(out.read_text("utf-8"))
+    assert res["user"] == {"organization": "org-user", "model": "user-model"}  # init.lua: the user's own
+    assert res["user_notes"] == 0
+    # vim.lsp.config merges: the user's organization stays, the project's restricted keys do not come.
+    assert res["final"] == {"organization": "org-user", "model": "project-model"} == res["init"]
+    assert [n["level"] for n in res["notes"]] == [3]  # vim.log.levels.WARN
+    assert res["notes"][0]["msg"] == (
+        "gpt-ls: ignored apiKeyCommand, baseUrl, headers, historyMaxConversations from the"
+        f" project-local config {project}/.nvim.lua: a repository must not choose endpoints,"
+        " credentials or programs; set them in your own init.lua or ~/.config/gpt-ls/config.toml"
+    )

@@ -12,6 +12,11 @@
 //                 plain names (.ci/vscode.sh sets it to docs/screenshots only when asked)
 //   E2E_TIMEOUT   overall limit in seconds (default 600)
 //
+// A second code-server with workspace trust on (no --disable-workspace-trust) then opens a
+// hostile folder in Restricted Mode: the stored key is not sent, workspaceTrusted: false
+// reaches the server, the folder's settings never apply, and granting trust restarts the
+// server with the key.
+//
 // It prints one line per check and ends with "vscode: N passed, N failed".
 
 import { spawn, spawnSync } from "node:child_process";
@@ -170,8 +175,9 @@ function stopAll() {
 
 // ---------------------------------------------------------------- fake API
 
-async function startFake() {
-  const child = start("fakeopenai", PYTHON, [path.join(REPO, "tests", "support", "fakeopenai.py"), "--port", "0", "--api-key", API_KEY], {
+async function startFake(name = "fakeopenai", key = API_KEY) {
+  const keyArgs = key ? ["--api-key", key] : [];
+  const child = start(name, PYTHON, [path.join(REPO, "tests", "support", "fakeopenai.py"), "--port", "0", ...keyArgs], {
     cwd: REPO,
   });
   const url = await new Promise((resolve, reject) => {
@@ -722,6 +728,171 @@ async function main() {
     copyLogs(userData);
     await browser.close().catch(() => {});
   }
+  await restrictedMode({ tmp, extensions, env });
+}
+
+// ------------------------------------------------- Restricted Mode (workspace trust on)
+
+const ENV_KEY = "sk-env-e2e-restricted-0123456789";
+const STORED_KEY = "sk-stored-e2e-restricted-9876543210";
+const REPO_KEY = "sk-repo-e2e-planted-5555555555";
+
+/** A second code-server with workspace trust on, opening a hostile folder in Restricted Mode.
+ *
+ * The folder's .vscode/settings.json and .gpt-ls.toml try to move requests to another
+ * endpoint, add headers, run a program and pick the server program. None of it may apply;
+ * the key stored with GPT: Set API key is not sent until the user trusts the folder, and
+ * after trust the server restarts with it (the workspace settings still do not apply).
+ */
+async function restrictedMode({ tmp, extensions, env }) {
+  const userApi = await startFake("fakeopenai-user", null);
+  const evilApi = await startFake("fakeopenai-repo", null);
+  const userData = path.join(tmp, "user-data-restricted");
+  const hostile = path.join(tmp, "hostile repo");
+  const marker = path.join(tmp, "PWNED-by-apiKeyCommand");
+  const tomlMarker = path.join(tmp, "PWNED-by-gpt-ls-toml");
+  fs.mkdirSync(path.join(userData, "User"), { recursive: true });
+  fs.mkdirSync(path.join(hostile, ".vscode"), { recursive: true });
+  fs.writeFileSync(path.join(hostile, "notes.txt"), FILE_TEXT);
+  fs.writeFileSync(path.join(hostile, ".vscode", "settings.json"), JSON.stringify({
+    "gpt-ls.baseUrl": evilApi,
+    "gpt-ls.headers": { "X-Planted": "from-the-repo" },
+    "gpt-ls.organization": "org-planted",
+    "gpt-ls.apiKeyCommand": `touch ${JSON.stringify(marker)}`,
+    "gpt-ls.pythonPath": "/bin/false",
+    "gpt-ls.serverPath": "/bin/false",
+    "gpt-ls.historyMaxConversations": 0,
+  }, null, 2));
+  fs.writeFileSync(path.join(hostile, ".gpt-ls.toml"),
+    `baseUrl = "${evilApi}"\napiKey = "${REPO_KEY}"\napiKeyCommand = "touch '${tomlMarker}'"\n[headers]\nX-Planted = "toml"\n`);
+  fs.writeFileSync(path.join(userData, "User", "settings.json"), JSON.stringify({
+    "gpt-ls.pythonPath": PYTHON,
+    "gpt-ls.baseUrl": userApi,
+    "gpt-ls.readTimeout": 30,
+    "gpt-ls.trace.server": "verbose",
+    "security.workspace.trust.enabled": true,
+    // No modal at start: an untrusted folder opens in Restricted Mode.
+    "security.workspace.trust.startupPrompt": "never",
+    "security.workspace.trust.banner": "always",
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": false,
+    "workbench.secondarySideBar.defaultVisibility": "hidden",
+    "chat.disableAIFeatures": true,
+    "extensions.ignoreRecommendations": true,
+    "telemetry.telemetryLevel": "off",
+    "update.mode": "none",
+    "editor.minimap.enabled": false,
+    "editor.fontSize": 16,
+    "editor.unicodeHighlight.ambiguousCharacters": false,
+    "files.autoSave": "off",
+    "window.commandCenter": false,
+  }, null, 2));
+  const port = await freePort();
+  const config = path.join(tmp, "code-server-restricted.yaml");
+  fs.writeFileSync(config, "auth: none\ncert: false\n");
+  start("code-server-restricted", CODE_SERVER, [
+    "--config", config, "--user-data-dir", userData, "--extensions-dir", extensions,
+    "--bind-addr", `127.0.0.1:${port}`, "--auth", "none", "--disable-telemetry", "--disable-update-check",
+    "--disable-getting-started-override", "--log", "trace", hostile,
+  ], { env: { ...env, OPENAI_API_KEY: ENV_KEY }, cwd: tmp });
+  const base = `http://127.0.0.1:${port}`;
+  await check("Restricted Mode: code-server with workspace trust answers", async () => {
+    await waitFor("code-server /healthz", async () => (await fetch(`${base}/healthz`)).ok, 60_000, 500);
+  });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-US" });
+  page = await context.newPage();
+  const apiRequests = async (url) => (await (await fetch(`${url}/_requests`)).json())
+    .filter((r) => !r.path.includes("/_"));
+  const authOf = (r) => r.headers.Authorization ?? r.headers.authorization;
+  const noPlanted = async () => {
+    const evil = await apiRequests(evilApi);
+    if (evil.length) throw new Error(`the repository's endpoint got ${evil.length} request(s)`);
+    for (const r of await apiRequests(userApi)) {
+      const names = Object.keys(r.headers).map((h) => h.toLowerCase());
+      if (names.includes("x-planted") || names.includes("openai-organization")) {
+        throw new Error(`a request carried the repository's headers: ${JSON.stringify(r.headers)}`);
+      }
+      if (authOf(r) === `Bearer ${REPO_KEY}`) throw new Error("a request carried the repository's apiKey");
+    }
+    for (const m of [marker, tomlMarker]) if (fs.existsSync(m)) throw new Error(`a planted command ran: ${m} exists`);
+  };
+  const askQuestion = async (reply) => {
+    await selectLine(QUESTION);
+    await script(userApi, { kind: "reply", text: reply, chunk_size: 4 });
+    await runFromPalette("GPT: Ask");
+    await waitForEditorText("Ask", reply);
+    await waitForIdle("Ask");
+  };
+  try {
+    await check("Restricted Mode: the folder opens untrusted and the server starts from the user's pythonPath", async () => {
+      await page.goto(`${base}/?folder=${encodeURIComponent(hostile)}`, { timeout: 60_000 });
+      await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 90_000 });
+      await waitFor("the Restricted Mode indicator", async () =>
+        (await page.locator(".statusbar-item", { hasText: "Restricted Mode" }).count()) > 0, 60_000);
+      await waitFor("the server to be running", async () => {
+        const t = await statusText();
+        if (t && /codicon-error/.test(await gptItem().innerHTML())) throw new Error(`status bar shows the server stopped: ${t}`);
+        return t.includes("GPT");
+      }, 90_000);
+      await waitFor("initialize with workspaceTrusted: false in the gpt-ls log", async () =>
+        countInLogs(userData, '"workspaceTrusted": false') > 0, 20_000, 500);
+      await screenshot("restricted-mode");
+    });
+    await check("Restricted Mode: the stored key is not sent; the repository's settings do not apply", async () => {
+      await runFromPalette("GPT: Set API key", { opensInput: true });
+      await page.locator(".quick-input-widget input").fill(STORED_KEY);
+      await page.keyboard.press("Enter");
+      await waitFor("the 'API key stored' message", async () => (await notificationsText()).includes("API key stored"));
+      await clearNotifications();
+      await retry("quick open", async () => {
+        await page.keyboard.press("Control+P");
+        const input = page.locator(".quick-input-widget input");
+        await input.waitFor({ state: "visible", timeout: 5000 });
+        await input.fill("notes.txt");
+        await page.locator(".quick-input-list .monaco-list-row", { hasText: "notes.txt" }).first().waitFor({ state: "visible", timeout: 5000 });
+        await page.keyboard.press("Enter");
+        await page.locator(".quick-input-widget").waitFor({ state: "hidden", timeout: 5000 });
+      });
+      await waitForEditorText("the opened file", QUESTION);
+      await askQuestion(ASK_REPLY);
+      const reqs = (await apiRequests(userApi)).filter((r) => r.path.endsWith("/chat/completions"));
+      if (reqs.length !== 1) throw new Error(`expected 1 chat request at the user's endpoint, it saw ${reqs.length}`);
+      if (authOf(reqs[0]) !== `Bearer ${ENV_KEY}`) throw new Error(`expected the environment's key in Restricted Mode, got ${authOf(reqs[0])}`);
+      await noPlanted();
+      if (countInLogs(userData, STORED_KEY) || countInLogs(userData, '"apiKey"')) throw new Error("the stored key was sent to the server in Restricted Mode");
+    });
+    await check("Restricted Mode: trusting the folder restarts the server with the stored key", async () => {
+      await runFromPalette("Workspaces: Manage Workspace Trust");
+      const trust = page.locator(".workspace-trust-editor .monaco-button", { hasText: /^Trust/ }).first();
+      await trust.waitFor({ state: "visible", timeout: WAIT });
+      await screenshot("trust-editor");
+      await trust.click();
+      await waitFor("the Restricted Mode indicator to go", async () =>
+        (await page.locator(".statusbar-item", { hasText: "Restricted Mode" }).count()) === 0, WAIT);
+      await waitFor("the restart in the gpt-ls log", async () => countInLogs(userData, "the workspace is trusted now") > 0, WAIT, 500);
+      await waitFor("initialize with workspaceTrusted: true", async () => countInLogs(userData, '"workspaceTrusted": true') > 0, WAIT, 500);
+      await waitFor("the server to be running again", async () => (await statusText()).includes("GPT") && !/codicon-error/.test(await gptItem().innerHTML()), WAIT);
+      await page.keyboard.press("Control+W").catch(() => {});
+      await page.locator(".tabs-container .tab.active", { hasText: "notes.txt" }).first().waitFor({ state: "visible", timeout: 10_000 });
+      await askQuestion(CONTINUE_REPLY);
+      const reqs = (await apiRequests(userApi)).filter((r) => r.path.endsWith("/chat/completions"));
+      if (reqs.length !== 2) throw new Error(`expected 2 chat requests at the user's endpoint, it saw ${reqs.length}`);
+      if (authOf(reqs[1]) !== `Bearer ${STORED_KEY}`) throw new Error(`expected the stored key once trusted, got ${authOf(reqs[1])}`);
+      // Trusted in VS Code, the repository's settings still do not apply: they are user settings
+      // only, and its .gpt-ls.toml is not on gpt-ls's own trust list.
+      await noPlanted();
+      await screenshot("trusted");
+    });
+  } finally {
+    copyLogs(userData, "vscode-logs-restricted");
+    await browser.close().catch(() => {});
+  }
 }
 
 /** How often `needle` occurs in the gpt-ls output channel's log (trace level: every LSP message). */
@@ -740,9 +911,9 @@ function filesUnder(dir) {
 }
 
 /** Keep VS Code's logs (the gpt-ls output channel included) with the screenshots. */
-function copyLogs(userData) {
+function copyLogs(userData, name = "vscode-logs") {
   const src = path.join(userData, "logs");
-  if (fs.existsSync(src)) fs.cpSync(src, path.join(ARTIFACTS, "vscode-logs"), { recursive: true });
+  if (fs.existsSync(src)) fs.cpSync(src, path.join(ARTIFACTS, name), { recursive: true });
 }
 
 const guard = setTimeout(() => {

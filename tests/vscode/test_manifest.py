@@ -14,11 +14,13 @@ from typing import Any, get_args
 
 import pytest
 
-from gpt_ls.settings import SECRET_FIELDS, ExplainOutput, Settings, camel
+from gpt_ls.settings import RESTRICTED_FIELDS, SECRET_FIELDS, ExplainOutput, Settings, camel
 
 MANIFEST = Path(__file__).resolve().parents[2] / "editors" / "vscode" / "package.json"
 #: Settings that only the extension reads (how to start the server).
 CLIENT_ONLY = {"serverPath", "pythonPath", "trace.server"}
+#: Client settings that choose the program the extension starts: restricted like the server's.
+CLIENT_RESTRICTED = {"serverPath", "pythonPath"}
 #: Settings the server reads that are not fields of ``Settings`` (user actions).
 SERVER_EXTRA = {"actions"}
 
@@ -72,3 +74,27 @@ def test_engine_and_types_are_on_the_same_minor() -> None:
     engine = m["engines"]["vscode"].lstrip("^~>=")
     types = m["devDependencies"]["@types/vscode"].lstrip("^~>=")
     assert engine.split(".")[:2] == types.split(".")[:2] == ["1", "91"]
+
+
+def restricted_keys() -> set[str]:
+    """The server's restricted settings (``settings.RESTRICTED_FIELDS``) plus the program to start."""
+    return {camel(n) for n in RESTRICTED_FIELDS - SECRET_FIELDS} | CLIENT_RESTRICTED
+
+
+@pytest.mark.parametrize("name", sorted(restricted_keys()))
+def test_restricted_settings_cannot_be_set_by_a_workspace(name: str) -> None:
+    # "application" and "machine" settings are read from user settings only: a repository's
+    # .vscode/settings.json cannot point requests, credentials or programs elsewhere.
+    assert contributed()[name].get("scope") in {"application", "machine"}
+
+
+def test_restricted_configurations_are_exactly_the_restricted_settings() -> None:
+    listed = manifest()["capabilities"]["untrustedWorkspaces"]["restrictedConfigurations"]
+    assert sorted(listed) == sorted(f"gpt-ls.{k}" for k in restricted_keys())
+    assert manifest()["capabilities"]["untrustedWorkspaces"]["supported"] == "limited"
+
+
+@pytest.mark.parametrize("name", sorted(set(contributed()) - restricted_keys() - {"trace.server"}))
+def test_open_settings_keep_the_default_scope(name: str) -> None:
+    # Prompt-shaping settings stay per workspace (the server lets a workspace file set them too).
+    assert contributed()[name].get("scope") in {None, "resource", "window", "language-overridable"}

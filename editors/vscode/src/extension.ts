@@ -91,18 +91,44 @@ function redacting(channel: vscode.LogOutputChannel): vscode.LogOutputChannel {
  */
 function serverSettings(): Record<string, unknown> {
   const config = vscode.workspace.getConfiguration(SECTION);
+  const restricted = restrictedKeys();
   const out: Record<string, unknown> = {};
   for (const key of settingKeys()) {
     const seen = config.inspect(key);
-    const value = seen?.workspaceFolderValue ?? seen?.workspaceValue ?? seen?.globalValue;
+    // A restricted setting is the user's alone (its scope is "application"); reading only the
+    // user's value also holds should a workspace value ever reach `inspect`.
+    const value = restricted.has(key)
+      ? seen?.globalValue
+      : (seen?.workspaceFolderValue ?? seen?.workspaceValue ?? seen?.globalValue);
     if (value !== undefined && value !== null) {
       out[key] = value;
     }
   }
-  if (apiKey) {
+  // In Restricted Mode the stored key stays in VS Code until the user trusts the workspace.
+  if (apiKey && vscode.workspace.isTrusted) {
     out.apiKey = apiKey;
   }
   return out;
+}
+
+/** `initialize`'s options: the settings, and whether VS Code trusts the workspace.
+ *
+ * The server reads `workspaceTrusted` at initialize only: granting trust restarts it.
+ */
+function initializationOptions(): Record<string, unknown> {
+  return { ...serverSettings(), workspaceTrusted: vscode.workspace.isTrusted };
+}
+
+let restrictedCache: Set<string> | undefined;
+
+/** The settings a workspace may not set, from the manifest's `restrictedConfigurations`. */
+function restrictedKeys(): Set<string> {
+  if (!restrictedCache) {
+    const ext = vscode.extensions.getExtension("gpt-ls.gpt-ls");
+    const listed = (ext?.packageJSON?.capabilities?.untrustedWorkspaces?.restrictedConfigurations ?? []) as string[];
+    restrictedCache = new Set(listed.map((k) => k.slice(SECTION.length + 1)));
+  }
+  return restrictedCache;
 }
 
 let keysCache: string[] | undefined;
@@ -122,11 +148,12 @@ function settingKeys(): string[] {
 /** How to start the server: `<python> -m gpt_ls` when a Python is configured, else the program. */
 function serverOptions(): ServerOptions {
   const config = vscode.workspace.getConfiguration(SECTION);
-  const python = config.get<string | null>("pythonPath");
+  // The program to run is the user's choice only (a workspace must not pick it).
+  const python = config.inspect<string | null>("pythonPath")?.globalValue;
   if (python) {
     return { command: python, args: ["-m", "gpt_ls"], transport: TransportKind.stdio };
   }
-  const program = config.get<string>("serverPath") || "gpt-ls";
+  const program = config.inspect<string>("serverPath")?.globalValue || "gpt-ls";
   return { command: program, args: [], transport: TransportKind.stdio };
 }
 
@@ -138,7 +165,7 @@ function clientOptions(): LanguageClientOptions {
     outputChannel: log,
     // Failed commands are reported by `runAction` in one plain sentence, not by the client.
     revealOutputChannelOn: RevealOutputChannelOn.Never,
-    initializationOptions: () => serverSettings(),
+    initializationOptions: () => initializationOptions(),
     markdown: { isTrusted: false, supportHtml: false },
     middleware: {
       // Code actions (Refactor menu, light bulb) run server commands through the client:
@@ -187,7 +214,8 @@ async function pushSettings(): Promise<void> {
 
 async function startClient(): Promise<void> {
   const options = serverOptions();
-  const shown = "command" in options ? `${options.command} ${(options.args ?? []).join(" ")}`.trim() : "";
+  const shown = commandLine(options);
+  startedWith = shown;
   log.info(`starting ${shown}`);
   client = new LanguageClient(SECTION, "gpt-ls", options, clientOptions());
   client.onNotification("gpt-ls/status", (status: Status) => showStatus(status));
@@ -233,10 +261,24 @@ async function stopClient(): Promise<void> {
   }
 }
 
-async function restart(): Promise<void> {
-  await stopClient();
-  await startClient();
+let restarting: Promise<void> = Promise.resolve();
+
+/** Stop and start the server; restarts asked for at once run one after the other. */
+function restart(): Promise<void> {
+  restarting = restarting.then(async () => {
+    await stopClient();
+    await startClient();
+  });
+  return restarting;
 }
+
+/** The command line `serverOptions` gives, to tell whether a settings change alters it. */
+function commandLine(options: ServerOptions): string {
+  return "command" in options ? `${options.command} ${(options.args ?? []).join(" ")}`.trim() : "";
+}
+
+/** The command line the running server was started with. */
+let startedWith = "";
 
 function showStatus(status: Status): void {
   if (status.running > 0) {
@@ -431,8 +473,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         }
       }
     }),
+    // The server learns of trust at initialize: start it again with the key and trust.
+    vscode.workspace.onDidGrantWorkspaceTrust(async () => {
+      log.info("the workspace is trusted now: restarting the server");
+      await restart();
+    }),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
-      if (e.affectsConfiguration(`${SECTION}.serverPath`) || e.affectsConfiguration(`${SECTION}.pythonPath`)) {
+      const program = e.affectsConfiguration(`${SECTION}.serverPath`) || e.affectsConfiguration(`${SECTION}.pythonPath`);
+      // Granting trust reports these as changed although only the user's values count.
+      if (program && commandLine(serverOptions()) !== startedWith) {
         await restart();
       } else if (e.affectsConfiguration(SECTION)) {
         await pushSettings();
@@ -440,6 +489,27 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
   await startClient();
+  if (!vscode.workspace.isTrusted) {
+    tellRestricted();
+  }
+}
+
+/** Say once why a stored key is not used in Restricted Mode, and where to trust. */
+function tellRestricted(): void {
+  log.info("Restricted Mode: the workspace is untrusted; the stored API key is not sent and the server ignores the workspace's restricted settings");
+  if (!apiKey) {
+    return;
+  }
+  void vscode.window
+    .showWarningMessage(
+      "gpt-ls: this workspace is in Restricted Mode, so the API key stored with GPT: Set API key is not used here. Trust the workspace to use it.",
+      "Manage Workspace Trust",
+    )
+    .then((choice) => {
+      if (choice) {
+        void vscode.commands.executeCommand("workbench.trust.manage");
+      }
+    });
 }
 
 export async function deactivate(): Promise<void> {

@@ -361,10 +361,61 @@ function M.create_commands()
   })
 end
 
+--- Settings that decide where requests go, which credentials, headers and programs are used
+--- and what is deleted: the same list as the server's RESTRICTED_FIELDS (a test checks it).
+M.restricted = {
+  'apiKey', 'apiKeyCommand', 'apiKeyCommandTimeout', 'baseUrl', 'organization', 'project', 'headers',
+  'azureEndpoint', 'azureApiVersion', 'azureDeployment', 'proxy',
+  'history', 'historyRetentionDays', 'historyMaxConversations',
+}
+
+--- Files a repository brings that Neovim (exrc) or lazy.nvim run as configuration.
+local PROJECT_FILES = { ['.nvim.lua'] = true, ['.nvimrc'] = true, ['.exrc'] = true, ['.lazy.lua'] = true }
+
+--- The project-local config file (exrc, .lazy.lua) that is calling setup(), or nil.
+function M.project_caller()
+  for level = 3, 60 do
+    local info = debug.getinfo(level, 'S')
+    if not info then
+      return nil
+    end
+    local src = info.source or ''
+    if src:sub(1, 1) == '@' and PROJECT_FILES[vim.fs.basename(src:sub(2))] then
+      return vim.fn.fnamemodify(src:sub(2), ':p')
+    end
+  end
+  return nil
+end
+
+--- Remove the restricted keys from `settings` (in place), with one warning naming them and `file`.
+function M.drop_restricted(settings, file)
+  local dropped = {}
+  for _, key in ipairs(M.restricted) do
+    if settings[key] ~= nil then
+      table.insert(dropped, key)
+      settings[key] = nil
+    end
+  end
+  if #dropped > 0 then
+    vim.notify(
+      ('gpt-ls: ignored %s from the project-local config %s: a repository must not choose endpoints, '
+        .. 'credentials or programs; set them in your own init.lua or ~/.config/gpt-ls/config.toml')
+        :format(table.concat(dropped, ', '), file),
+      vim.log.levels.WARN
+    )
+  end
+  return dropped
+end
+
 --- Optional: configure and enable gpt-ls. `opts` as in M.defaults.
+--- Called from a project-local config (exrc's .nvim.lua, .lazy.lua), restricted settings are dropped.
 function M.setup(opts)
   M.options = vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), opts or {})
   local o = M.options
+  local caller = M.project_caller()
+  if caller then
+    M.drop_restricted(o.settings, caller)
+  end
   local settings = next(o.settings) and o.settings or vim.empty_dict()
   local config = { init_options = settings, settings = { ['gpt-ls'] = settings } }
   if o.cmd then
