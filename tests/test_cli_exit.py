@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fakeopenai import FakeOpenAI, Stall
-from tests.test_cli_serve import INITIALIZE, frame, read_message
+from tests.test_cli_serve import INITIALIZE, frame, read_message, start_tcp
 
 pytestmark = pytest.mark.slow
 COMPLAINTS = ("never awaited", "Task was destroyed", "Traceback", "Exception ignored")
@@ -85,11 +85,7 @@ def test_client_closes_stdin_while_a_reply_streams(tmp_path: Path, api: FakeOpen
 
 def test_sigterm_of_tcp(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--tcp", f"127.0.0.1:{port}", "--token-file",
-                             str(token_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(tmp_path))
+    proc, port = start_tcp(token_file, env_for(tmp_path))
     try:
         assert proc.stderr is not None
         assert "serving LSP on" in proc.stderr.readline().decode()

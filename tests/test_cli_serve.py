@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from tests.support.netkit import free_port
+
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"processId": None, "rootUri": None, "capabilities": {},
                          "initializationOptions": {"apiKey": "sk-serve-secret-987654321"}}}
@@ -38,6 +40,14 @@ def env_for(tmp: Path) -> dict[str, str]:
     return env
 
 
+def start_tcp(token_file: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """``gpt-ls --tcp`` on a free loopback port, its token written to ``token_file``."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--tcp", f"127.0.0.1:{port}", "--token-file",
+                             str(token_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return proc, port
+
+
 def test_stdio_speaks_only_lsp_and_logs_without_the_key(tmp_path):
     log = tmp_path / "logs" / "gpt-ls.log"
     proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--stdio", "-vv", "--log-file", str(log)],
@@ -63,11 +73,7 @@ def test_stdio_speaks_only_lsp_and_logs_without_the_key(tmp_path):
 
 def test_tcp_needs_the_token_of_this_start(tmp_path):
     token_file = tmp_path / "token"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--tcp", f"127.0.0.1:{port}", "--token-file",
-                             str(token_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(tmp_path))
+    proc, port = start_tcp(token_file, env_for(tmp_path))
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline().decode()
