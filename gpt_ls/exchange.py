@@ -22,7 +22,8 @@ from gpt_ls.errors import GptLsError, ReplyCapped, ReplyTooLong, StreamInterrupt
 from gpt_ls.history.memory import MemoryConversations
 from gpt_ls.history.store import HistoryStore
 from gpt_ls.models import ModelInfo, adapt_messages, model_info, request_options
-from gpt_ls.settings import RANGES, Settings
+from gpt_ls.setting_values import RANGES
+from gpt_ls.settings import Settings
 from gpt_ls.text import valid_unicode
 from gpt_ls.tokens import encoding_notice
 

@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
-from urllib.parse import urlsplit
+from typing import Any, Literal, get_type_hints
 
 from gpt_ls.config_files import USER_FILE as USER_FILE
 from gpt_ls.config_files import WORKSPACE_FILE as WORKSPACE_FILE
@@ -36,6 +33,8 @@ from gpt_ls.config_files import config_dir as config_dir
 from gpt_ls.config_files import data_dir as data_dir
 from gpt_ls.config_files import find_workspace_root as find_workspace_root
 from gpt_ls.secrets import redact_url
+from gpt_ls.setting_values import coerce, validate
+from gpt_ls.setting_values import shown as show
 from gpt_ls.trust import TrustList, UntrustedFile, digest
 
 DEFAULT_MODEL = "gpt-4.1-mini"
@@ -45,6 +44,9 @@ DEFAULT_PERSONA = (
 )
 
 ExplainOutput = Literal["hover", "comment"]
+#: How completions as you type ask the model: a chat model told to return only the text to insert,
+#: or fill-in-the-middle through ``/v1/completions`` with ``prompt`` + ``suffix``.
+CompletionMode = Literal["chat", "fim"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,19 @@ class Settings:
     translate_to: str | None = None
     persona: str = DEFAULT_PERSONA
     instructions_file: str = ".gpt-ls.md"
+    # The workspace search index (issue 14).
+    index_include: tuple[str, ...] = ()
+    index_exclude: tuple[str, ...] = ()
+    index_max_files: int = 50_000
+    embedding_model: str | None = None
+    # Completions as you type (issue 15): off by default, every suggestion costs tokens.
+    completions: bool = False
+    completion_mode: CompletionMode = "chat"
+    completion_model: str | None = None
+    completion_debounce_ms: int = 200
+    completion_max_per_minute: int = 30
+    completion_max_tokens: int = 64
+    completion_context_tokens: int = 1_500
 
     def __repr__(self) -> str:
         """Safe to log: the key hidden, header values and URL passwords redacted."""
@@ -123,6 +138,9 @@ RESTRICTED_FIELDS = frozenset({
     "api_key", "api_key_command", "api_key_command_timeout", "base_url", "organization", "project",
     "headers", "azure_endpoint", "azure_api_version", "azure_deployment", "proxy",
     "history", "history_retention_days", "history_max_conversations",
+    # Both send requests with the user's key unasked: embeddings send the workspace's text out,
+    # completions spend tokens at every pause in typing.
+    "embedding_model", "completions",
 })
 #: Settings that shape prompts and replies (or are bounded by ``RANGES``): any workspace file may set them.
 #: ``instructions_file`` is open because it is read only inside the workspace (``files.inside``).
@@ -131,6 +149,9 @@ OPEN_FIELDS = frozenset({
     "temperature", "max_tokens", "context_lines",
     "context_window", "max_output_tokens", "explain_output", "ask_continues_conversation", "prices",
     "translate_to", "persona", "instructions_file",
+    "index_include", "index_exclude", "index_max_files",
+    "completion_mode", "completion_model", "completion_debounce_ms", "completion_max_per_minute",
+    "completion_max_tokens", "completion_context_tokens",
 })
 
 
@@ -147,142 +168,6 @@ class ResolvedSettings:
     add_only: frozenset[str] = frozenset()
     #: The workspace file whose restricted settings were ignored, if any.
     untrusted: UntrustedFile | None = None
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """Check ``value`` against the field's type; return it (normalised) or raise ValueError."""
-    hint = _HINTS[name]
-    args = get_args(hint)
-    optional = type(None) in args
-    if value is None:
-        if optional:
-            return None
-        raise ValueError("must not be empty")
-    base = next((a for a in args if a is not type(None)), hint) if optional else hint
-    origin = get_origin(base)
-    if origin is Literal:
-        choices = get_args(base)
-        if value not in choices:
-            raise ValueError("must be one of " + ", ".join(repr(c) for c in choices))
-        return value
-    if base is bool:
-        if not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
-    if base is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be a whole number")
-        if value < 0:
-            raise ValueError("must not be negative")
-        return value
-    if base is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("must be a number")
-        if not math.isfinite(value) or value < 0:
-            raise ValueError("must be a non-negative number")
-        return float(value)
-    if base is str:
-        if not isinstance(value, str):
-            raise ValueError("must be a string")
-        return value
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ValueError("must be a table (an object of key = value)")
-        _key_t, val_t = get_args(base)
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ValueError("keys must be strings")
-            if val_t is str:
-                if not isinstance(v, str):
-                    raise ValueError(f"value of {k!r} must be a string")
-                out[k] = v
-            else:  # prices: {model: {input: float, output: float}}
-                if not isinstance(v, Mapping) or not all(
-                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in v.values()
-                ):
-                    raise ValueError(f"value of {k!r} must be a table of numbers")
-                out[k] = {str(a): float(b) for a, b in v.items()}
-        return out
-    raise ValueError("has an unsupported type")  # pragma: no cover
-
-
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
-
-#: Sane bounds for numbers, inclusive: a value outside them is a problem, never a hang (``readTimeout = inf``),
-#: a retry storm (``maxRetries = 1000000000``) or a window the budget would trust (``contextWindow = 1e11``).
-RANGES: dict[str, tuple[float, float, str]] = {
-    "api_key_command_timeout": (0.1, 300, " seconds"),
-    "connect_timeout": (0.1, 300, " seconds"),
-    "read_timeout": (0.1, 3600, " seconds"),
-    "max_retries": (0, 10, ""),
-    "max_reply_chars": (1_000, 20_000_000, " characters"), "max_stream_seconds": (10, 86_400, " seconds"),
-    "temperature": (0, 2, ""),
-    "max_tokens": (1, 1_000_000, " tokens"),
-    "context_lines": (0, 100_000, " lines"),
-    "context_window": (256, 10_000_000, " tokens"),
-    "max_output_tokens": (1, 1_000_000, " tokens"),
-    "history_retention_days": (1, 36_500, " days"),
-    "history_max_conversations": (1, 10_000_000, " conversations"),
-}
-
-
-def _number(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else f"{value:,}"
-
-
-def _check_url(value: str, schemes: tuple[str, ...], what: str) -> None:
-    """Raise ValueError unless ``value`` is an absolute URL with one of ``schemes``."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        raise ValueError(f"is not a valid {what} URL ({exc})") from None
-    if parts.scheme.lower() not in schemes or not parts.hostname:
-        wanted = ", ".join(f"{s}://" for s in schemes)
-        raise ValueError(f"must be a {what} URL starting with {wanted}")
-
-
-def _validate(name: str, value: Any) -> None:
-    """Checks beyond the type: URL schemes, positive timeouts."""
-    if value is None:
-        return
-    if name == "proxy" and value != "":
-        _check_url(value, PROXY_SCHEMES, "proxy")
-    elif name in ("base_url", "azure_endpoint"):
-        _check_url(value, ("http", "https"), "http(s)")
-    elif name in ("connect_timeout", "read_timeout", "api_key_command_timeout") and value == 0:
-        raise ValueError("must be more than 0 seconds")
-    elif name in RANGES and not RANGES[name][0] <= value <= RANGES[name][1]:
-        low, high, unit = RANGES[name]
-        raise ValueError(f"must be from {_number(low)} to {_number(high)}{unit}")
-    elif name == "api_key_command" and not value.strip():
-        raise ValueError("must not be empty")
-    elif name == "headers":
-        for key, text in value.items():
-            if not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", key):
-                raise ValueError(f"has an invalid header name {key!r}")
-            if not text.isascii() or any(ord(c) < 32 and c != "\t" for c in text):
-                raise ValueError(
-                    f"value of {key!r} must be plain ASCII text (HTTP headers cannot carry "
-                    "other characters)"
-                )
-
-
-def _shown(name: str, value: Any) -> str:
-    """How a rejected value appears in a problem: secrets hidden, URL passwords redacted."""
-    if name in SECRET_FIELDS:
-        return "(hidden)"
-    if name == "headers":
-        return "(a table)"
-    if isinstance(value, str) and "://" in value:
-        return _describe(redact_url(value))
-    return _describe(value)
 
 
 def field_name(key: Any) -> str | None:
@@ -305,10 +190,10 @@ def parse_layer(raw: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], li
             problems.append(f"{origin}: setting {camel(name)!r} nests too deeply; ignored")
             continue
         try:
-            coerced = _coerce(name, value)
-            _validate(name, coerced)
+            coerced = coerce(_HINTS[name], value)
+            validate(name, coerced)
         except ValueError as exc:
-            shown = _shown(name, value)
+            shown = show(name, value, secret=name in SECRET_FIELDS)
             problems.append(f"{origin}: setting {camel(name)!r} {exc} (got {shown}); ignored")
         else:
             values[name] = coerced

@@ -6,6 +6,7 @@ import asyncio
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -15,7 +16,7 @@ from gpt_ls.api.http import ClientCache
 from gpt_ls.api.keys import resolve_api_key
 from gpt_ls.errors import AuthError, KeyCommandFailed, NoApiKey
 from gpt_ls.secrets import redact, redact_url
-from gpt_ls.settings import Settings, camel, data_dir, find_workspace_root, load_settings
+from gpt_ls.settings import Settings, camel, data_dir, find_workspace_root, load_settings, parse_layer
 from gpt_ls.trust import TrustList
 from tests.support.fakeopenai import FakeOpenAI
 from tests.support.netkit import fresh_key_cache_fixture  # noqa: F401 - a fixture
@@ -356,3 +357,49 @@ async def test_a_rejected_key_from_the_command_is_fetched_again(tmp_path: Path) 
             model="gpt-4o-mini", messages=[{"role": "user", "content": "again"}])
         assert reply.choices[0].message.content == "Echo: again"
         await cache.aclose()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"indexExclude": ["vendor/", "*.min.js"]}, ("vendor/", "*.min.js")),
+        ({"indexExclude": []}, ()),
+    ],
+)
+def test_list_settings_become_tuples(raw: dict[str, Any], expected: tuple[str, ...]) -> None:
+    values, problems = parse_layer(raw, "editor")
+    assert problems == []
+    assert values == {"index_exclude": expected}
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"indexInclude": "src/"},
+         "editor: setting 'indexInclude' must be a list of strings (got 'src/'); ignored"),
+        ({"indexInclude": ["src/", 3]},
+         "editor: setting 'indexInclude' must be a list of strings (got ['src/', 3]); ignored"),
+        ({"indexExclude": ["x"] * 257},
+         "editor: setting 'indexExclude' must be at most 256 strings of at most 1000 characters "
+         "(got ['x', 'x', 'x', 'x', 'x', 'x', 'x', '...); ignored"),
+        ({"completionDebounceMs": 9000},
+         "editor: setting 'completionDebounceMs' must be from 0 to 5,000 milliseconds (got 9000); ignored"),
+        ({"completionMode": "fill"},
+         "editor: setting 'completionMode' must be one of 'chat', 'fim' (got 'fill'); ignored"),
+    ],
+)
+def test_index_and_completion_settings_are_checked(raw: dict[str, Any], problem: str) -> None:
+    assert parse_layer(raw, "editor") == ({}, [problem])
+
+
+def test_a_workspace_cannot_turn_on_completions_or_embeddings(dirs: tuple[dict[str, str], Path, Path]) -> None:
+    env, _user, ws = dirs
+    (ws / ".gpt-ls.toml").write_text(
+        'completions = true\nembeddingModel = "text-embedding-3-small"\ncompletionDebounceMs = 300\n'
+    )
+    resolved = load_settings(None, ws, env)
+    assert resolved.settings.completions is False
+    assert resolved.settings.embedding_model is None
+    assert resolved.settings.completion_debounce_ms == 300
+    assert resolved.untrusted is not None
+    assert set(resolved.untrusted.keys) == {"completions", "embeddingModel"}

@@ -58,7 +58,7 @@ Explain answers only when the whole reply is in."
 (defconst gpt-ls-restricted-settings
   '(apiKey apiKeyCommand apiKeyCommandTimeout baseUrl organization project headers
     azureEndpoint azureApiVersion azureDeployment proxy
-    history historyRetentionDays historyMaxConversations)
+    history historyRetentionDays historyMaxConversations embeddingModel completions)
   "gpt-ls settings that directory- or file-local variables cannot set unasked.")
 
 (defcustom gpt-ls-allowed-local-settings nil

@@ -26,7 +26,8 @@ from gpt_ls.api.keys import resolve_api_key
 from gpt_ls.api.proxy import choose_proxy, socks_missing
 from gpt_ls.errors import LineTooLong, ProxyFailed, ServerError
 from gpt_ls.secrets import redact_url
-from gpt_ls.settings import PROXY_SCHEMES, Settings
+from gpt_ls.setting_values import PROXY_SCHEMES
+from gpt_ls.settings import Settings
 
 log = logging.getLogger(__name__)
 

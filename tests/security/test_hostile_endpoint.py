@@ -21,7 +21,8 @@ from gpt_ls.errors import LineTooLong, RedirectRefused, ReplyTooLong, StreamTooL
 from gpt_ls.exchange import Exchange, ExchangeRequest, Reply
 from gpt_ls.models import model_info
 from gpt_ls.prompts import SelectionContext
-from gpt_ls.settings import RANGES, Settings, load_settings
+from gpt_ls.setting_values import RANGES
+from gpt_ls.settings import Settings, load_settings
 from gpt_ls.tokens import get_encoding
 from tests.support.fakeopenai import Endless, FakeOpenAI, GiantLine, Raw, Redirect
 from tests.support.fakeopenai import Reply as FakeReply

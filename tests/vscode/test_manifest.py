@@ -46,7 +46,7 @@ def test_every_server_setting_is_contributed_and_nothing_else() -> None:
 def test_defaults_match_the_server(name: str) -> None:
     field = server_fields()[name]
     default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
-    assert contributed()[name]["default"] == default
+    assert contributed()[name]["default"] == (list(default) if isinstance(default, tuple) else default)
     assert contributed()[name].get("markdownDescription") or contributed()[name].get("description")
 
 

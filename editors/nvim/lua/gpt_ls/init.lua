@@ -366,7 +366,7 @@ end
 M.restricted = {
   'apiKey', 'apiKeyCommand', 'apiKeyCommandTimeout', 'baseUrl', 'organization', 'project', 'headers',
   'azureEndpoint', 'azureApiVersion', 'azureDeployment', 'proxy',
-  'history', 'historyRetentionDays', 'historyMaxConversations',
+  'history', 'historyRetentionDays', 'historyMaxConversations', 'embeddingModel', 'completions',
 }
 
 --- Files a repository brings that Neovim (exrc) or lazy.nvim run as configuration.
