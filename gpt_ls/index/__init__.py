@@ -1,0 +1,4 @@
+"""The workspace search index: which files (walk), their chunks (chunks), identifier-aware terms
+(terms), the SQLite FTS5 store (db, store), incremental updates (indexer), ranked search (search),
+cold builds in a child process (worker). ``gpt_ls.index.store.WorkspaceIndex`` is the facade.
+"""
