@@ -19,11 +19,22 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from benchmarks import budget, concurrency, first_seconds, first_text, footprint, history, startup, streaming
+from benchmarks import (
+    budget,
+    concurrency,
+    first_seconds,
+    first_text,
+    footprint,
+    history,
+    indexing,
+    startup,
+    streaming,
+)
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
-PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds"]
+PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
+         "index"]
 SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds"}
 
 
@@ -74,6 +85,8 @@ def main() -> None:
         history.figures(res, args.quick)
     if SERVER_PARTS & set(args.parts):
         asyncio.run(server_benchmarks(res, args))
+    if "index" in args.parts:
+        asyncio.run(indexing.figures(res, args.quick))
     took = time.monotonic() - started
     info["load_average_end"] = os.getloadavg()[0]
     print_table(info, res, took)
