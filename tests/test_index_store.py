@@ -234,3 +234,29 @@ def test_a_workspace_of_100000_files_stops_at_the_limit(tmp_path: Path) -> None:
         assert "50,000 over the indexMaxFiles limit" in report.summary()
         assert idx.search("word49x999")[0].chunk.path == "d049/f0999.txt"
         assert idx.update().unchanged == 50_000
+
+
+def test_damage_found_while_in_use_moves_the_index_aside(root: Path, index: WorkspaceIndex,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    index.update()
+    real = index._conn
+
+    class Damaged:
+        """The connection as SQLite reports a page it finds malformed in the middle of a search."""
+
+        def execute(self, sql: str, *args: object) -> object:
+            if "MATCH" in sql:
+                raise sqlite3.DatabaseError("database disk image is malformed")
+            return real.execute(sql, *args)  # type: ignore[union-attr]
+
+        def close(self) -> None:
+            real.close()  # type: ignore[union-attr]
+
+        in_transaction = False
+
+    index._conn = Damaged()  # type: ignore[assignment]
+    with pytest.raises(WorkspaceIndexError, match=r"was damaged.*moved to .*old.*rebuilt by the next update"):
+        index.search("alpha")
+    assert Path(f"{index.path}.old").exists()
+    assert index.search("alpha") == [] and not index.built
+    assert index.update().indexed == 3 and index.search("alpha")
