@@ -57,7 +57,7 @@ def test_update_of_named_files(root: Path, index: WorkspaceIndex) -> None:
     (root / ".env").write_text("KEY=1\n")
     report = index.update([str(root / "a.py"), "b.md", ".env", "missing.py", "/etc/passwd"])
     assert counts(report) == (1, 0, 1)
-    assert report.skipped == {"secret": 1, "ignored": 1}
+    assert report.skipped == {"secret": 1, "outside": 1}
     assert index.search("omega")[0].chunk.path == "a.py"
     assert index.search("alpha") == []
 
@@ -75,7 +75,12 @@ def test_overlay_takes_precedence_over_the_file(root: Path, index: WorkspaceInde
     assert index.search("alpha")[0].chunk.path == "a.py"
     assert index.search("unsaved_function") == []
     index.set_overlay(".env", "KEY=1\n")  # a secret stays out, open or not
+    outside = root.parent / "outside.py"
+    outside.write_text("def far_away():\n    pass\n")
+    os.symlink(outside, root / "link.py")
+    index.set_overlay("link.py", "def far_away():\n    pass\n")  # its text is not the workspace's
     assert index.files() == ["a.py", "b.md", "c.txt", "new.py"]
+    assert index.update().skipped == {"outside": 1}
 
 
 def test_binary_invalid_utf8_unreadable_and_large_files_are_counted(root: Path, index: WorkspaceIndex,
