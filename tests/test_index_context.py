@@ -6,7 +6,14 @@ from dataclasses import dataclass, replace
 
 from gpt_ls import tokens
 from gpt_ls.index.context import (
-    CITE_INSTRUCTIONS, MIN_PARTIAL_TOKENS, chunk_budget, default_overhead, label, render_block, reply_reserve, select_context,
+    CITE_INSTRUCTIONS,
+    MIN_PARTIAL_TOKENS,
+    chunk_budget,
+    default_overhead,
+    label,
+    render_block,
+    reply_reserve,
+    select_context,
 )
 from gpt_ls.models import lookup_model
 from gpt_ls.settings import Settings
@@ -39,7 +46,8 @@ SETTINGS = Settings()
 
 
 def test_small_hits_all_go_in_rank_order_labelled_without_a_tokenizer() -> None:
-    hits = [hit("src/b.py", 10, "def b():\n    return 2\n", 3.0), hit("文档/说明 😀.md", 1, "# 标题\n递归就是函数调用自身\n", 2.0)]
+    hits = [hit("src/b.py", 10, "def b():\n    return 2\n", 3.0),
+            hit("文档/说明 😀.md", 1, "# 标题\n递归就是函数调用自身\n", 2.0)]
     fitted = select_context("what does b return?", hits, "gpt-4o", SETTINGS)
     assert fitted.labels == ["src/b.py:10-11", "文档/说明 😀.md:1-2"]
     assert fitted.block.index("[src/b.py:10-11]") < fitted.block.index("[文档/说明 😀.md:1-2]")

@@ -50,8 +50,8 @@ class Linker:
         if paths:
             alternatives = "|".join(re.escape(p) for p in paths)
             self.pattern = re.compile(
-                rf"(?P<open>\[|`)?(?<![\w/.\-])(?P<path>{alternatives}):(?P<a>\d{{1,{_DIGITS}}})"
-                rf"(?:-(?P<b>\d{{1,{_DIGITS}}}))?(?![\d-])(?P<close>\]|`)?(?!\]?\()"
+                rf"(?:(?P<bracket>\[)|(?P<tick>`))?(?<![\w/.\-])(?P<path>{alternatives}):(?P<a>\d{{1,{_DIGITS}}})"
+                rf"(?:-(?P<b>\d{{1,{_DIGITS}}}))?(?![\d-])(?(bracket)\]|(?(tick)`|))(?!\]?\()"
             )
             self.longest = max(len(p) for p in paths) + 2 * _DIGITS + 4
 
@@ -60,11 +60,18 @@ class Linker:
         end = int(m.group("b")) if m.group("b") else start
         if start < 1 or end < start:
             return m.group(0)
-        link = markdown_link(self.root, m.group("path"), start, end)
-        opened, closed = m.group("open") or "", m.group("close") or ""
-        if (opened, closed) in (("[", "]"), ("`", "`")):
-            return link
-        return f"{opened}{link}{closed}"
+        return markdown_link(self.root, m.group("path"), start, end)
+
+    def _sub(self, line: str, before: str) -> str:
+        """``line`` with its citations linked; ``before`` is only looked at (a path glued to it is plain)."""
+        assert self.pattern is not None
+        text, out, at = before + line, [], len(before)
+        for m in self.pattern.finditer(text, len(before)):
+            out.append(text[at : m.start()])
+            out.append(self._replace(m))
+            at = m.end()
+        out.append(text[at:])
+        return "".join(out)
 
     def rewrite(self, text: str, fence: str = "", at_start: bool = True, before: str = "") -> tuple[str, str]:
         """``text`` with its citations linked, outside fences; and the fence open after it.
@@ -85,10 +92,8 @@ class Linker:
                 out.append(line)
             elif self.pattern is None:
                 out.append(line)
-            elif i == 0 and before:
-                out.append(self.pattern.sub(self._replace, before + line)[len(before):])
             else:
-                out.append(self.pattern.sub(self._replace, line))
+                out.append(self._sub(line, before if i == 0 else ""))
         return "".join(out), fence
 
     def cited(self, text: str) -> list[tuple[str, int, int]]:
