@@ -22,6 +22,7 @@ async def initialized(ls: GptLanguageServer, params: types.InitializedParams) ->
     """Pull the ``gpt-ls`` configuration section; load the SDK in the background."""
     ls.warm_up()
     await ls.pull_configuration()
+    ls.indexing.begin(ls)
 
 
 async def did_change_configuration(ls: GptLanguageServer, params: types.DidChangeConfigurationParams) -> None:
@@ -36,6 +37,24 @@ def did_close(ls: GptLanguageServer, params: types.DidCloseTextDocumentParams) -
     """Forget hovers of a closed document."""
     if ls.started_runner is not None:
         ls.started_runner.forget(params.text_document.uri)
+
+
+def did_save(ls: GptLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    """A saved file is indexed again (once the workspace index is open)."""
+    ls.indexing.changed([params.text_document.uri])
+
+
+def did_change_watched_files(ls: GptLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+    """Files changed on disk are indexed again (registered at ``initialized`` when the client can watch)."""
+    ls.indexing.changed(change.uri for change in params.changes)
+
+
+def completion(ls: GptLanguageServer, params: types.CompletionParams) -> types.CompletionList | None:
+    """Completion: workspace files after ``@`` in a chat document."""
+    doc = ls.open_document(params.text_document.uri)
+    if doc is None:
+        return None
+    return ls.indexing.completion(params.text_document.uri, doc.source, params.position, ls.encoding)
 
 
 def code_action(ls: GptLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
@@ -68,4 +87,7 @@ def register(server: LanguageServer) -> None:
     server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
         code_action_kinds=[types.CodeActionKind.RefactorRewrite]))(code_action)
     server.feature(types.TEXT_DOCUMENT_HOVER)(hover)
+    server.feature(types.TEXT_DOCUMENT_DID_SAVE)(did_save)
+    server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)(did_change_watched_files)
+    server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["@"]))(completion)
     server.feature(types.SHUTDOWN)(shutdown)

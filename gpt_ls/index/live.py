@@ -1,0 +1,204 @@
+"""The workspace index as the server keeps it: opened and built on first use, kept current, read off the loop.
+
+Every call into the index runs on one thread of its own (SQLite connections belong to
+the thread that made them, and the event loop never waits for the disk); a cold build
+runs in a child process when a worker is given (``builder``), so the editor's requests
+stay as fast as when idle. Open documents take precedence over their files: before each
+search, every open document whose version changed since it was last given to the index
+becomes its overlay (nothing is re-chunked on a keystroke), and a closed one stops being
+one. A damaged or outdated index is the index's to rebuild; anything else that goes
+wrong is one message and a search without workspace context, never a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from gpt_ls.settings import Settings
+
+if TYPE_CHECKING:  # the server imports this module at start-up: the tokenizer's modules load later
+    from gpt_ls.index.context import HitLike
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Progress reports from a build, at most this often (seconds).
+PROGRESS_INTERVAL = 0.25
+
+
+class IndexLike(Protocol):
+    """What the server needs of ``gpt_ls.index``'s ``WorkspaceIndex``."""
+
+    def update(self, paths: Iterable[str] | None = None, *, progress: Any = None, cancel: Any = None) -> Any: ...
+    def set_overlay(self, path: str, text: str | None) -> None: ...
+    def search(self, query: str, limit: int = 20) -> Sequence[HitLike]: ...
+    def files(self) -> list[str]: ...
+    def close(self) -> None: ...
+
+
+Opener = Callable[[Path, Settings], IndexLike]
+#: A cold build in another process: (root, settings, on_progress(text), cancel) -> the summary line.
+Builder = Callable[[Path, Settings, Callable[[str], None], threading.Event], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class OpenDocument:
+    """An open document of the workspace: its workspace-relative POSIX path, version and text."""
+
+    path: str
+    version: int | None
+    text: str
+
+
+def open_index(root: Path, settings: Settings) -> IndexLike:
+    """The workspace's index (``gpt_ls.index``'s ``WorkspaceIndex``; imported on first use)."""
+    store = importlib.import_module("gpt_ls.index.store")
+    return store.WorkspaceIndex.open(root, settings)  # type: ignore[no-any-return]
+
+
+def relative_path(root: Path, path: str) -> str | None:
+    """``path`` relative to ``root`` as POSIX, or None when it is outside (no symlink is resolved)."""
+    try:
+        return Path(path).relative_to(root).as_posix() if path else None
+    except ValueError:
+        return None
+
+
+def progress_text(args: tuple[Any, ...]) -> str:
+    """A progress callback's arguments ``(done, total, path)`` as one short line."""
+    if len(args) >= 2 and isinstance(args[0], int) and isinstance(args[1], int) and args[1]:
+        return f"{args[0]:,}/{args[1]:,} files"
+    return " ".join(str(a) for a in args)[:120]
+
+
+def summary_of(report: Any) -> str:
+    """An ``IndexReport``'s one-line summary (``""`` when it has none)."""
+    summary = getattr(report, "summary", "")
+    return str(summary() if callable(summary) else summary or "")
+
+
+class LiveIndex:
+    """One workspace's index in the server (see the module docstring)."""
+
+    def __init__(
+        self, root: Path, settings: Callable[[], Settings], opener: Opener = open_index,
+        builder: Builder | None = None,
+    ) -> None:
+        self.root = root
+        self.settings = settings
+        self.opener = opener
+        self.builder = builder
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="gpt-ls-index")
+        self._index: IndexLike | None = None
+        self._ready: asyncio.Task[str] | None = None
+        self._overlays: dict[str, int | None] = {}
+        self._files: list[str] | None = None
+        self.notice: str | None = None
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    @property
+    def is_open(self) -> bool:
+        return self._index is not None
+
+    # -- building ----------------------------------------------------------------
+    def ready(self, report: Callable[[str], None], cancel: threading.Event) -> asyncio.Task[str]:
+        """The index opened and current (built on first use); one task shared by every caller.
+
+        The result is the build's summary line. A cancelled build is tried again next time.
+        """
+        if self._ready is None or (self._ready.done() and (self._ready.cancelled() or self._ready.exception())):
+            self._ready = asyncio.ensure_future(self._build(report, cancel))
+        return self._ready
+
+    async def _build(self, report: Callable[[str], None], cancel: threading.Event) -> str:
+        loop = asyncio.get_running_loop()
+        last = [0.0]
+
+        def progress(*args: Any) -> None:  # called on the index's thread
+            now = loop.time()
+            if now - last[0] >= PROGRESS_INTERVAL:
+                last[0] = now
+                loop.call_soon_threadsafe(report, progress_text(args))
+
+        if self._index is None:
+            self._index = await self._call(self.opener, self.root, self.settings())
+        index = self._index
+        cold = not await self._call(lambda: bool(getattr(index, "built", None) or index.files()))
+        if cold and self.builder is not None:
+            summary = await self.builder(self.root, self.settings(), report, cancel)
+            await self._call(lambda: getattr(index, "apply_overlays", lambda: None)())
+        else:
+            summary = summary_of(await self._call(index.update, None, progress=progress, cancel=cancel))
+        if cancel.is_set():
+            raise asyncio.CancelledError
+        self._files = await self._call(index.files)
+        return summary
+
+    async def update(self, paths: Iterable[str]) -> None:
+        """Index these workspace-relative files again (saved, or changed on disk); only once it is open."""
+        wanted = sorted(set(paths))
+        if self._index is None or not wanted:
+            return
+        index = self._index
+        try:
+            await self._call(index.update, wanted)
+            self._files = await self._call(index.files)
+        except Exception as exc:  # the next search tries again; a save never fails for it
+            log.warning("could not update the workspace index: %s", exc)
+
+    # -- reading -------------------------------------------------------------------
+    async def _sync_overlays(self, documents: Sequence[OpenDocument]) -> None:
+        """Open documents whose version changed become overlays; closed ones stop being."""
+        index = self._index
+        if index is None:
+            return
+        now = {d.path: d for d in documents}
+        changed = [d for d in documents if self._overlays.get(d.path, -1) != d.version or d.version is None]
+        gone = [p for p in self._overlays if p not in now]
+
+        def apply() -> None:
+            for doc in changed:
+                index.set_overlay(doc.path, doc.text)
+            for path in gone:
+                index.set_overlay(path, None)
+
+        if changed or gone:
+            await self._call(apply)
+            for path in gone:
+                del self._overlays[path]
+            self._overlays.update({d.path: d.version for d in changed})
+
+    async def search(self, query: str, limit: int, documents: Sequence[OpenDocument] = ()) -> list[HitLike]:
+        """The best chunks for ``query`` (the index must be ready), open documents taking precedence."""
+        if self._index is None:
+            return []
+        await self._sync_overlays(documents)
+        index = self._index
+        return list(await self._call(index.search, query, limit))
+
+    def known_files(self) -> list[str] | None:
+        """The indexed files as of the last build or update (None: not built in this session)."""
+        return self._files
+
+    async def close(self) -> None:
+        """Close the index and its thread (a build still running is cancelled)."""
+        if self._ready is not None and not self._ready.done():
+            self._ready.cancel()
+        index, self._index = self._index, None
+        if index is not None:
+            try:
+                await self._call(index.close)
+            except Exception as exc:
+                log.info("closing the workspace index: %s", exc)
+        self._executor.shutdown(wait=False)
