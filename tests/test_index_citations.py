@@ -44,7 +44,7 @@ def test_sources_lists_the_cited_chunks_in_order_else_all_sent() -> None:
         "\n\n**Sources**\n\n"
         "- [lib/util.py:3-5](file:///work/my%20project/lib/util.py#L3)\n"
         f"- [src/app.py:10-24]({APP}#L10)\n"
-        f"- [src/app.py:40]({APP}#L40)\n")
+        f"- [src/app.py:40]({APP}#L40)")
     uncited = sources_section("No citations here.\n", SOURCES, ROOT)
     assert uncited.startswith("\n**Sources**\n\n") and uncited.count("\n- ") == 3
     assert sources_section("x", [], ROOT) == ""

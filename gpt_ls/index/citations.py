@@ -150,10 +150,10 @@ def sources_used(text: str, sources: Sequence[Source], root: Path) -> list[tuple
 
 
 def sources_section(text: str, sources: Sequence[Source], root: Path) -> str:
-    """The short "Sources" list that follows the reply (``""`` when nothing was sent)."""
+    """The short "Sources" list that follows the reply (``""`` when nothing was sent; no final line break)."""
     if not sources:
         return ""
-    items = "".join(f"- {markdown_link(root, p, a, b)}\n" for p, a, b in sources_used(text, sources, root))
+    items = "\n".join(f"- {markdown_link(root, p, a, b)}" for p, a, b in sources_used(text, sources, root))
     lead = "" if text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
     return f"{lead}**Sources**\n\n{items}"
 

@@ -16,6 +16,7 @@ import asyncio
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ T = TypeVar("T")
 
 #: Progress reports from a build, at most this often (seconds).
 PROGRESS_INTERVAL = 0.25
+#: When the editor does not report changed files, a question looks for changes (an incremental
+#: update: sizes and times) if the last look is older than this (seconds).
+RECHECK_SECONDS = 60.0
 
 
 class IndexLike(Protocol):
@@ -99,6 +103,10 @@ class LiveIndex:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="gpt-ls-index")
         self._index: IndexLike | None = None
         self._ready: asyncio.Task[str] | None = None
+        self._cancel = threading.Event()
+        self._built_at = 0.0
+        #: The editor reports changed files (watched files): no need to look for changes at each question.
+        self.watched = False
         self._overlays: dict[str, int | None] = {}
         self._files: list[str] | None = None
         self.notice: str | None = None
@@ -117,9 +125,22 @@ class LiveIndex:
 
         The result is the build's summary line. A cancelled build is tried again next time.
         """
-        if self._ready is None or (self._ready.done() and (self._ready.cancelled() or self._ready.exception())):
-            self._ready = asyncio.ensure_future(self._build(report, cancel))
-        return self._ready
+        previous = self._ready
+        stale = (previous is not None and previous.done() and not self.watched
+                 and time.monotonic() - self._built_at > RECHECK_SECONDS)
+        task: asyncio.Task[str]
+        if previous is None or stale or (previous.done() and (previous.cancelled() or previous.exception())):
+            task = asyncio.ensure_future(self._build(report, cancel))
+        elif not previous.done() and self._cancel.is_set():  # being cancelled: build again after it
+            task = asyncio.ensure_future(self._after(previous, report, cancel))
+        else:
+            return previous
+        self._ready, self._cancel = task, cancel
+        return task
+
+    async def _after(self, previous: asyncio.Task[str], report: Callable[[str], None], cancel: threading.Event) -> str:
+        await asyncio.wait([previous])
+        return await self._build(report, cancel)
 
     async def _build(self, report: Callable[[str], None], cancel: threading.Event) -> str:
         loop = asyncio.get_running_loop()
@@ -143,6 +164,7 @@ class LiveIndex:
         if cancel.is_set():
             raise asyncio.CancelledError
         self._files = await self._call(index.files)
+        self._built_at = time.monotonic()
         return summary
 
     async def update(self, paths: Iterable[str]) -> None:

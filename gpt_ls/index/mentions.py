@@ -1,6 +1,7 @@
 """Pure: ``@path``, ``@path:10-40`` and ``@search: query`` in a chat document's user section; ``@`` completion.
 
-A mention starts with ``@`` at the start of a line or after white space, outside code
+A mention starts with ``@`` at the start of a line or after white space (a path with
+spaces is quoted: ``@"my notes.md":3-9``), outside code
 (fenced blocks and inline code are left alone: ``@property`` in a code sample is code).
 ``@search: query`` runs to the end of its line. A file mention that names nothing in the
 workspace becomes a note in the request (and a message), never a failure; so does a bad
@@ -28,12 +29,13 @@ SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "venv", "target", "buil
 
 _MENTION = re.compile(
     r"(?<!\S)@(?:(?P<search>search:)[ \t]*(?P<query>[^\n]*)"
-    r"|(?P<path>[^\s`'\"<>()\[\]{}]+?)(?::(?P<a>\d{1,9})(?:-(?P<b>\d{1,9}))?)?)(?=[\s.,;!?)\]]*(?:\s|$))"
+    r"|(?:\"(?P<quoted>[^\"\n]+)\"|(?P<path>[^\s`'\"<>()\[\]{}]+?))"
+    r"(?::(?P<a>\d{1,9})(?:-(?P<b>\d{1,9}))?)?)(?=[\s.,;!?)\]]*(?:\s|$))"
 )
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
 #: Text before the cursor that is a file mention being typed: ``@`` and a path so far.
-_TYPING = re.compile(r"(?:^|(?<=\s))@(?P<prefix>[^\s`'\"<>()\[\]{}:]*)$")
+_TYPING = re.compile(r"(?:^|(?<=\s))@(?:\"(?P<quoted>[^\"\n]*)|(?P<prefix>[^\s`'\"<>()\[\]{}:]*))$")
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,10 @@ class Mention:
     def written(self) -> str:
         if self.kind == "search":
             return f"@search: {self.target}"
+        target = f'"{self.target}"' if any(ch.isspace() for ch in self.target) else self.target
         lines = "" if self.start is None else f":{self.start}"
         lines += "" if self.end in (None, self.start) else f"-{self.end}"
-        return f"@{self.target}{lines}"
+        return f"@{target}{lines}"
 
 
 def find_mentions(text: str) -> list[Mention]:
@@ -72,7 +75,7 @@ def find_mentions(text: str) -> list[Mention]:
                 query = m.group("query").strip()
                 mention = Mention("search", query) if query else None
             else:
-                path = m.group("path").rstrip(".,;!?")
+                path = m.group("quoted") or m.group("path").rstrip(".,;!?")
                 if not _looks_like_path(path):
                     continue
                 a = int(m.group("a")) if m.group("a") else None
@@ -121,7 +124,22 @@ def notes_text(notes: Sequence[str]) -> str:
 def typing_mention(line_before_cursor: str) -> str | None:
     """The path typed so far when the cursor is in a file mention (``""`` right after ``@``), else None."""
     m = _TYPING.search(line_before_cursor)
-    return m.group("prefix") if m else None
+    if m is None:
+        return None
+    return m.group("quoted") if m.group("quoted") is not None else m.group("prefix")
+
+
+def typed_quote(line_before_cursor: str) -> bool:
+    """Whether the mention being typed opened a quote (``@"``)."""
+    m = _TYPING.search(line_before_cursor)
+    return m is not None and m.group("quoted") is not None
+
+
+def insert_text(path: str, quoted: bool) -> str:
+    """What completing ``path`` puts after ``@`` (replacing a ``"`` typed): quoted when it has white space."""
+    if quoted:
+        return f'"{path}"'
+    return f'"{path}"' if any(ch.isspace() for ch in path) else path
 
 
 def candidates(files: Iterable[str], prefix: str, limit: int = MAX_ITEMS) -> list[str]:

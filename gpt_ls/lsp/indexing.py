@@ -79,8 +79,10 @@ class Indexing:
         root = self.root()
         if root is None:
             return
-        if self._can_watch(server):
-            await self._watch(server)
+        if self._can_watch(server) and await self._watch(server):
+            live = self.get()
+            if live is not None:
+                live.watched = True
         if await asyncio.to_thread(index_exists, root):
             await self._update_existing()
 
@@ -92,7 +94,7 @@ class Indexing:
         except AttributeError:
             return False
 
-    async def _watch(self, server: Any) -> None:
+    async def _watch(self, server: Any) -> bool:
         options = types.DidChangeWatchedFilesRegistrationOptions(
             watchers=[types.FileSystemWatcher(glob_pattern="**/*")])
         registration = types.Registration(id=str(uuid.uuid4()), method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
@@ -100,8 +102,10 @@ class Indexing:
         try:
             await asyncio.wait_for(server.client_register_capability_async(
                 types.RegistrationParams(registrations=[registration])), 10)
+            return True
         except Exception as exc:  # saves still update the index
             log.info("could not register file watching: %s", exc)
+            return False
 
     async def _update_existing(self) -> None:
         live = self.get()
@@ -173,11 +177,12 @@ class Indexing:
             return None
         from gpt_ls.index import mentions
 
-        prefix = mentions.typing_mention(before) or ""
-        start = index.position(offset - len(prefix), encoding)
+        prefix, quoted = mentions.typing_mention(before) or "", mentions.typed_quote(before)
+        start = index.position(offset - len(prefix) - (1 if quoted else 0), encoding)
         rng = types.Range(types.Position(start.line, start.character), position)
-        items = [types.CompletionItem(label=path, kind=types.CompletionItemKind.File,
-                                      text_edit=types.TextEdit(rng, path)) for path in found]
+        items = [types.CompletionItem(label=path, kind=types.CompletionItemKind.File, filter_text=path,
+                                      text_edit=types.TextEdit(rng, mentions.insert_text(path, quoted)))
+                 for path in found]
         return types.CompletionList(is_incomplete=len(found) >= mentions.MAX_ITEMS, items=items)
 
     async def close(self) -> None:

@@ -1,0 +1,199 @@
+"""Ask about the workspace and chat mentions, in-process: the runner, a memory editor, a fake index."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gpt_ls.actions.catalog import Catalog
+from gpt_ls.actions.runner import ActionRunner
+from gpt_ls.errors import GptLsError
+from gpt_ls.index.live import LiveIndex
+from gpt_ls.settings import Settings
+from tests.support.memory_editor import FULL, MemoryEditor, ScriptedExchange
+
+pytestmark = pytest.mark.timeout(10)
+
+SETTINGS = Settings(history=False, model="gpt-4")
+ROOT = Path("/work")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    path: str
+    start_line: int
+    end_line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+
+
+CONFIG = Chunk("src/配置 config.py", 40, 41, "def parse_config_file(path):\n    return load(path)\n")
+
+
+@dataclass
+class FakeIndex:
+    """The index's API in memory: what it was asked, in order."""
+
+    hits: list[Hit] = field(default_factory=lambda: [Hit(CONFIG, 3.0), Hit(Chunk("README.md", 1, 2, "# 项目\n"), 1.0)])
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    block: threading.Event | None = None
+    failure: GptLsError | None = None
+
+    def update(self, paths: Iterable[str] | None = None, *, progress: Any = None, cancel: Any = None) -> Any:
+        self.calls.append(("update", None if paths is None else list(paths)))
+        if progress is not None:
+            progress(1, 2, "a.py")
+        if self.block is not None:
+            assert cancel is not None
+            while not cancel.wait(0.01):
+                pass
+        return None
+
+    def set_overlay(self, path: str, text: str | None) -> None:
+        self.calls.append(("overlay", path, text))
+
+    def search(self, query: str, limit: int = 20) -> list[Hit]:
+        self.calls.append(("search", query))
+        if self.failure is not None:
+            raise self.failure
+        return self.hits
+
+    def files(self) -> list[str]:
+        return sorted({h.chunk.path for h in self.hits}) if any(c[0] == "update" for c in self.calls) else []
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+
+def make(
+    *script: Any, index: FakeIndex | None = None
+) -> tuple[MemoryEditor, ScriptedExchange, ActionRunner, FakeIndex]:
+    fake = index or FakeIndex()
+    editor = MemoryEditor(FULL, workspace_root=ROOT)
+    exchange = ScriptedExchange(*script)
+    live = LiveIndex(ROOT, lambda: SETTINGS, opener=lambda root, settings: fake)
+    runner = ActionRunner(editor, lambda: SETTINGS, exchange, Catalog, lambda: live)
+    editor.listeners.append(runner.on_change)
+    return editor, exchange, runner, fake
+
+
+async def ask(runner: ActionRunner, editor: MemoryEditor, uri: str, needle: str, action: str = "askWorkspace") -> None:
+    result = await runner.run_action(action, uri, *editor.range_of(uri, needle))
+    task = runner.running[result["id"]].task
+    assert task is not None
+    await task
+    await editor.settle()
+
+
+APP = "file:///work/src/%E9%85%8D%E7%BD%AE%20config.py"
+
+
+async def test_the_question_goes_with_labelled_chunks_and_the_reply_gets_links_and_sources() -> None:
+    editor, exchange, runner, fake = make("It is parsed in [src/配置 config.py:40-41]", ", see src/配置 config.py:41.")
+    uri = "file:///work/q.md"
+    editor.open(uri, "Where is the config parsed?\n", "markdown")
+    await ask(runner, editor, uri, "Where is the config parsed?")
+    req = exchange.requests[0]
+    assert "[src/配置 config.py:40-41]\n```\ndef parse_config_file(path):" in req.system_extra
+    assert "Cite the excerpts you use by their label" in req.system_extra
+    assert req.context.scope == "workspace-index"
+    assert [c for c in fake.calls if c[0] != "overlay"][:2] == [
+        ("update", None), ("search", "Where is the config parsed?")]
+    assert editor.text(uri) == (
+        "Where is the config parsed?\n"
+        f"It is parsed in [src/配置 config.py:40-41]({APP}#L40), see [src/配置 config.py:41]({APP}#L41).\n\n"
+        f"**Sources**\n\n- [src/配置 config.py:40-41]({APP}#L40)\n")
+    events = editor.progresses[0].events
+    assert "report 1/2 files" in events or "report indexing the workspace" in events
+    assert any(e.startswith("report 2 excerpts") for e in events)
+    # The second question does not index again.
+    editor.open("file:///work/r.md", "And the README?\n", "markdown")
+    await ask(runner, editor, "file:///work/r.md", "And the README?")
+    assert [c[0] for c in fake.calls].count("update") == 1
+
+
+async def test_open_documents_are_overlays_given_once_per_version_and_dropped_when_closed() -> None:
+    editor, _, runner, fake = make("ok")
+    editor.open("file:///work/q.md", "Question?\n")
+    editor.open("file:///work/draft.py", "def draft(): 未保存\n")
+    await ask(runner, editor, "file:///work/q.md", "Question?")
+    overlays = [c for c in fake.calls if c[0] == "overlay"]
+    assert ("overlay", "draft.py", "def draft(): 未保存\n") in overlays
+    assert fake.calls.index(overlays[0]) < [c[0] for c in fake.calls].index("search")
+    await ask(runner, editor, "file:///work/q.md", "Question?")  # the reply changed q.md, not draft.py
+    assert [c[1] for c in fake.calls if c[0] == "overlay"] == ["q.md", "draft.py", "q.md"]
+    del editor.seen["file:///work/draft.py"]
+    await ask(runner, editor, "file:///work/q.md", "Question?")
+    assert fake.calls[-2] == ("overlay", "draft.py", None)
+
+
+async def test_an_unsearchable_question_is_said_and_asked_without_chunks() -> None:
+    fake = FakeIndex(failure=GptLsError("The query has only stop words: add a word to look for."))
+    editor, exchange, runner, _ = make("An answer.", index=fake)
+    editor.open("file:///work/q.md", "what is it?\n")
+    await ask(runner, editor, "file:///work/q.md", "what is it?")
+    assert any("only stop words" in m for _, m in editor.messages)
+    assert "Cite the excerpts" not in exchange.requests[0].system_extra
+    assert editor.text("file:///work/q.md") == "what is it?\nAn answer.\n"
+
+
+async def test_cancelling_the_question_cancels_the_build_which_runs_again_next_time() -> None:
+    fake = FakeIndex(block=threading.Event())
+    editor, exchange, runner, _ = make("late", index=fake)
+    editor.open("file:///work/q.md", "Question?\n")
+    uri = "file:///work/q.md"
+    result = await runner.run_action("askWorkspace", uri, *editor.range_of(uri, "Question?"))
+    while ("update", None) not in fake.calls:
+        await asyncio.sleep(0.01)
+    editor.progresses[0].cancel()
+    task = runner.running.get(result["id"])
+    if task is not None and task.task is not None:
+        await task.task
+    assert exchange.requests == []
+    fake.block = None
+    await ask(runner, editor, "file:///work/q.md", "Question?")
+    assert [c[0] for c in fake.calls].count("update") == 2 and len(exchange.requests) == 1
+
+
+async def test_chat_mentions_bring_files_ranges_and_searches_with_notes(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "说明 😀.py").write_text("".join(f"line {i} 行\n" for i in range(1, 21)), encoding="utf-8")
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-secret\n")
+    fake = FakeIndex()
+    editor = MemoryEditor(FULL, workspace_root=tmp_path)
+    exchange = ScriptedExchange("See [src/说明 😀.py:3-4].")
+    live = LiveIndex(tmp_path, lambda: SETTINGS, opener=lambda root, settings: fake)
+    runner = ActionRunner(editor, lambda: SETTINGS, exchange, Catalog, lambda: live)
+    editor.listeners.append(runner.on_change)
+    uri = "file:///work/notes.chat.md"
+    editor.open(uri, '## user\n\nExplain @"src/说明 😀.py":3-4 and @missing/file.py, @../outside.txt, @.env\n'
+                     "@search: parse config\n", "markdown")
+    result = await runner.send_chat(uri)
+    task = runner.running[result["id"]].task
+    assert task is not None
+    await task
+    await editor.settle()
+    sent = exchange.requests[0].chat
+    assert sent is not None
+    content = sent[-1]["content"]
+    assert content.startswith('Explain @"src/说明 😀.py":3-4')
+    assert "[src/说明 😀.py:3-4]\n```\nline 3 行\nline 4 行\n```" in content
+    assert "[src/配置 config.py:40-41]" in content  # from @search:
+    assert "@missing/file.py: there is no such file in the workspace." in content
+    assert "outside the workspace" in content
+    assert "sk-secret" not in content
+    notes = [m for _, m in editor.messages]
+    assert any("@missing/file.py" in m for m in notes)
+    link = (tmp_path / "src" / "说明 😀.py").as_uri()
+    assert f"[src/说明 😀.py:3-4]({link}#L3)" in editor.text(uri)
