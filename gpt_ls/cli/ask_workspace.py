@@ -1,0 +1,126 @@
+"""``gpt-ls ask --workspace QUESTION``: the question with the workspace's best chunks, then its Sources.
+
+As "Ask about the workspace" in the editor: the index is brought up to date (built on first
+use, progress on stderr when it is a terminal), searched for the question, and as many
+chunks as the model's window allows go with it, labelled ``path:start-end``. The reply
+streams to stdout as the model writes it; the Sources (the chunks it cited, else the ones
+sent) follow it. ``--json`` adds them as ``sources``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from gpt_ls.actions.catalog import ASK_WORKSPACE
+from gpt_ls.cli.ask import as_json, load, report, write
+from gpt_ls.errors import GptLsError
+from gpt_ls.index.citations import sources_used
+from gpt_ls.index.context import FittedContext, HitLike, label
+from gpt_ls.index.live import open_index, progress_text, summary_of
+from gpt_ls.settings import Settings, find_workspace_root
+
+#: Chunks asked of the index (the window decides how many go).
+SEARCH_LIMIT = 40
+
+
+class Progress:
+    """``indexing 120/4,000 files`` on one stderr line (a terminal only)."""
+
+    def __init__(self, err: TextIO) -> None:
+        self.err, self.width = err, 0
+
+    def __call__(self, *args: Any) -> None:
+        line = f"gpt-ls: indexing {progress_text(args)}"[:100]
+        self.err.write("\r" + line.ljust(self.width))
+        self.width = len(line)
+        self.err.flush()
+
+    def end(self) -> None:
+        if self.width:
+            self.err.write("\r" + " " * self.width + "\r")
+            self.err.flush()
+
+
+def retrieve(root: Path, settings: Settings, question: str, err: TextIO) -> list[HitLike]:
+    """The index brought up to date and searched; problems on ``err``, never a failure."""
+    try:
+        index = open_index(root, settings)
+    except GptLsError as exc:
+        print(f"gpt-ls: {exc} The question goes without workspace excerpts.", file=err)
+        return []
+    try:
+        if notice := getattr(index, "notice", None):
+            print(f"gpt-ls: {notice}", file=err)
+        progress = Progress(err) if err.isatty() else None
+        try:
+            summary = summary_of(index.update(progress=progress))
+        except GptLsError as exc:  # e.g. a read-only disk: search what there is
+            summary = ""
+            print(f"gpt-ls: {exc}", file=err)
+        finally:
+            if progress is not None:
+                progress.end()
+        if summary and err.isatty():
+            print(f"gpt-ls: {summary}", file=err)
+        try:
+            return list(index.search(question, SEARCH_LIMIT))
+        except GptLsError as exc:
+            print(f"gpt-ls: {exc} The question goes without workspace excerpts.", file=err)
+            return []
+    finally:
+        index.close()
+
+
+def sources_lines(text: str, fitted: FittedContext, root: Path) -> str:
+    """The Sources after the reply, one ``path:start-end`` a line."""
+    used = sources_used(text, fitted.sources, root)
+    return "\nSources:\n" + "".join(f"  {label(p, a, b)}\n" for p, a, b in used) if fitted.sources else ""
+
+
+def run_workspace_ask(args: argparse.Namespace, question: str) -> int:
+    """``gpt-ls ask --workspace``: see the module docstring."""
+    from gpt_ls.actions.workspace import fit_hits
+    from gpt_ls.exchange import Exchange, ExchangeRequest, Reply
+    from gpt_ls.prompts import SelectionContext
+
+    settings, workspace, instructions = load(args)
+    root = find_workspace_root(Path.cwd())
+    hits = retrieve(root, settings, question, sys.stderr)
+    action = ASK_WORKSPACE if not args.system else dataclasses.replace(ASK_WORKSPACE, system=args.system)
+    ctx = SelectionContext(uri="", language="", selection=question, scope="workspace-index")
+    req = ExchangeRequest(action, ctx, settings, workspace=workspace, new_conversation=not args.continue_,
+                          system_extra=instructions)
+    fitted = fit_hits(req, hits)
+    extra = "\n\n".join(part for part in (fitted.system_text(), instructions) if part)
+    req = dataclasses.replace(req, system_extra=extra)
+    streamed = [False]
+
+    def on_text(delta: str) -> None:
+        if not args.json:
+            streamed[0] = True
+            write(delta)
+
+    async def ask() -> Reply:
+        exchange = Exchange()
+        try:
+            return await exchange.run(req, on_text)
+        finally:
+            await exchange.aclose()
+
+    outcome = asyncio.run(ask())
+    if args.json:
+        body = as_json(outcome)
+        body["sources"] = [label(p, a, b) for p, a, b in sources_used(outcome.text, fitted.sources, root)] \
+            if fitted.sources else []
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+    elif streamed[0]:
+        write("\n")
+        if outcome.status == "complete":
+            write(sources_lines(outcome.text, fitted, root))
+    return report(outcome)
