@@ -193,3 +193,15 @@ class ListenRefused(ConfigError):
     """``--tcp`` or ``--socket`` asks for an address or a path gpt-ls will not serve on."""
 
     kind = "listen"
+
+
+class WorkspaceIndexError(GptLsError):
+    """The workspace index cannot be opened, written or searched; the sentence says why and what to do."""
+
+    kind = "index"
+
+
+class QueryUnsearchable(WorkspaceIndexError):
+    """A search query has nothing to look for (only stop words, punctuation or symbols)."""
+
+    kind = "query"

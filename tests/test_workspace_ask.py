@@ -169,7 +169,7 @@ async def test_cancelling_the_question_cancels_the_build_which_runs_again_next_t
 async def test_chat_mentions_bring_files_ranges_and_searches_with_notes(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "说明 😀.py").write_text("".join(f"line {i} 行\n" for i in range(1, 21)), encoding="utf-8")
-    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-secret\n")
+    (tmp_path / ".env.production").write_text("OPENAI_API_KEY=sk-secret\n")
     fake = FakeIndex()
     editor = MemoryEditor(FULL, workspace_root=tmp_path)
     exchange = ScriptedExchange("See [src/说明 😀.py:3-4].")
@@ -177,7 +177,7 @@ async def test_chat_mentions_bring_files_ranges_and_searches_with_notes(tmp_path
     runner = ActionRunner(editor, lambda: SETTINGS, exchange, Catalog, lambda: live)
     editor.listeners.append(runner.on_change)
     uri = "file:///work/notes.chat.md"
-    editor.open(uri, '## user\n\nExplain @"src/说明 😀.py":3-4 and @missing/file.py, @../outside.txt, @.env\n'
+    editor.open(uri, '## user\n\nExplain @"src/说明 😀.py":3-4 and @missing/file.py, @../outside.txt, @.env.production\n'
                      "@search: parse config\n", "markdown")
     result = await runner.send_chat(uri)
     task = runner.running[result["id"]].task
@@ -192,7 +192,7 @@ async def test_chat_mentions_bring_files_ranges_and_searches_with_notes(tmp_path
     assert "[src/配置 config.py:40-41]" in content  # from @search:
     assert "@missing/file.py: there is no such file in the workspace." in content
     assert "outside the workspace" in content
-    assert "sk-secret" not in content
+    assert "sk-secret" not in content and "@.env.production: .env.production may hold secrets" in content
     notes = [m for _, m in editor.messages]
     assert any("@missing/file.py" in m for m in notes)
     link = (tmp_path / "src" / "说明 😀.py").as_uri()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 from pathlib import Path
 
 from gpt_ls import budget
@@ -25,6 +24,7 @@ from gpt_ls.files import read_workspace_file
 from gpt_ls.index import mentions
 from gpt_ls.index.context import CITE_INSTRUCTIONS, Source, chunk_budget, fit_sources, render_block
 from gpt_ls.index.live import LiveIndex
+from gpt_ls.index.walk import is_secret
 from gpt_ls.models import adapt_messages, model_info
 from gpt_ls.tokens import count_messages
 
@@ -34,18 +34,9 @@ MENTION_FILE_LIMIT = 1024 * 1024
 SEARCH_HITS = 10
 
 
-def is_secret(rel: str) -> bool:
-    """Files the index never holds (``.env``, keys, …) are not read for a mention either."""
-    try:
-        walk = importlib.import_module("gpt_ls.index.walk")
-    except ImportError:
-        return False
-    return bool(walk.is_secret(rel))
-
-
 def read_mentioned(root: Path, rel: str) -> str | None:
     """A mentioned file's text (None: no such file); ``FileRefused`` with the reason otherwise."""
-    if is_secret(rel):
+    if is_secret(rel):  # what the index never holds (.env, keys, …) is not read for a mention either
         raise FileRefused(f"{rel} may hold secrets; gpt-ls does not send it (copy the part you mean instead).")
     return read_workspace_file(root, rel, MENTION_FILE_LIMIT)
 

@@ -1,1 +1,4 @@
-"""The workspace index: files, chunks, search; the context a question is sent with, its citations, mentions."""
+"""The workspace search index: which files (walk), their chunks (chunks), identifier-aware terms
+(terms), the SQLite FTS5 store (db, store), incremental updates (indexer), ranked search (search),
+cold builds in a child process (worker). ``gpt_ls.index.store.WorkspaceIndex`` is the facade.
+"""

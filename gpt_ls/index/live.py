@@ -13,7 +13,6 @@ wrong is one message and a search without workspace context, never a failure.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import threading
 import time
@@ -64,8 +63,9 @@ class OpenDocument:
 
 def open_index(root: Path, settings: Settings) -> IndexLike:
     """The workspace's index (``gpt_ls.index``'s ``WorkspaceIndex``; imported on first use)."""
-    store = importlib.import_module("gpt_ls.index.store")
-    return store.WorkspaceIndex.open(root, settings)  # type: ignore[no-any-return]
+    from gpt_ls.index.store import WorkspaceIndex  # SQLite and the chunkers: on first use
+
+    return WorkspaceIndex.open(root, settings)
 
 
 def relative_path(root: Path, path: str) -> str | None:

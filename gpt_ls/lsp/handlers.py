@@ -16,12 +16,14 @@ def initialize(ls: GptLanguageServer, params: types.InitializeParams) -> None:
     ls.take_initialization_options(params.initialization_options)
     if params.initialization_options is None:
         ls.reload_settings()
+    ls.completion.advertise()
 
 
 async def initialized(ls: GptLanguageServer, params: types.InitializedParams) -> None:
     """Pull the ``gpt-ls`` configuration section; load the SDK in the background."""
     ls.warm_up()
     await ls.pull_configuration()
+    await ls.completion.sync_registration()
     ls.indexing.begin(ls)
 
 
@@ -31,12 +33,14 @@ async def did_change_configuration(ls: GptLanguageServer, params: types.DidChang
         ls.set_editor_settings(params.settings)
     else:
         await ls.pull_configuration()
+    await ls.completion.sync_registration()
 
 
 def did_close(ls: GptLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     """Forget hovers of a closed document."""
     if ls.started_runner is not None:
         ls.started_runner.forget(params.text_document.uri)
+    ls.completion.forget(params.text_document.uri)
 
 
 def did_save(ls: GptLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -47,14 +51,6 @@ def did_save(ls: GptLanguageServer, params: types.DidSaveTextDocumentParams) -> 
 def did_change_watched_files(ls: GptLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
     """Files changed on disk are indexed again (registered at ``initialized`` when the client can watch)."""
     ls.indexing.changed(change.uri for change in params.changes)
-
-
-def completion(ls: GptLanguageServer, params: types.CompletionParams) -> types.CompletionList | None:
-    """Completion: workspace files after ``@`` in a chat document."""
-    doc = ls.open_document(params.text_document.uri)
-    if doc is None:
-        return None
-    return ls.indexing.completion(params.text_document.uri, doc.source, params.position, ls.encoding)
 
 
 def code_action(ls: GptLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
@@ -73,6 +69,21 @@ def hover(ls: GptLanguageServer, params: types.HoverParams) -> types.Hover | Non
     return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=found.markdown), range=rng)
 
 
+async def inline_completion(ls: GptLanguageServer,
+                            params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
+    """Ghost text at the cursor, when completions are on (issue 15)."""
+    return await ls.completion.inline(params)
+
+
+async def completion(ls: GptLanguageServer, params: types.CompletionParams) -> types.CompletionList | None:
+    """Completion items: workspace files after ``@`` in a chat document; else the AI suggestion."""
+    doc = ls.open_document(params.text_document.uri)
+    if doc is not None and (files := ls.indexing.completion(
+            params.text_document.uri, doc.source, params.position, ls.encoding)) is not None:
+        return files
+    return await ls.completion.complete(params)
+
+
 async def shutdown(ls: GptLanguageServer, params: None = None) -> None:
     """Cancel running requests (their partial replies are saved) and close the store."""
     await ls.close_actions()
@@ -89,5 +100,8 @@ def register(server: LanguageServer) -> None:
     server.feature(types.TEXT_DOCUMENT_HOVER)(hover)
     server.feature(types.TEXT_DOCUMENT_DID_SAVE)(did_save)
     server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)(did_change_watched_files)
-    server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["@"]))(completion)
     server.feature(types.SHUTDOWN)(shutdown)
+    # No options: advertised at initialize only when completions are on (lsp/completion.py).
+    server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION)(inline_completion)
+    # "@" in a chat document: workspace files (lsp/indexing.py).
+    server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["@"]))(completion)

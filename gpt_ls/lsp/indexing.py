@@ -11,7 +11,6 @@ are handled together. Open documents reach the index at query time (``index.live
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import threading
 import uuid
@@ -32,18 +31,20 @@ log = logging.getLogger(__name__)
 
 def index_exists(root: Path) -> bool:
     """Whether this workspace has an index on disk already (not opened, nothing created)."""
+    from gpt_ls.index.db import index_file
+
     try:
-        db = importlib.import_module("gpt_ls.index.db")
-        return bool(Path(db.index_file(root.resolve(), None)).is_file())
-    except Exception as exc:  # no index module, or no data dir: as if there were none
+        return index_file(root.resolve()).is_file()
+    except OSError as exc:  # no data dir: as if there were none
         log.info("index lookup: %s", exc)
         return False
 
 
 async def worker_build(root: Path, settings: Settings, report: Callable[[str], None], cancel: threading.Event) -> str:
     """A cold build in a child process (``gpt_ls.index.worker``): the event loop keeps its GIL."""
-    worker = importlib.import_module("gpt_ls.index.worker")
-    result = await worker.build(root, settings, progress=lambda *a: report(progress_text(a)), cancel=cancel)
+    from gpt_ls.index.worker import build
+
+    result = await build(root, settings, progress=lambda *a: report(progress_text(a)), cancel=cancel)
     return summary_of(result)
 
 
