@@ -177,8 +177,8 @@ async def test_chat_mentions_bring_files_ranges_and_searches_with_notes(tmp_path
     runner = ActionRunner(editor, lambda: SETTINGS, exchange, Catalog, lambda: live)
     editor.listeners.append(runner.on_change)
     uri = "file:///work/notes.chat.md"
-    editor.open(uri, '## user\n\nExplain @"src/说明 😀.py":3-4 and @missing/file.py, @../outside.txt, @.env.production\n'
-                     "@search: parse config\n", "markdown")
+    editor.open(uri, '## user\n\nExplain @"src/说明 😀.py":3-4 and @missing/file.py, @../outside.txt,\n'
+                     "@.env.production\n@search: parse config\n", "markdown")
     result = await runner.send_chat(uri)
     task = runner.running[result["id"]].task
     assert task is not None

@@ -94,10 +94,6 @@ def run_ask(args: argparse.Namespace) -> int:
     if not question.strip():
         print("gpt-ls: no question: pass it as an argument or on standard input", file=sys.stderr)
         return 2
-    if getattr(args, "workspace", False):
-        from gpt_ls.cli.ask_workspace import run_workspace_ask
-
-        return run_workspace_ask(args, question)
     settings, workspace, instructions = load(args)
     if args.continue_ and not settings.history:
         print(NO_HISTORY_TO_CONTINUE, file=sys.stderr)
@@ -154,6 +150,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ask.add_argument("--continue", "-c", dest="continue_", action="store_true",
                      help="continue the latest conversation of this workspace (needs history on)")
     ask.add_argument("--json", action="store_true", help="print the whole response as JSON, usage included")
-    ask.add_argument("--workspace", "-w", action="store_true",
-                     help="answer from this workspace's files (the search index), citing them; Sources follow")
     ask.set_defaults(func=run_ask)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gpt_ls.actions.catalog import ASK_WORKSPACE
-from gpt_ls.cli.ask import as_json, load, report, write
+from gpt_ls.cli.ask import as_json, load, report, run_ask, write
 from gpt_ls.errors import GptLsError
 from gpt_ls.index.citations import sources_used
 from gpt_ls.index.context import FittedContext, HitLike, label
@@ -81,6 +81,27 @@ def sources_lines(text: str, fitted: FittedContext, root: Path) -> str:
     """The Sources after the reply, one ``path:start-end`` a line."""
     used = sources_used(text, fitted.sources, root)
     return "\nSources:\n" + "".join(f"  {label(p, a, b)}\n" for p, a, b in used) if fitted.sources else ""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``--workspace`` to ``gpt-ls ask`` (which ``gpt_ls.cli.chat`` registers first)."""
+    ask = sub.choices["ask"]
+    ask.add_argument("--workspace", "-w", action="store_true",
+                     help="answer from this workspace's files (its search index), citing them; Sources follow")
+    ask.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``gpt-ls ask``, with the workspace's chunks when ``--workspace`` is given."""
+    if not args.workspace:
+        return run_ask(args)
+    question = " ".join(args.question) if args.question else ""
+    if not question or question == "-":
+        question = sys.stdin.read()
+    if not question.strip():
+        print("gpt-ls: no question: pass it as an argument or on standard input", file=sys.stderr)
+        return 2
+    return run_workspace_ask(args, question)
 
 
 def run_workspace_ask(args: argparse.Namespace, question: str) -> int:
