@@ -117,10 +117,15 @@ async def test_the_question_goes_with_labelled_chunks_and_the_reply_gets_links_a
     events = editor.progresses[0].events
     assert "report 1/2 files" in events or "report indexing the workspace" in events
     assert any(e.startswith("report 2 excerpts") for e in events)
-    # The second question does not index again.
+    # The second question does not index again; a saved file is indexed again before it searches.
+    live = runner.index()
+    assert live is not None
+    live.changed(["README.md", "src/a.py", "README.md"])
     editor.open("file:///work/r.md", "And the README?\n", "markdown")
     await ask(runner, editor, "file:///work/r.md", "And the README?")
-    assert [c[0] for c in fake.calls].count("update") == 1
+    updates = [c for c in fake.calls if c[0] == "update"]
+    assert updates == [("update", None), ("update", ["README.md", "src/a.py"])]
+    assert fake.calls.index(updates[1]) < len(fake.calls) - 1 - fake.calls[::-1].index(("search", "And the README?"))
 
 
 async def test_open_documents_are_overlays_given_once_per_version_and_dropped_when_closed() -> None:

@@ -109,15 +109,13 @@ class LiveIndex:
         self.watched = False
         self._overlays: dict[str, int | None] = {}
         self._files: list[str] | None = None
+        self._pending: set[str] = set()
+        self._updating: asyncio.Task[None] | None = None
         self.notice: str | None = None
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
-
-    @property
-    def is_open(self) -> bool:
-        return self._index is not None
 
     # -- building ----------------------------------------------------------------
     def ready(self, report: Callable[[str], None], cancel: threading.Event) -> asyncio.Task[str]:
@@ -167,17 +165,23 @@ class LiveIndex:
         self._built_at = time.monotonic()
         return summary
 
-    async def update(self, paths: Iterable[str]) -> None:
-        """Index these workspace-relative files again (saved, or changed on disk); only once it is open."""
-        wanted = sorted(set(paths))
-        if self._index is None or not wanted:
+    def changed(self, paths: Iterable[str]) -> None:
+        """Files saved or changed on disk (workspace-relative): indexed again soon, together, once it is open."""
+        if self._index is None:
             return
-        index = self._index
-        try:
-            await self._call(index.update, wanted)
-            self._files = await self._call(index.files)
-        except Exception as exc:  # the next search tries again; a save never fails for it
-            log.warning("could not update the workspace index: %s", exc)
+        self._pending.update(paths)
+        if self._pending and (self._updating is None or self._updating.done()):
+            self._updating = asyncio.ensure_future(self._update_pending())
+
+    async def _update_pending(self) -> None:
+        while self._pending and self._index is not None:
+            wanted, self._pending = sorted(self._pending), set()
+            index = self._index
+            try:
+                await self._call(index.update, wanted)
+                self._files = await self._call(index.files)
+            except Exception as exc:  # the next search tries again; a save never fails for it
+                log.warning("could not update the workspace index: %s", exc)
 
     # -- reading -------------------------------------------------------------------
     async def _sync_overlays(self, documents: Sequence[OpenDocument]) -> None:
@@ -205,6 +209,8 @@ class LiveIndex:
         """The best chunks for ``query`` (the index must be ready), open documents taking precedence."""
         if self._index is None:
             return []
+        if self._updating is not None and not self._updating.done():  # saved files first
+            await asyncio.shield(self._updating)
         await self._sync_overlays(documents)
         index = self._index
         return list(await self._call(index.search, query, limit))
@@ -215,8 +221,9 @@ class LiveIndex:
 
     async def close(self) -> None:
         """Close the index and its thread (a build still running is cancelled)."""
-        if self._ready is not None and not self._ready.done():
-            self._ready.cancel()
+        for task in (self._ready, self._updating):
+            if task is not None and not task.done():
+                task.cancel()
         index, self._index = self._index, None
         if index is not None:
             try:

@@ -56,8 +56,6 @@ class Indexing:
         self.settings = settings
         self.port = port
         self.live: LiveIndex | None = None
-        self._pending: set[str] = set()
-        self._flushing: asyncio.Task[None] | None = None
         self._background: asyncio.Task[None] | None = None
         self._walked: list[str] | None = None
 
@@ -128,21 +126,10 @@ class Indexing:
 
     # -- saves and file events -------------------------------------------------------------
     def changed(self, uris: Iterable[str]) -> None:
-        """Files saved or changed on disk: updated together, soon, if the index is open."""
+        """Files saved or changed on disk: indexed again (together, soon) if the index is open."""
         live = self.live
-        if live is None or not live.is_open:
-            return
-        for uri in uris:
-            path = relative_path(live.root, _path_of(uri))
-            if path is not None:
-                self._pending.add(path)
-        if self._pending and (self._flushing is None or self._flushing.done()):
-            self._flushing = asyncio.ensure_future(self._flush(live))
-
-    async def _flush(self, live: LiveIndex) -> None:
-        while self._pending:
-            paths, self._pending = sorted(self._pending), set()
-            await live.update(paths)
+        if live is not None:
+            live.changed(p for uri in uris if (p := relative_path(live.root, _path_of(uri))) is not None)
 
     # -- completion -----------------------------------------------------------------------
     def complete(self, uri: str, line_before_cursor: str) -> list[str] | None:
@@ -187,9 +174,8 @@ class Indexing:
         return types.CompletionList(is_incomplete=len(found) >= mentions.MAX_ITEMS, items=items)
 
     async def close(self) -> None:
-        for task in (self._background, self._flushing):
-            if task is not None and not task.done():
-                task.cancel()
+        if self._background is not None and not self._background.done():
+            self._background.cancel()
         if self.live is not None:
             await self.live.close()
 
