@@ -202,3 +202,33 @@ async def test_chat_mentions_bring_files_ranges_and_searches_with_notes(tmp_path
     assert any("@missing/file.py" in m for m in notes)
     link = (tmp_path / "src" / "说明 😀.py").as_uri()
     assert f"[src/说明 😀.py:3-4]({link}#L3)" in editor.text(uri)
+
+
+async def test_a_read_only_index_is_searched_as_it_is() -> None:
+    class ReadOnly(FakeIndex):
+        notice = "The index was damaged; it was moved aside and starts empty."
+        built = True
+
+        def update(self, paths: Iterable[str] | None = None, *, progress: Any = None, cancel: Any = None) -> Any:
+            self.calls.append(("update", paths))
+            raise GptLsError("The index cannot be written: is its disk read-only?")
+
+    fake = ReadOnly()
+    editor, exchange, runner, _ = make("Answer.", "Again.", index=fake)
+    editor.open("file:///work/q.md", "Where is the config parsed?\n")
+    await ask(runner, editor, "file:///work/q.md", "Where is the config parsed?")
+    assert "[src/配置 config.py:40-41]" in exchange.requests[0].system_extra
+    shown = [m for _, m in editor.messages if "read-only" in m]
+    assert shown == ["gpt-ls: The index cannot be written: is its disk read-only? Searching the index as it is."]
+
+
+async def test_a_damaged_index_s_notice_is_shown_once() -> None:
+    class Damaged(FakeIndex):
+        notice = "The index was damaged; it was moved aside and is rebuilt."
+
+    editor, _, runner, _ = make("Answer.", index=Damaged())
+    editor.open("file:///work/q.md", "Where is the config parsed?\n")
+    await ask(runner, editor, "file:///work/q.md", "Where is the config parsed?")
+    await ask(runner, editor, "file:///work/q.md", "Where is the config parsed?")
+    assert [m for _, m in editor.messages if "damaged" in m] == [
+        "gpt-ls: The index was damaged; it was moved aside and is rebuilt."]

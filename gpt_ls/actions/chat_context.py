@@ -61,7 +61,7 @@ async def gather(
             elif live is None:
                 notes.append(f"{mention.written}: the workspace index is not available.")
             else:
-                await ensure_index(live, progress)
+                await ensure_index(live, port, progress)
                 hits = await live.search(mention.target, SEARCH_HITS, open_documents(port, root))
                 sources += mentions.search_sources(hits, len(sources))
                 if not hits:

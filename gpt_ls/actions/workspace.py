@@ -101,7 +101,7 @@ def fit_hits(req: ExchangeRequest, hits: Sequence[HitLike]) -> FittedContext:
     return fitted
 
 
-async def ensure_index(live: LiveIndex, progress: Progress | None) -> None:
+async def ensure_index(live: LiveIndex, port: EditorPort, progress: Progress | None) -> None:
     cancel = threading.Event()
     task = live.ready(progress.report if progress is not None else (lambda _: None), cancel)
     if not task.done() and progress is not None:
@@ -113,6 +113,8 @@ async def ensure_index(live: LiveIndex, progress: Progress | None) -> None:
         raise
     if summary and progress is not None:
         progress.report(summary)
+    if notice := live.take_notice():
+        port.show_message(f"gpt-ls: {notice}", "warning")
 
 
 async def prepare(
@@ -121,7 +123,7 @@ async def prepare(
     """The request with its workspace chunks, and how its reply goes to the document."""
     hits: list[HitLike] = []
     try:
-        await ensure_index(live, progress)
+        await ensure_index(live, port, progress)
         hits = await live.search(req.context.selection, SEARCH_LIMIT, open_documents(port, live.root))
     except GptLsError as exc:  # e.g. a question of stop words only: said, and asked without chunks
         port.show_message(f"{exc} The question goes without workspace excerpts.", "warning")

@@ -1,13 +1,14 @@
 """The workspace index as the server keeps it: opened and built on first use, kept current, read off the loop.
 
 Every call into the index runs on one thread of its own (SQLite connections belong to
-the thread that made them, and the event loop never waits for the disk); a cold build
-runs in a child process when a worker is given (``builder``), so the editor's requests
-stay as fast as when idle. Open documents take precedence over their files: before each
-search, every open document whose version changed since it was last given to the index
-becomes its overlay (nothing is re-chunked on a keystroke), and a closed one stops being
-one. A damaged or outdated index is the index's to rebuild; anything else that goes
-wrong is one message and a search without workspace context, never a failure.
+the thread that made them, and the event loop never waits for the disk). A whole-workspace
+build or update runs in a child process when a worker is given (``builder``), so the
+editor's requests stay as fast as when idle; a few saved files are updated on the thread.
+Open documents take precedence over their files: before each search, every open document
+whose version changed since it was last given to the index becomes its overlay (nothing is
+re-chunked on a keystroke), and a closed one stops being one. A damaged or outdated index
+is the index's to rebuild (its notice is shown once); a read-only one is searched as it is;
+anything else that goes wrong is one message and a question without workspace context.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from gpt_ls.errors import GptLsError
 from gpt_ls.settings import Settings
 
 if TYPE_CHECKING:  # the server imports this module at start-up: the tokenizer's modules load later
@@ -153,17 +155,30 @@ class LiveIndex:
         if self._index is None:
             self._index = await self._call(self.opener, self.root, self.settings())
         index = self._index
-        cold = not await self._call(lambda: bool(getattr(index, "built", None) or index.files()))
-        if cold and self.builder is not None:
-            summary = await self.builder(self.root, self.settings(), report, cancel)
-            await self._call(lambda: getattr(index, "apply_overlays", lambda: None)())
-        else:
-            summary = summary_of(await self._call(index.update, None, progress=progress, cancel=cancel))
+        notice = getattr(index, "notice", None)  # e.g. a damaged index moved aside, rebuilt now
+        if notice:
+            index.notice = None  # type: ignore[attr-defined]  # told once
+        try:
+            if self.builder is not None:  # in a child process: the event loop keeps its GIL
+                summary = await self.builder(self.root, self.settings(), report, cancel)
+                await self._call(lambda: getattr(index, "apply_overlays", lambda: None)())
+            else:
+                summary = summary_of(await self._call(index.update, None, progress=progress, cancel=cancel))
+        except GptLsError as exc:  # e.g. a read-only disk: search what the index holds, if anything
+            if cancel.is_set() or not await self._call(lambda: bool(getattr(index, "built", False))):
+                raise
+            summary, notice = "", f"{exc} Searching the index as it is."
         if cancel.is_set():
             raise asyncio.CancelledError
         self._files = await self._call(index.files)
         self._built_at = time.monotonic()
+        self.notice = notice or None
         return summary
+
+    def take_notice(self) -> str | None:
+        """What the last build has to tell the user (once)."""
+        notice, self.notice = self.notice, None
+        return notice
 
     def changed(self, paths: Iterable[str]) -> None:
         """Files saved or changed on disk (workspace-relative): indexed again soon, together, once it is open."""
