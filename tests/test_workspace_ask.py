@@ -232,3 +232,47 @@ async def test_a_damaged_index_s_notice_is_shown_once() -> None:
     await ask(runner, editor, "file:///work/q.md", "Where is the config parsed?")
     assert [m for _, m in editor.messages if "damaged" in m] == [
         "gpt-ls: The index was damaged; it was moved aside and is rebuilt."]
+
+
+@dataclass
+class Ranked:
+    hits: list[Hit]
+    semantic: bool
+    notice: str | None = None
+
+
+@dataclass
+class FakeRanker:
+    """eval14's SemanticRanker as the server uses it: refresh after a build, search instead of BM25 alone."""
+
+    index: FakeIndex
+    calls: list[str] = field(default_factory=list)
+
+    async def refresh(self, settings: Settings, *, cancel: Any = None, progress: Any = None) -> Any:
+        self.calls.append(f"refresh {settings.embedding_model}")
+        progress(1, 1)
+        return Ranked([], False, notice=None)
+
+    async def search(self, query: str, limit: int, settings: Settings) -> Ranked:
+        self.calls.append(f"search {query}")
+        return Ranked([Hit(Chunk("docs/意义.md", 3, 4, "向量找到的段落\n第二行\n"), 0.9)], True,
+                      notice="Embeddings failed (429); BM25 alone for a minute.")
+
+
+async def test_with_an_embedding_model_the_semantic_ranker_ranks_and_its_failure_is_said() -> None:
+    fake = FakeIndex()
+    rankers: list[FakeRanker] = []
+    settings = Settings(history=False, model="gpt-4", embedding_model="text-embedding-3-small")
+    editor = MemoryEditor(FULL, workspace_root=ROOT)
+    exchange = ScriptedExchange("ok")
+    live = LiveIndex(ROOT, lambda: settings, opener=lambda root, s: fake,
+                     ranker=lambda index: rankers.append(FakeRanker(index)) or rankers[-1])
+    runner = ActionRunner(editor, lambda: settings, exchange, Catalog, lambda: live)
+    editor.open("file:///work/q.md", "意义是什么？\n")
+    await ask(runner, editor, "file:///work/q.md", "意义是什么？")
+    assert len(rankers) == 1 and rankers[0].index is fake
+    assert rankers[0].calls == ["refresh text-embedding-3-small", "search 意义是什么？"]
+    assert "[docs/意义.md:3-4]" in exchange.requests[0].system_extra
+    assert ("search", "意义是什么？") not in fake.calls
+    assert "gpt-ls: Embeddings failed (429); BM25 alone for a minute." in [m for _, m in editor.messages]
+    assert "report embedding 1/1 chunks" in editor.progresses[0].events

@@ -125,6 +125,8 @@ async def prepare(
     try:
         await ensure_index(live, port, progress)
         hits = await live.search(req.context.selection, SEARCH_LIMIT, open_documents(port, live.root))
+        if notice := live.take_notice():  # semantic ranking failed: BM25 alone this time
+            port.show_message(f"gpt-ls: {notice}", "warning")
     except GptLsError as exc:  # e.g. a question of stop words only: said, and asked without chunks
         port.show_message(f"{exc} The question goes without workspace excerpts.", "warning")
     except asyncio.CancelledError:

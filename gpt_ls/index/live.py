@@ -50,6 +50,8 @@ class IndexLike(Protocol):
 
 
 Opener = Callable[[Path, Settings], IndexLike]
+#: Semantic ranking for an opened index (``embeddingModel``), or None when there is none.
+RankerFactory = Callable[[IndexLike], Any]
 #: A cold build in another process: (root, settings, on_progress(text), cancel) -> the summary line.
 Builder = Callable[[Path, Settings, Callable[[str], None], threading.Event], Awaitable[str]]
 
@@ -96,12 +98,15 @@ class LiveIndex:
 
     def __init__(
         self, root: Path, settings: Callable[[], Settings], opener: Opener = open_index,
-        builder: Builder | None = None,
+        builder: Builder | None = None, ranker: RankerFactory | None = None,
     ) -> None:
         self.root = root
         self.settings = settings
         self.opener = opener
         self.builder = builder
+        self.ranker_factory = ranker
+        #: ``gpt_ls.index.semantic.SemanticRanker`` for the open index (made when first needed).
+        self._ranker: Any = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="gpt-ls-index")
         self._index: IndexLike | None = None
         self._ready: asyncio.Task[str] | None = None
@@ -172,8 +177,27 @@ class LiveIndex:
             raise asyncio.CancelledError
         self._files = await self._call(index.files)
         self._built_at = time.monotonic()
-        self.notice = notice or None
+        embedded = await self._embed(report, cancel)
+        self.notice = " ".join(n for n in (notice, embedded) if n) or None
         return summary
+
+    async def _embed(self, report: Callable[[str], None], cancel: threading.Event) -> str | None:
+        """New chunks embedded when ``embeddingModel`` is set; a failure's sentence (said once)."""
+        settings = self.settings()
+        ranker = await self._ranker_for(settings)
+        if ranker is None:
+            return None
+        result = await ranker.refresh(settings, cancel=cancel,
+                                            progress=lambda done, total: report(f"embedding {done:,}/{total:,} chunks"))
+        return getattr(result, "notice", None)
+
+    async def _ranker_for(self, settings: Settings) -> Any:
+        """The semantic ranker when ``embeddingModel`` is set (made on first use, off the loop: it may load the SDK)."""
+        if not settings.embedding_model or self.ranker_factory is None or self._index is None:
+            return None
+        if self._ranker is None:
+            self._ranker = await asyncio.to_thread(self.ranker_factory, self._index)
+        return self._ranker
 
     def take_notice(self) -> str | None:
         """What the last build has to tell the user (once)."""
@@ -227,7 +251,12 @@ class LiveIndex:
         if self._updating is not None and not self._updating.done():  # saved files first
             await asyncio.shield(self._updating)
         await self._sync_overlays(documents)
-        index = self._index
+        index, settings = self._index, self.settings()
+        if (ranker := await self._ranker_for(settings)) is not None:  # BM25 fused with vectors
+            ranked = await ranker.search(query, limit, settings)
+            if ranked.notice:
+                self.notice = ranked.notice
+            return list(ranked.hits)
         return list(await self._call(index.search, query, limit))
 
     def known_files(self) -> list[str] | None:

@@ -11,6 +11,7 @@ are handled together. Open documents reach the index at query time (``index.live
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import threading
 import uuid
@@ -48,11 +49,24 @@ async def worker_build(root: Path, settings: Settings, report: Callable[[str], N
     return summary_of(result)
 
 
+def semantic_ranker(clients: Callable[[], Any]) -> Callable[[Any], Any] | None:
+    """Semantic ranking (``embeddingModel``) through the chat's client cache, when gpt-ls has it."""
+    try:
+        semantic = importlib.import_module("gpt_ls.index.semantic")
+    except ImportError:
+        return None
+    return lambda index: semantic.SemanticRanker(index, clients())
+
+
 class Indexing:
     """The server's workspace index, and what the LSP handlers ask of it."""
 
-    def __init__(self, root: Callable[[], Path | None], settings: Callable[[], Settings], port: EditorPort) -> None:
+    def __init__(
+        self, root: Callable[[], Path | None], settings: Callable[[], Settings], port: EditorPort,
+        clients: Callable[[], Any] = lambda: None,
+    ) -> None:
         self.root = root
+        self.clients = clients
         self.settings = settings
         self.port = port
         self.live: LiveIndex | None = None
@@ -65,7 +79,7 @@ class Indexing:
         if root is None:
             return None
         if self.live is None or self.live.root != root:
-            self.live = LiveIndex(root, self.settings, builder=worker_build)
+            self.live = LiveIndex(root, self.settings, builder=worker_build, ranker=semantic_ranker(self.clients))
         return self.live
 
     # -- initialized ------------------------------------------------------------------

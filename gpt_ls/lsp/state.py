@@ -52,7 +52,8 @@ class GptLanguageServer(LanguageServer):
         self.editor = LspEditor(self, lambda: self.features)
         self.features = ClientFeatures()
         #: The workspace index (created for the workspace folder on first use).
-        self.indexing = Indexing(lambda: self.workspace_root, lambda: self.settings, self.editor)
+        self.indexing = Indexing(lambda: self.workspace_root, lambda: self.settings, self.editor,
+                                 lambda: self.exchange.clients)
         self.editor_settings: dict[str, Any] = {}
         #: False when the editor said at initialize that the workspace is untrusted (VS Code's
         #: Restricted Mode): the workspace file's restricted settings never apply then.
