@@ -19,11 +19,14 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from benchmarks import budget, concurrency, first_seconds, first_text, footprint, history, startup, streaming
+from benchmarks import (
+    budget, concurrency, first_seconds, first_text, footprint, history, startup, streaming, workspace_ask,
+)
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
-PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds"]
+PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
+         "workspace-ask"]
 SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds"}
 
 
@@ -72,6 +75,8 @@ def main() -> None:
         budget.figures(res, args.quick)
     if "history" in args.parts:
         history.figures(res, args.quick)
+    if "workspace-ask" in args.parts:
+        workspace_ask.measure(res, args.quick)
     if SERVER_PARTS & set(args.parts):
         asyncio.run(server_benchmarks(res, args))
     took = time.monotonic() - started
