@@ -20,7 +20,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from benchmarks import (
-    budget, concurrency, first_seconds, first_text, footprint, history, startup, streaming, workspace_ask,
+    budget,
+    concurrency,
+    first_seconds,
+    first_text,
+    footprint,
+    history,
+    startup,
+    streaming,
+    workspace_ask,
 )
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
