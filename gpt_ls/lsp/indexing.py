@@ -182,7 +182,8 @@ class Indexing:
         prefix, quoted = mentions.typing_mention(before) or "", mentions.typed_quote(before)
         start = index.position(offset - len(prefix) - (1 if quoted else 0), encoding)
         rng = types.Range(types.Position(start.line, start.character), position)
-        items = [types.CompletionItem(label=path, kind=types.CompletionItemKind.File, filter_text=path,
+        items = [types.CompletionItem(label=path, kind=types.CompletionItemKind.File,
+                                      filter_text=f'"{path}' if quoted else path,
                                       text_edit=types.TextEdit(rng, mentions.insert_text(path, quoted)))
                  for path in found]
         return types.CompletionList(is_incomplete=len(found) >= mentions.MAX_ITEMS, items=items)

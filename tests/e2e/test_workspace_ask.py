@@ -64,21 +64,23 @@ async def test_unsaved_open_documents_take_precedence_over_their_files(start, ap
     editor = await start()
     draft = (workspace / "草稿 draft.md").as_uri()
     editor.open(draft, "# 草稿\n\nThe frobnicator setting lives in frobnicate.toml.\n", "markdown")
+    editor.open((workspace / ".env.local").as_uri(), "FROBNICATOR_TOKEN=sk-frobnicator-secret\n")  # never indexed
     uri = (workspace / "q.md").as_uri()
     editor.open(uri, "Where does the frobnicator setting live?\n", "markdown")
     await ask(editor, uri, "Where does the frobnicator setting live?")
     system = api.chat_requests()[0].body["messages"][0]["content"]
     assert "[草稿 draft.md:1-3]" in system and "frobnicate.toml" in system
+    assert "sk-frobnicator-secret" not in system
 
 
 async def test_at_completion_offers_workspace_files_in_chat_documents_only(start, api, workspace):
     fill(workspace)
     editor = await start()
     chat = (workspace / "notes.chat.md").as_uri()
-    editor.open(chat, "## user\n\nLook at @src/配", "markdown")
-    line = "Look at @src/配"
+    line = "😀 Look at @src/配"  # the emoji is two UTF-16 units
+    editor.open(chat, f"## user\n\n{line}", "markdown")
     result = await editor.client.text_document_completion_async(types.CompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=chat), position=types.Position(2, len(line)),
+        text_document=types.TextDocumentIdentifier(uri=chat), position=types.Position(2, len(line) + 1),
         context=types.CompletionContext(types.CompletionTriggerKind.TriggerCharacter, "@")))
     assert result is not None
     items = result.items if isinstance(result, types.CompletionList) else result
@@ -86,7 +88,13 @@ async def test_at_completion_offers_workspace_files_in_chat_documents_only(start
     edit = items[0].text_edit
     assert isinstance(edit, types.TextEdit)
     assert edit.new_text == f'"{SOURCE}"'  # quoted: the name has a space
-    assert (edit.range.start.line, edit.range.start.character, edit.range.end.character) == (2, 9, len(line))
+    assert (edit.range.start.line, edit.range.start.character, edit.range.end.character) == (2, 12, len(line) + 1)
+    # Not in other documents: there the AI completion (issue 15) answers, and it is off by default.
+    other = (workspace / "notes.md").as_uri()
+    editor.open(other, line, "markdown")
+    plain = await editor.client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=other), position=types.Position(0, len(line) + 1)))
+    assert not (plain.items if isinstance(plain, types.CompletionList) else plain or [])
 
 
 def test_ask_workspace_in_the_terminal_prints_the_sources(api, tmp_path, workspace):
