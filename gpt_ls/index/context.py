@@ -221,11 +221,15 @@ def fit_sources(candidates: Sequence[Source], room: int, info: ModelInfo) -> tup
         return kept, bound, False
     kept = []
     used = 0
+    # Every candidate is looked at (a smaller one may fill a gap): counted in one batch, cached.
+    counts = dict(zip(candidates, tokens.count_chunks([render_source(c) for c in candidates], info.encoding),
+                      strict=True))
     for source in candidates:
         part = _new_part(source, kept)
         if part is None:
             continue
-        cost = tokens.count_text(render_source(part), info.encoding) + (1 if kept else 0)
+        whole = counts[source] if part is source else tokens.count_text(render_source(part), info.encoding)
+        cost = whole + (1 if kept else 0)
         if used + cost <= room:
             kept.append(part)
             used += cost
