@@ -22,7 +22,7 @@ from gpt_ls.cli.ask import as_json, load, report, run_ask, write
 from gpt_ls.errors import GptLsError
 from gpt_ls.index.citations import sources_used
 from gpt_ls.index.context import FittedContext, HitLike, label
-from gpt_ls.index.live import open_index, progress_text, summary_of
+from gpt_ls.index.live import open_index, progress_text, semantic_ranker, summary_of
 from gpt_ls.settings import Settings, find_workspace_root
 
 #: Chunks asked of the index (the window decides how many go).
@@ -47,10 +47,13 @@ class Progress:
             self.err.flush()
 
 
-def retrieve(root: Path, settings: Settings, question: str, err: TextIO) -> list[HitLike]:
-    """The index brought up to date and searched; problems on ``err``, never a failure."""
+async def retrieve(root: Path, settings: Settings, question: str, err: TextIO, clients: Any = None) -> list[HitLike]:
+    """The index brought up to date and searched (with semantic ranking when ``embeddingModel`` is set).
+
+    Problems go to ``err``; the question is asked anyway, without excerpts if need be.
+    """
     try:
-        index = open_index(root, settings)
+        index = await asyncio.to_thread(open_index, root, settings)
     except GptLsError as exc:
         print(f"gpt-ls: {exc} The question goes without workspace excerpts.", file=err)
         return []
@@ -59,7 +62,7 @@ def retrieve(root: Path, settings: Settings, question: str, err: TextIO) -> list
             print(f"gpt-ls: {notice}", file=err)
         progress = Progress(err) if err.isatty() else None
         try:
-            summary = summary_of(index.update(progress=progress))
+            summary = summary_of(await asyncio.to_thread(index.update, progress=progress))
         except GptLsError as exc:  # e.g. a read-only disk: search what there is
             summary = ""
             print(f"gpt-ls: {exc}", file=err)
@@ -69,12 +72,24 @@ def retrieve(root: Path, settings: Settings, question: str, err: TextIO) -> list
         if summary and err.isatty():
             print(f"gpt-ls: {summary}", file=err)
         try:
-            return list(index.search(question, SEARCH_LIMIT))
+            return await search(index, settings, question, err, clients)
         except GptLsError as exc:
             print(f"gpt-ls: {exc} The question goes without workspace excerpts.", file=err)
             return []
     finally:
         index.close()
+
+
+async def search(index: Any, settings: Settings, question: str, err: TextIO, clients: Any) -> list[HitLike]:
+    """BM25, fused with vectors when ``embeddingModel`` is set and gpt-ls has semantic ranking."""
+    ranker = await asyncio.to_thread(semantic_ranker(lambda: clients), index) if settings.embedding_model else None
+    if ranker is None:
+        return list(await asyncio.to_thread(index.search, question, SEARCH_LIMIT))
+    refreshed = await ranker.refresh(settings)
+    ranked = await ranker.search(question, SEARCH_LIMIT, settings)
+    for notice in {getattr(refreshed, "notice", None), ranked.notice} - {None}:
+        print(f"gpt-ls: {notice}", file=err)
+    return list(ranked.hits)
 
 
 def sources_lines(text: str, fitted: FittedContext, root: Path) -> str:
@@ -112,14 +127,11 @@ def run_workspace_ask(args: argparse.Namespace, question: str) -> int:
 
     settings, workspace, instructions = load(args)
     root = find_workspace_root(Path.cwd())
-    hits = retrieve(root, settings, question, sys.stderr)
     action = ASK_WORKSPACE if not args.system else dataclasses.replace(ASK_WORKSPACE, system=args.system)
     ctx = SelectionContext(uri="", language="", selection=question, scope="workspace-index")
     req = ExchangeRequest(action, ctx, settings, workspace=workspace, new_conversation=not args.continue_,
                           system_extra=instructions)
-    fitted = fit_hits(req, hits)
-    extra = "\n\n".join(part for part in (fitted.system_text(), instructions) if part)
-    req = dataclasses.replace(req, system_extra=extra)
+    fitted = FittedContext((), "", 0, 0, 0)
     streamed = [False]
 
     def on_text(delta: str) -> None:
@@ -128,9 +140,14 @@ def run_workspace_ask(args: argparse.Namespace, question: str) -> int:
             write(delta)
 
     async def ask() -> Reply:
+        nonlocal fitted
         exchange = Exchange()
         try:
-            return await exchange.run(req, on_text)
+            clients = exchange.clients if settings.embedding_model else None
+            hits = await retrieve(root, settings, question, sys.stderr, clients)
+            fitted = await asyncio.to_thread(fit_hits, req, hits)
+            extra = "\n\n".join(part for part in (fitted.system_text(), instructions) if part)
+            return await exchange.run(dataclasses.replace(req, system_extra=extra), on_text)
         finally:
             await exchange.aclose()
 

@@ -14,6 +14,7 @@ anything else that goes wrong is one message and a question without workspace co
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import threading
 import time
@@ -91,6 +92,20 @@ def summary_of(report: Any) -> str:
     """An ``IndexReport``'s one-line summary (``""`` when it has none)."""
     summary = getattr(report, "summary", "")
     return str(summary() if callable(summary) else summary or "")
+
+
+def semantic_ranker(clients: Callable[[], Any]) -> RankerFactory:
+    """Semantic ranking (``embeddingModel``) through the chat's client cache: made for an index on first use
+    (the module is imported then, off the event loop); None when this gpt-ls has no semantic ranking."""
+
+    def make(index: IndexLike) -> Any:
+        try:
+            semantic = importlib.import_module("gpt_ls.index.semantic")
+        except ImportError:
+            return None
+        return semantic.SemanticRanker(index, clients())
+
+    return make
 
 
 class LiveIndex:
@@ -197,6 +212,8 @@ class LiveIndex:
             return None
         if self._ranker is None:
             self._ranker = await asyncio.to_thread(self.ranker_factory, self._index)
+            if self._ranker is None:
+                self.ranker_factory = None  # none to be had: BM25 from now on
         return self._ranker
 
     def take_notice(self) -> str | None:

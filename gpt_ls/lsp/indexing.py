@@ -11,7 +11,6 @@ are handled together. Open documents reach the index at query time (``index.live
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import threading
 import uuid
@@ -23,7 +22,7 @@ from lsprotocol import types
 
 from gpt_ls import prompts
 from gpt_ls.actions.editor import EditorPort
-from gpt_ls.index.live import LiveIndex, progress_text, relative_path, summary_of
+from gpt_ls.index.live import LiveIndex, progress_text, relative_path, semantic_ranker, summary_of
 from gpt_ls.settings import Settings
 from gpt_ls.text import Encoding, LineIndex
 
@@ -47,15 +46,6 @@ async def worker_build(root: Path, settings: Settings, report: Callable[[str], N
 
     result = await build(root, settings, progress=lambda *a: report(progress_text(a)), cancel=cancel)
     return summary_of(result)
-
-
-def semantic_ranker(clients: Callable[[], Any]) -> Callable[[Any], Any] | None:
-    """Semantic ranking (``embeddingModel``) through the chat's client cache, when gpt-ls has it."""
-    try:
-        semantic = importlib.import_module("gpt_ls.index.semantic")
-    except ImportError:
-        return None
-    return lambda index: semantic.SemanticRanker(index, clients())
 
 
 class Indexing:
