@@ -276,3 +276,21 @@ async def test_with_an_embedding_model_the_semantic_ranker_ranks_and_its_failure
     assert ("search", "意义是什么？") not in fake.calls
     assert "gpt-ls: Embeddings failed (429); BM25 alone for a minute." in [m for _, m in editor.messages]
     assert "report embedding 1/1 chunks" in editor.progresses[0].events
+
+
+async def test_a_semantic_ranker_that_breaks_leaves_bm25_and_says_so() -> None:
+    class Broken(FakeRanker):
+        async def search(self, query: str, limit: int, settings: Settings) -> Ranked:
+            raise AttributeError("'WorkspaceIndex' object has no attribute 'chunk_ids_by_hash'")
+
+    fake = FakeIndex()
+    settings = Settings(history=False, model="gpt-4", embedding_model="text-embedding-3-small")
+    editor = MemoryEditor(FULL, workspace_root=ROOT)
+    exchange = ScriptedExchange("ok")
+    live = LiveIndex(ROOT, lambda: settings, opener=lambda root, s: fake, ranker=lambda index: Broken(fake))
+    runner = ActionRunner(editor, lambda: settings, exchange, Catalog, lambda: live)
+    editor.open("file:///work/q.md", "Where is the config parsed?\n")
+    await ask(runner, editor, "file:///work/q.md", "Where is the config parsed?")
+    assert "[src/配置 config.py:40-41]" in exchange.requests[0].system_extra
+    assert "gpt-ls: Semantic ranking failed (AttributeError); this search is BM25 alone." in [
+        m for _, m in editor.messages]

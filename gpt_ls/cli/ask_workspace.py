@@ -83,13 +83,21 @@ async def retrieve(root: Path, settings: Settings, question: str, err: TextIO, c
 async def search(index: Any, settings: Settings, question: str, err: TextIO, clients: Any) -> list[HitLike]:
     """BM25, fused with vectors when ``embeddingModel`` is set and gpt-ls has semantic ranking."""
     ranker = await asyncio.to_thread(semantic_ranker(lambda: clients), index) if settings.embedding_model else None
-    if ranker is None:
-        return list(await asyncio.to_thread(index.search, question, SEARCH_LIMIT))
-    refreshed = await ranker.refresh(settings)
-    ranked = await ranker.search(question, SEARCH_LIMIT, settings)
-    for notice in {getattr(refreshed, "notice", None), ranked.notice} - {None}:
-        print(f"gpt-ls: {notice}", file=err)
-    return list(ranked.hits)
+    if ranker is not None:
+        try:
+            refreshed = await ranker.refresh(settings)
+            ranked = await ranker.search(question, SEARCH_LIMIT, settings)
+        except GptLsError:
+            raise
+        except Exception as exc:  # a bug there must not cost the question its excerpts
+            print(f"gpt-ls: semantic ranking failed ({type(exc).__name__}: {exc}); searching with BM25 alone.",
+                  file=err)
+        else:
+            for notice in dict.fromkeys([getattr(refreshed, "notice", None), ranked.notice]):
+                if notice:
+                    print(f"gpt-ls: {notice}", file=err)
+            return list(ranked.hits)
+    return list(await asyncio.to_thread(index.search, question, SEARCH_LIMIT))
 
 
 def sources_lines(text: str, fitted: FittedContext, root: Path) -> str:

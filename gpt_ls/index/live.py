@@ -202,8 +202,14 @@ class LiveIndex:
         ranker = await self._ranker_for(settings)
         if ranker is None:
             return None
-        result = await ranker.refresh(settings, cancel=cancel,
-                                            progress=lambda done, total: report(f"embedding {done:,}/{total:,} chunks"))
+        try:
+            result = await ranker.refresh(settings, cancel=cancel,
+                                          progress=lambda done, total: report(f"embedding {done:,}/{total:,} chunks"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the chunks stay searchable by BM25
+            log.warning("embedding the workspace failed", exc_info=True)
+            return f"Embedding the workspace's chunks failed ({exc}); search is BM25 alone meanwhile."
         return getattr(result, "notice", None)
 
     async def _ranker_for(self, settings: Settings) -> Any:
@@ -270,10 +276,16 @@ class LiveIndex:
         await self._sync_overlays(documents)
         index, settings = self._index, self.settings()
         if (ranker := await self._ranker_for(settings)) is not None:  # BM25 fused with vectors
-            ranked = await ranker.search(query, limit, settings)
-            if ranked.notice:
-                self.notice = ranked.notice
-            return list(ranked.hits)
+            try:
+                ranked = await ranker.search(query, limit, settings)
+            except (asyncio.CancelledError, GptLsError):
+                raise
+            except Exception as exc:  # a bug there must not cost the question its excerpts
+                log.warning("semantic ranking failed", exc_info=True)
+                self.notice = f"Semantic ranking failed ({type(exc).__name__}); this search is BM25 alone."
+            else:
+                self.notice = ranked.notice or self.notice
+                return list(ranked.hits)
         return list(await self._call(index.search, query, limit))
 
     def known_files(self) -> list[str] | None:
