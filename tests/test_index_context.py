@@ -8,6 +8,7 @@ from gpt_ls import tokens
 from gpt_ls.index.context import (
     CITE_INSTRUCTIONS,
     MIN_PARTIAL_TOKENS,
+    SPARE_TOKENS,
     chunk_budget,
     default_overhead,
     label,
@@ -75,7 +76,7 @@ def test_gpt4_window_keeps_the_top_hit_and_fills_up_with_whole_chunks_exactly() 
                                                                       original.text)
     overhead = default_overhead("where is parse_config_file defined?", info)
     assert reply_reserve(info, None) == 2048
-    assert fitted.budget == chunk_budget(info, None, overhead) == 8192 - 2048 - overhead
+    assert fitted.budget == chunk_budget(info, None, overhead) == 8192 - 2048 - overhead - SPARE_TOKENS
 
 
 def test_overlapping_ranges_are_sent_once() -> None:
@@ -111,4 +112,4 @@ def test_no_room_no_chunks_and_backticks_get_a_longer_fence() -> None:
 
 def test_overhead_and_max_tokens_shrink_the_room() -> None:
     fitted = select_context("q", [], "gpt-4", replace(SETTINGS, max_tokens=500), overhead=1000)
-    assert fitted.budget == 8192 - 500 - 1000 and fitted.block == "" and fitted.system_text() == ""
+    assert fitted.budget == 8192 - 500 - 1000 - SPARE_TOKENS and fitted.block == "" and fitted.system_text() == ""

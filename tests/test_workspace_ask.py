@@ -294,3 +294,30 @@ async def test_a_semantic_ranker_that_breaks_leaves_bm25_and_says_so() -> None:
     assert "[src/配置 config.py:40-41]" in exchange.requests[0].system_extra
     assert "gpt-ls: Semantic ranking failed (AttributeError); this search is BM25 alone." in [
         m for _, m in editor.messages]
+
+
+async def test_the_request_with_its_chunks_fits_the_window_with_max_tokens_exactly() -> None:
+    from gpt_ls import prompts
+    from gpt_ls.actions import requests, workspace
+    from gpt_ls.index.context import render_source
+    from gpt_ls.models import lookup_model
+    from gpt_ls.tokens import count_messages, count_text
+
+    body = "".join(f"    value_{i} = compute({i}, '参数 {i} 😀')\n" for i in range(60))
+    fake = FakeIndex(hits=[Hit(Chunk(f"src/m{i}.py", 1, 60, body), 1.0) for i in range(30)])
+    settings = Settings(history=False, model="gpt-4", max_tokens=1000, context_lines=5)
+    editor = MemoryEditor(FULL, workspace_root=ROOT)
+    editor.open("file:///work/q.md", "".join(f"line {i} 行\n" for i in range(40)) + "Which module computes?\n")
+    live = LiveIndex(ROOT, lambda: settings, opener=lambda root, s: fake)
+    runner = ActionRunner(editor, lambda: settings, ScriptedExchange("ok"), Catalog, lambda: live)
+    action = runner.action("askWorkspace")
+    target = requests.select(editor, action, "file:///work/q.md", *editor.range_of("file:///work/q.md", "Which"))
+    req = requests.build_request(editor, action, target, settings, {}, "")
+    sent, prepared = await workspace.prepare(live, editor, req, None)
+    ctx = sent.context
+    messages = prompts.render(sent.action, ctx, ctx.before, ctx.after, [], sent.system_extra)
+    used = count_messages(messages, lookup_model("gpt-4"))
+    one = count_text(render_source(prepared.sources[0]), "cl100k_base")
+    assert used <= 8192 - 1000  # it fits with the reply's 1,000 tokens …
+    assert 8192 - 1000 - used < one + 64  # … and no other whole chunk would have
+    assert 3 <= len(prepared.sources) < 30

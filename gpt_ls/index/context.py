@@ -28,6 +28,9 @@ from gpt_ls.settings import Settings
 #: most the model's output limit): gpt-4's 8,192 leave about 6,000 for chunks.
 REPLY_SHARE = 4
 MIN_REPLY_TOKENS = 1024
+#: Tokens kept spare: the joins between the excerpts, the instructions and the rest of the
+#: system message may count a few tokens more than the parts did.
+SPARE_TOKENS = 32
 #: A chunk larger than what remains is cut only if this much of it fits (else skipped).
 MIN_PARTIAL_TOKENS = 256
 #: What the system message tells the model about the excerpts.
@@ -148,7 +151,7 @@ def chunk_budget(info: ModelInfo, max_tokens: int | None, overhead: int) -> int:
     limit = info.context_window - budget.spare_tokens(info) - reply_reserve(info, max_tokens)
     if info.max_input is not None:
         limit = min(limit, info.max_input)
-    return max(0, limit - overhead)
+    return max(0, limit - overhead - SPARE_TOKENS)
 
 
 def _lines(text: str) -> list[str]:
