@@ -321,3 +321,19 @@ async def test_the_request_with_its_chunks_fits_the_window_with_max_tokens_exact
     assert used <= 8192 - 1000  # it fits with the reply's 1,000 tokens …
     assert 8192 - 1000 - used < one + 64  # … and no other whole chunk would have
     assert 3 <= len(prepared.sources) < 30
+
+
+async def test_a_code_action_with_workspace_context_gets_chunks_but_no_links_in_its_code() -> None:
+    from gpt_ls.actions.catalog import Action, load_actions
+
+    editor, exchange, _, fake = make("x = parse_config_file('a')  # src/配置 config.py:40")
+    live = LiveIndex(ROOT, lambda: SETTINGS, opener=lambda root, s: fake)
+    catalog = load_actions([("user", {"useConfig": {"title": "GPT: Use the config", "context": "workspace",
+                                                    "code": True, "system": "Write code."}})], set())
+    assert isinstance(catalog.get("useConfig"), Action)
+    runner = ActionRunner(editor, lambda: SETTINGS, exchange, lambda: catalog, lambda: live)
+    editor.listeners.append(runner.on_change)
+    editor.open("file:///work/a.py", "# load the config\n", "python")
+    await ask(runner, editor, "file:///work/a.py", "# load the config", action="useConfig")
+    assert "[src/配置 config.py:40-41]" in exchange.requests[0].system_extra
+    assert editor.text("file:///work/a.py") == "# load the config\nx = parse_config_file('a')  # src/配置 config.py:40\n"

@@ -139,4 +139,6 @@ async def prepare(
     if progress is not None and hits:
         progress.report(f"{len(fitted.sources)} excerpts, {fitted.tokens:,} tokens")
     extra = "\n\n".join(part for part in (fitted.system_text(), req.system_extra) if part)
-    return dataclasses.replace(req, system_extra=extra), Prepared(fitted.sources, live.root)
+    # A code reply (a user's action with ``code``) is code: no links, no Sources in it.
+    linked = () if req.action.code else fitted.sources
+    return dataclasses.replace(req, system_extra=extra), Prepared(linked, live.root)

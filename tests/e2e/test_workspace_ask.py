@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types
 
@@ -57,6 +58,26 @@ async def test_the_question_goes_with_labelled_chunks_and_the_reply_links_them(s
     system = api.chat_requests()[1].body["messages"][0]["content"]
     assert f"[{SOURCE}:1-7]\n```\nimport json\n\n\ndef load_settings_file(path):" in system
     assert "def parse_config_file" not in system
+
+
+async def test_an_index_on_disk_is_brought_up_to_date_at_initialized(start, api, workspace, tmp_path):
+    source = fill(workspace)
+    env = {**cli_env(api, tmp_path), "GPT_LS_DATA_DIR": str(tmp_path / "data")}
+    built = subprocess.run([sys.executable, "-m", "gpt_ls", "index"], capture_output=True, text=True, env=env,
+                           cwd=workspace, timeout=60)
+    assert built.returncode == 0, built.stderr
+    source.write_text(CODE + "\n\ndef added_later():\n    return 2\n", encoding="utf-8")
+    editor = await start()
+
+    def ended() -> list[Any]:
+        return [r for reports in editor.progress() if reports and isinstance(reports[0], types.WorkDoneProgressBegin)
+                and reports[0].title == "gpt-ls: Updating the workspace index"
+                and isinstance(reports[-1], types.WorkDoneProgressEnd) for r in reports]
+
+    await editor.wait_until(lambda: bool(ended()), "no index update after initialized", timeout=30)
+    end = ended()[-1]
+    assert isinstance(end, types.WorkDoneProgressEnd) and "1 file" in (end.message or "")
+    assert editor.message_texts() == []
 
 
 async def test_unsaved_open_documents_take_precedence_over_their_files(start, api, workspace):
