@@ -336,4 +336,5 @@ async def test_a_code_action_with_workspace_context_gets_chunks_but_no_links_in_
     editor.open("file:///work/a.py", "# load the config\n", "python")
     await ask(runner, editor, "file:///work/a.py", "# load the config", action="useConfig")
     assert "[src/配置 config.py:40-41]" in exchange.requests[0].system_extra
-    assert editor.text("file:///work/a.py") == "# load the config\nx = parse_config_file('a')  # src/配置 config.py:40\n"
+    code = "x = parse_config_file('a')  # src/配置 config.py:40"
+    assert editor.text("file:///work/a.py") == f"# load the config\n{code}\n"
