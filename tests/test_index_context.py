@@ -46,7 +46,7 @@ def body(name: str, lines: int) -> str:
 SETTINGS = Settings()
 
 
-def test_small_hits_all_go_in_rank_order_labelled_without_a_tokenizer() -> None:
+def test_small_hits_all_go_in_rank_order_labelled_fitted_by_their_size() -> None:
     hits = [hit("src/b.py", 10, "def b():\n    return 2\n", 3.0),
             hit("文档/说明 😀.md", 1, "# 标题\n递归就是函数调用自身\n", 2.0)]
     fitted = select_context("what does b return?", hits, "gpt-4o", SETTINGS)
@@ -54,6 +54,7 @@ def test_small_hits_all_go_in_rank_order_labelled_without_a_tokenizer() -> None:
     assert fitted.block.index("[src/b.py:10-11]") < fitted.block.index("[文档/说明 😀.md:1-2]")
     assert "递归就是函数调用自身" in fitted.block
     assert fitted.left_out == 0 and fitted.covers("src/b.py", 11) and not fitted.covers("src/b.py", 12)
+    assert not fitted.exact and fitted.tokens == len(fitted.block.encode("utf-8"))  # the bound: no count needed
     assert fitted.system_text().startswith(CITE_INSTRUCTIONS)
     assert label("a.py", 3, 3) == "a.py:3"
 

@@ -268,6 +268,7 @@ async def test_with_an_embedding_model_the_semantic_ranker_ranks_and_its_failure
     live = LiveIndex(ROOT, lambda: settings, opener=lambda root, s: fake,
                      ranker=lambda index: rankers.append(FakeRanker(index)) or rankers[-1])
     runner = ActionRunner(editor, lambda: settings, exchange, Catalog, lambda: live)
+    editor.listeners.append(runner.on_change)
     editor.open("file:///work/q.md", "意义是什么？\n")
     await ask(runner, editor, "file:///work/q.md", "意义是什么？")
     assert len(rankers) == 1 and rankers[0].index is fake
@@ -289,6 +290,7 @@ async def test_a_semantic_ranker_that_breaks_leaves_bm25_and_says_so() -> None:
     exchange = ScriptedExchange("ok")
     live = LiveIndex(ROOT, lambda: settings, opener=lambda root, s: fake, ranker=lambda index: Broken(fake))
     runner = ActionRunner(editor, lambda: settings, exchange, Catalog, lambda: live)
+    editor.listeners.append(runner.on_change)
     editor.open("file:///work/q.md", "Where is the config parsed?\n")
     await ask(runner, editor, "file:///work/q.md", "Where is the config parsed?")
     assert "[src/配置 config.py:40-41]" in exchange.requests[0].system_extra
