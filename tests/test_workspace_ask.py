@@ -340,3 +340,14 @@ async def test_a_code_action_with_workspace_context_gets_chunks_but_no_links_in_
     assert "[src/配置 config.py:40-41]" in exchange.requests[0].system_extra
     code = "x = parse_config_file('a')  # src/配置 config.py:40"
     assert editor.text("file:///work/a.py") == f"# load the config\n{code}\n"
+
+
+async def test_the_asking_document_s_own_excerpt_is_not_sent_twice() -> None:
+    question = Hit(Chunk("q.md", 2, 2, "Where is the config parsed?\n"), 9.0)
+    far = Hit(Chunk("q.md", 200, 201, "A far section about the parser.\n"), 2.0)
+    fake = FakeIndex(hits=[question, Hit(CONFIG, 3.0), far])
+    editor, exchange, runner, _ = make("ok", index=fake)
+    editor.open("file:///work/q.md", "Intro\nWhere is the config parsed?\n")
+    await ask(runner, editor, "file:///work/q.md", "Where is the config parsed?")
+    extra = exchange.requests[0].system_extra
+    assert "[q.md:2]" not in extra and "[src/配置 config.py:40-41]" in extra and "[q.md:200-201]" in extra

@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +83,18 @@ def open_documents(port: EditorPort, root: Path) -> list[OpenDocument]:
     return found
 
 
+def already_sent(port: EditorPort, root: Path, req: ExchangeRequest) -> Callable[[HitLike], bool]:
+    """Whether a hit lies inside the asking document's excerpt around the selection (sent already as the excerpt)."""
+    doc = port.document(req.context.uri)
+    path = relative_path(root, doc.path) if doc is not None else None
+    if path is None or req.range is None:
+        return lambda hit: False
+    reach = req.settings.context_lines
+    first = req.range["start"]["line"] + 1 - reach
+    last = req.range["end"]["line"] + 1 + reach
+    return lambda hit: hit.chunk.path == path and hit.chunk.start_line >= first and hit.chunk.end_line <= last
+
+
 def _overhead(req: ExchangeRequest, info: ModelInfo, exact: bool) -> int:
     """Tokens of the request without its chunks (an upper bound unless ``exact``)."""
     ctx = req.context
@@ -125,6 +137,8 @@ async def prepare(
     try:
         await ensure_index(live, port, progress)
         hits = await live.search(req.context.selection, SEARCH_LIMIT, open_documents(port, live.root))
+        sent = already_sent(port, live.root, req)
+        hits = [hit for hit in hits if not sent(hit)]
         if notice := live.take_notice():  # semantic ranking failed: BM25 alone this time
             port.show_message(f"gpt-ls: {notice}", "warning")
     except GptLsError as exc:  # e.g. a question of stop words only: said, and asked without chunks

@@ -25,6 +25,10 @@ def fill(workspace: Path) -> Path:
     path.parent.mkdir(parents=True)
     path.write_text(CODE, encoding="utf-8")
     (workspace / "README.md").write_text("# 项目说明\n\nSee the docs folder.\n", encoding="utf-8")
+    for i, topic in enumerate(["retry backoff", "HTTP proxy", "token window", "streaming edits", "history store",
+                               "trust list", "chat documents", "code actions"]):
+        (workspace / "docs" / f"note{i}.md").parent.mkdir(exist_ok=True)
+        (workspace / "docs" / f"note{i}.md").write_text(f"# {topic}\n\nHow the {topic} works.\n", encoding="utf-8")
     return path
 
 
