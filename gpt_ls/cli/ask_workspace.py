@@ -133,8 +133,12 @@ def run_workspace_ask(args: argparse.Namespace, question: str) -> int:
     from gpt_ls.exchange import Exchange, ExchangeRequest, Reply
     from gpt_ls.prompts import SelectionContext
 
-    settings, workspace, instructions = load(args)
     root = find_workspace_root(Path.cwd())
+    if root in (Path.home().resolve(), Path(root.anchor)):
+        print(f"gpt-ls: {root} is not a project: run gpt-ls ask --workspace inside one (a folder with .git or "
+              ".gpt-ls.toml, or below it), so that only its files are indexed.", file=sys.stderr)
+        return 2
+    settings, workspace, instructions = load(args)
     action = ASK_WORKSPACE if not args.system else dataclasses.replace(ASK_WORKSPACE, system=args.system)
     ctx = SelectionContext(uri="", language="", selection=question, scope="workspace-index")
     req = ExchangeRequest(action, ctx, settings, workspace=workspace, new_conversation=not args.continue_,

@@ -140,3 +140,12 @@ def test_ask_workspace_in_the_terminal_prints_the_sources(api, tmp_path, workspa
                             capture_output=True, text=True, env=env, cwd=workspace, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sources"] == [f"{SOURCE}:1-7"]
+
+
+def test_ask_workspace_refuses_the_home_folder(api, tmp_path):
+    env = cli_env(api, tmp_path)  # HOME is tmp_path
+    result = subprocess.run([sys.executable, "-m", "gpt_ls", "ask", "-w", "anything?"], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert "is not a project: run gpt-ls ask --workspace inside one" in result.stderr
+    assert api.chat_requests() == []
