@@ -122,6 +122,24 @@ async def test_at_completion_offers_workspace_files_in_chat_documents_only(start
     assert not (plain.items if isinstance(plain, types.CompletionList) else plain or [])
 
 
+async def test_chat_mentions_bring_files_and_searches_into_the_request(start, api, workspace):
+    source = fill(workspace)
+    api.script(Reply(text=f"It reads JSON [{SOURCE}:4-7]."))
+    editor = await start()
+    uri = (workspace / "对话.chat.md").as_uri()
+    editor.open(uri, f'## user\n\nExplain @"{SOURCE}":4-7 and @docs/missing.md\n@search: retry backoff\n', "markdown")
+    before = editor.idle_count
+    await editor.run("gpt-ls.send", uri)
+    await editor.wait_idle(before)
+    content = api.chat_requests()[0].body["messages"][-1]["content"]
+    assert content.startswith(f'Explain @"{SOURCE}":4-7 and @docs/missing.md\n@search: retry backoff\n\n')
+    assert f'[{SOURCE}:4-7]\n```\ndef parse_config_file(path):\n    """读取配置文件 😀"""\n' in content
+    assert "[docs/note0.md:1-3]" in content  # from @search
+    assert "(gpt-ls note: @docs/missing.md: there is no such file in the workspace.)" in content
+    assert any("@docs/missing.md" in m for m in editor.message_texts())
+    assert f"It reads JSON [{SOURCE}:4-7]({source.as_uri()}#L4)." in editor.docs[uri].text
+
+
 def test_ask_workspace_in_the_terminal_prints_the_sources(api, tmp_path, workspace):
     fill(workspace)
     api.script(Reply(text=f"See {SOURCE}:4-7.", chunk_size=4))
