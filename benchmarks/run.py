@@ -26,6 +26,7 @@ from benchmarks import (
     first_text,
     footprint,
     history,
+    indexing,
     startup,
     streaming,
     workspace_ask,
@@ -34,7 +35,7 @@ from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
 PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
-         "workspace-ask"]
+         "index", "workspace-ask"]
 SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds"}
 
 
@@ -87,6 +88,8 @@ def main() -> None:
         workspace_ask.measure(res, args.quick)
     if SERVER_PARTS & set(args.parts):
         asyncio.run(server_benchmarks(res, args))
+    if "index" in args.parts:
+        asyncio.run(indexing.figures(res, args.quick))
     took = time.monotonic() - started
     info["load_average_end"] = os.getloadavg()[0]
     print_table(info, res, took)
