@@ -351,3 +351,19 @@ async def test_the_asking_document_s_own_excerpt_is_not_sent_twice() -> None:
     await ask(runner, editor, "file:///work/q.md", "Where is the config parsed?")
     extra = exchange.requests[0].system_extra
     assert "[q.md:2]" not in extra and "[src/配置 config.py:40-41]" in extra and "[q.md:200-201]" in extra
+
+
+async def test_without_edits_the_reply_document_has_the_links_and_sources() -> None:
+    from tests.support.memory_editor import NO_EDITS
+
+    fake = FakeIndex()
+    editor = MemoryEditor(NO_EDITS, workspace_root=ROOT)
+    exchange = ScriptedExchange("See [README.md:1-2].")
+    live = LiveIndex(ROOT, lambda: SETTINGS, opener=lambda root, s: fake)
+    runner = ActionRunner(editor, lambda: SETTINGS, exchange, Catalog, lambda: live)
+    editor.open("file:///work/q.md", "What is the project?\n")
+    result = await runner.run_action("askWorkspace", "file:///work/q.md", *editor.range_of("file:///work/q.md", "What"))
+    assert result["status"] == "complete" and result["text"] == "See [README.md:1-2]."  # as the model wrote it
+    (saved,) = editor.files.values()
+    assert saved.endswith("See [README.md:1-2](file:///work/README.md#L1).\n\n**Sources**\n\n"
+                          "- [README.md:1-2](file:///work/README.md#L1)\n")
