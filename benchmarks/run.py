@@ -29,12 +29,13 @@ from benchmarks import (
     indexing,
     startup,
     streaming,
+    workspace_ask,
 )
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
 PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
-         "index"]
+         "index", "workspace-ask"]
 SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds"}
 
 
@@ -83,6 +84,8 @@ def main() -> None:
         budget.figures(res, args.quick)
     if "history" in args.parts:
         history.figures(res, args.quick)
+    if "workspace-ask" in args.parts:
+        workspace_ask.measure(res, args.quick)
     if SERVER_PARTS & set(args.parts):
         asyncio.run(server_benchmarks(res, args))
     if "index" in args.parts:

@@ -20,6 +20,8 @@ from gpt_ls.text import LineIndex
 Message = dict[str, str]
 
 SELECTION_MARK = "<<<SELECTION>>>"
+#: ``{scope}``: what the reference material is (``workspace-index``: excerpts from the workspace index).
+SCOPES = {"workspace": "open files", "workspace-index": "workspace"}
 _VARIABLE = re.compile(r"\{([A-Za-z_]+)\}")
 
 
@@ -90,7 +92,7 @@ def variables(ctx: SelectionContext, before: str, after: str) -> dict[str, str]:
         "input": ctx.input,
         "target_language": ctx.target_language,
         "persona": ctx.persona,
-        "scope": "open files" if ctx.scope == "workspace" else "current file",
+        "scope": SCOPES.get(ctx.scope, "current file"),
     }
 
 

@@ -116,7 +116,8 @@ def build_request(
     """The exchange request: context as the action declares, settings, instructions."""
     text, index = target.doc.text, target.index
     settings = settings_for(action, settings)
-    if action.context == "excerpt":
+    indexed = action.context == "workspace" and port.workspace_root is not None  # chunks come from the index
+    if action.context == "excerpt" or indexed:
         before, after = prompts.excerpt(text, target.start, target.end, settings.context_lines, index)
     elif action.context in ("document", "workspace"):
         before, after = text[: target.start], text[target.end :]
@@ -131,7 +132,7 @@ def build_request(
         input=choice,
         target_language=settings.translate_to or prompts.default_target_language(target.selection),
         persona=settings.persona,
-        scope=action.context,
+        scope="workspace-index" if indexed else action.context,
     )
     a = index.position(target.start, port.encoding)
     b = index.position(target.end, port.encoding)

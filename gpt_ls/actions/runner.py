@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gpt_ls.actions import requests
+from gpt_ls.actions import chat_context, requests, workspace
 from gpt_ls.actions.catalog import Action, Catalog
 from gpt_ls.actions.delivery import Delivery
 from gpt_ls.actions.editor import EditorPort, Progress
@@ -22,6 +22,7 @@ from gpt_ls.actions.hovers import HoverReply, Hovers
 from gpt_ls.actions.insertion import InsertionTracker
 from gpt_ls.errors import GptLsError, InvalidRequest
 from gpt_ls.exchange import ExchangeRequest, Reply
+from gpt_ls.index.live import LiveIndex
 from gpt_ls.settings import Settings
 from gpt_ls.text import Change, Pos
 
@@ -68,9 +69,11 @@ class ActionRunner:
 
     def __init__(
         self, port: EditorPort, settings: Callable[[], Settings], exchange: Exchanger,
-        catalog: Callable[[], Catalog] = Catalog,
+        catalog: Callable[[], Catalog] = Catalog, index: Callable[[], LiveIndex | None] = lambda: None,
     ) -> None:
         self.port = port
+        #: The workspace index "Ask about the workspace" searches (None: no workspace folder).
+        self.index = index
         self.settings = settings
         self.exchange = exchange
         self.catalog = catalog
@@ -179,26 +182,33 @@ class ActionRunner:
             run.progress.report(f"{count} tokens")
         self.status(f"{count} tokens")
 
-    def _on_text(self, run: Run, delivery: Delivery, delta: str) -> None:
+    def _on_text(self, run: Run, delivery: Delivery, delta: str, prepared: workspace.Prepared | None) -> None:
         run.chunks.append(delta)
-        delivery.write(delta)
+        delivery.write(prepared.feed(delta) if prepared is not None else delta)
 
     async def _run(self, run: Run, req: ExchangeRequest, delivery: Delivery) -> Reply:
         reply: Reply | None = None
+        prepared: workspace.Prepared | None = None
         # Progress is created alongside the request: a slow editor does not delay the model.
         run.progress = self.port.begin_progress(
             f"gpt-ls: {run.action.title.removeprefix('GPT: ')}", lambda: self.cancel(run.id))
         try:
             self.status(f"{run.action.title}…")
+            if req.chat is not None or req.action.context == "workspace":  # mentions, or the index's chunks
+                req, prepared = await chat_context.prepare_request(self.index(), self.port, req, run.progress)
             delivery.start()
             reply = await self.exchange.run(
-                req, lambda delta: self._on_text(run, delivery, delta), lambda n: self._on_tokens(run, n))
+                req, lambda delta: self._on_text(run, delivery, delta, prepared), lambda n: self._on_tokens(run, n))
             for notice in reply.notices:
                 self.port.show_message(notice, "warning")
-            await delivery.finish(reply)
+            if prepared is not None:  # the held-back text, then the Sources
+                delivery.write(prepared.finish(reply))
+            await delivery.finish(prepared.shown_reply(reply) if prepared is not None else reply)
             return reply
         except asyncio.CancelledError:
             reply = Reply(text="".join(run.chunks), status="cancelled", model=req.settings.model)
+            if prepared is not None:
+                delivery.write(prepared.flush())
             await delivery.cancelled()
             return reply
         except GptLsError as exc:

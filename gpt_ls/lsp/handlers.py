@@ -24,6 +24,7 @@ async def initialized(ls: GptLanguageServer, params: types.InitializedParams) ->
     ls.warm_up()
     await ls.pull_configuration()
     await ls.completion.sync_registration()
+    ls.indexing.begin(ls)
 
 
 async def did_change_configuration(ls: GptLanguageServer, params: types.DidChangeConfigurationParams) -> None:
@@ -40,6 +41,16 @@ def did_close(ls: GptLanguageServer, params: types.DidCloseTextDocumentParams) -
     if ls.started_runner is not None:
         ls.started_runner.forget(params.text_document.uri)
     ls.completion.forget(params.text_document.uri)
+
+
+def did_save(ls: GptLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    """A saved file is indexed again (once the workspace index is open)."""
+    ls.indexing.changed([params.text_document.uri])
+
+
+def did_change_watched_files(ls: GptLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+    """Files changed on disk are indexed again (registered at ``initialized`` when the client can watch)."""
+    ls.indexing.changed(change.uri for change in params.changes)
 
 
 def code_action(ls: GptLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
@@ -65,7 +76,11 @@ async def inline_completion(ls: GptLanguageServer,
 
 
 async def completion(ls: GptLanguageServer, params: types.CompletionParams) -> types.CompletionList | None:
-    """Completion items: the AI suggestion for editors without inline completion."""
+    """Completion items: workspace files after ``@`` in a chat document; else the AI suggestion."""
+    doc = ls.open_document(params.text_document.uri)
+    if doc is not None and (files := ls.indexing.completion(
+            params.text_document.uri, doc.source, params.position, ls.encoding)) is not None:
+        return files
     return await ls.completion.complete(params)
 
 
@@ -83,7 +98,10 @@ def register(server: LanguageServer) -> None:
     server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
         code_action_kinds=[types.CodeActionKind.RefactorRewrite]))(code_action)
     server.feature(types.TEXT_DOCUMENT_HOVER)(hover)
+    server.feature(types.TEXT_DOCUMENT_DID_SAVE)(did_save)
+    server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)(did_change_watched_files)
     server.feature(types.SHUTDOWN)(shutdown)
     # No options: advertised at initialize only when completions are on (lsp/completion.py).
     server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION)(inline_completion)
-    server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())(completion)
+    # "@" in a chat document: workspace files (lsp/indexing.py).
+    server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["@"]))(completion)

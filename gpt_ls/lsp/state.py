@@ -26,6 +26,7 @@ from gpt_ls.config_files import WORKSPACE_FILE, file_stamp
 from gpt_ls.errors import GptLsError
 from gpt_ls.lsp.completion import CompletionEdge
 from gpt_ls.lsp.editor import LspEditor, negotiated_encoding, open_document, root_of
+from gpt_ls.lsp.indexing import Indexing
 from gpt_ls.lsp.protocol import GptProtocol
 from gpt_ls.secrets import add_secret
 from gpt_ls.settings import ResolvedSettings, Settings, data_dir, load_settings
@@ -50,6 +51,9 @@ class GptLanguageServer(LanguageServer):
         self._runner: ActionRunner | None = None
         self.editor = LspEditor(self, lambda: self.features)
         self.features = ClientFeatures()
+        #: The workspace index (created for the workspace folder on first use).
+        self.indexing = Indexing(lambda: self.workspace_root, lambda: self.settings, self.editor,
+                                 lambda: self.exchange.clients)
         self.editor_settings: dict[str, Any] = {}
         #: False when the editor said at initialize that the workspace is untrusted (VS Code's
         #: Restricted Mode): the workspace file's restricted settings never apply then.
@@ -81,7 +85,8 @@ class GptLanguageServer(LanguageServer):
         if self._runner is None:
             from gpt_ls.actions.runner import ActionRunner
 
-            self._runner = ActionRunner(self.editor, lambda: self.settings, self.exchange, lambda: self.catalog)
+            self._runner = ActionRunner(self.editor, lambda: self.settings, self.exchange, lambda: self.catalog,
+                                        self.indexing.get)
         return self._runner
 
     @property
@@ -228,6 +233,7 @@ class GptLanguageServer(LanguageServer):
             await self._runner.shutdown()
         if self._exchange is not None:
             await self._exchange.aclose()
+        await self.indexing.close()
 
     # -- documents ------------------------------------------------------------
     @property

@@ -8,7 +8,7 @@ import pytest
 from lsprotocol import types
 
 from tests.support.fakeopenai import Reply
-from tests.support.lsp_editor import EditorConfig
+from tests.support.lsp_editor import EditorConfig, server_env, start_editor
 
 PY = "file:///work/code.py"
 
@@ -133,11 +133,16 @@ async def test_ask_about_this_file_sends_the_document_as_reference(start, api):
     assert user["content"] == "Which requirement mentions 7?"
 
 
-async def test_ask_about_the_workspace_includes_other_open_files(start, api):
-    editor = await start()
-    editor.open("file:///work/a.txt", "Alpha 的内容\n")
-    editor.open("file:///work/b.txt", "What is in a?\n")
-    await run(editor, "askWorkspace", "file:///work/b.txt", "What is in a?")
+async def test_ask_about_the_workspace_without_a_folder_includes_other_open_files(api, tmp_path):
+    # With a workspace folder the question goes with the index's chunks (tests/e2e/test_workspace_ask.py).
+    editor = await start_editor(server_env(api.url, str(tmp_path)), EditorConfig(), None)
+    try:
+        editor.open("file:///work/a.txt", "Alpha 的内容\n")
+        editor.open("file:///work/b.txt", "What is in a?\n")
+        await run(editor, "askWorkspace", "file:///work/b.txt", "What is in a?")
+    finally:
+        await editor.client.shutdown_session()
+        await editor.client.stop()
     system = api.chat_requests()[0].body["messages"][0]["content"]
     assert "user's open files" in system
     assert "--- open file: a.txt ---\nAlpha 的内容" in system
