@@ -193,3 +193,11 @@ class ListenRefused(ConfigError):
     """``--tcp`` or ``--socket`` asks for an address or a path gpt-ls will not serve on."""
 
     kind = "listen"
+
+
+class EmbeddingsFailed(GptLsError):
+    """Embedding chunks or a question failed: search ranks by words alone (BM25) meanwhile."""
+
+    kind = "embeddings"
+    #: The kind of the failure underneath ("auth", "model", "rate_limit", …).
+    cause_kind: str = "error"
