@@ -1,1 +1,1 @@
-"""The workspace search index."""
+"""The workspace index: files, chunks, search; the context a question is sent with, its citations, mentions."""
