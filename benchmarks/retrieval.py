@@ -182,7 +182,8 @@ def open_index(root: Path, data: Path, settings: Settings) -> Any:
     index = WorkspaceIndex.open(root, settings, env)
     started = time.monotonic()
     rep = index.update()
-    print(f"  indexed {root.name} in {time.monotonic() - started:.1f} s: {getattr(rep, 'summary', rep)}")
+    summary = rep.summary() if callable(getattr(rep, "summary", None)) else rep
+    print(f"  indexed {root.name} in {time.monotonic() - started:.1f} s: {summary}")
     return index
 
 

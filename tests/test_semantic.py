@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,29 +26,39 @@ from tests.support.netkit import KEY, Pproxy, api_fixture, settings_for
 __all__ = ["api_fixture"]
 
 
+@dataclass(frozen=True)
+class Text:
+    id: int
+    hash: str
+    text: str
+
+
 class FakeIndex:
-    """Chunks in memory, BM25 stood in for by counting shared words."""
+    """Chunks in memory (ids are list positions), BM25 stood in for by counting shared words."""
 
-    def __init__(self, db_path: Path, chunks: list[Chunk]) -> None:
-        self.db_path = db_path
-        db_path.touch()
-        self.chunks = chunks
+    def __init__(self, path: Path, chunks: list[Chunk]) -> None:
+        self.path = path
+        path.touch()
+        self.chunk_list = chunks
 
-    def chunk_texts(self) -> Iterator[tuple[str, Chunk]]:
-        for c in self.chunks:
-            yield vectors.content_hash(c.text), c
+    def chunk_texts(self) -> Iterator[Text]:
+        for i, c in enumerate(self.chunk_list):
+            yield Text(i, vectors.content_hash(c.text), c.text)
 
-    def chunks_by_hash(self, hashes: Iterable[str]) -> dict[str, list[Chunk]]:
+    def chunk_ids_by_hash(self, hashes: Iterable[str]) -> dict[str, list[int]]:
         wanted = set(hashes)
-        out: dict[str, list[Chunk]] = {}
-        for h, c in self.chunk_texts():
-            if h in wanted:
-                out.setdefault(h, []).append(c)
+        out: dict[str, list[int]] = {}
+        for t in self.chunk_texts():
+            if t.hash in wanted:
+                out.setdefault(t.hash, []).append(t.id)
         return out
+
+    def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
+        return {i: self.chunk_list[i] for i in ids}
 
     def search(self, query: str, limit: int = 20) -> list[Hit]:
         q = set(fakeembed.words(query))
-        scored = [(len(q & set(fakeembed.words(c.text))), c) for c in self.chunks]
+        scored = [(len(q & set(fakeembed.words(c.text))), c) for c in self.chunk_list]
         hits = [Hit(c, float(s)) for s, c in sorted(scored, key=lambda x: -x[0]) if s > 0]
         return hits[:limit]
 
@@ -109,6 +120,8 @@ def test_batches_are_bounded_in_inputs_and_characters() -> None:
     parts = list(embed.batches(texts, max_inputs=3, max_chars=45))
     assert [list(p) for p in parts] == [[0, 1, 2], [3, 4, 5], [6], [7], [8]]
     assert embed.clip("  ") == "(empty)" and len(embed.clip("a" * 10**6)) == embed.MAX_INPUT_CHARS
+    assert embed.inputs_per_batch(Settings()) == embed.MAX_BATCH_INPUTS
+    assert embed.inputs_per_batch(Settings(max_reply_chars=20_000)) == 3  # a response stays under the line limit
 
 
 async def test_refresh_batches_then_caches_by_content_hash(
@@ -124,11 +137,11 @@ async def test_refresh_batches_then_caches_by_content_hash(
     assert (again.embedded, again.requests, again.cached) == (0, 0, 7)
     assert len(api.embedding_requests()) == 3
 
-    index.chunks[2] = chunk("src/m2.py", "def function_2(value):\n    return value ** 2\n")
-    index.chunks.append(chunk("src/new.py", "CONSTANT = 1\n"))
+    index.chunk_list[2] = chunk("src/m2.py", "def function_2(value):\n    return value ** 2\n")
+    index.chunk_list.append(chunk("src/new.py", "CONSTANT = 1\n"))
     changed = await ranker.refresh(semantic(api))
     assert (changed.embedded, changed.cached, changed.pruned) == (2, 6, 1)
-    assert api.embedded_texts()[7:] == [index.chunks[2].text, "CONSTANT = 1\n"]
+    assert api.embedded_texts()[7:] == [index.chunk_list[2].text, "CONSTANT = 1\n"]
     ranker.close()
 
 

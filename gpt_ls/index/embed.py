@@ -24,6 +24,21 @@ MAX_INPUT_CHARS = 8_000
 MAX_PER_REFRESH = 20_000
 
 
+#: The most bytes one vector may take in a response: 3,072 dimensions as JSON floats.
+RESPONSE_BYTES_PER_INPUT = 3_072 * 20
+
+
+def inputs_per_batch(settings: Any) -> int:
+    """Inputs a request may carry so that its response fits the client's line limit.
+
+    An embeddings response is one JSON line, and ``api/http.py`` stops any line over
+    ``line_limit`` (which grows with ``maxReplyChars``): a batch is sized to stay under it.
+    """
+    from gpt_ls.api.http import line_limit
+
+    return max(1, min(MAX_BATCH_INPUTS, line_limit(settings) // RESPONSE_BYTES_PER_INPUT))
+
+
 def clip(text: str) -> str:
     """One input as sent: at most ``MAX_INPUT_CHARS``, never empty (the API refuses "")."""
     text = text[:MAX_INPUT_CHARS]

@@ -43,13 +43,25 @@ NEEDS_USER = frozenset(cls.kind for cls in (AuthError, ModelNotFound, NoApiKey, 
 Progress = Callable[[int, int], None]
 
 
-class Source(Protocol):
-    """What the workspace index offers this module."""
+class ChunkTextLike(Protocol):
+    """What the index's ``chunk_texts`` yields: a chunk's id, the hash of its text, the text."""
 
     @property
-    def db_path(self) -> Path: ...
-    def chunk_texts(self) -> Iterable[tuple[str, Chunk]]: ...
-    def chunks_by_hash(self, hashes: Iterable[str]) -> Mapping[str, list[Chunk]]: ...
+    def id(self) -> int: ...
+    @property
+    def hash(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+
+
+class Source(Protocol):
+    """What the workspace index (``gpt_ls.index.store.WorkspaceIndex``) offers this module."""
+
+    @property
+    def path(self) -> Path: ...  # the index database, where the vectors are kept too
+    def chunk_texts(self) -> Iterable[ChunkTextLike]: ...
+    def chunk_ids_by_hash(self, hashes: Iterable[str]) -> Mapping[str, list[int]]: ...
+    def chunks(self, ids: Iterable[int]) -> Mapping[int, Chunk]: ...
     def search(self, query: str, limit: int = 20) -> list[Hit]: ...
 
 
@@ -105,7 +117,7 @@ class SemanticRanker:
 
     def _vectors(self) -> VectorStore:
         if self._store is None:
-            self._store = VectorStore(self._index.db_path)
+            self._store = VectorStore(self._index.path)
         return self._store
 
     def close(self) -> None:
@@ -149,8 +161,8 @@ class SemanticRanker:
         async with self._refreshing:
             store = self._vectors()
             texts: dict[str, str] = {}
-            for h, chunk in await asyncio.to_thread(lambda: list(self._index.chunk_texts())):
-                texts.setdefault(h, chunk.text)
+            for item in await asyncio.to_thread(lambda: list(self._index.chunk_texts())):
+                texts.setdefault(item.hash, item.text)
             todo = await asyncio.to_thread(store.missing, model, texts)
             pruned = await asyncio.to_thread(store.prune, model, set(texts))
             left = max(0, len(todo) - embed.MAX_PER_REFRESH)
@@ -159,7 +171,7 @@ class SemanticRanker:
             try:
                 client = await self._client(settings)
                 inputs = [embed.clip(texts[h]) for h in todo]
-                for part in embed.batches(inputs):
+                for part in embed.batches(inputs, max_inputs=embed.inputs_per_batch(settings)):
                     if cancel is not None and cancel.is_set():
                         left += len(todo) - done
                         break
@@ -199,10 +211,11 @@ class SemanticRanker:
         """The chunks nearest the question, as hits scored by cosine similarity."""
         store = self._vectors()
         nearest = store.nearest(model, qvec, depth)
-        chunks = self._index.chunks_by_hash([h for h, _ in nearest])
+        ids = self._index.chunk_ids_by_hash([h for h, _ in nearest])
+        chunks = self._index.chunks([i for h, _ in nearest for i in ids.get(h, [])])
         hits: list[Hit] = []
         for h, score in nearest:
-            hits.extend(Hit(chunk, score) for chunk in chunks.get(h, []))
+            hits.extend(Hit(chunks[i], score) for i in ids.get(h, []) if i in chunks)
         return hits[:depth]
 
     def _fused(self, words: list[Hit], near: list[Hit], limit: int) -> list[Hit]:
