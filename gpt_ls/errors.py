@@ -195,6 +195,18 @@ class ListenRefused(ConfigError):
     kind = "listen"
 
 
+class WorkspaceIndexError(GptLsError):
+    """The workspace index cannot be opened, written or searched; the sentence says why and what to do."""
+
+    kind = "index"
+
+
+class QueryUnsearchable(WorkspaceIndexError):
+    """A search query has nothing to look for (only stop words, punctuation or symbols)."""
+
+    kind = "query"
+
+
 class EmbeddingsFailed(GptLsError):
     """Embedding chunks or a question failed: search ranks by words alone (BM25) meanwhile."""
 

@@ -16,7 +16,7 @@ import pytest
 
 from gpt_ls.api.http import ClientCache
 from gpt_ls.index import embed, fusion, vectors
-from gpt_ls.index._interim import Chunk, Hit
+from gpt_ls.index.store import Chunk, Hit
 from gpt_ls.index.semantic import SemanticRanker
 from gpt_ls.settings import Settings
 from tests.support import fakeembed

@@ -18,7 +18,7 @@ from gpt_ls.cli.serve import add_arguments, serve
 
 #: Modules that add a subcommand through ``register(subparsers)``.
 SUBCOMMAND_MODULES = ("gpt_ls.cli.chat", "gpt_ls.cli.check", "gpt_ls.cli.history", "gpt_ls.cli.tokens",
-                      "gpt_ls.cli.trust")
+                      "gpt_ls.cli.trust", "gpt_ls.cli.index", "gpt_ls.cli.search")
 
 
 def build_parser(subcommands: bool = True) -> argparse.ArgumentParser:
