@@ -26,7 +26,7 @@ from gpt_ls.config_files import data_dir
 from gpt_ls.errors import WorkspaceIndexError
 from gpt_ls.history.store import workspace_key
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 #: BM25 weights of the FTS columns: path_terms, names, text, extra.
 WEIGHTS = (4.0, 8.0, 1.0, 1.0)
@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     end_line INTEGER NOT NULL, hash TEXT NOT NULL, path_terms TEXT NOT NULL, names TEXT NOT NULL,
     text TEXT NOT NULL, extra TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     path_terms, names, text, extra, content='chunks', content_rowid='id',
     tokenize='unicode61 remove_diacritics 2');

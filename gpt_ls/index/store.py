@@ -206,6 +206,19 @@ class WorkspaceIndex:
             yield from (ChunkText(*row) for row in rows)
             last = rows[-1][0]
 
+    def chunk_ids_by_hash(self, hashes: Iterable[str]) -> dict[str, list[int]]:
+        """The ids of the chunks whose text has these hashes (semantic ranking's vectors are kept by hash)."""
+        wanted = list(dict.fromkeys(hashes))[:10_000]
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._read(lambda c: c.execute(
+            f"SELECT hash, id FROM chunks WHERE hash IN ({marks}) ORDER BY id", wanted).fetchall())
+        out: dict[str, list[int]] = {}
+        for h, i in rows:
+            out.setdefault(h, []).append(i)
+        return out
+
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
         """The chunks with these ids (missing ones left out)."""
         wanted = list(dict.fromkeys(ids))[:10_000]
