@@ -16,8 +16,8 @@ import pytest
 
 from gpt_ls.api.http import ClientCache
 from gpt_ls.index import embed, fusion, vectors
-from gpt_ls.index.store import Chunk, Hit
 from gpt_ls.index.semantic import SemanticRanker
+from gpt_ls.index.store import Chunk, Hit
 from gpt_ls.settings import Settings
 from tests.support import fakeembed
 from tests.support.fakeopenai import Error, FakeOpenAI, Reply, Stall
@@ -224,3 +224,31 @@ async def test_embeddings_go_through_the_proxy_with_the_key_unlogged(
     sent = [{k.lower(): v for k, v in r.headers.items()} for r in api.embedding_requests()]
     assert sent and all(h["authorization"] == f"Bearer {KEY}" for h in sent)
     assert KEY not in caplog.text
+
+
+async def test_with_the_real_index_only_changed_chunks_are_embedded_again(api: FakeOpenAI, tmp_path: Path) -> None:
+    from gpt_ls.index.store import WorkspaceIndex
+
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "retry.py").write_text(
+        "def backoff(attempt):\n    return min(8, 0.5 * 2 ** attempt)\n\n\n"
+        "def jitter(delay):\n    return delay / 2\n", "utf-8")
+    (root / "README.md").write_text("# 重试\n\n网络请求失败时等待一会儿再试。\n", "utf-8")
+    env = {"GPT_LS_DATA_DIR": str(tmp_path / "data")}
+    settings = semantic(api)
+    with WorkspaceIndex.open(root, settings, env) as index:
+        index.update()
+        ranker = SemanticRanker(index, ClientCache())
+        first = await ranker.refresh(settings)
+        assert first.embedded == len(list(index.chunk_texts())) and first.failure is None
+        sent = len(api.embedded_texts())
+        assert (await ranker.refresh(settings)).embedded == 0 and len(api.embedded_texts()) == sent
+        (root / "README.md").write_text("# 重试\n\n网络请求失败时等待两秒再试。\n", "utf-8")
+        index.update()
+        again = await ranker.refresh(settings)
+        assert again.embedded == 1 and again.pruned == 1
+        assert api.embedded_texts()[sent:] == ["# 重试\n\n网络请求失败时等待两秒再试。"]
+        ranked = await ranker.search("backoff", 5, settings)
+        assert ranked.semantic and ranked.hits[0].chunk.path == "src/retry.py"
+        ranker.close()

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from gpt_ls.errors import AuthError, BadRequest, ConfigError, ModelNotFound, NoApiKey, QuotaExhausted
 from gpt_ls.index import embed
-from gpt_ls.index.store import Chunk, Hit
 from gpt_ls.index.fusion import DEFAULT_METHOD, Method, fuse
+from gpt_ls.index.store import Chunk, Hit
 from gpt_ls.index.vectors import VectorStore
 from gpt_ls.settings import Settings
 
