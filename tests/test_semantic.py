@@ -252,3 +252,15 @@ async def test_with_the_real_index_only_changed_chunks_are_embedded_again(api: F
         ranked = await ranker.search("backoff", 5, settings)
         assert ranked.semantic and ranked.hits[0].chunk.path == "src/retry.py"
         ranker.close()
+
+
+async def test_a_read_only_index_database_leaves_bm25_with_one_sentence(api: FakeOpenAI, tmp_path: Path) -> None:
+    index = FakeIndex(tmp_path / "index.sqlite", list(CHUNKS))
+    index.path = tmp_path / "no-such-dir" / "index.sqlite"  # the vectors' table cannot be opened
+    ranker = SemanticRanker(index, ClientCache())
+    report = await ranker.refresh(semantic(api))
+    assert report.embedded == 0 and report.notice is not None and "words alone (BM25)" in report.notice
+    assert "cannot be kept in the index database" in report.notice
+    ranked = await ranker.search("function_6", 1, semantic(api))
+    assert not ranked.semantic and ranked.hits[0].chunk.path == "src/m6.py" and ranked.notice is None
+    assert api.embedding_requests() == []

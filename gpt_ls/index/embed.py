@@ -9,6 +9,7 @@ restricted-setting rules apply to it the same way. A failure becomes one
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -90,6 +91,13 @@ def failure(exc: BaseException, settings: Any, env: Mapping[str, str] | None = N
     from gpt_ls.secrets import scrub
 
     model = settings.embedding_model or ""
+    if isinstance(exc, sqlite3.Error):
+        result = EmbeddingsFailed(scrub(
+            f"Semantic ranking is off for now: the vectors cannot be kept in the index database ({exc}); "
+            "check that the data directory is writable (gpt-ls index --status shows it). Workspace search "
+            "ranks by words alone (BM25) meanwhile", settings))
+        result.cause_kind = "index"
+        return result
     if isinstance(exc, ValueError):
         return EmbeddingsFailed(scrub(
             f"The embeddings endpoint sent an answer gpt-ls cannot use ({exc}): check embeddingModel "

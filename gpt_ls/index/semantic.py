@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from gpt_ls.errors import AuthError, BadRequest, ConfigError, ModelNotFound, NoApiKey, QuotaExhausted
+from gpt_ls.errors import (
+    AuthError,
+    BadRequest,
+    ConfigError,
+    KeyCommandFailed,
+    ModelNotFound,
+    NoApiKey,
+    QuotaExhausted,
+)
 from gpt_ls.index import embed
 from gpt_ls.index.fusion import DEFAULT_METHOD, Method, fuse
 from gpt_ls.index.store import Chunk, Hit
@@ -37,8 +45,8 @@ RETRY_AFTER_S = 60.0
 RETRY_AFTER_USER_S = 600.0
 
 #: Failures that waiting will not heal.
-NEEDS_USER = frozenset(cls.kind for cls in (AuthError, ModelNotFound, NoApiKey, ConfigError, BadRequest,
-                                             QuotaExhausted))
+NEEDS_USER = frozenset({"index", *(cls.kind for cls in (AuthError, ModelNotFound, NoApiKey, ConfigError, BadRequest,
+                                                        QuotaExhausted, KeyCommandFailed))})
 
 Progress = Callable[[int, int], None]
 
@@ -152,6 +160,26 @@ class SemanticRanker:
         self._said.add(err.message)
         return err.message, err.message
 
+    def _plan(self, store: VectorStore, model: str) -> tuple[list[str], dict[str, str], int, int, int]:
+        """(hashes to embed now, their texts, how many wait for a later refresh, vectors dropped, unchanged).
+
+        Only the texts of chunks without a vector are kept in memory, at most ``MAX_PER_REFRESH``.
+        """
+        have = store.hashes(model)
+        todo: dict[str, str] = {}
+        live: set[str] = set()
+        waiting: set[str] = set()
+        for item in self._index.chunk_texts():
+            live.add(item.hash)
+            if item.hash in have or item.hash in todo:
+                continue
+            if len(todo) < embed.MAX_PER_REFRESH:
+                todo[item.hash] = embed.clip(item.text)
+            else:
+                waiting.add(item.hash)
+        pruned = store.prune(model, live)
+        return list(todo), todo, len(waiting), pruned, len(live) - len(todo) - len(waiting)
+
     async def refresh(self, settings: Settings, *, cancel: threading.Event | None = None,
                       progress: Progress | None = None) -> EmbedReport:
         """Embed every chunk that has no vector for ``embeddingModel`` yet (bounded), drop stale ones."""
@@ -159,23 +187,16 @@ class SemanticRanker:
         if not model or not self.active(settings):
             return EmbedReport()
         async with self._refreshing:
-            store = self._vectors()
-            texts: dict[str, str] = {}
-            for item in await asyncio.to_thread(lambda: list(self._index.chunk_texts())):
-                texts.setdefault(item.hash, item.text)
-            todo = await asyncio.to_thread(store.missing, model, texts)
-            pruned = await asyncio.to_thread(store.prune, model, set(texts))
-            left = max(0, len(todo) - embed.MAX_PER_REFRESH)
-            todo = todo[:embed.MAX_PER_REFRESH]
-            done = requests = 0
+            todo: list[str] = []
+            done = requests = left = pruned = cached = 0
             try:
-                client = await self._client(settings)
-                inputs = [embed.clip(texts[h]) for h in todo]
-                for part in embed.batches(inputs, max_inputs=embed.inputs_per_batch(settings)):
+                store = await asyncio.to_thread(self._vectors)
+                todo, texts, left, pruned, cached = await asyncio.to_thread(self._plan, store, model)
+                client = await self._client(settings) if todo else None
+                for part in embed.batches([texts[h] for h in todo], max_inputs=embed.inputs_per_batch(settings)):
                     if cancel is not None and cancel.is_set():
-                        left += len(todo) - done
                         break
-                    vectors = await embed.embed(client, model, [inputs[i] for i in part])
+                    vectors = await embed.embed(client, model, [texts[todo[i]] for i in part])
                     requests += 1
                     pairs = [(todo[i], v) for i, v in zip(part, vectors, strict=True)]
                     await asyncio.to_thread(store.put, model, pairs)
@@ -186,9 +207,8 @@ class SemanticRanker:
                 raise
             except Exception as exc:  # every failure: one sentence, BM25 goes on
                 message, notice = self._failed(exc, settings)
-                return EmbedReport(done, len(texts) - len(todo) - left, requests, pruned,
-                                   left + len(todo) - done, message, notice)
-            return EmbedReport(done, len(texts) - len(todo) - left, requests, pruned, left)
+                return EmbedReport(done, cached, requests, pruned, left + len(todo) - done, message, notice)
+            return EmbedReport(done, cached, requests, pruned, left + len(todo) - done)
 
     async def search(self, query: str, limit: int, settings: Settings) -> Ranked:
         """BM25's hits, fused with the nearest vectors when semantic ranking is on."""
@@ -199,12 +219,12 @@ class SemanticRanker:
         try:
             client = await self._client(settings)
             (qvec,) = await embed.embed(client, model, [query])
+            near = await asyncio.to_thread(self._nearest, model, qvec, max(limit, DEPTH))
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the network, the endpoint's answer or the vectors' table
             _, notice = self._failed(exc, settings)
             return Ranked(words[:limit], False, notice)
-        near = await asyncio.to_thread(self._nearest, model, qvec, max(limit, DEPTH))
         return Ranked(self._fused(words, near, limit), True)
 
     def _nearest(self, model: str, qvec: list[float], depth: int) -> list[Hit]:

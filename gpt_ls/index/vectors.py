@@ -109,10 +109,14 @@ class VectorStore:
     def close(self) -> None:
         self._conn.close()
 
+    def hashes(self, model: str) -> set[str]:
+        """The content hashes that have a vector for ``model``."""
+        with self._lock:
+            return {h for (h,) in self._conn.execute("SELECT hash FROM embeddings WHERE model = ?", (model,))}
+
     def missing(self, model: str, hashes: Iterable[str]) -> list[str]:
         """Those of ``hashes`` with no vector for ``model`` yet (in the order given, once each)."""
-        with self._lock:
-            have = {h for (h,) in self._conn.execute("SELECT hash FROM embeddings WHERE model = ?", (model,))}
+        have = self.hashes(model)
         out: list[str] = []
         seen: set[str] = set()
         for h in hashes:
