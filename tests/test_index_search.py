@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from gpt_ls.errors import QueryUnsearchable
-from gpt_ls.index.search import selective_terms
+from gpt_ls.index.search import plans
 from gpt_ls.index.store import WorkspaceIndex
 from gpt_ls.index.terms import cjk_bigrams, extra_terms, query_terms, split_identifier
 from gpt_ls.settings import Settings
@@ -92,15 +93,33 @@ def test_fts_syntax_in_a_query_is_only_text(index: WorkspaceIndex) -> None:
 
 def test_terms() -> None:
     assert split_identifier("HTTPServer2Config") == ["http", "server", "2", "config"]
-    assert extra_terms("x = parseConfigFile(a_b)").split() == ["parse", "config", "file", "parseconfigfile", "ab"]
+    assert extra_terms("x = parseConfigFile(a_b)").split() == ["ab", "parse", "config", "file", "parseconfigfile"]
     assert extra_terms("调用parse函数").split() == ["调用", "函数", "parse"]
     assert query_terms("How does parseConfigFile work?") == ["parse", "config", "file", "parseconfigfile", "work"]
     assert query_terms("如何解析配置文件？ load_user") == [
         "如何", "何解", "解析", "析配", "配置", "置文", "文件", "load", "user", "loaduser"]
 
 
-def test_very_common_terms_are_dropped_when_rarer_ones_exist() -> None:
-    counts = {"self": 9000, "return": 9500, "frobnicate": 3}
-    assert selective_terms(["self", "return", "frobnicate"], counts, 10_000) == ["frobnicate"]
-    assert selective_terms(["self", "return"], counts, 10_000) == ["self", "return"]
-    assert selective_terms(["nope"], {"nope": 0}, 10_000) == ["nope"]
+def test_query_plans_keep_the_cost_bounded() -> None:
+    counts = {"self": 9000, "return": 9500, "frobnicate": 3, "widget": 2000, "parse": 4000}
+    assert plans(["self", "return", "frobnicate"], counts, 10_000) == [('"frobnicate"', True)]  # over half: weight 0
+    assert plans(["widget", "frobnicate", "递*"], counts, 10_000) == [('"frobnicate" OR "widget" OR "递"*', True)]
+    assert plans(["self", "return"], counts, 10_000) == [('"self" OR "return"', False)]
+    assert plans(["nope", "递*"], {"nope": 0}, 10_000) == [('"递"*', True)]
+    assert plans(["nope"], {"nope": 0}, 10_000) == [('"nope"', True)]
+    big = {"a": 15_000, "b": 12_000, "c": 40_000}
+    assert plans(["a", "b", "c"], big, 100_000) == [('"b"', True)]
+    assert plans(["c", "a"], big, 100_000) == [('"a"', True)]
+    assert plans(["c"], big, 100_000) == [('"c"', False)]
+
+
+def test_a_query_of_common_words_still_finds_chunks(tmp_path: Path) -> None:
+    files = {f"f{i}.py": f"def handler_{i}():\n    return config\n" for i in range(40)}
+    files["named.py"] = "def config():\n    return config\n"
+    root = make(tmp_path / "ws", files)
+    with WorkspaceIndex.open(root, Settings()) as idx:
+        idx.update()
+        hits = idx.search("config return", 3)  # both in every chunk: a window of them is ranked
+        assert len(hits) == 3 and hits[0].chunk.path == "named.py"  # the chunk that defines config first
+        assert idx.search("config", 1)[0].chunk.path == "named.py"
+        assert len(idx.search("return", 5)) == 5  # in every chunk, defined in none

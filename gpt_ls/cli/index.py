@@ -8,6 +8,7 @@ stderr when it is a terminal; the summary line to stdout.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -75,7 +76,7 @@ def build(index: WorkspaceIndex, err: TextIO) -> IndexReport:
     """Update the index, with progress on ``err`` when it is a terminal."""
     progress = TerminalProgress(err) if err.isatty() else None
     try:
-        return index.update(progress=progress)
+        return index.update(progress=progress, jobs=os.cpu_count() or 1)
     finally:
         if progress:
             progress.end()

@@ -53,6 +53,7 @@ _COMMENT_START = ("#", "//", "/*", "*", "--", ";", "@", "#[")
 _HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 _STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
+_BLOCK_COMMENT = re.compile(r"/\*.*?\*/")
 _DEFINITION = re.compile(
     r"\b(?:def|class|function\*?|func|fn|struct|enum|trait|interface|impl|type|module|namespace|record)"
     r"\s+(?:\([^)]*\)\s*)?([A-Za-z_$][\w$]*)"
@@ -122,7 +123,14 @@ def brace_depths(lines: list[str]) -> list[tuple[int, int]]:
     in_block_comment = False
     for line in lines:
         start = depth
-        text = _STRINGS.sub('""', line)
+        if not any(c in line for c in "{}()[]"):
+            depths.append((start, depth))
+            if "/*" in line and not in_block_comment and "*/" not in line.split("/*", 1)[1]:
+                in_block_comment = True
+            elif in_block_comment and "*/" in line:
+                in_block_comment = False
+            continue
+        text = _STRINGS.sub('""', line) if ("'" in line or '"' in line or "`" in line) else line
         if in_block_comment:
             end = text.find("*/")
             if end < 0:
@@ -130,7 +138,8 @@ def brace_depths(lines: list[str]) -> list[tuple[int, int]]:
                 continue
             text = text[end + 2:]
             in_block_comment = False
-        text = re.sub(r"/\*.*?\*/", "", text)
+        if "/*" in text:
+            text = _BLOCK_COMMENT.sub("", text)
         if "/*" in text:
             text, in_block_comment = text[: text.index("/*")], True
         text = text.split("//", 1)[0]

@@ -11,12 +11,14 @@ counted, and its old chunks go; nothing here raises for one file.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -29,6 +31,8 @@ Progress = Callable[[int, int, str], None]
 #: What a batch may hold before it is written.
 BATCH_FILES = 256
 BATCH_BYTES = 8 * 1024 * 1024
+#: Fewer files than this are examined in the process itself (a pool costs more than it saves).
+POOL_MIN_FILES = 200
 _NOFOLLOW = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 #: Skipped as binary without being read.
@@ -95,6 +99,40 @@ def decode(data: bytes) -> tuple[str | None, bool]:
         return text, True
 
 
+def examine(item: Candidate, old_hash: str | None) -> tuple[str, object]:
+    """What a file is now: ("new", Prepared), ("same", (size, mtime_ns)) or ("skip", reason). Runs in a pool."""
+    if PurePosixPath(item.rel).suffix.lower() in BINARY_SUFFIXES:
+        return "skip", "binary"
+    try:
+        data, size, mtime = read_file(item)
+    except FileNotFoundError:
+        return "skip", "vanished"
+    except _TooLarge:
+        return "skip", "too_large"
+    except OSError:
+        return "skip", "unreadable"
+    file_hash = digest(data)
+    if file_hash == old_hash:
+        return "same", (size, mtime)
+    decoded, invalid = decode(data)
+    if decoded is None:
+        return "skip", "binary"
+    return "new", prepare(item.rel, decoded, size, mtime, file_hash, invalid)
+
+
+def examine_text(rel: str, text: str, old_hash: str | None) -> tuple[str, object]:
+    """The same for an overlay (an unsaved document): it has no size or mtime on disk."""
+    file_hash = digest(text.encode("utf-8", "surrogatepass"))
+    if file_hash == old_hash:
+        return "same", (-1, -1)
+    return "new", prepare(rel, text, -1, -1, file_hash, False)
+
+
+def _can_fork() -> bool:
+    """Forking is safe only from a process with a single thread (the worker, the CLI), never the server."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
 def prepare(rel: str, text: str, size: int, mtime_ns: int, file_hash: str, invalid: bool) -> Prepared:
     """Chunk a file's text and compute every column the index stores."""
     where = path_terms(rel)
@@ -118,7 +156,8 @@ class Indexer:
         self.overlays = dict(overlays)
         self._write = write
         self._read = read
-        self._touched: list[tuple[int, int, int]] = []  # (size, mtime_ns, id): same content, new stat
+        self._touched: list[tuple[int, int, int]] = []
+        self.jobs = 1  # (size, mtime_ns, id): same content, new stat
 
     def known(self) -> dict[str, tuple[int, int, int, str]]:
         """path -> (id, size, mtime_ns, hash) of every indexed file."""
@@ -187,60 +226,61 @@ class Indexer:
         size = 0
         if progress:
             progress(0, len(todo), "")
-        for done, item in enumerate(todo, 1):
-            if cancel is not None and cancel.is_set():
-                report.cancelled = True
-                break
-            rel = item if isinstance(item, str) else item.rel
-            prepared = self._prepare_one(item, known.get(rel), report)
-            if prepared is not None:
-                batch.append(prepared)
-                size += prepared.size
-            if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
-                self._flush(batch, report)
-                batch, size = [], 0
-            if progress:
-                progress(done, len(todo), rel)
+        done = 0
+        results = self._outcomes(todo, known)
+        try:
+            for rel, kind, value in results:
+                done += 1
+                row = known.get(rel)
+                if kind == "new":
+                    assert isinstance(value, Prepared)
+                    report.invalid_utf8 += value.invalid_utf8
+                    batch.append(value)
+                    size += value.size
+                elif kind == "same":
+                    report.unchanged += 1
+                    if row and isinstance(value, tuple) and value[0] >= 0:
+                        self._touched.append((value[0], value[1], row[0]))
+                else:
+                    report.skip(str(value))
+                    if row:
+                        self._write(_remover(row[0]))
+                        report.removed += 1
+                if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+                    self._flush(batch, report)
+                    batch, size = [], 0
+                if progress:
+                    progress(done, len(todo), rel)
+                if cancel is not None and cancel.is_set() and done < len(todo):
+                    report.cancelled = True
+                    break
+        finally:
+            results.close()
         self._flush(batch, report)
 
-    def _prepare_one(self, item: Candidate | str, row: tuple[int, int, int, str] | None,
-                     report: IndexReport) -> Prepared | None:
-        if isinstance(item, str) or item.rel in self.overlays:
+    def _outcomes(self, todo: list[Candidate | str],
+                  known: Mapping[str, tuple[int, int, int, str]]) -> Generator[tuple[str, str, object], None, None]:
+        """Each item's outcome, in order; files are examined by a pool of processes when that pays."""
+        def old(rel: str) -> str | None:
+            row = known.get(rel)
+            return row[3] if row else None
+
+        overlays = [item for item in todo if isinstance(item, str) or item.rel in self.overlays]
+        files = [item for item in todo if not isinstance(item, str) and item.rel not in self.overlays]
+        for item in overlays:
             rel = item if isinstance(item, str) else item.rel
-            text = self.overlays[rel]
-            file_hash = digest(text.encode("utf-8", "surrogatepass"))
-            if row and row[3] == file_hash:
-                report.unchanged += 1
-                return None
-            return prepare(rel, text, -1, -1, file_hash, False)
-        reason: str | None = None
-        if PurePosixPath(item.rel).suffix.lower() in BINARY_SUFFIXES:
-            reason = "binary"
-        else:
+            yield (rel, *examine_text(rel, self.overlays[rel], old(rel)))
+        if self.jobs > 1 and len(files) >= POOL_MIN_FILES and _can_fork():
+            pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("fork"))
             try:
-                data, size, mtime = read_file(item)
-            except FileNotFoundError:
-                reason = "vanished"
-            except _TooLarge:
-                reason = "too_large"
-            except OSError:
-                reason = "unreadable"
-        if reason is None:
-            file_hash = digest(data)
-            if row and row[3] == file_hash:
-                report.unchanged += 1
-                self._touched.append((size, mtime, row[0]))
-                return None
-            decoded, invalid = decode(data)
-            if decoded is not None:
-                report.invalid_utf8 += invalid
-                return prepare(item.rel, decoded, size, mtime, file_hash, invalid)
-            reason = "binary"
-        report.skip(reason or "unreadable")
-        if row:
-            self._write(lambda c: _remove(c, row[0]))
-            report.removed += 1
-        return None
+                outcomes = pool.map(examine, files, [old(c.rel) for c in files], chunksize=8)
+                for cand, outcome in zip(files, outcomes, strict=True):
+                    yield (cand.rel, *outcome)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            for cand in files:
+                yield (cand.rel, *examine(cand, old(cand.rel)))
 
     def _flush(self, batch: list[Prepared], report: IndexReport) -> None:
         touched, self._touched = self._touched, []

@@ -1,9 +1,18 @@
 """Ranked search over the index: BM25 through FTS5's ``ORDER BY rank LIMIT k``, kept fast.
 
-A term found in most chunks ("self", "return", a project's own name) adds almost nothing to
-BM25 but makes FTS5 score every chunk holding it. So terms found in more than
-``COMMON_SHARE`` of the chunks are dropped from a query that has rarer ones; when every term
-is that common, only the rarest ``KEEP_WHEN_ALL_COMMON`` are searched.
+FTS5 scores every chunk that matches before it sorts, so the cost of a ranked query is the
+number of chunks holding its terms. So:
+
+* how many chunks hold each term is counted up to ``POSTINGS_BUDGET`` (a bounded cost, cached
+  until the index changes); a term in over half of the chunks weighs nothing in BM25 (FTS5
+  clamps its IDF to ~0);
+* of the others, the rarest terms are searched until they hold ``POSTINGS_BUDGET`` chunks between
+  them (at least one term); the terms left out are the commonest, whose weight is smallest;
+* when even the rarest term is in more than ``POSTINGS_BUDGET`` chunks, or every term is in
+  most chunks ("config file" in a project about config files), BM25 can barely tell the chunks
+  apart: the first ``WINDOW`` chunks (in index order) holding any of the ``COMMON_TERMS`` rarest
+  terms are scored, and the best returned (a chunk that defines the name, or whose path holds
+  it, first). The cost stays bounded whatever the query.
 """
 
 from __future__ import annotations
@@ -12,10 +21,13 @@ import sqlite3
 from dataclasses import dataclass
 
 from gpt_ls.index.chunks import Chunk
-from gpt_ls.index.terms import match_expression, query_terms
+from gpt_ls.index.terms import match_expression, query_terms, quote
 
-COMMON_SHARE = 0.08
-KEEP_WHEN_ALL_COMMON = 2
+POSTINGS_BUDGET = 20_000
+#: Matches scored (in index order) when the query is too common to rank them all.
+WINDOW = 300
+#: How many of the terms of a too-common query are looked for in the window.
+COMMON_TERMS = 3
 MAX_LIMIT = 1000
 
 
@@ -28,37 +40,61 @@ class Hit:
     chunk_id: int = 0
 
 
-def document_counts(conn: sqlite3.Connection, terms: list[str]) -> dict[str, int]:
-    """How many chunks hold each (non-prefix) term, from the FTS5 vocabulary."""
-    plain = [t for t in terms if not t.endswith("*")]
-    counts = dict.fromkeys(plain, 0)
-    for term in plain:
-        row = conn.execute("SELECT doc FROM vocab WHERE term = ?", (term,)).fetchone()
-        if row:
-            counts[term] = row[0]
+def document_counts(conn: sqlite3.Connection, terms: list[str], cache: dict[str, int] | None = None) -> dict[str, int]:
+    """How many chunks hold each (non-prefix) term, counted up to ``POSTINGS_BUDGET + 1`` (bounded cost).
+
+    ``cache`` (term -> count) is the caller's, valid while the index does not change.
+    """
+    counts = {}
+    for term in terms:
+        if term.endswith("*"):
+            continue
+        if cache is not None and term in cache:
+            counts[term] = cache[term]
+            continue
+        counts[term] = conn.execute(
+            "SELECT count(*) FROM (SELECT rowid FROM fts WHERE fts MATCH ? LIMIT ?)",
+            (quote(term), POSTINGS_BUDGET + 1)).fetchone()[0]
+        if cache is not None:
+            cache[term] = counts[term]
     return counts
 
 
-def selective_terms(terms: list[str], counts: dict[str, int], total: int) -> list[str]:
-    """The terms worth searching: absent ones dropped, very common ones dropped when rarer ones exist."""
+def plans(terms: list[str], counts: dict[str, int], total: int) -> list[tuple[str, bool]]:
+    """The FTS5 expression(s) to try, and whether each is ranked in full (else only its first ``WINDOW`` matches)."""
     prefixes = [t for t in terms if t.endswith("*")]
-    present = [t for t in terms if counts.get(t, 0) > 0]
+    present = sorted((t for t in terms if counts.get(t, 0) > 0), key=lambda t: counts[t])
     if not present:
-        return prefixes or terms
-    limit = max(50, COMMON_SHARE * total)
-    rare = [t for t in present if counts[t] <= limit]
-    if rare or prefixes:
-        return rare + prefixes
-    return sorted(present, key=lambda t: counts[t])[:KEEP_WHEN_ALL_COMMON]
+        return [(match_expression(prefixes or terms), True)]  # prefixes, or nothing, quickly
+    useful = [t for t in present if counts[t] <= min(POSTINGS_BUDGET, total / 2)]
+    chosen: list[str] = []
+    held = 0
+    for term in useful:
+        if chosen and held + counts[term] > POSTINGS_BUDGET:
+            break
+        chosen.append(term)
+        held += counts[term]
+    if chosen and held <= POSTINGS_BUDGET:
+        return [(match_expression(chosen + prefixes), True)]
+    return [(match_expression((useful or present)[:COMMON_TERMS] + prefixes), False)]
 
 
-def search(conn: sqlite3.Connection, query: str, limit: int, total: int) -> list[Hit]:
+def search(conn: sqlite3.Connection, query: str, limit: int, total: int,
+           cache: dict[str, int] | None = None) -> list[Hit]:
     """The best ``limit`` chunks for the query; ``total`` is the number of chunks in the index."""
     limit = max(1, min(limit, MAX_LIMIT))
     terms = query_terms(query)
-    terms = selective_terms(terms, document_counts(conn, terms), total)
-    ranked = conn.execute("SELECT rowid, rank FROM fts WHERE fts MATCH ? ORDER BY rank LIMIT ?",
-                          (match_expression(terms), limit)).fetchall()
+    ranked: list[tuple[int, float]] = []
+    for expression, in_full in plans(terms, document_counts(conn, terms, cache), total):
+        if in_full:
+            ranked = conn.execute("SELECT rowid, rank FROM fts WHERE fts MATCH ? ORDER BY rank LIMIT ?",
+                                  (expression, limit)).fetchall()
+        else:  # no ORDER BY: FTS5 stops after the window, scoring only those
+            window = conn.execute("SELECT rowid, rank FROM fts WHERE fts MATCH ? LIMIT ?",
+                                  (expression, max(WINDOW, limit))).fetchall()
+            ranked = sorted(window, key=lambda row: row[1])[:limit]
+        if ranked:
+            break
     if not ranked:
         return []
     ids = [row[0] for row in ranked]

@@ -66,6 +66,7 @@ class WorkspaceIndex:
         self._lock = threading.RLock()
         self._overlays: dict[str, str] = {}
         self._total: tuple[int, int] | None = None  # (data_version, chunk count)
+        self._counts: dict[str, int] = {}  # term -> chunks holding it (bounded), while _total[0] holds
 
     @classmethod
     def open(cls, root: Path, settings: Settings, env: Mapping[str, str] | None = None) -> WorkspaceIndex:
@@ -142,10 +143,15 @@ class WorkspaceIndex:
         return candidate.as_posix().lstrip("/")
 
     def update(self, paths: Iterable[str] | None = None, *, progress: Progress | None = None,
-               cancel: threading.Event | None = None) -> IndexReport:
-        """Bring the index up to date: the whole workspace, or only ``paths`` (absolute or relative)."""
+               cancel: threading.Event | None = None, jobs: int = 1) -> IndexReport:
+        """Bring the index up to date: the whole workspace, or only ``paths`` (absolute or relative).
+
+        ``jobs`` > 1 examines files in that many forked processes, only from a single-threaded
+        process (the worker, the CLI); the server itself runs with 1.
+        """
         indexer = Indexer(self.root, self.rules(), self.settings.index_max_files, self._overlays,
                           self._write, self._read)
+        indexer.jobs = jobs
         if self.readonly:
             self._write(lambda c: None)  # raises the read-only sentence
         if paths is None:
@@ -184,13 +190,16 @@ class WorkspaceIndex:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if self._total is None or self._total[0] != version:
                 self._total = (version, conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+                self._counts = {}
             return self._total[1]
         return int(self._read(count))
 
     def search(self, query: str, limit: int = 20) -> list[Hit]:
         """The best chunks for ``query``, best first; ``QueryUnsearchable`` when it has no searchable word."""
         total = self.total_chunks()
-        return list(self._read(lambda c: search(c, query, limit, total)))
+        if len(self._counts) > 10_000:
+            self._counts = {}
+        return list(self._read(lambda c: search(c, query, limit, total, self._counts)))
 
     def files(self) -> list[str]:
         """Every indexed path (workspace-relative, POSIX), sorted: for @-mention completion."""

@@ -29,10 +29,8 @@ _CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\
 _CJK = re.compile(f"[{_CJK_CLASS}]")
 _CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
 _GLUED_LATIN = re.compile(f"(?<=[{_CJK_CLASS}])[A-Za-z0-9]+|[A-Za-z0-9]+(?=[{_CJK_CLASS}])")
-#: Identifiers with a case change inside: parseConfigFile, HTTPServer, getX.
-_CAMEL = re.compile(r"[A-Za-z0-9_]*(?:[a-z0-9][A-Z]|[A-Z][A-Z][a-z])[A-Za-z0-9_]*")
-#: Identifiers joined by _ or -: parse_config_file, parse-config-file.
-_JOINED = re.compile(r"[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)+")
+#: ASCII identifiers (one linear scan; each distinct one is then looked at once).
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 #: A word of a query: letters and digits of any script (underscore included, split later).
 _WORD = re.compile(r"\w+")
@@ -68,12 +66,15 @@ def cjk_bigrams(run: str) -> list[str]:
 def extra_terms(text: str) -> str:
     """The terms stored beside ``text`` so identifiers and CJK words are found (space-separated)."""
     seen: dict[str, None] = {}
-    for ident in set(_CAMEL.findall(text)):
-        parts = split_identifier(ident)
-        seen.update(dict.fromkeys(parts))
-        seen["".join(parts)] = None
-    for ident in set(_JOINED.findall(text)):
-        seen[re.sub(r"[_-]", "", ident).lower()] = None
+    for ident in sorted(set(_IDENT.findall(text))):
+        if ident.islower() or ident.isupper() or (ident[1:].islower() and "_" not in ident):
+            if "_" in ident.strip("_"):  # parse_config_file -> parseconfigfile
+                seen[ident.replace("_", "").lower()] = None
+            continue
+        parts = split_identifier(ident)  # parseConfigFile, HTTPServer, load_userProfile
+        if len(parts) > 1:
+            seen.update(dict.fromkeys(parts))
+            seen["".join(parts)] = None
     if has_cjk(text):
         out = [" ".join(seen)]
         for run in _CJK_RUN.findall(text):

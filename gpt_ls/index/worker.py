@@ -162,7 +162,7 @@ def main() -> int:
         with WorkspaceIndex.open(Path(spec["root"]), settings) as index:
             if spec.get("rebuild"):
                 index.clear()
-            report = index.update(progress=progress, cancel=cancel)
+            report = index.update(progress=progress, cancel=cancel, jobs=os.cpu_count() or 1)
         _emit({"report": json.loads(report.to_json())})
         return 0
     except GptLsError as exc:
