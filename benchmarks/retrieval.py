@@ -180,6 +180,7 @@ def open_index(root: Path, data: Path, settings: Settings) -> Any:
 
     env = {**os.environ, "GPT_LS_DATA_DIR": str(data)}
     index = WorkspaceIndex.open(root, settings, env)
+    index.clear()  # chunks and terms as this gpt-ls makes them; vectors are kept (by content hash)
     started = time.monotonic()
     rep = index.update()
     summary = rep.summary() if callable(getattr(rep, "summary", None)) else rep
