@@ -148,9 +148,9 @@ def generate(root: Path, files: int, target_bytes: int, seed: int = 14) -> int:
     rng = writer.rng
     root.mkdir(parents=True, exist_ok=True)
     (root / ".gitignore").write_text("build/\nnode_modules/\n*.log\n")
-    for folder, name in (("build", "out.js"), ("node_modules/dep", "index.js"), ("", ".env"), ("keys", "server.pem")):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        (root / folder / name).write_text("ignored or secret\n")
+    for where, name in (("build", "out.js"), ("node_modules/dep", "index.js"), ("", ".env"), ("keys", "server.pem")):
+        (root / where).mkdir(parents=True, exist_ok=True)
+        (root / where / name).write_text("ignored or secret\n")
     (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(1000))
     total = 0
     per_file = target_bytes / files

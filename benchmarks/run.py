@@ -19,12 +19,22 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from benchmarks import budget, concurrency, first_seconds, first_text, footprint, history, startup, streaming
+from benchmarks import (
+    budget,
+    concurrency,
+    first_seconds,
+    first_text,
+    footprint,
+    history,
+    indexing,
+    startup,
+    streaming,
+)
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
 PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
-         "retrieval", "semantic-search"]
+         "index", "retrieval", "semantic-search"]
 SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds"}
 
 
@@ -83,6 +93,8 @@ def main() -> None:
         semantic_search.figures(res, 10_000 if args.quick else 100_000)
     if SERVER_PARTS & set(args.parts):
         asyncio.run(server_benchmarks(res, args))
+    if "index" in args.parts:
+        asyncio.run(indexing.figures(res, args.quick))
     took = time.monotonic() - started
     info["load_average_end"] = os.getloadavg()[0]
     print_table(info, res, took)

@@ -191,3 +191,20 @@ def test_definition_names() -> None:
     assert definition_names(TYPESCRIPT, "a.ts") == "parseConfigFile Loader x"
     assert definition_names(GO, "a.go") == "Add Point String"
     assert definition_names(MARKDOWN, "a.md") == "Title Install Usage"
+
+
+def test_a_long_class_header_never_joins_the_tail_before_it() -> None:
+    method = "    def {}(self):\n" + "        x = 1\n" * 40 + "\n"
+    text = ("class Parameter:\n" + "".join(method.format(f"m{i}") for i in range(4)) + "    def tail(self):\n"
+            "        return 1\n\n\nclass Option(Parameter):\n    \"\"\"An option.\"\"\"\n\n"
+            + "".join(method.format(f"o{i}") for i in range(4)))
+    found = chunk_text("core.py", text)
+    option = next(c for c in found if "class Option" in c.text)
+    assert option.text.startswith("class Option(Parameter):")
+    assert "def o0(self):" in option.text  # the header goes with what follows it
+    assert definition_names(option.text, "core.py") == "Option o0"
+
+
+def test_names_come_from_definitions_not_prose() -> None:
+    text = '"""The class was built; a type is a name."""\nexport default class Widget {}\npub fn run() {}\n'
+    assert definition_names(text, "a.ts") == "Widget run"

@@ -218,3 +218,19 @@ def test_settings_limit_the_index(root: Path) -> None:
     with WorkspaceIndex.open(root, settings) as idx:
         idx.update()
         assert idx.files() == ["src/x.py"]
+
+
+@pytest.mark.slow
+def test_a_workspace_of_100000_files_stops_at_the_limit(tmp_path: Path) -> None:
+    root = tmp_path / "huge"
+    for i in range(100):
+        folder = root / f"d{i:03}"
+        folder.mkdir(parents=True)
+        for j in range(1000):
+            (folder / f"f{j:04}.txt").write_text(f"file {i} {j} word{i}x{j}\n")
+    with WorkspaceIndex.open(root, Settings()) as idx:
+        report = idx.update(jobs=2)
+        assert (report.indexed, report.skipped) == (50_000, {"over_limit": 50_000})
+        assert "50,000 over the indexMaxFiles limit" in report.summary()
+        assert idx.search("word49x999")[0].chunk.path == "d049/f0999.txt"
+        assert idx.update().unchanged == 50_000

@@ -55,9 +55,10 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 _STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/")
 _DEFINITION = re.compile(
-    r"\b(?:def|class|function\*?|func|fn|struct|enum|trait|interface|impl|type|module|namespace|record)"
-    r"\s+(?:\([^)]*\)\s*)?([A-Za-z_$][\w$]*)"
-)
+    r"^[ \t]*(?:(?:export|default|public|private|protected|internal|static|final|abstract|sealed|open|pub"
+    r"(?:\([\w ]*\))?|async|unsafe|extern|override|data|inline)\s+)*"
+    r"(?:def|class|function\*?|func|fn|struct|enum|trait|interface|impl|type|module|namespace|record|object)"
+    r"\s+(?:\([^)]*\)\s*)?([A-Za-z_$][\w$]*)", re.M)
 _TOP_BINDING = re.compile(
     r"^(?:export\s+)?(?:pub\s+)?(?:const|let|var|static|val)\s+(?:mut\s+)?([A-Za-z_$][\w$]*)", re.M)
 _MD_TITLE = re.compile(r"^ {0,3}#{1,6}\s+(.+?)\s*#*\s*$")
@@ -249,7 +250,15 @@ class _Chunker:
         return paragraph_segments(self.lines, 0, n)
 
     def chunks(self) -> list[Chunk]:
-        spans = self.pack([p for s in self.top() for p in self.pieces(s, 0)])
+        spans: list[Span] = []
+        whole = False  # was the last span a whole segment (which may take a small neighbour)?
+        for segment in self.top():
+            cut = self.pieces(segment, 0)
+            if len(cut) == 1 and whole:
+                spans[-1:] = self.pack([spans[-1], cut[0]])
+            else:  # a definition cut in pieces never joins its neighbours: its header starts a chunk
+                spans.extend(cut)
+            whole = len(cut) == 1
         out = []
         for lo, hi in spans:
             while lo < hi and not self.lines[lo].strip():

@@ -9,7 +9,8 @@
 * a data folder that cannot be written opens what exists read-only (``readonly``), or says why not.
 
 The text lives once, in ``chunks``; ``fts`` is an FTS5 external-content table over it with
-BM25 column weights: the path and the names a chunk defines count more than its body.
+BM25 column weights: the path and the names a chunk defines count more than its body. Words
+are stemmed (Porter: prompts/prompt, colored/color find each other; CJK bigrams are left be).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from gpt_ls.config_files import data_dir
 from gpt_ls.errors import WorkspaceIndexError
 from gpt_ls.history.store import workspace_key
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 #: BM25 weights of the FTS columns: path_terms, names, text, extra.
 WEIGHTS = (4.0, 8.0, 1.0, 1.0)
@@ -44,7 +45,7 @@ CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     path_terms, names, text, extra, content='chunks', content_rowid='id',
-    tokenize='unicode61 remove_diacritics 2');
+    tokenize='porter unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(fts, 'row');
 INSERT INTO fts(fts, rank) VALUES('rank', 'bm25({", ".join(map(str, WEIGHTS))})');
 PRAGMA user_version = {SCHEMA_VERSION};

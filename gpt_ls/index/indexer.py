@@ -159,10 +159,19 @@ class Indexer:
         self._touched: list[tuple[int, int, int]] = []
         self.jobs = 1  # (size, mtime_ns, id): same content, new stat
 
-    def known(self) -> dict[str, tuple[int, int, int, str]]:
-        """path -> (id, size, mtime_ns, hash) of every indexed file."""
-        rows = self._read(lambda c: c.execute("SELECT path, id, size, mtime_ns, hash FROM files").fetchall())
-        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}  # type: ignore[attr-defined]
+    def known(self, paths: list[str] | None = None) -> dict[str, tuple[int, int, int, str]]:
+        """path -> (id, size, mtime_ns, hash) of every indexed file (or of those of ``paths``)."""
+        def rows(conn: sqlite3.Connection) -> list[tuple[str, int, int, int, str]]:
+            query = "SELECT path, id, size, mtime_ns, hash FROM files"
+            if paths is None:
+                return conn.execute(query).fetchall()
+            return [row for p in paths for row in conn.execute(query + " WHERE path = ?", (p,)).fetchall()]
+        found = self._read(rows)
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in found}  # type: ignore[attr-defined]
+
+    def count(self) -> int:
+        found = self._read(lambda c: c.execute("SELECT count(*) FROM files").fetchone()[0])
+        return found if isinstance(found, int) else 0
 
     def update_all(self, include: Iterable[str], exclude: Iterable[str], progress: Progress | None,
                    cancel: threading.Event | None) -> IndexReport:
@@ -199,15 +208,19 @@ class Indexer:
         """Re-check a few files (saved, created, deleted): each by the same rules as a full walk."""
         started = time.monotonic()
         report = IndexReport()
-        known = self.known()
+        wanted = list(dict.fromkeys(paths))
+        known = self.known(wanted)
+        indexed = None
         todo: list[Candidate | str] = []
-        for rel in dict.fromkeys(paths):
+        for rel in wanted:
             reason = self.rules.check_path(rel)
             cand = None
             if reason is None and rel not in self.overlays:
                 cand, reason = stat_file(self.root, rel)
-            if reason is None and rel not in known and len(known) >= self.max_files:
-                reason = "over_limit"
+            if reason is None and rel not in known:
+                indexed = self.count() if indexed is None else indexed
+                if indexed >= self.max_files:
+                    reason = "over_limit"
             if reason is None:
                 todo.append(cand or rel)
                 continue

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from gpt_ls.index.chunks import Chunk
 from gpt_ls.index.terms import match_expression, query_terms, quote
 
-POSTINGS_BUDGET = 20_000
+POSTINGS_BUDGET = 6_000
 #: Matches scored (in index order) when the query is too common to rank them all.
 WINDOW = 300
 #: How many of the terms of a too-common query are looked for in the window.
