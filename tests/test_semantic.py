@@ -264,3 +264,17 @@ async def test_a_read_only_index_database_leaves_bm25_with_one_sentence(api: Fak
     ranked = await ranker.search("function_6", 1, semantic(api))
     assert not ranked.semantic and ranked.hits[0].chunk.path == "src/m6.py" and ranked.notice is None
     assert api.embedding_requests() == []
+
+
+async def test_vectors_of_an_index_moved_aside_are_reused(api: FakeOpenAI, tmp_path: Path) -> None:
+    old = FakeIndex(tmp_path / "idx #1?.sqlite", list(CHUNKS))
+    ranker = SemanticRanker(old, ClientCache())
+    assert (await ranker.refresh(semantic(api))).embedded == len(CHUNKS)
+    ranker.close()
+    old.path.rename(tmp_path / "idx #1?.sqlite.old")  # what the index does with one it cannot use
+    new = FakeIndex(tmp_path / "idx #1?.sqlite", [*CHUNKS[1:], chunk("src/z.py", "Z = 26\n")])
+    ranker = SemanticRanker(new, ClientCache())
+    report = await ranker.refresh(semantic(api))
+    assert (report.embedded, report.cached, report.pruned) == (1, len(CHUNKS) - 1, 1)
+    assert api.embedded_texts()[len(CHUNKS):] == ["Z = 26\n"]
+    ranker.close()

@@ -23,6 +23,7 @@ import threading
 from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 #: Below this many vectors, every one is scored exactly (no sketch shortlist).
 EXACT_BELOW = 2_000
@@ -98,13 +99,37 @@ class VectorStore:
     """The ``embeddings`` table of one index database; safe to use from one thread at a time."""
 
     def __init__(self, db_path: Path) -> None:
-        self._conn = sqlite3.connect(str(db_path), timeout=10.0, check_same_thread=False)
+        # uri=True for the read-only ATTACH below; a plain path (no "file:") is still a path.
+        self._conn = sqlite3.connect(str(db_path), timeout=10.0, check_same_thread=False, uri=True)
         self._conn.execute("PRAGMA busy_timeout=10000")
         self._conn.execute(SCHEMA)
         self._conn.commit()
+        self._adopt(db_path.with_name(db_path.name + ".old"))
         self._lock = threading.Lock()
         self._version = 0  # bumped by every write through this object
         self._cache: tuple[tuple[str, int, int], list[str], list[int]] | None = None
+
+    def _adopt(self, old: Path) -> None:
+        """Take over the vectors of the index this one replaced (moved aside as ``….old``).
+
+        An index rebuilt after a gpt-ls upgrade, or because it was damaged, keeps its chunks'
+        hashes for unchanged text: their vectors are reused instead of sending the workspace to
+        the API again. Vectors no chunk needs any more are dropped by the next refresh.
+        """
+        if not old.is_file() or self._conn.execute("SELECT 1 FROM embeddings LIMIT 1").fetchone():
+            return
+        try:
+            self._conn.execute("ATTACH DATABASE ? AS old", (f"file:{quote(str(old))}?mode=ro",))
+        except sqlite3.Error:
+            return
+        try:
+            with self._conn:
+                self._conn.execute("INSERT OR IGNORE INTO embeddings SELECT model, hash, dim, vec, sketch "
+                                   "FROM old.embeddings")
+        except sqlite3.Error:  # damaged, or never had vectors
+            pass
+        finally:
+            self._conn.execute("DETACH DATABASE old")
 
     def close(self) -> None:
         self._conn.close()
