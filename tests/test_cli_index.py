@@ -75,3 +75,21 @@ def test_the_worker_builds_in_a_child_process_and_reapplies_overlays(root: Path)
         cancel = threading.Event()
         cancel.set()
         assert asyncio.run(build(root, Settings(), rebuild=True, cancel=cancel)).cancelled
+
+
+def test_progress_on_a_terminal_is_one_line_rewritten(root: Path) -> None:
+    import io
+
+    from gpt_ls.cli.index import TerminalProgress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Tty()
+    progress = TerminalProgress(err)
+    progress(0, 3, "")
+    progress(1, 3, "src/a.py")  # within 0.1 s of the last: not shown
+    progress(3, 3, "src/c.py")  # the last is always shown
+    progress.end()
+    assert err.getvalue() == ("\rindexing 0/3 " + "\rindexing 3/3 src/c.py" + "\r" + " " * 21 + "\r")

@@ -109,7 +109,7 @@ def test_an_unknown_command_lists_every_command(capsys):
     assert exited.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         "gpt-ls: error: argument COMMAND: invalid choice: 'no-such-command' "
-        "(choose from 'serve', 'ask', 'chat', 'check', 'history', 'tokens', 'trust', 'untrust')")
+        "(choose from 'serve', 'ask', 'chat', 'check', 'history', 'tokens', 'trust', 'untrust', 'index', 'search')")
 
 
 def test_serving_options_alone_skip_the_terminal_commands():

@@ -208,3 +208,12 @@ def test_a_long_class_header_never_joins_the_tail_before_it() -> None:
 def test_names_come_from_definitions_not_prose() -> None:
     text = '"""The class was built; a type is a name."""\nexport default class Widget {}\npub fn run() {}\n'
     assert definition_names(text, "a.ts") == "Widget run"
+
+
+def test_a_class_header_takes_the_start_of_its_long_docstring_along() -> None:
+    params = "".join(f"    :param p{i}: the parameter number {i}, described at some length here.\n" for i in range(60))
+    text = 'class Option(Parameter):\n    """Options are optional values.\n\n' + params + '    """\n\n' + \
+        "    def __init__(self):\n" + "        x = 1\n" * 10
+    found = chunk_text("core.py", text)
+    assert found[0].start_line == 1 and found[0].end_line > 10  # not the header and two lines alone
+    assert ":param p0:" in found[0].text and len(found[0].text) > MAX_CHARS // 2

@@ -57,7 +57,7 @@ def test_update_of_named_files(root: Path, index: WorkspaceIndex) -> None:
     (root / ".env").write_text("KEY=1\n")
     report = index.update([str(root / "a.py"), "b.md", ".env", "missing.py", "/etc/passwd"])
     assert counts(report) == (1, 0, 1)
-    assert report.skipped == {"secret": 1, "ignored": 1}
+    assert report.skipped == {"secret": 1, "outside": 1}
     assert index.search("omega")[0].chunk.path == "a.py"
     assert index.search("alpha") == []
 
@@ -75,7 +75,12 @@ def test_overlay_takes_precedence_over_the_file(root: Path, index: WorkspaceInde
     assert index.search("alpha")[0].chunk.path == "a.py"
     assert index.search("unsaved_function") == []
     index.set_overlay(".env", "KEY=1\n")  # a secret stays out, open or not
+    outside = root.parent / "outside.py"
+    outside.write_text("def far_away():\n    pass\n")
+    os.symlink(outside, root / "link.py")
+    index.set_overlay("link.py", "def far_away():\n    pass\n")  # its text is not the workspace's
     assert index.files() == ["a.py", "b.md", "c.txt", "new.py"]
+    assert index.update().skipped == {"outside": 1}
 
 
 def test_binary_invalid_utf8_unreadable_and_large_files_are_counted(root: Path, index: WorkspaceIndex,
@@ -234,3 +239,29 @@ def test_a_workspace_of_100000_files_stops_at_the_limit(tmp_path: Path) -> None:
         assert "50,000 over the indexMaxFiles limit" in report.summary()
         assert idx.search("word49x999")[0].chunk.path == "d049/f0999.txt"
         assert idx.update().unchanged == 50_000
+
+
+def test_damage_found_while_in_use_moves_the_index_aside(root: Path, index: WorkspaceIndex,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    index.update()
+    real = index._conn
+
+    class Damaged:
+        """The connection as SQLite reports a page it finds malformed in the middle of a search."""
+
+        def execute(self, sql: str, *args: object) -> object:
+            if "MATCH" in sql:
+                raise sqlite3.DatabaseError("database disk image is malformed")
+            return real.execute(sql, *args)  # type: ignore[union-attr]
+
+        def close(self) -> None:
+            real.close()  # type: ignore[union-attr]
+
+        in_transaction = False
+
+    index._conn = Damaged()  # type: ignore[assignment]
+    with pytest.raises(WorkspaceIndexError, match=r"was damaged.*moved to .*old.*rebuilt by the next update"):
+        index.search("alpha")
+    assert Path(f"{index.path}.old").exists()
+    assert index.search("alpha") == [] and not index.built
+    assert index.update().indexed == 3 and index.search("alpha")

@@ -99,6 +99,6 @@ def test_check_path_applies_the_folders_rules(tmp_path: Path) -> None:
     rules = Rules(tmp_path)
     assert rules.check_path("node_modules/x/index.js") == "ignored"
     assert rules.check_path(".git/config") == "ignored"
-    assert rules.check_path("../elsewhere.py") == "ignored"
+    assert rules.check_path("../elsewhere.py") == "outside"
     assert rules.check_path("src/.env") == "secret"
     assert rules.check_path("src/a.py") is None

@@ -211,10 +211,23 @@ class _Chunker:
         """Spans that each fit, cutting deeper, then at paragraphs, then by lines."""
         if self.fits(span):
             return [span]
-        for cut in (self.deeper(span, level), paragraph_segments(self.lines, *span)):
-            if len(cut) > 1:
-                return self.pack([p for s in cut for p in self.pieces(s, level + 1)])
-        return self.by_lines(span)
+        cut = self.deeper(span, level)
+        if len(cut) > 1:
+            return self.pack([p for s in cut for p in self.pieces(s, level + 1)])
+        return self.fill(paragraph_segments(self.lines, *span))
+
+    def fill(self, spans: list[Span]) -> list[Span]:
+        """Prose (a long docstring, a section): as much as fits in each chunk, ending at a paragraph when
+        one fits, else at a line; a definition's header takes the start of its text with it."""
+        out: list[Span] = []
+        for span in spans:
+            if out and self.fits((out[-1][0], span[1])):
+                out[-1] = (out[-1][0], span[1])
+            elif out and self.size(out[-1]) < SMALL_CHARS:  # a header alone says little: it takes lines along
+                out.extend(self.by_lines((out.pop()[0], span[1])))
+            else:
+                out.extend([span] if self.fits(span) else self.by_lines(span))
+        return out
 
     def by_lines(self, span: Span) -> list[Span]:
         out, start, size = [], span[0], 0

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from gpt_ls.index.chunks import chunk_text, definition_names
 from gpt_ls.index.report import IndexReport
 from gpt_ls.index.terms import extra_terms, path_terms
-from gpt_ls.index.walk import MAX_FILE_BYTES, Candidate, Rules, stat_file, walk
+from gpt_ls.index.walk import MAX_FILE_BYTES, Candidate, Rules, confined, stat_file, walk
 
 Progress = Callable[[int, int, str], None]
 #: What a batch may hold before it is written.
@@ -169,6 +169,13 @@ class Indexer:
         found = self._read(rows)
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in found}  # type: ignore[attr-defined]
 
+    def overlay_refused(self, rel: str) -> str | None:
+        """Why an unsaved document is not indexed: the rules, or a path that leads outside (a symlink)."""
+        reason = self.rules.check_path(rel)
+        if reason is None and confined(self.root, rel) is None:
+            reason = "outside"
+        return reason
+
     def count(self) -> int:
         found = self._read(lambda c: c.execute("SELECT count(*) FROM files").fetchone()[0])
         return found if isinstance(found, int) else 0
@@ -191,7 +198,7 @@ class Indexer:
                 report.unchanged += 1
             else:
                 todo.append(cand)
-        todo += [rel for rel in self.overlays if rel not in seen and not self.rules.check_path(rel)]
+        todo += [rel for rel in self.overlays if rel not in seen and not self.overlay_refused(rel)]
         gone = [rel for rel in known if rel not in seen and rel not in self.overlays]
         if gone:
             def drop(conn: sqlite3.Connection) -> None:
@@ -217,6 +224,8 @@ class Indexer:
             cand = None
             if reason is None and rel not in self.overlays:
                 cand, reason = stat_file(self.root, rel)
+            elif reason is None:
+                reason = self.overlay_refused(rel)
             if reason is None and rel not in known:
                 indexed = self.count() if indexed is None else indexed
                 if indexed >= self.max_files:

@@ -131,7 +131,9 @@ class Rules:
     def check_path(self, rel: str) -> str | None:
         """Why one file (e.g. a saved document) is not indexed, checking its folders too; None when it is."""
         parts = rel.split("/")
-        if any(part in VCS_DIRS for part in parts[:-1]) or any(p in ("", ".", "..") for p in parts):
+        if ".." in parts:
+            return "outside"
+        if any(part in VCS_DIRS for part in parts[:-1]) or any(p in ("", ".") for p in parts):
             return "ignored"
         for depth in range(1, len(parts)):
             if self.ignored("/".join(parts[:depth]), True):
