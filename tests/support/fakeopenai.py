@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.support import fakeembed
+
 
 @dataclass
 class Reply:
@@ -198,6 +200,10 @@ class FakeOpenAI:
     def __init__(self, port: int = 0, api_key: str | None = None) -> None:
         self.requests: list[Recorded] = []
         self.queue: deque[Behaviour] = deque()
+        #: Behaviours for ``/v1/embeddings`` (an Error, a Stall, Raw bytes; a Reply answers normally);
+        #: the vectors come from ``embedder``.
+        self.embedding_queue: deque[Behaviour] = deque()
+        self.embedder: fakeembed.Embedder = fakeembed.hashed
         self.api_key = api_key
         self.connections = 0
         self._lock = threading.Lock()
@@ -226,6 +232,22 @@ class FakeOpenAI:
     def resume(self) -> None:
         """Let a held reply (``Reply(hold_after=…)``) send the rest (or the next one pass its hold)."""
         self._resume.set()
+
+    def script_embeddings(self, *behaviours: Behaviour) -> None:
+        """Queue behaviours for the next embeddings requests (vectors otherwise)."""
+        with self._lock:
+            self.embedding_queue.extend(behaviours)
+
+    def embedding_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if urlsplit(r.path).path.endswith("/embeddings")]
+
+    def embedded_texts(self) -> list[str]:
+        """Every input of every embeddings request, in order."""
+        out: list[str] = []
+        for r in self.embedding_requests():
+            inputs = r.body.get("input") if isinstance(r.body, dict) else None
+            out.extend([inputs] if isinstance(inputs, str) else list(inputs or []))
+        return out
 
     def chat_requests(self) -> list[Recorded]:
         return [r for r in self.requests if urlsplit(r.path).path.endswith("/chat/completions")]
@@ -337,6 +359,17 @@ class FakeOpenAI:
                             "message": "Incorrect API key provided.",
                             "type": "invalid_request_error", "code": "invalid_api_key"}})
                         return
+                if urlsplit(self.path).path.rstrip("/").endswith("/embeddings"):
+                    with fake._lock:
+                        queued = fake.embedding_queue.popleft() if fake.embedding_queue else None
+                    try:
+                        if queued is None or isinstance(queued, Reply):  # a Reply: answer normally
+                            self._send_json(200, fakeembed.response(body, fake.embedder))
+                        else:
+                            self._serve(queued, {})
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
                 if not urlsplit(self.path).path.rstrip("/").endswith("/completions"):
                     self._send_json(404, {"error": {"message": "unknown path", "type": "invalid_request_error"}})
                     return
