@@ -18,6 +18,7 @@ from lsprotocol import types
 
 from gpt_ls.actions.editor import ClientFeatures, DocumentSnapshot, MessageKind
 from gpt_ls.completions.service import CompletionService, Cursor
+from gpt_ls.prompts import is_chat_document
 from gpt_ls.settings import Settings
 from gpt_ls.text import Encoding, offset_at, position_at
 
@@ -115,7 +116,7 @@ class CompletionEdge:
     async def _suggest(self, uri: str, position: types.Position, invoked: bool) -> tuple[str, int, str] | None:
         """(text of the document, cursor offset, suggestion) or None."""
         doc = self._document(uri)
-        if doc is None:
+        if doc is None or is_chat_document(uri):  # a chat document's completions are its @-mentions
             return None
         offset = exact_offset(doc.text, position.line, position.character, self.host.encoding)
         if offset is None:
