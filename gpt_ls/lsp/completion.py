@@ -167,3 +167,9 @@ class CompletionEdge:
         """A document closed."""
         if self._service is not None:
             self._service.scheduler.forget(uri)
+
+    async def close(self) -> None:
+        """At shutdown: requests in flight end before their HTTP client closes (no error to report)."""
+        if self._service is not None:
+            self._service.closing = True
+            await self._service.scheduler.close()
