@@ -162,10 +162,32 @@ def score(res: Results, label: str, cases: list[Case]) -> None:
               f"want {case.middle[:80]!r}", flush=True)
 
 
+def context_fill(res: Results, budget: int = 1500) -> None:
+    """How much of ``completionContextTokens`` the byte bound really fills (exact counts, o200k_base)."""
+    from gpt_ls import tokens
+    from gpt_ls.completions.prompt import window
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    rng = random.Random(15)
+    fills = []
+    for name in MODULES:
+        text = (stdlib / name).read_text(encoding="utf-8")
+        for _ in range(5):
+            offset = rng.randrange(len(text) // 4, len(text))
+            win = window(text, offset, budget)
+            fills.append(tokens.count_text(win.before + win.after, "o200k_base") / budget)
+    fills.sort()
+    res.add("completion cleaning", f"context sent under the byte bound (median of {len(fills)} cursors)",
+            100 * fills[len(fills) // 2], "% of completionContextTokens",
+            note=f"exact o200k_base counts; lowest {100 * fills[0]:.0f} %, highest {100 * fills[-1]:.0f} % "
+                 "(never over 100 %: a token is at least a byte)")
+
+
 def figures(res: Results) -> None:
     print("14. completion post-processing on cases from the standard library", flush=True)
     score(res, "development set", all_cases(MODULES, 15))
     score(res, "held-out set", all_cases(HELD_OUT, 16))
+    context_fill(res)
 
 
 if __name__ == "__main__":

@@ -140,8 +140,8 @@ class CompletionEdge:
 
     async def complete(self, params: types.CompletionParams) -> types.CompletionList | None:
         """The fallback: one item whose edit inserts the suggestion; incomplete, so typing asks again."""
-        if self.inline_active:
-            return None
+        if self.inline_active or not self.host.settings.completions:
+            return None  # nothing to add (and an empty incomplete list would be asked again at every key)
         invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
         found = await self._suggest(params.text_document.uri, params.position, invoked)
         if found is None:

@@ -59,6 +59,7 @@ async def test_inline_is_advertised_only_when_enabled_and_then_no_fallback(start
     assert await on.complete(uri, at(1, 0)) is None  # VS Code gets ghost text, not a second suggestion
     off.open(uri, "x = 1\n", "python")
     assert await off.inline(uri, at(1, 0)) == []  # off: no request at all
+    assert await off.complete(uri, at(1, 0)) is None
     assert api.chat_requests() == []
 
 
