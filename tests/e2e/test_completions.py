@@ -149,3 +149,15 @@ async def test_typing_through_a_suggestion_asks_once(start: StartEditor, api: Fa
         [item] = result.items
         assert item.text_edit is not None and item.text_edit.new_text == "price * count"  # the word + the rest
     assert len(api.chat_requests()) == 1
+
+
+async def test_the_fallback_range_counts_utf16_units_before_a_chinese_word(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(initialization_options=ON))  # VS Code 1.65: no inline completion
+    uri = "file:///w/cjk.py"
+    editor.open(uri, "s = '🙂' + 名字\n", "python")
+    api.script(Reply(text="名字 + '你好'"))  # the word echoed, then the rest
+    result = await editor.complete(uri, at(0, 13))
+    assert isinstance(result, types.CompletionList)
+    [item] = result.items
+    assert item.text_edit == types.TextEdit(range=types.Range(at(0, 11), at(0, 13)), new_text="名字 + '你好'")
+    assert item.label == "名字 + '你好'"
