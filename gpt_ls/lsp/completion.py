@@ -143,6 +143,10 @@ class CompletionEdge:
 
     async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
         """Ghost text at the cursor."""
+        if params.context.selected_completion_info is not None:
+            # The editor's own completion menu is open: ghost text would have to extend its
+            # selected item, so a request now is spent for nothing.
+            return types.InlineCompletionList(items=[])
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         found = await self._suggest(params.text_document.uri, params.position, invoked)
         if found is None:
