@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -126,14 +127,27 @@ class CompletionEdge:
             if wanted:
                 self.registered = False
 
-    async def _suggest(self, uri: str, position: types.Position, invoked: bool) -> tuple[str, int, str] | None:
-        """(text of the document, cursor offset, suggestion) or None."""
+    async def _suggest(self, uri: str, position: types.Position, invoked: bool,
+                       selected: types.SelectedCompletionInfo | None = None) -> tuple[str, int, str] | None:
+        """(text of the document, cursor offset, suggestion) or None.
+
+        With ``selected`` (the editor's completion menu is open on an item), the suggestion is
+        asked for the text with that item applied, and the offset is where that item ends.
+        """
         doc = self._document(uri)
         if doc is None or is_chat_document(uri):  # a chat document's completions are its @-mentions
             return None
-        offset = exact_offset(doc.text, position.line, position.character, self.host.encoding)
+        encoding = self.host.encoding
+        offset = exact_offset(doc.text, position.line, position.character, encoding)
         if offset is None:
             return None
+        if selected is not None:
+            start = exact_offset(doc.text, selected.range.start.line, selected.range.start.character, encoding)
+            end = exact_offset(doc.text, selected.range.end.line, selected.range.end.character, encoding)
+            if start is None or end is None or not start <= offset <= end or len(selected.text) > 10_000:
+                return None
+            doc = replace(doc, text=doc.text[:start] + selected.text + doc.text[end:])
+            offset = start + len(selected.text)
         settings = self.host.settings
         if not settings.completions:
             return None
@@ -142,18 +156,18 @@ class CompletionEdge:
         return (doc.text, offset, text) if text else None
 
     async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
-        """Ghost text at the cursor."""
-        if params.context.selected_completion_info is not None:
-            # The editor's own completion menu is open: ghost text would have to extend its
-            # selected item, so a request now is spent for nothing.
-            return types.InlineCompletionList(items=[])
+        """Ghost text at the cursor (extending the selected item when the editor's menu is open)."""
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-        found = await self._suggest(params.text_document.uri, params.position, invoked)
+        selected = params.context.selected_completion_info
+        found = await self._suggest(params.text_document.uri, params.position, invoked, selected)
         if found is None:
             return types.InlineCompletionList(items=[])
         _, _, text = found
-        here = types.Range(params.position, params.position)
-        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=here)])
+        if selected is not None:  # it must start with the selected item and replace its range
+            item = types.InlineCompletionItem(insert_text=selected.text + text, range=selected.range)
+        else:
+            item = types.InlineCompletionItem(insert_text=text, range=types.Range(params.position, params.position))
+        return types.InlineCompletionList(items=[item])
 
     async def complete(self, params: types.CompletionParams) -> types.CompletionList | None:
         """The fallback: one item whose edit inserts the suggestion; incomplete, so typing asks again."""

@@ -29,15 +29,23 @@ async def test_ghost_text_from_a_chat_model(start: StartEditor, api: FakeOpenAI)
     assert [(i.insert_text, i.range) for i in items] == [("urn a + b", types.Range(at(1, 7), at(1, 7)))]
     body = api.chat_requests()[-1].body
     assert body["model"] == "gpt-4.1-nano"
-    menu_open = types.InlineCompletionContext(
-        trigger_kind=types.InlineCompletionTriggerKind.Automatic,
-        selected_completion_info=types.SelectedCompletionInfo(range=types.Range(at(1, 4), at(1, 7)), text="return"))
-    result = await editor.client.text_document_inline_completion_async(types.InlineCompletionParams(
-        context=menu_open, text_document=types.TextDocumentIdentifier(uri=uri), position=at(1, 7)))
-    assert isinstance(result, types.InlineCompletionList) and list(result.items) == []
-    assert len(api.chat_requests()) == 1  # the editor's menu is open: nothing asked
     assert "def add(a, b):\n    ret<CURSOR>\n\nprint(add(1, 2))\n" in body["messages"][1]["content"]
     assert body["max_tokens"] == 64 and body["stop"] == ["\n\n\n"]
+
+    async def with_menu_on(text: str) -> list[tuple[str, types.Range | None]]:
+        info = types.SelectedCompletionInfo(range=types.Range(at(1, 4), at(1, 7)), text=text)
+        result = await editor.client.text_document_inline_completion_async(types.InlineCompletionParams(
+            context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Automatic, info),
+            text_document=types.TextDocumentIdentifier(uri=uri), position=at(1, 7)))
+        assert isinstance(result, types.InlineCompletionList)
+        return [(str(i.insert_text), i.range) for i in result.items]
+
+    # The editor's menu is open: the ghost text extends its item, asked (or reused) with the item applied.
+    assert await with_menu_on("return") == [("return a + b", types.Range(at(1, 4), at(1, 7)))]
+    assert len(api.chat_requests()) == 1  # "return" is a start of the suggestion: reused
+    api.script(Reply(text="(a + b)"))
+    assert await with_menu_on("retval") == [("retval(a + b)", types.Range(at(1, 4), at(1, 7)))]
+    assert "    retval<CURSOR>\n" in api.chat_requests()[-1].body["messages"][1]["content"]
 
 
 async def test_the_fallback_gives_neovim_one_ai_item_that_inserts_the_suggestion(
