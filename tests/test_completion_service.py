@@ -143,3 +143,22 @@ async def test_fim_mode_through_the_service_and_the_fakes_plain_json_answer(serv
     plain = await client.completions.create(model="m", prompt="a = ", suffix="\n", max_tokens=8)
     assert plain.choices[0].text == "x + 1"
     await client.close()
+
+
+async def test_an_encoding_already_loaded_trims_the_window_by_exact_counts(
+        service: CompletionService, api: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpt_ls import tokens
+
+    class OneTokenALine:  # stands in for o200k_base: one token per line
+        def encode_ordinary(self, text: str) -> list[int]:
+            return [0] * text.count("\n")
+
+    monkeypatch.setitem(tokens._loaded, "o200k_base", OneTokenALine())
+    text = "x\n" * 2000 + "here\n" + "y\n" * 1000  # 2 bytes a "token": the byte bound would send 150 bytes
+    cursor = text.index("here")
+    api.script(Reply(text="x"))
+    await service.suggest(Cursor(doc(text=text), cursor, True), settings(api, completion_context_tokens=200), ROOT)
+    user = api.chat_requests()[0].body["messages"][1]["content"]
+    before, after = user.split("\n\n", 1)[1].split("<CURSOR>")
+    assert before == "x\n" * 150  # 3/4 of 200 "tokens", counted
+    assert after == "here\n" + "y\n" * 49

@@ -87,7 +87,11 @@ class CompletionService:
         info = model_info(replace(settings, model=model))
         encoding = tokens._loaded.get(info.encoding)  # exact only if already loaded: never load one here
         count = (lambda text: len(encoding.encode_ordinary(text))) if encoding is not None else None
-        win = prompt.window(doc.text, cursor.offset, settings.completion_context_tokens, count)
+        if count is None:
+            win = prompt.window(doc.text, cursor.offset, settings.completion_context_tokens)
+        else:  # exact counts take milliseconds: off the event loop
+            win = await asyncio.to_thread(prompt.window, doc.text, cursor.offset,
+                                          settings.completion_context_tokens, count)
         ask = Ask(doc.uri, doc.text[: cursor.offset], doc.text[cursor.offset:], cursor.invoked,
                   settings.completion_debounce_ms / 1000, settings.completion_max_per_minute)
         related = [(relative_path(o, root), o.text) for o in others
@@ -117,7 +121,7 @@ class CompletionService:
 
             client = await self._clients().get(settings)
             if call.mode == "fim":
-                raw = await model.fim(client, call, win.before, win.after)
+                raw = await model.fim(client, call, **prompt.fim_request(win))
             else:
                 excerpts = prompt.related_excerpts(related, settings.completion_context_tokens)
                 messages = prompt.chat_messages(win, doc.file_name, doc.language_id, invoked, excerpts)
