@@ -160,3 +160,9 @@ def test_cut_block_and_overlap_helpers() -> None:
 )
 def test_clean_more(raw: str, before: str, after: str, invoked: bool, expected: str) -> None:
     assert clean(raw, before, after, invoked=invoked) == expected
+
+
+def test_markdown_keeps_its_fences() -> None:
+    raw = "```python\nprint(1)\n```"
+    assert clean(raw, "Example:\n", "\n", invoked=True, markdown=True) == raw
+    assert clean(raw, "Example:\n", "\n", invoked=True) == "print(1)"

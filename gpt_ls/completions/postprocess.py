@@ -168,10 +168,14 @@ def drop_duplicate_lines(text: str, line_before: str, after: str) -> str:
     return text
 
 
-def clean(raw: str, before: str, after: str, *, invoked: bool = False, chat: bool = True) -> str:
-    """The text to insert at the cursor, or "" when the reply has nothing worth showing."""
+def clean(raw: str, before: str, after: str, *, invoked: bool = False, chat: bool = True,
+          markdown: bool = False) -> str:
+    """The text to insert at the cursor, or "" when the reply has nothing worth showing.
+
+    In Markdown a fenced block may be what belongs at the cursor: fences are kept there.
+    """
     text = raw.replace("\r\n", "\n").replace("\r", "\n").replace(CURSOR, "")
-    text = strip_fences(text).rstrip()
+    text = (text if markdown else strip_fences(text)).rstrip()
     if not text.strip():
         return ""
     before_n, after_n = before.replace("\r\n", "\n"), after.replace("\r\n", "\n")

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: Low temperature: a suggestion should be the likely text, not a creative one.
 TEMPERATURE = 0.2
+#: Languages in which a fenced block is content, not a wrapper.
+MARKDOWN = frozenset({"markdown", "mdx", "quarto", "rmd"})
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class CompletionService:
                              request_options(info, TEMPERATURE, settings.completion_max_tokens))
             raw = await self._request(settings, call, win, doc, related, cursor.invoked)
             return postprocess.clean(raw, ask.before, ask.after, invoked=cursor.invoked,
-                                     chat=settings.completion_mode != "fim")
+                                     chat=settings.completion_mode != "fim", markdown=doc.language_id in MARKDOWN)
 
         text = await self.scheduler.suggest(ask, fetch)
         return text or None
