@@ -21,6 +21,8 @@ from pathlib import Path
 
 from benchmarks import (
     budget,
+    completion_cases,
+    completions,
     concurrency,
     first_seconds,
     first_text,
@@ -35,8 +37,8 @@ from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
 PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
-         "index", "workspace-ask", "retrieval", "semantic-search"]
-SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds"}
+         "index", "workspace-ask", "retrieval", "semantic-search", "completions", "completion-cleaning"]
+SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds", "completions"}
 
 
 async def server_benchmarks(res: Results, args: argparse.Namespace) -> None:
@@ -49,6 +51,7 @@ async def server_benchmarks(res: Results, args: argparse.Namespace) -> None:
             "streaming": lambda: streaming.figures(res, api, 400 if args.quick else 2000, 200.0),
             "concurrency": lambda: concurrency.figures(res, api, 20),
             "first-seconds": lambda: first_seconds.figures(res, api, 1 if args.quick else 3),
+            "completions": lambda: completions.figures(res, api, args.quick),
         }
         for name, section in sections.items():
             if name not in args.parts:
@@ -94,6 +97,8 @@ def main() -> None:
         from benchmarks import semantic_search
 
         semantic_search.figures(res, 10_000 if args.quick else 100_000)
+    if "completion-cleaning" in args.parts:
+        completion_cases.figures(res)
     if SERVER_PARTS & set(args.parts):
         asyncio.run(server_benchmarks(res, args))
     if "index" in args.parts:

@@ -81,12 +81,23 @@ def _head_bytes(text: str, limit: int) -> str:
 
 
 def _trim_exact(text: str, budget: int, count: Callable[[str], int], from_end: bool) -> str:
-    """Drop whole lines from the far side of ``text`` until it counts at most ``budget`` tokens."""
+    """The most whole lines of ``text`` nearest the cursor that count at most ``budget`` tokens.
+
+    A binary search on the number of lines kept: about log2(lines) counts.
+    """
     lines = text.splitlines(keepends=True)
-    while lines and count("".join(lines)) > budget:
-        drop = max(1, len(lines) // 8)  # a few counts, not one per line
-        lines = lines[drop:] if from_end else lines[:-drop]
-    return "".join(lines)
+
+    def kept(n: int) -> str:
+        return "".join(lines[len(lines) - n :] if from_end else lines[:n])
+
+    low, high = 0, len(lines)  # kept(low) fits; the answer is in [low, high]
+    while low < high:
+        mid = (low + high + 1) // 2
+        if count(kept(mid)) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return kept(low)
 
 
 def window(text: str, offset: int, budget: int, count: Callable[[str], int] | None = None) -> Window:

@@ -8,6 +8,7 @@ request succeeds again; any other error is logged and shown once per kind per se
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: Low temperature: a suggestion should be the likely text, not a creative one.
 TEMPERATURE = 0.2
+#: Languages in which a fenced block is content, not a wrapper.
+MARKDOWN = frozenset({"markdown", "mdx", "quarto", "rmd"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,13 @@ def relative_path(doc: DocumentSnapshot, root: Path | None) -> str:
     return doc.file_name
 
 
+def _load_sdk() -> None:
+    """Import the client and the error descriptions (in a thread) and warm the client up."""
+    importlib.import_module("gpt_ls.api.failures")
+    importlib.import_module("gpt_ls.completions.model")
+    importlib.import_module("gpt_ls.api.http").warm_up()
+
+
 class CompletionService:
     """Completions for one server: its scheduler, its messages, its clients."""
 
@@ -61,6 +71,9 @@ class CompletionService:
         self._told: set[str] = set()
         self._told_backoff = False
         self.last_error: GptLsError | None = None
+        #: Set at shutdown: a request failing as its client closes is not worth a message.
+        self.closing = False
+        self._sdk_ready = False
 
     def allowed(self, doc: DocumentSnapshot, settings: Settings, root: Path | None) -> bool:
         """Completions are on, and the file is not a secret or excluded (``indexExclude``)."""
@@ -76,7 +89,11 @@ class CompletionService:
         info = model_info(replace(settings, model=model))
         encoding = tokens._loaded.get(info.encoding)  # exact only if already loaded: never load one here
         count = (lambda text: len(encoding.encode_ordinary(text))) if encoding is not None else None
-        win = prompt.window(doc.text, cursor.offset, settings.completion_context_tokens, count)
+        if count is None:
+            win = prompt.window(doc.text, cursor.offset, settings.completion_context_tokens)
+        else:  # exact counts take milliseconds: off the event loop
+            win = await asyncio.to_thread(prompt.window, doc.text, cursor.offset,
+                                          settings.completion_context_tokens, count)
         ask = Ask(doc.uri, doc.text[: cursor.offset], doc.text[cursor.offset:], cursor.invoked,
                   settings.completion_debounce_ms / 1000, settings.completion_max_per_minute)
         related = [(relative_path(o, root), o.text) for o in others
@@ -90,7 +107,7 @@ class CompletionService:
                              request_options(info, TEMPERATURE, settings.completion_max_tokens))
             raw = await self._request(settings, call, win, doc, related, cursor.invoked)
             return postprocess.clean(raw, ask.before, ask.after, invoked=cursor.invoked,
-                                     chat=settings.completion_mode != "fim")
+                                     chat=settings.completion_mode != "fim", markdown=doc.language_id in MARKDOWN)
 
         text = await self.scheduler.suggest(ask, fetch)
         return text or None
@@ -99,11 +116,14 @@ class CompletionService:
                        related: list[tuple[str, str]], invoked: bool) -> str:
         """One model request; "" on any failure (reported as the class says)."""
         try:
+            if not self._sdk_ready:  # the SDK (about 1 s to import), or the server's warm-up of it, off the loop
+                await asyncio.to_thread(_load_sdk)
+                self._sdk_ready = True
             from gpt_ls.completions import model
 
             client = await self._clients().get(settings)
             if call.mode == "fim":
-                raw = await model.fim(client, call, win.before, win.after)
+                raw = await model.fim(client, call, **prompt.fim_request(win))
             else:
                 excerpts = prompt.related_excerpts(related, settings.completion_context_tokens)
                 messages = prompt.chat_messages(win, doc.file_name, doc.language_id, invoked, excerpts)
@@ -122,6 +142,9 @@ class CompletionService:
 
         err = exc if isinstance(exc, GptLsError) else describe_error(exc, settings)
         self.last_error = err
+        if self.closing:
+            log.info("completions: at shutdown: %s", err)
+            return
         if isinstance(err, RateLimited):
             wait = retry_after(exc)
             self.scheduler.back_off(wait)

@@ -9,8 +9,10 @@ inline provider gets no AI items in ``textDocument/completion`` (no double sugge
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +20,7 @@ from lsprotocol import types
 
 from gpt_ls.actions.editor import ClientFeatures, DocumentSnapshot, MessageKind
 from gpt_ls.completions.service import CompletionService, Cursor
+from gpt_ls.prompts import is_chat_document
 from gpt_ls.settings import Settings
 from gpt_ls.text import Encoding, offset_at, position_at
 
@@ -72,7 +75,10 @@ class CompletionEdge:
         self.host, self._documents, self._document = host, documents, document
         self.static = False
         self.registered = False
+        #: After ``initialized``: registrations may be sent.
+        self.ready = False
         self._service: CompletionService | None = None
+        self._sync: asyncio.Task[None] | None = None
 
     @property
     def service(self) -> CompletionService:
@@ -92,8 +98,17 @@ class CompletionEdge:
                 types.InlineCompletionOptions()
             self.static = True
 
+    def settings_changed(self) -> None:
+        """Any reload of the settings (the editor's, a workspace file, its trust): follow it."""
+        if self.ready and not self.static:
+            try:
+                self._sync = asyncio.get_running_loop().create_task(self.sync_registration())
+            except RuntimeError:  # no loop (a test building the server): nothing to tell a client
+                pass
+
     async def sync_registration(self) -> None:
         """Register or unregister the inline provider to follow the ``completions`` setting."""
+        self.ready = True
         if self.static or not self.host.features.inline_completion_registration:
             return
         wanted = self.host.settings.completions
@@ -112,14 +127,27 @@ class CompletionEdge:
             if wanted:
                 self.registered = False
 
-    async def _suggest(self, uri: str, position: types.Position, invoked: bool) -> tuple[str, int, str] | None:
-        """(text of the document, cursor offset, suggestion) or None."""
+    async def _suggest(self, uri: str, position: types.Position, invoked: bool,
+                       selected: types.SelectedCompletionInfo | None = None) -> tuple[str, int, str] | None:
+        """(text of the document, cursor offset, suggestion) or None.
+
+        With ``selected`` (the editor's completion menu is open on an item), the suggestion is
+        asked for the text with that item applied, and the offset is where that item ends.
+        """
         doc = self._document(uri)
-        if doc is None:
+        if doc is None or is_chat_document(uri):  # a chat document's completions are its @-mentions
             return None
-        offset = exact_offset(doc.text, position.line, position.character, self.host.encoding)
+        encoding = self.host.encoding
+        offset = exact_offset(doc.text, position.line, position.character, encoding)
         if offset is None:
             return None
+        if selected is not None:
+            start = exact_offset(doc.text, selected.range.start.line, selected.range.start.character, encoding)
+            end = exact_offset(doc.text, selected.range.end.line, selected.range.end.character, encoding)
+            if start is None or end is None or not start <= offset <= end or len(selected.text) > 10_000:
+                return None
+            doc = replace(doc, text=doc.text[:start] + selected.text + doc.text[end:])
+            offset = start + len(selected.text)
         settings = self.host.settings
         if not settings.completions:
             return None
@@ -128,19 +156,23 @@ class CompletionEdge:
         return (doc.text, offset, text) if text else None
 
     async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
-        """Ghost text at the cursor."""
+        """Ghost text at the cursor (extending the selected item when the editor's menu is open)."""
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-        found = await self._suggest(params.text_document.uri, params.position, invoked)
+        selected = params.context.selected_completion_info
+        found = await self._suggest(params.text_document.uri, params.position, invoked, selected)
         if found is None:
             return types.InlineCompletionList(items=[])
         _, _, text = found
-        here = types.Range(params.position, params.position)
-        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=here)])
+        if selected is not None:  # it must start with the selected item and replace its range
+            item = types.InlineCompletionItem(insert_text=selected.text + text, range=selected.range)
+        else:
+            item = types.InlineCompletionItem(insert_text=text, range=types.Range(params.position, params.position))
+        return types.InlineCompletionList(items=[item])
 
     async def complete(self, params: types.CompletionParams) -> types.CompletionList | None:
         """The fallback: one item whose edit inserts the suggestion; incomplete, so typing asks again."""
-        if self.inline_active:
-            return None
+        if self.inline_active or not self.host.settings.completions:
+            return None  # nothing to add (and an empty incomplete list would be asked again at every key)
         invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
         found = await self._suggest(params.text_document.uri, params.position, invoked)
         if found is None:
@@ -166,3 +198,9 @@ class CompletionEdge:
         """A document closed."""
         if self._service is not None:
             self._service.scheduler.forget(uri)
+
+    async def close(self) -> None:
+        """At shutdown: requests in flight end before their HTTP client closes (no error to report)."""
+        if self._service is not None:
+            self._service.closing = True
+            await self._service.scheduler.close()

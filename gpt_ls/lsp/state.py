@@ -134,6 +134,7 @@ class GptLanguageServer(LanguageServer):
         if untrusted is not None and f"{untrusted.message()} {untrusted.digest}" not in self._shown_problems:
             self._shown_problems.add(f"{untrusted.message()} {untrusted.digest}")
             self.tell_untrusted(untrusted)
+        self.completion.settings_changed()
 
     def tell_untrusted(self, untrusted: UntrustedFile) -> None:
         """The one message about an untrusted workspace file; with a "Trust" choice when the editor can ask."""
@@ -229,6 +230,7 @@ class GptLanguageServer(LanguageServer):
         await asyncio.shield(self._closing)
 
     async def _close_actions(self) -> None:
+        await self.completion.close()
         if self._runner is not None:
             await self._runner.shutdown()
         if self._exchange is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from lsprotocol import types
 
 from tests.e2e.conftest import StartEditor
@@ -28,6 +31,21 @@ async def test_ghost_text_from_a_chat_model(start: StartEditor, api: FakeOpenAI)
     assert body["model"] == "gpt-4.1-nano"
     assert "def add(a, b):\n    ret<CURSOR>\n\nprint(add(1, 2))\n" in body["messages"][1]["content"]
     assert body["max_tokens"] == 64 and body["stop"] == ["\n\n\n"]
+
+    async def with_menu_on(text: str) -> list[tuple[str, types.Range | None]]:
+        info = types.SelectedCompletionInfo(range=types.Range(at(1, 4), at(1, 7)), text=text)
+        result = await editor.client.text_document_inline_completion_async(types.InlineCompletionParams(
+            context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Automatic, info),
+            text_document=types.TextDocumentIdentifier(uri=uri), position=at(1, 7)))
+        assert isinstance(result, types.InlineCompletionList)
+        return [(str(i.insert_text), i.range) for i in result.items]
+
+    # The editor's menu is open: the ghost text extends its item, asked (or reused) with the item applied.
+    assert await with_menu_on("return") == [("return a + b", types.Range(at(1, 4), at(1, 7)))]
+    assert len(api.chat_requests()) == 1  # "return" is a start of the suggestion: reused
+    api.script(Reply(text="(a + b)"))
+    assert await with_menu_on("retval") == [("retval(a + b)", types.Range(at(1, 4), at(1, 7)))]
+    assert "    retval<CURSOR>\n" in api.chat_requests()[-1].body["messages"][1]["content"]
 
 
 async def test_the_fallback_gives_neovim_one_ai_item_that_inserts_the_suggestion(
@@ -56,6 +74,7 @@ async def test_inline_is_advertised_only_when_enabled_and_then_no_fallback(start
     assert await on.complete(uri, at(1, 0)) is None  # VS Code gets ghost text, not a second suggestion
     off.open(uri, "x = 1\n", "python")
     assert await off.inline(uri, at(1, 0)) == []  # off: no request at all
+    assert await off.complete(uri, at(1, 0)) is None
     assert api.chat_requests() == []
 
 
@@ -85,3 +104,75 @@ async def test_fim_mode_sends_prompt_and_suffix_to_v1_completions(start: StartEd
     assert (req.body["prompt"], req.body["suffix"], req.body["model"]) == (
         "def mul(a, b):\n    return ", "\n", "gpt-3.5-turbo-instruct")
     assert req.body["stream"] is True and api.chat_requests() == []
+
+
+async def test_bad_positions_and_unknown_documents_get_an_empty_result(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(initialization_options=ON, **VSCODE))
+    uri = "file:///w/emoji.py"
+    editor.open(uri, "s = '你好🙂'\n", "python")
+    for where in (at(0, 8), at(0, 40), at(5, 0)):  # inside the surrogate pair of 🙂, past the line, past the end
+        assert await editor.inline(uri, where) == []
+    assert await editor.inline("file:///w/never-opened.py", at(0, 0)) == []
+    neovim = await start(EditorConfig(capabilities="neovim", initialization_options=ON))
+    neovim.open(uri, "s = '你好🙂'\n", "python")
+    result = await neovim.complete(uri, at(0, 40))
+    assert isinstance(result, types.CompletionList) and list(result.items) == []
+    assert api.chat_requests() == []
+    api.script(Reply(text="!"))
+    assert [i.insert_text for i in await editor.inline(uri, at(0, 9))] == ["!"]  # just after 🙂: fine
+
+
+async def test_cancel_request_stops_the_model_request(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(initialization_options=ON, **VSCODE))
+    uri = "file:///w/slow.py"
+    editor.open(uri, "x = \n", "python")
+    api.script(Reply(text="1 + 1", hold_after=0))
+    params = types.InlineCompletionParams(
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+        text_document=types.TextDocumentIdentifier(uri=uri), position=at(0, 4))
+    pending = asyncio.ensure_future(editor.client.protocol.send_request_async(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="slow-1"))
+    await editor.wait_until(api.held.is_set, "the model request never arrived")
+    editor.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="slow-1"))
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(pending, 5)
+    api.resume()
+    api.script(Reply(text="2"))
+    assert [i.insert_text for i in await editor.inline(uri, at(0, 4))] == ["2"]
+
+
+async def test_a_chat_document_gets_no_ai_items(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(capabilities="neovim", initialization_options=ON))
+    uri = "file:///w/notes.chat.md"
+    editor.open(uri, "# Chat\n\nHow do I \n", "markdown")
+    result = await editor.complete(uri, at(2, 9))
+    assert not (isinstance(result, types.CompletionList) and result.items)
+    assert api.chat_requests() == []
+
+
+async def test_typing_through_a_suggestion_asks_once(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(capabilities="neovim", initialization_options=ON))
+    uri = "file:///w/t.py"
+    editor.open(uri, "total = \n", "python")
+    api.script(Reply(text="price * count"))
+    first = await editor.complete(uri, at(0, 8))
+    assert isinstance(first, types.CompletionList) and first.items[0].text_edit is not None
+    for i, ch in enumerate("price"):
+        editor.type(uri, 8 + i, ch)
+        result = await editor.complete(uri, at(0, 9 + i), invoked=False)
+        assert isinstance(result, types.CompletionList)
+        [item] = result.items
+        assert item.text_edit is not None and item.text_edit.new_text == "price * count"  # the word + the rest
+    assert len(api.chat_requests()) == 1
+
+
+async def test_the_fallback_range_counts_utf16_units_before_a_chinese_word(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(initialization_options=ON))  # VS Code 1.65: no inline completion
+    uri = "file:///w/cjk.py"
+    editor.open(uri, "s = '🙂' + 名字\n", "python")
+    api.script(Reply(text="名字 + '你好'"))  # the word echoed, then the rest
+    result = await editor.complete(uri, at(0, 13))
+    assert isinstance(result, types.CompletionList)
+    [item] = result.items
+    assert item.text_edit == types.TextEdit(range=types.Range(at(0, 11), at(0, 13)), new_text="名字 + '你好'")
+    assert item.label == "名字 + '你好'"
