@@ -84,6 +84,10 @@ R.after_first = buf_text(bufnr)
 R.second = type_and_accept('o# 中文注释：')
 R.after_second = buf_text(bufnr)
 R.cursor = vim.api.nvim_win_get_cursor(0)
+vim.cmd('checkhealth gpt_ls')
+for _, l in ipairs(vim.api.nvim_buf_get_lines(0, 0, -1, false)) do
+  if l:find('suggestions show as', 1, true) then R.health = l end
+end
 """
     res = nvim(tmp_path, api, body, doc=str(doc))
     assert res["first"]["shown"], res["menus"]
@@ -96,6 +100,10 @@ R.cursor = vim.api.nvim_win_get_cursor(0)
     # The cursor ends after the inserted text.
     assert res["cursor"] == [5, len("print(fib(10))") - 1]
     assert "menuone" in res["completeopt"] and "noselect" in res["completeopt"]
+    assert res["health"] == (
+        "- ✅ OK on: suggestions show as the completion menu after a pause in typing"
+        " (vim.lsp.completion; Neovim 0.11 has no inline completion)"
+    )
     assert res["notifications"] == []
 
 
