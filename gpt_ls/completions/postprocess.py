@@ -34,7 +34,8 @@ def strip_fences(text: str) -> str:
     fence = _FENCE.match(lines[0]).group(1)  # type: ignore[union-attr]
     body = lines[1:]
     for i, line in enumerate(body):
-        if line.strip() == fence or (line.strip().startswith(fence[0] * 3) and not line.strip().strip(fence[0])):
+        mark = line.strip()
+        if len(mark) >= len(fence) and not mark.strip(fence[0]):  # a closing fence at least as long
             body = body[:i]
             break
     return "\n".join(body)
