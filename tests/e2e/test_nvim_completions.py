@@ -75,7 +75,14 @@ def test_setup_option_shows_the_suggestion_as_you_type_and_accepts_it_exactly(
     api.rule("def fib(n):", Reply(text=SUGGESTION))
     body = TYPE + r"""
 require('gpt_ls').setup({ cmd = P.server_cmd, completions = true })
-local bufnr = open_file(P.doc, 'python')
+local bufnr, client = open_file(P.doc, 'python')
+-- What the plugin's asks say they are (a typed character, not an explicit ask).
+R.contexts = {}
+local request = client.request
+client.request = function(self, method, params, ...)
+  if method == 'textDocument/completion' then table.insert(R.contexts, params.context) end
+  return request(self, method, params, ...)
+end
 wait_for('completions in the buffer', function() return require('gpt_ls.completion').active(bufnr) end)
 R.completeopt = vim.bo[bufnr].completeopt
 vim.api.nvim_win_set_cursor(0, { 3, 4 })
@@ -99,6 +106,11 @@ end
     )
     # The cursor ends after the inserted text.
     assert res["cursor"] == [5, len("print(fib(10))") - 1]
+    # One ask per pause (the typed keys arrive at once), each a typed character.
+    assert res["contexts"] == [
+        {"triggerKind": 2, "triggerCharacter": " "},
+        {"triggerKind": 2, "triggerCharacter": "："},
+    ]
     assert "menuone" in res["completeopt"] and "noselect" in res["completeopt"]
     assert res["health"] == (
         "- ✅ OK on: suggestions show as the completion menu after a pause in typing"

@@ -786,6 +786,10 @@ async function main() {
       // The setting reaches the server through the normal path: workspace/didChangeConfiguration.
       await waitFor("didChangeConfiguration carrying completions: true", async () =>
         countInLogs(userData, '"completions": true') > 0, WAIT, 300);
+      // ... and the server registers inline completion with VS Code (it was off at start).
+      await waitFor("client/registerCapability for textDocument/inlineCompletion", async () =>
+        countInLogs(userData, "Received request 'client/registerCapability") > 0
+        && countInLogs(userData, '"method": "textDocument/inlineCompletion"') > 0, WAIT, 300);
     }, { only: "completions" });
 
     await check("completions as you type: ghost text after a pause, Tab accepts it exactly", async () => {
@@ -822,6 +826,8 @@ async function main() {
       await waitFor("the status bar to show completions off", async () => /codicon-circle-slash/.test(await completionsItemHtml()), WAIT, 200);
       await waitFor("didChangeConfiguration carrying completions: false", async () =>
         countInLogs(userData, '"completions": false') > 0, WAIT, 300);
+      await waitFor("client/unregisterCapability (inline completion)", async () =>
+        countInLogs(userData, "Received request 'client/unregisterCapability") > 0, WAIT, 300);
       const before = (await chatRequests(apiUrl)).length;
       await focusEditor();
       await gotoLine(3);

@@ -7,17 +7,19 @@
 -- * Neovim 0.11 has only `vim.lsp.completion`. gpt-ls answers `textDocument/completion` with
 --   its suggestion as an item (`isIncomplete`, a `textEdit` inserting it at the cursor), so the
 --   suggestion shows in the completion menu. Neovim's autotrigger fires only on the server's
---   trigger characters, so this module also asks after a pause in typing (any character,
---   Chinese too), and on accepting a gpt-ls item inserts its whole text: Neovim 0.11 inserts
---   only the first word of a plain-text item.
+--   trigger characters, so this module also asks as you type (any character, Chinese too;
+--   the server waits for the pause), and on accepting a gpt-ls item inserts its whole text:
+--   Neovim 0.11 inserts only the first word of a plain-text item.
 
 local M = {}
 
 M.name = 'gpt_ls'
 
---- Milliseconds of pause in typing before the menu asks (the server's own
---- `completionDebounceMs` when the settings name one).
-M.default_delay = 200
+--- Milliseconds of quiet after a keystroke before the plugin asks. Short on purpose: it only
+--- gathers fast keystrokes into one request; the server waits for the pause in typing itself
+--- (`completionDebounceMs`), drops a request a newer one replaces, and reuses a suggestion
+--- while you type through it.
+M.typing_delay = 50
 
 --- Per buffer: { client_id, timer, completeopt (the local value before us, to restore) }.
 local state = {}
@@ -48,30 +50,40 @@ function M.active(bufnr)
   return state[bufnr or vim.api.nvim_get_current_buf()] ~= nil
 end
 
-local function delay(client)
-  local ms = tonumber(section(client).completionDebounceMs)
-  return ms and math.max(0, ms) or M.default_delay
+--- The character just before the cursor ("\n" at the start of a line).
+local function char_before_cursor()
+  local col = vim.api.nvim_win_get_cursor(0)[2]
+  if col == 0 then
+    return '\n'
+  end
+  local line = vim.api.nvim_get_current_line()
+  local start = col + vim.str_utf_start(line, col)
+  return line:sub(start, col)
 end
 
---- Ask for completions after a pause in typing: every typed character (InsertCharPre also
---- fires while typeahead is pending) and every other change restarts the timer.
+--- Ask after typing: every typed character (InsertCharPre also fires while typeahead is
+--- pending) and every other change restarts the timer. The request says what it is: a
+--- character was typed (TriggerCharacter, as if every character were one of the server's
+--- trigger characters, which is how Neovim's docs make autotrigger fire on every key), not
+--- an explicit ask (Invoked), so the server debounces it and keeps the suggestion short.
 local function on_typed(bufnr)
   local s = state[bufnr]
   if not s then
     return
   end
-  local client = vim.lsp.get_client_by_id(s.client_id)
-  if not client then
-    return
-  end
   s.timer:stop()
-  s.timer:start(delay(client), 0, vim.schedule_wrap(function()
+  s.timer:start(M.typing_delay, 0, vim.schedule_wrap(function()
     if state[bufnr] ~= s or vim.api.nvim_get_current_buf() ~= bufnr then
       return
     end
     local mode = vim.api.nvim_get_mode().mode
     if (mode == 'i' or mode == 'ic') and vim.fn.pumvisible() == 0 then
-      vim.lsp.completion.get()
+      vim.lsp.completion.get({
+        ctx = {
+          triggerKind = vim.lsp.protocol.CompletionTriggerKind.TriggerCharacter,
+          triggerCharacter = char_before_cursor(),
+        },
+      })
     end
   end))
 end
