@@ -42,6 +42,8 @@ pytestmark = [
 # Emacs Lisp: complete at point the way C-M-i does, after sending the pending change (an
 # interactive Emacs sends it after 0.5 s idle; batch Emacs is never idle).
 COMPLETE = r"""
+;; "No match" would stay 2 s on screen (sit-for), also in batch Emacs.
+(setq minibuffer-message-timeout 0)
 (defun gpt-test-complete ()
   "Run `completion-at-point' at point; return the text after it."
   (eglot--signal-textDocument/didChange)
