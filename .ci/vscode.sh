@@ -11,7 +11,7 @@
 # Environment: GPT_LS_PYTHON (default .venv/bin/python), ARTIFACTS (default
 # artifacts/vscode), E2E_TIMEOUT (seconds, default 600), VSCODE_E2E_TRIES (default 2).
 # Screenshots go to $ARTIFACTS only; UPDATE_SCREENSHOTS=1 also copies the README's
-# (action-menu, streamed-reply, hover, settings) over the tracked ones in docs/screenshots.
+# (action-menu, streamed-reply, hover, settings, ghost-text) over the tracked ones in docs/screenshots.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
