@@ -170,3 +170,36 @@ R.after_off = buf_text(bufnr)
         "gpt-ls: completions as you type on (each suggestion is a request that costs tokens)",
         "gpt-ls: completions as you type off",
     ]
+
+
+def test_typing_through_the_suggestion_asks_the_model_once(tmp_path: Path, api: FakeOpenAI) -> None:
+    # The menu is open with the suggestion; the user types its first characters instead of
+    # accepting it. The list is incomplete, so Neovim (and the plugin) ask again, and gpt-ls
+    # answers with the rest of the same suggestion without asking the model.
+    doc = tmp_path / "fib.py"
+    doc.write_text(FIB, "utf-8")
+    api.rule("def fib(n):", Reply(text=SUGGESTION))
+    body = TYPE + r"""
+require('gpt_ls').setup({ cmd = P.server_cmd, completions = true })
+local bufnr = open_file(P.doc, 'python')
+wait_for('completions in the buffer', function() return require('gpt_ls.completion').active(bufnr) end)
+vim.api.nvim_win_set_cursor(0, { 3, 4 })
+R.typed = {}
+function _G.gpt_test_seen()
+  local ok = vim.wait(15000, function()
+    local info = vim.fn.complete_info({ 'pum_visible', 'items' })
+    return info.pum_visible == 1 and #info.items > 0
+  end, 20)
+  table.insert(R.typed, ok and vim.fn.complete_info({ 'items' }).items[1].abbr or false)
+end
+vim.api.nvim_feedkeys('Areturn ' .. vim.keycode('<Cmd>lua gpt_test_seen()<CR>') .. 'n i'
+  .. vim.keycode('<Cmd>lua gpt_test_menu(15000)<CR><Esc>'), 'tx', false)
+R.text = buf_text(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    # The menu's label is the word before the cursor and the rest of the suggestion's line.
+    assert res["typed"][0].startswith("n if n < 2 else"), res["typed"]
+    assert res["menus"][0]["shown"], res["menus"]
+    assert res["menus"][0]["items"][0]["abbr"].startswith("if n < 2 else"), res["menus"]
+    assert res["text"] == f"# 斐波那契数列 🐇\ndef fib(n):\n    return {SUGGESTION}"
+    assert len(api.chat_requests()) == 1
