@@ -889,6 +889,8 @@ async function restrictedMode({ tmp, extensions, env }) {
     "gpt-ls.pythonPath": "/bin/false",
     "gpt-ls.serverPath": "/bin/false",
     "gpt-ls.historyMaxConversations": 0,
+    // Completions as you type spend the user's tokens: only the user turns them on.
+    "gpt-ls.completions": true,
   }, null, 2));
   fs.writeFileSync(path.join(hostile, ".gpt-ls.toml"),
     `baseUrl = "${evilApi}"\napiKey = "${REPO_KEY}"\napiKeyCommand = "touch '${tomlMarker}'"\n[headers]\nX-Planted = "toml"\n`);
@@ -993,6 +995,7 @@ async function restrictedMode({ tmp, extensions, env }) {
       if (authOf(reqs[0]) !== `Bearer ${ENV_KEY}`) throw new Error(`expected the environment's key in Restricted Mode, got ${authOf(reqs[0])}`);
       await noPlanted();
       if (countInLogs(userData, STORED_KEY) || countInLogs(userData, '"apiKey"')) throw new Error("the stored key was sent to the server in Restricted Mode");
+      if (countInLogs(userData, '"completions"')) throw new Error("the repository's gpt-ls.completions reached the server");
     });
     await check("Restricted Mode: trusting the folder restarts the server with the stored key", async () => {
       await runFromPalette("Workspaces: Manage Workspace Trust");
@@ -1014,6 +1017,7 @@ async function restrictedMode({ tmp, extensions, env }) {
       // Trusted in VS Code, the repository's settings still do not apply: they are user settings
       // only, and its .gpt-ls.toml is not on gpt-ls's own trust list.
       await noPlanted();
+      if (countInLogs(userData, '"completions"')) throw new Error("the repository's gpt-ls.completions reached the server once trusted");
       await screenshot("trusted");
     });
   } finally {
