@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 stamps: list[float] = []
 requests: list[float] = []
+#: A "model" for the completion benchmarks (``POST /_truth``): unscripted chat requests whose last
+#: message marks a cursor are answered with the true rest of the line from this text, or a wrong guess.
+truth: dict[str, Any] = {"text": "", "delay": 0.0, "right": 60}
 _lock = threading.Lock()
 _chunk_json = fakeopenai._chunk_json
 
@@ -39,8 +42,33 @@ def stamped(rid: str, model: str, delta: dict[str, Any], finish: str | None) -> 
     return _chunk_json(rid, model, delta, finish)
 
 
+def continuation(text: str, body: Any, right: int) -> str | None:
+    """The rest of the cursor's line (or the next line) in ``text``, for ``right`` % of cursors; else a wrong guess."""
+    messages = body.get("messages", []) if isinstance(body, dict) else []
+    content = str(messages[-1].get("content", "")) if messages else ""
+    if "<CURSOR>" not in content:
+        return None
+    tail = content.split("<CURSOR>")[0][-160:]
+    found = text.find(tail)
+    if found < 0:
+        return "wrong_guess()"
+    pos = found + len(tail)
+    if (pos * 2654435761) % 100 >= right:  # deterministic: the same cursor always gets the same answer
+        return "wrong_guess()"
+    end = text.find("\n", pos + (1 if text.startswith("\n", pos) else 0))
+    return text[pos : end if end >= 0 else len(text)]
+
+
 class StampingFake(fakeopenai.FakeOpenAI):
-    """The fake server, plus ``/_stamps``."""
+    """The fake server, plus ``/_stamps`` and ``/_truth``."""
+
+    def _next(self, body: Any) -> fakeopenai.Behaviour:
+        with self._lock:
+            queued = bool(self.queue)
+        guess = continuation(truth["text"], body, truth["right"]) if truth["text"] and not queued else None
+        if guess is None:
+            return super()._next(body)
+        return fakeopenai.Reply(text=guess, chunk_size=4, first_delay=truth["delay"])
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         base = super()._handler_class()
@@ -59,6 +87,13 @@ class StampingFake(fakeopenai.FakeOpenAI):
                 super().do_GET()
 
             def do_POST(self) -> None:
+                if self.path.endswith("/_truth"):
+                    length = int(self.headers.get("Content-Length") or 0)
+                    truth.update(json.loads(self.rfile.read(length)))
+                    self.send_response(204)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path.endswith("/chat/completions"):
                     with _lock:
                         requests.append(time.monotonic())
@@ -103,6 +138,10 @@ class RemoteFake:
     def request_stamps(self) -> list[float]:
         """``time.monotonic()`` of each chat request's arrival since the last ``clear_stamps``."""
         return list(self._call("GET", "/_stamps")["requests"])
+
+    def set_truth(self, text: str, delay: float, right: int = 60) -> None:
+        """Answer completion requests from ``text`` after ``delay`` s (right for ``right`` % of cursors)."""
+        self._call("POST", "/_truth", {"text": text, "delay": delay, "right": right})
 
     def clear_stamps(self) -> None:
         self._call("DELETE", "/_stamps")

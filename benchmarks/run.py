@@ -19,12 +19,24 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from benchmarks import budget, concurrency, first_seconds, first_text, footprint, history, startup, streaming
+from benchmarks import (
+    budget,
+    completion_cases,
+    completions,
+    concurrency,
+    first_seconds,
+    first_text,
+    footprint,
+    history,
+    startup,
+    streaming,
+)
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
-PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds"]
-SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds"}
+PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
+         "completions", "completion-cleaning"]
+SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds", "completions"}
 
 
 async def server_benchmarks(res: Results, args: argparse.Namespace) -> None:
@@ -37,6 +49,7 @@ async def server_benchmarks(res: Results, args: argparse.Namespace) -> None:
             "streaming": lambda: streaming.figures(res, api, 400 if args.quick else 2000, 200.0),
             "concurrency": lambda: concurrency.figures(res, api, 20),
             "first-seconds": lambda: first_seconds.figures(res, api, 1 if args.quick else 3),
+            "completions": lambda: completions.figures(res, api, args.quick),
         }
         for name, section in sections.items():
             if name not in args.parts:
@@ -72,6 +85,8 @@ def main() -> None:
         budget.figures(res, args.quick)
     if "history" in args.parts:
         history.figures(res, args.quick)
+    if "completion-cleaning" in args.parts:
+        completion_cases.figures(res)
     if SERVER_PARTS & set(args.parts):
         asyncio.run(server_benchmarks(res, args))
     took = time.monotonic() - started

@@ -125,10 +125,10 @@ def session_env(api: RemoteFake) -> Iterator[tuple[dict[str, str], Path]]:
             print(f"  slow callbacks: {keep}", flush=True)
 
 
-async def start_session(env: dict[str, str], log: Path) -> Session:
+async def start_session(env: dict[str, str], log: Path, config: lsp_editor.EditorConfig | None = None) -> Session:
     """Start the timed server and initialize it; every applied edit is logged with its time."""
     lsp_editor.SERVER = TIMED_SERVER  # gpt-ls itself, with only its timing log turned on
-    editor = await lsp_editor.start_editor(env, lsp_editor.EditorConfig())
+    editor = await lsp_editor.start_editor(env, config or lsp_editor.EditorConfig())
     session = Session(editor, log)
     original = editor.on_apply_edit
 

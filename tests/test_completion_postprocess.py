@@ -138,3 +138,23 @@ def test_cut_block_and_overlap_helpers() -> None:
     assert strip_suffix_overlap("abc", "") == "abc"
     assert drop_duplicate_lines("a\nb", "", "x\nb") == "a\nb"  # the cursor's line is not blank after it
     assert drop_duplicate_lines("a\nb", "", "\nb\nc") == "a"
+
+
+@pytest.mark.parametrize(
+    ("raw", "before", "after", "invoked", "expected"),
+    [
+        # typing inside a line: the suggestion ends with the line
+        ("x, y)\nprint(z)", "f(", ")\n", False, "x, y"),
+        ("x, y)\nprint(z)", "f(", ")\n", True, "x, y)\nprint(z"),  # invoked: a block may follow (then ")" overlaps)
+        # running on into the code already below, the last line cut short by max_tokens
+        ("x = 1\ny = 2\nz = 3\nw", "", "\ny = 2\nz = 3\nwhile True:\n", False, "x = 1"),
+        ("x = 1\ny = 2\nq = 0", "", "\ny = 2\nz = 3\n", False, "x = 1\ny = 2\nq = 0"),  # diverges: kept
+        # a block written from column 0 after an indented header
+        ("\nreturn x\n", "    def f(self, x):", "\n", True, "\n        return x"),
+        ("\n        return x", "    def f(self, x):", "\n", True, "\n        return x"),
+        # a long echo that starts mid-line (the prompt's window began there)
+        ("ine two\nline three\nlin" + "e four", "line one\nline two\nline three\nlin", "\n", False, "e four"),
+    ],
+)
+def test_clean_more(raw: str, before: str, after: str, invoked: bool, expected: str) -> None:
+    assert clean(raw, before, after, invoked=invoked) == expected

@@ -183,3 +183,13 @@ async def test_forget_cancels_and_drops_the_document(clock: FakeClock) -> None:
     s.forget("file:///a.py")
     assert await task is None and model.cancelled == 1
     assert s.reuse(ask("a")) is None
+
+
+async def test_close_cancels_every_request_in_flight(clock: FakeClock) -> None:
+    s, model = Scheduler(clock, clock.sleep), Model("x", "y")
+    model.gate = asyncio.Event()
+    tasks = [asyncio.ensure_future(s.suggest(ask("a", invoked=True, uri=u), model.fetch))
+             for u in ("file:///a", "file:///b")]
+    await settle()
+    await s.close()
+    assert [await t for t in tasks] == [None, None] and model.cancelled == 2

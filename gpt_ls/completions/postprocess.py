@@ -41,18 +41,30 @@ def strip_fences(text: str) -> str:
     return "\n".join(body)
 
 
+#: The longest echo looked for, in characters (the search is linear in it).
+MAX_ECHO = 8_000
+#: An overlap this long that spans a line break is an echo wherever it starts.
+LONG_ECHO = 16
+
+
 def strip_echo(text: str, before: str) -> str:
     """Remove a repetition of the text before the cursor (whole lines, or the current line's start)."""
     line_start = before.rfind("\n") + 1
     line_before = before[line_start:]
-    for k in range(min(len(text), len(before)), 0, -1):
+    last = before[-1:] or "\n"
+    k = min(len(text), len(before), MAX_ECHO)
+    while k > 0:
+        k = text.rfind(last, 0, k) + 1  # only ends that match before's last character
+        if k <= 0:
+            break
         piece = text[:k]
-        if not piece.strip() or not before.endswith(piece):
-            continue
-        start = len(before) - k
-        lead = before[before.rfind("\n", 0, start) + 1 : start]
-        if not lead.strip():  # the echo starts at a line start (or after its indentation)
-            return text[k:]
+        if piece.strip() and before.endswith(piece):
+            start = len(before) - k
+            lead = before[before.rfind("\n", 0, start) + 1 : start]
+            # The echo starts at a line start (or after its indentation), or is long and multi-line.
+            if not lead.strip() or ("\n" in piece and k >= LONG_ECHO):
+                return text[k:]
+        k -= 1
     if line_before and not line_before.strip():  # the cursor is after the indentation
         if text.startswith(line_before):
             return text[len(line_before):]
@@ -62,10 +74,20 @@ def strip_echo(text: str, before: str) -> str:
 
 
 def reindent(text: str, raw_first_indent: str, line_before: str) -> str:
-    """A chat reply written from column 0 at an indented cursor: indent its later lines like the cursor."""
-    base = line_before if line_before and not line_before.strip() else ""
+    """A chat reply written from column 0 at an indented cursor: indent its later lines like the cursor.
+
+    The cursor is after an indentation (a new statement), or at the end of a block's header
+    with the body at or left of the header's column.
+    """
     lines = text.split("\n")
     later = [line for line in lines[1:] if line.strip()]
+    header = indent_of(line_before)
+    if (header and not lines[0].strip() and later and line_before.rstrip().endswith(OPENERS)
+            and len(indent_of(later[0])) <= len(header)):
+        # Relative to the header (one level in), or with no indentation at all (add that level).
+        shift = header + ("" if indent_of(later[0]) else "\t" if "\t" in header else "    ")
+        return "\n".join([lines[0], *[shift + line if line.strip() else line for line in lines[1:]]])
+    base = line_before if line_before and not line_before.strip() else ""
     if not base or raw_first_indent or not later:
         return text
     opener = lines[0].rstrip().endswith(OPENERS)
@@ -111,16 +133,27 @@ def strip_suffix_overlap(text: str, after: str) -> str:
 
 
 def drop_duplicate_lines(text: str, line_before: str, after: str) -> str:
-    """Drop the reply's last lines when they repeat the lines after the cursor's line ("" if all do)."""
+    """Cut the reply where it runs into the lines already after the cursor's line ("" if it starts there).
+
+    From the first of its lines that equals the next line of the document, every later
+    non-blank line must be the document's next ones in order (the last may be cut short).
+    """
     head, _, tail = after.partition("\n")
     if head.strip():
         return text
     following = [line.strip() for line in tail.split("\n") if line.strip()]
+    if not following:
+        return text
     lines = text.split("\n")
     full = [(line_before + lines[0]).strip(), *[line.strip() for line in lines[1:]]]
-    for k in range(len(full), 0, -1):
-        if full[-k:] == following[:k] and any(full[-k:]):
-            return "" if k == len(full) else "\n".join(lines[:-k])
+    for i, line in enumerate(full):
+        if line != following[0]:
+            continue
+        rest = [later for later in full[i + 1 :] if later]
+        ahead = following[1 : 1 + len(rest)]
+        if len(ahead) == len(rest) and all(a == b or (j == len(rest) - 1 and a.startswith(b))
+                                           for j, (a, b) in enumerate(zip(ahead, rest, strict=True))):
+            return "" if i == 0 else "\n".join(lines[:i])
     return text
 
 
@@ -137,6 +170,8 @@ def clean(raw: str, before: str, after: str, *, invoked: bool = False, chat: boo
     if chat:
         text = reindent(text, raw_first_indent, line_before)
     text = cut_block(text, line_before, invoked).rstrip()
+    if not invoked and after_n.split("\n", 1)[0].strip():
+        text = text.split("\n", 1)[0]  # typing inside a line: the suggestion ends with it
     text = strip_suffix_overlap(text, after_n)
     text = drop_duplicate_lines(text, line_before, after_n).rstrip()
     if not text.strip():

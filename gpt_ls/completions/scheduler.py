@@ -99,6 +99,14 @@ class Scheduler:
         if task is not None:
             task.cancel()
 
+    async def close(self) -> None:
+        """Cancel every request in flight and wait until they have ended."""
+        tasks = list(self._inflight.values())
+        self._inflight.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def suggest(self, ask: Ask, fetch: Fetch) -> str | None:
         """The suggestion for ``ask``: reused, fetched once, or None (superseded, limited, backing off).
 

@@ -61,6 +61,8 @@ class CompletionService:
         self._told: set[str] = set()
         self._told_backoff = False
         self.last_error: GptLsError | None = None
+        #: Set at shutdown: a request failing as its client closes is not worth a message.
+        self.closing = False
 
     def allowed(self, doc: DocumentSnapshot, settings: Settings, root: Path | None) -> bool:
         """Completions are on, and the file is not a secret or excluded (``indexExclude``)."""
@@ -122,6 +124,9 @@ class CompletionService:
 
         err = exc if isinstance(exc, GptLsError) else describe_error(exc, settings)
         self.last_error = err
+        if self.closing:
+            log.info("completions: at shutdown: %s", err)
+            return
         if isinstance(err, RateLimited):
             wait = retry_after(exc)
             self.scheduler.back_off(wait)

@@ -18,6 +18,7 @@ from lsprotocol import types
 
 from gpt_ls.actions.editor import ClientFeatures, DocumentSnapshot, MessageKind
 from gpt_ls.completions.service import CompletionService, Cursor
+from gpt_ls.prompts import is_chat_document
 from gpt_ls.settings import Settings
 from gpt_ls.text import Encoding, offset_at, position_at
 
@@ -115,7 +116,7 @@ class CompletionEdge:
     async def _suggest(self, uri: str, position: types.Position, invoked: bool) -> tuple[str, int, str] | None:
         """(text of the document, cursor offset, suggestion) or None."""
         doc = self._document(uri)
-        if doc is None:
+        if doc is None or is_chat_document(uri):  # a chat document's completions are its @-mentions
             return None
         offset = exact_offset(doc.text, position.line, position.character, self.host.encoding)
         if offset is None:
@@ -139,8 +140,8 @@ class CompletionEdge:
 
     async def complete(self, params: types.CompletionParams) -> types.CompletionList | None:
         """The fallback: one item whose edit inserts the suggestion; incomplete, so typing asks again."""
-        if self.inline_active:
-            return None
+        if self.inline_active or not self.host.settings.completions:
+            return None  # nothing to add (and an empty incomplete list would be asked again at every key)
         invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
         found = await self._suggest(params.text_document.uri, params.position, invoked)
         if found is None:
@@ -166,3 +167,9 @@ class CompletionEdge:
         """A document closed."""
         if self._service is not None:
             self._service.scheduler.forget(uri)
+
+    async def close(self) -> None:
+        """At shutdown: requests in flight end before their HTTP client closes (no error to report)."""
+        if self._service is not None:
+            self._service.closing = True
+            await self._service.scheduler.close()

@@ -224,6 +224,7 @@ class GptLanguageServer(LanguageServer):
         await asyncio.shield(self._closing)
 
     async def _close_actions(self) -> None:
+        await self.completion.close()
         if self._runner is not None:
             await self._runner.shutdown()
         if self._exchange is not None:

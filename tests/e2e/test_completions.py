@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from lsprotocol import types
 
 from tests.e2e.conftest import StartEditor
@@ -56,6 +59,7 @@ async def test_inline_is_advertised_only_when_enabled_and_then_no_fallback(start
     assert await on.complete(uri, at(1, 0)) is None  # VS Code gets ghost text, not a second suggestion
     off.open(uri, "x = 1\n", "python")
     assert await off.inline(uri, at(1, 0)) == []  # off: no request at all
+    assert await off.complete(uri, at(1, 0)) is None
     assert api.chat_requests() == []
 
 
@@ -85,3 +89,63 @@ async def test_fim_mode_sends_prompt_and_suffix_to_v1_completions(start: StartEd
     assert (req.body["prompt"], req.body["suffix"], req.body["model"]) == (
         "def mul(a, b):\n    return ", "\n", "gpt-3.5-turbo-instruct")
     assert req.body["stream"] is True and api.chat_requests() == []
+
+
+async def test_bad_positions_and_unknown_documents_get_an_empty_result(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(initialization_options=ON, **VSCODE))
+    uri = "file:///w/emoji.py"
+    editor.open(uri, "s = '你好🙂'\n", "python")
+    for where in (at(0, 8), at(0, 40), at(5, 0)):  # inside the surrogate pair of 🙂, past the line, past the end
+        assert await editor.inline(uri, where) == []
+    assert await editor.inline("file:///w/never-opened.py", at(0, 0)) == []
+    neovim = await start(EditorConfig(capabilities="neovim", initialization_options=ON))
+    neovim.open(uri, "s = '你好🙂'\n", "python")
+    result = await neovim.complete(uri, at(0, 40))
+    assert isinstance(result, types.CompletionList) and list(result.items) == []
+    assert api.chat_requests() == []
+    api.script(Reply(text="!"))
+    assert [i.insert_text for i in await editor.inline(uri, at(0, 9))] == ["!"]  # just after 🙂: fine
+
+
+async def test_cancel_request_stops_the_model_request(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(initialization_options=ON, **VSCODE))
+    uri = "file:///w/slow.py"
+    editor.open(uri, "x = \n", "python")
+    api.script(Reply(text="1 + 1", hold_after=0))
+    params = types.InlineCompletionParams(
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+        text_document=types.TextDocumentIdentifier(uri=uri), position=at(0, 4))
+    pending = asyncio.ensure_future(editor.client.protocol.send_request_async(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="slow-1"))
+    await editor.wait_until(api.held.is_set, "the model request never arrived")
+    editor.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="slow-1"))
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(pending, 5)
+    api.resume()
+    api.script(Reply(text="2"))
+    assert [i.insert_text for i in await editor.inline(uri, at(0, 4))] == ["2"]
+
+
+async def test_a_chat_document_gets_no_ai_items(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(capabilities="neovim", initialization_options=ON))
+    uri = "file:///w/notes.chat.md"
+    editor.open(uri, "# Chat\n\nHow do I \n", "markdown")
+    result = await editor.complete(uri, at(2, 9))
+    assert not (isinstance(result, types.CompletionList) and result.items)
+    assert api.chat_requests() == []
+
+
+async def test_typing_through_a_suggestion_asks_once(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(capabilities="neovim", initialization_options=ON))
+    uri = "file:///w/t.py"
+    editor.open(uri, "total = \n", "python")
+    api.script(Reply(text="price * count"))
+    first = await editor.complete(uri, at(0, 8))
+    assert isinstance(first, types.CompletionList) and first.items[0].text_edit is not None
+    for i, ch in enumerate("price"):
+        editor.type(uri, 8 + i, ch)
+        result = await editor.complete(uri, at(0, 9 + i), invoked=False)
+        assert isinstance(result, types.CompletionList)
+        [item] = result.items
+        assert item.text_edit is not None and item.text_edit.new_text == "price * count"  # the word + the rest
+    assert len(api.chat_requests()) == 1
