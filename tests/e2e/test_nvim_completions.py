@@ -203,3 +203,32 @@ R.text = buf_text(bufnr)
     assert res["menus"][0]["items"][0]["abbr"].startswith("if n < 2 else"), res["menus"]
     assert res["text"] == f"# 斐波那契数列 🐇\ndef fib(n):\n    return {SUGGESTION}"
     assert len(api.chat_requests()) == 1
+
+
+def test_a_neovim_with_inline_completion_gets_ghost_text_instead(tmp_path: Path, api: FakeOpenAI) -> None:
+    # Neovim 0.11 has no vim.lsp.inline_completion (0.12 has): a stand-in with 0.12's
+    # enable(enable, filter) shows that the plugin hands the buffer to it, and not to the menu.
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Notes\n", "utf-8")
+    body = r"""
+R.inline = {}
+vim.lsp.inline_completion = {
+  enable = function(on, filter)
+    table.insert(R.inline, { on = on, bufnr = filter.bufnr, client = filter.client_id })
+  end,
+}
+require('gpt_ls').setup({ cmd = P.server_cmd, completions = true })
+local bufnr, client = open_file(P.doc, 'markdown')
+wait_for('inline completion enabled', function() return #R.inline > 0 end)
+R.bufnr, R.client = bufnr, client.id
+R.completeopt_after = vim.bo[bufnr].completeopt
+vim.cmd('GptCompletions off')
+R.active_off = require('gpt_ls.completion').active(bufnr)
+"""
+    res = nvim(tmp_path, api, body, doc=str(doc))
+    assert res["inline"] == [
+        {"on": True, "bufnr": res["bufnr"], "client": res["client"]},
+        {"on": False, "bufnr": res["bufnr"], "client": res["client"]},
+    ]
+    assert res["completeopt_after"] == ""  # the menu is left alone: no buffer-local completeopt
+    assert res["active_off"] is False
