@@ -103,6 +103,13 @@ def all_cases(modules: tuple[str, ...] = MODULES, seed: int = 15) -> list[Case]:
     return out
 
 
+def _word(line: str) -> str:
+    start = len(line)
+    while start > 0 and (line[start - 1].isalnum() or line[start - 1] == "_"):
+        start -= 1
+    return line[start:]
+
+
 def replies(case: Case) -> dict[str, str]:
     """What models send back for this case, by kind of untidiness."""
     line_before = case.prefix[case.prefix.rfind("\n") + 1 :]
@@ -120,6 +127,7 @@ def replies(case: Case) -> dict[str, str]:
         "exact": m,
         "fenced": f"```python\n{m}\n```\n",
         "current line echoed": line_before + m,
+        "current word echoed": _word(line_before) + m,
         "echoed without indentation": line_before.lstrip() + m,
         "last two lines echoed": last_lines + m,
         "suffix repeated": m + overlap,

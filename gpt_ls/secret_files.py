@@ -15,10 +15,14 @@ from pathlib import PurePosixPath
 
 #: Always skipped, whatever the settings say.
 SECRET_PATTERNS: tuple[str, ...] = (
-    ".env", ".env.*", "*.env", ".envrc", ".netrc", ".npmrc", ".pypirc", ".pgpass", ".git-credentials",
-    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.gpg", "*.asc",
-    "id_*", "*.ppk", "known_hosts", "authorized_keys", "credentials", "credentials.*", "secrets.*",
-    "*.secret", "*.secrets", "*.tfstate", "*.tfvars", ".htpasswd", "service-account*.json",
+    ".env", ".env.*", "*.env", ".envrc",
+    "*.pem", "*.key", "*.p12", "*.pfx", "*.keystore", "*.jks", "*.kdbx", "*.ppk", "*.der", "*.crt",
+    "*.gpg", "*.asc",
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "id_*.pub",
+    ".netrc", "_netrc", ".npmrc", ".pypirc", ".git-credentials", ".htpasswd", ".pgpass", ".dockercfg",
+    "credentials", "credentials.*", "*.credentials", "*credentials.json", "client_secret*.json",
+    "service-account*.json", "secrets.*", "*.secret", "*.secrets", "*.tfstate", "*.tfstate.*", "*.tfvars",
+    "known_hosts", "authorized_keys", ".gpt-ls.toml",
     ".ssh/**", ".aws/**", ".gnupg/**", ".docker/config.json", ".kube/config",
 )
 
@@ -65,5 +69,12 @@ def matches(relative: str, patterns: Iterable[str]) -> bool:
 
 
 def is_secret(relative: str, extra: Iterable[str] = ()) -> bool:
-    """Whether a file is one whose text must never be sent: a secret, or excluded by ``extra``."""
+    """Whether a file is one whose text must never be sent: a secret, or excluded by ``extra``.
+
+    A name starting with ``id_`` and without an extension is a key too (``id_work``), but
+    ``id_utils.py`` is not.
+    """
+    name = PurePosixPath(relative).name
+    if name.startswith("id_") and "." not in name:
+        return True
     return matches(relative, SECRET_PATTERNS) or matches(relative, extra)

@@ -115,6 +115,8 @@ def test_strip_fences(text: str, expected: str) -> None:
         ("ppend(x)", "items.a", "ppend(x)"),
         ("items.append(x)", "items.a", "ppend(x)"),
         ("s.append(x)", "items.a", "s.append(x)"),  # starts mid-word: not an echo
+        ("range(3)", "for i in ra", "nge(3)"),  # the word being typed, repeated
+        ("名字 + 1", "x = 名字", " + 1"),
     ],
 )
 def test_strip_echo(text: str, before: str, expected: str) -> None:

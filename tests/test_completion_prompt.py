@@ -93,6 +93,7 @@ def test_word_start() -> None:
     ("path", "secret"),
     [(".env", True), ("app/.env.production", True), ("certs/server.pem", True), ("id_rsa", True),
      ("deploy/id_ed25519.pub", True), (".ssh/config", True), ("config/credentials", True),
+     ("keys/id_work", True), ("src/id_utils.py", False),
      ("src/main.py", False), ("envoy.py", False), ("identity.py", False), ("docs/密钥说明.md", False)],
 )
 def test_secret_files(path: str, secret: bool) -> None:

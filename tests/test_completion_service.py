@@ -127,3 +127,19 @@ async def test_related_open_files_of_the_same_language_are_excerpted_but_not_sec
     user = api.chat_requests()[0].body["messages"][1]["content"]
     assert "Related file src/util.py:\ndef helper():" in user
     assert "SECRET" not in user and "readme" not in user
+
+
+async def test_fim_mode_through_the_service_and_the_fakes_plain_json_answer(service: CompletionService,
+                                                                            api: FakeOpenAI) -> None:
+    api.script(Reply(text="urn a + b\n\nprint(1)"))
+    assert await suggest(service, api, completion_mode="fim", completion_model="qwen2.5-coder") == "urn a + b"
+    [req] = api.fim_requests()
+    assert (req.body["model"], req.body["prompt"], req.body["suffix"], req.body["stop"]) == (
+        "qwen2.5-coder", "def add(a, b):\n    ret", "\n", ["\n\n\n"])
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=api.url, api_key="sk-test-0123456789", max_retries=0)
+    api.script(Reply(text="x + 1"))
+    plain = await client.completions.create(model="m", prompt="a = ", suffix="\n", max_tokens=8)
+    assert plain.choices[0].text == "x + 1"
+    await client.close()

@@ -47,6 +47,14 @@ MAX_ECHO = 8_000
 LONG_ECHO = 16
 
 
+def _word_before(line: str) -> str:
+    """The identifier-like word that ends the line (letters of any script, digits, underscores)."""
+    start = len(line)
+    while start > 0 and (line[start - 1].isalnum() or line[start - 1] == "_"):
+        start -= 1
+    return line[start:]
+
+
 def strip_echo(text: str, before: str) -> str:
     """Remove a repetition of the text before the cursor (whole lines, or the current line's start)."""
     line_start = before.rfind("\n") + 1
@@ -65,6 +73,9 @@ def strip_echo(text: str, before: str) -> str:
             if not lead.strip() or ("\n" in piece and k >= LONG_ECHO):
                 return text[k:]
         k -= 1
+    word = _word_before(line_before)
+    if word and text.startswith(word):  # the identifier being typed, repeated ("ra" -> "range(3)")
+        return text[len(word):]
     if line_before and not line_before.strip():  # the cursor is after the indentation
         if text.startswith(line_before):
             return text[len(line_before):]

@@ -8,6 +8,7 @@ request succeeds again; any other error is logged and shown once per kind per se
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -51,6 +52,13 @@ def relative_path(doc: DocumentSnapshot, root: Path | None) -> str:
     return doc.file_name
 
 
+def _load_sdk() -> None:
+    """Import the client and the error descriptions (in a thread) and warm the client up."""
+    importlib.import_module("gpt_ls.api.failures")
+    importlib.import_module("gpt_ls.completions.model")
+    importlib.import_module("gpt_ls.api.http").warm_up()
+
+
 class CompletionService:
     """Completions for one server: its scheduler, its messages, its clients."""
 
@@ -63,6 +71,7 @@ class CompletionService:
         self.last_error: GptLsError | None = None
         #: Set at shutdown: a request failing as its client closes is not worth a message.
         self.closing = False
+        self._sdk_ready = False
 
     def allowed(self, doc: DocumentSnapshot, settings: Settings, root: Path | None) -> bool:
         """Completions are on, and the file is not a secret or excluded (``indexExclude``)."""
@@ -101,6 +110,9 @@ class CompletionService:
                        related: list[tuple[str, str]], invoked: bool) -> str:
         """One model request; "" on any failure (reported as the class says)."""
         try:
+            if not self._sdk_ready:  # the SDK (about 1 s to import), or the server's warm-up of it, off the loop
+                await asyncio.to_thread(_load_sdk)
+                self._sdk_ready = True
             from gpt_ls.completions import model
 
             client = await self._clients().get(settings)

@@ -9,6 +9,7 @@ inline provider gets no AI items in ``textDocument/completion`` (no double sugge
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -73,7 +74,10 @@ class CompletionEdge:
         self.host, self._documents, self._document = host, documents, document
         self.static = False
         self.registered = False
+        #: After ``initialized``: registrations may be sent.
+        self.ready = False
         self._service: CompletionService | None = None
+        self._sync: asyncio.Task[None] | None = None
 
     @property
     def service(self) -> CompletionService:
@@ -93,8 +97,17 @@ class CompletionEdge:
                 types.InlineCompletionOptions()
             self.static = True
 
+    def settings_changed(self) -> None:
+        """Any reload of the settings (the editor's, a workspace file, its trust): follow it."""
+        if self.ready and not self.static:
+            try:
+                self._sync = asyncio.get_running_loop().create_task(self.sync_registration())
+            except RuntimeError:  # no loop (a test building the server): nothing to tell a client
+                pass
+
     async def sync_registration(self) -> None:
         """Register or unregister the inline provider to follow the ``completions`` setting."""
+        self.ready = True
         if self.static or not self.host.features.inline_completion_registration:
             return
         wanted = self.host.settings.completions
@@ -130,6 +143,10 @@ class CompletionEdge:
 
     async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
         """Ghost text at the cursor."""
+        if params.context.selected_completion_info is not None:
+            # The editor's own completion menu is open: ghost text would have to extend its
+            # selected item, so a request now is spent for nothing.
+            return types.InlineCompletionList(items=[])
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         found = await self._suggest(params.text_document.uri, params.position, invoked)
         if found is None:

@@ -32,7 +32,6 @@ async def did_change_configuration(ls: GptLanguageServer, params: types.DidChang
         ls.set_editor_settings(params.settings)
     else:
         await ls.pull_configuration()
-    await ls.completion.sync_registration()
 
 
 def did_close(ls: GptLanguageServer, params: types.DidCloseTextDocumentParams) -> None:

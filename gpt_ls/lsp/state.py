@@ -129,6 +129,7 @@ class GptLanguageServer(LanguageServer):
         if untrusted is not None and f"{untrusted.message()} {untrusted.digest}" not in self._shown_problems:
             self._shown_problems.add(f"{untrusted.message()} {untrusted.digest}")
             self.tell_untrusted(untrusted)
+        self.completion.settings_changed()
 
     def tell_untrusted(self, untrusted: UntrustedFile) -> None:
         """The one message about an untrusted workspace file; with a "Trust" choice when the editor can ask."""

@@ -29,6 +29,13 @@ async def test_ghost_text_from_a_chat_model(start: StartEditor, api: FakeOpenAI)
     assert [(i.insert_text, i.range) for i in items] == [("urn a + b", types.Range(at(1, 7), at(1, 7)))]
     body = api.chat_requests()[-1].body
     assert body["model"] == "gpt-4.1-nano"
+    menu_open = types.InlineCompletionContext(
+        trigger_kind=types.InlineCompletionTriggerKind.Automatic,
+        selected_completion_info=types.SelectedCompletionInfo(range=types.Range(at(1, 4), at(1, 7)), text="return"))
+    result = await editor.client.text_document_inline_completion_async(types.InlineCompletionParams(
+        context=menu_open, text_document=types.TextDocumentIdentifier(uri=uri), position=at(1, 7)))
+    assert isinstance(result, types.InlineCompletionList) and list(result.items) == []
+    assert len(api.chat_requests()) == 1  # the editor's menu is open: nothing asked
     assert "def add(a, b):\n    ret<CURSOR>\n\nprint(add(1, 2))\n" in body["messages"][1]["content"]
     assert body["max_tokens"] == 64 and body["stop"] == ["\n\n\n"]
 
@@ -149,3 +156,15 @@ async def test_typing_through_a_suggestion_asks_once(start: StartEditor, api: Fa
         [item] = result.items
         assert item.text_edit is not None and item.text_edit.new_text == "price * count"  # the word + the rest
     assert len(api.chat_requests()) == 1
+
+
+async def test_the_fallback_range_counts_utf16_units_before_a_chinese_word(start: StartEditor, api: FakeOpenAI) -> None:
+    editor = await start(EditorConfig(initialization_options=ON))  # VS Code 1.65: no inline completion
+    uri = "file:///w/cjk.py"
+    editor.open(uri, "s = '🙂' + 名字\n", "python")
+    api.script(Reply(text="名字 + '你好'"))  # the word echoed, then the rest
+    result = await editor.complete(uri, at(0, 13))
+    assert isinstance(result, types.CompletionList)
+    [item] = result.items
+    assert item.text_edit == types.TextEdit(range=types.Range(at(0, 11), at(0, 13)), new_text="名字 + '你好'")
+    assert item.label == "名字 + '你好'"
