@@ -9,9 +9,10 @@
 # (default ~/.cache/gpt-ls/vscode-ci) so a second run on the same machine skips them.
 #
 # Environment: GPT_LS_PYTHON (default .venv/bin/python), ARTIFACTS (default
-# artifacts/vscode), E2E_TIMEOUT (seconds, default 600), VSCODE_E2E_TRIES (default 2).
+# artifacts/vscode), E2E_TIMEOUT (seconds, default 600), VSCODE_E2E_TRIES (default 2),
+# VSCODE_E2E_ONLY=completions (only the start-up checks and completions as you type).
 # Screenshots go to $ARTIFACTS only; UPDATE_SCREENSHOTS=1 also copies the README's
-# (action-menu, streamed-reply, hover, settings) over the tracked ones in docs/screenshots.
+# (action-menu, streamed-reply, hover, settings, ghost-text) over the tracked ones in docs/screenshots.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

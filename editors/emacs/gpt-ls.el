@@ -15,8 +15,11 @@
 ;;   M-x gpt-ls-draft-email    the region's notes become a complete e-mail below them
 ;;   M-x gpt-ls-continue       follow-up in the current conversation
 ;;   M-x gpt-ls-new-conversation, gpt-ls-show-history, gpt-ls-check, gpt-ls-cancel
+;;   M-x gpt-ls-toggle-completions   completions as you type on or off (`gpt-ls-completions')
 ;;
 ;; The same actions are offered by `eglot-code-actions' (titles "GPT: Ask", ...).
+;; With completions on, the model's suggestion for the text at point is a completion
+;; candidate of eglot's `completion-at-point' (C-M-i; as you type with company or corfu).
 ;; Settings go to the server as initializationOptions (`gpt-ls-settings') and as the
 ;; `gpt-ls' section of `eglot-workspace-configuration'.
 
@@ -46,6 +49,19 @@ language server is wanted; elsewhere use \\[universal-argument] \\[eglot]."
 Sent as initializationOptions; nil means the server's defaults and
 its config files."
   :type 'plist)
+
+(defcustom gpt-ls-completions nil
+  "Completions as you type: the model suggests the text at point.
+t turns them on, `off' turns them off, nil leaves it to gpt-ls's config
+files (off unless they say otherwise).  Every suggestion is a request
+that costs tokens.  Change it with \[gpt-ls-toggle-completions], which
+also tells running servers."
+  :type '(choice (const :tag "As gpt-ls's config files say (off by default)" nil)
+                 (const :tag "On" t)
+                 (const :tag "Off" off)))
+
+;; A repository's local variables must not turn on requests that cost the user tokens.
+(put 'gpt-ls-completions 'risky-local-variable t)
 
 (defcustom gpt-ls-request-timeout 600
   "Seconds to wait for a command's answer.
@@ -77,9 +93,17 @@ there; a changed value is ignored until allowed again with
 (defclass gpt-ls-server (eglot-lsp-server) ()
   :documentation "An eglot connection to gpt-ls.")
 
+(defun gpt-ls--own-settings ()
+  "`gpt-ls-settings' with `gpt-ls-completions' when that is set: the user's own settings."
+  (if (null gpt-ls-completions)
+      gpt-ls-settings
+    (append (list :completions (if (eq gpt-ls-completions t) t :json-false))
+            (cl-loop for (k v) on gpt-ls-settings by #'cddr
+                     unless (eq k :completions) collect k and collect v))))
+
 (cl-defmethod eglot-initialization-options ((_server gpt-ls-server))
-  "Send `gpt-ls-settings' (an empty object when unset)."
-  (or gpt-ls-settings (make-hash-table)))
+  "Send `gpt-ls-settings' and `gpt-ls-completions' (an empty object when unset)."
+  (or (gpt-ls--own-settings) (make-hash-table)))
 
 ;; The repository's word on restricted settings is checked in
 ;; `eglot--workspace-configuration-plist', which both `workspace/configuration' answers and
@@ -154,18 +178,34 @@ Both levels count: the server also reads a flat object of settings."
                  (gpt-ls--key-names restricted) dir))
       open))))
 
+(defun gpt-ls--with-completions (config)
+  "CONFIG with `gpt-ls-completions' in its `:gpt-ls' section, when that is set.
+Without a section, the section is the user's own settings: the server
+takes each section as the editor's whole configuration."
+  (if (null gpt-ls-completions)
+      config
+    (let ((section (plist-get config :gpt-ls))
+          (value (if (eq gpt-ls-completions t) t :json-false)))
+      (plist-put (copy-sequence config) :gpt-ls
+                 (if (and section (listp section))
+                     (plist-put (copy-sequence section) :completions value)
+                   (gpt-ls--own-settings))))))
+
 (defun gpt-ls--configuration-advice (orig server &rest args)
   "Around `eglot--workspace-configuration-plist': a repository sets no restricted keys.
 For gpt-ls servers, when the value comes from local variables; a
-function there is not even called (it would run the repository's code)."
+function there is not even called (it would run the repository's code).
+The user's `gpt-ls-completions' is added to what gpt-ls servers get."
   (cond
-   ((not (and (cl-typep server 'gpt-ls-server) (gpt-ls--local-configuration-p)))
+   ((not (cl-typep server 'gpt-ls-server))
     (apply orig server args))
+   ((not (gpt-ls--local-configuration-p))
+    (gpt-ls--with-completions (apply orig server args)))
    ((functionp eglot-workspace-configuration)
     (message "gpt-ls: ignored a function in eglot-workspace-configuration from the local variables of %s"
              (gpt-ls--local-directory server))
-    nil)
-   (t (gpt-ls--filter-configuration server (apply orig server args)))))
+    (gpt-ls--with-completions nil))
+   (t (gpt-ls--with-completions (gpt-ls--filter-configuration server (apply orig server args))))))
 
 (advice-add 'eglot--workspace-configuration-plist :around #'gpt-ls--configuration-advice)
 
@@ -454,6 +494,24 @@ server's progress then stalls for seconds."
   "Cancel every running gpt-ls request; text already inserted stays."
   (interactive)
   (gpt-ls-execute "gpt-ls.cancel" nil))
+
+;;;###autoload
+(defun gpt-ls-toggle-completions (&optional arg)
+  "Turn completions as you type on or off; with ARG, on when it is positive.
+Sets `gpt-ls-completions' for this session and sends it to every running
+gpt-ls server (workspace/didChangeConfiguration)."
+  (interactive "P")
+  (let ((on (if arg (> (prefix-numeric-value arg) 0) (not (eq gpt-ls-completions t)))))
+    (setq gpt-ls-completions (if on t 'off))
+    (dolist (server (gpt-ls--servers))
+      (eglot-signal-didChangeConfiguration server))
+    (message "gpt-ls: completions as you type %s"
+             (if on "on (each suggestion is a request that costs tokens)" "off"))))
+
+(defun gpt-ls--servers ()
+  "Every running gpt-ls server."
+  (cl-loop for servers being the hash-values of eglot--servers-by-project
+           append (cl-remove-if-not (lambda (s) (cl-typep s 'gpt-ls-server)) servers)))
 
 ;;;###autoload
 (with-eval-after-load 'eglot (gpt-ls-register))

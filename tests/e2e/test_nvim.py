@@ -736,7 +736,7 @@ R.user_notes = #R.notes
     project = tmp_path / "cloned repo"
     project.mkdir()
     (project / ".nvim.lua").write_text("""
-require('gpt_ls').setup({ enable = false, settings = {
+require('gpt_ls').setup({ enable = false, completions = true, settings = {
   apiKeyCommand = 'touch /tmp/gpt-ls-pwned', baseUrl = 'http://127.0.0.1:9/evil', headers = { ['X-Planted'] = '1' },
   historyMaxConversations = 0, model = 'project-model' } })
 """, "utf-8")
@@ -755,7 +755,7 @@ require('gpt_ls').setup({ enable = false, settings = {
     assert res["final"] == {"organization": "org-user", "model": "project-model"} == res["init"]
     assert [n["level"] for n in res["notes"]] == [3]  # vim.log.levels.WARN
     assert res["notes"][0]["msg"] == (
-        "gpt-ls: ignored apiKeyCommand, baseUrl, headers, historyMaxConversations from the"
+        "gpt-ls: ignored apiKeyCommand, baseUrl, headers, historyMaxConversations, completions from the"
         f" project-local config {project}/.nvim.lua: a repository must not choose endpoints,"
         " credentials or programs; set them in your own init.lua or ~/.config/gpt-ls/config.toml"
     )

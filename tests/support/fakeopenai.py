@@ -11,7 +11,9 @@ Every request is recorded (path, headers, JSON body) so tests can assert exactly
 gpt-ls sent.  It can also run as a process (``python -m tests.support.fakeopenai --port N``);
 then ``POST /_script`` with a JSON list of behaviours queues them and
 ``GET /_requests`` returns what was recorded. ``POST /_resume`` resumes a held reply, for
-scripts running inside an editor.
+scripts running inside an editor. *Rules* (``rule()``, ``POST /_rules``) answer every request
+whose body contains a text, as often as asked: completions as you type ask an unknown number
+of times.
 """
 
 from __future__ import annotations
@@ -130,6 +132,15 @@ KINDS: dict[str, type] = {"reply": Reply, "error": Error, "stall": Stall, "cut":
                           "endless": Endless, "giant": GiantLine, "redirect": Redirect}
 
 
+def _behaviour(item: dict[str, Any]) -> Behaviour:
+    """A behaviour from its JSON form (``kind`` and the fields), as ``/_script`` and ``/_rules`` take it."""
+    cls = KINDS[item.pop("kind", "reply")]
+    if cls is Raw:
+        item["data"] = item.get("data", "").encode()
+    behaviour: Behaviour = cls(**item)
+    return behaviour
+
+
 @dataclass
 class Recorded:
     method: str
@@ -204,6 +215,7 @@ class FakeOpenAI:
         #: the vectors come from ``embedder``.
         self.embedding_queue: deque[Behaviour] = deque()
         self.embedder: fakeembed.Embedder = fakeembed.hashed
+        self.rules: list[tuple[str, Behaviour]] = []
         self.api_key = api_key
         self.connections = 0
         self._lock = threading.Lock()
@@ -224,6 +236,14 @@ class FakeOpenAI:
         """Queue behaviours; each request takes the next one."""
         with self._lock:
             self.queue.extend(behaviours)
+
+    def rule(self, needle: str, behaviour: Behaviour) -> None:
+        """Answer every request whose JSON body contains ``needle`` with ``behaviour`` (never used up).
+
+        Rules come before the queue; the first matching rule wins.
+        """
+        with self._lock:
+            self.rules.append((needle, behaviour))
 
     def release_stalls(self) -> None:
         """Let every stalled response finish (close) now."""
@@ -275,6 +295,11 @@ class FakeOpenAI:
 
     def _next(self, body: Any) -> Behaviour:
         with self._lock:
+            if self.rules:
+                text = json.dumps(body, ensure_ascii=False)
+                for needle, behaviour in self.rules:
+                    if needle in text:
+                        return behaviour
             if self.queue:
                 return self.queue.popleft()
         last = ""
@@ -341,14 +366,18 @@ class FakeOpenAI:
                     fake.resume()
                     self._send_json(200, {"resumed": True})
                     return
+                if urlsplit(self.path).path.rstrip("/").endswith("/_rules"):
+                    # Replace the rules: [{"needle": ..., "kind": ..., behaviour fields}, ...].
+                    rules = [(str(item.pop("needle")), _behaviour(item))
+                             for item in (dict(i) for i in (body if isinstance(body, list) else [body]))]
+                    with fake._lock:
+                        fake.rules = rules
+                    self._send_json(200, {"rules": len(rules)})
+                    return
                 if urlsplit(self.path).path.rstrip("/").endswith("/_script"):
                     items = body if isinstance(body, list) else [body]
                     for item in items:
-                        item = dict(item)
-                        cls = KINDS[item.pop("kind", "reply")]
-                        if cls is Raw:
-                            item["data"] = item.get("data", "").encode()
-                        fake.script(cls(**item))
+                        fake.script(_behaviour(dict(item)))
                     self._send_json(200, {"queued": len(items)})
                     return
                 self._record(body)

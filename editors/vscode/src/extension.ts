@@ -51,6 +51,8 @@ const ACTIONS: readonly Action[] = [
 let client: LanguageClient | undefined;
 let apiKey: string | undefined;
 let statusItem: vscode.StatusBarItem;
+/** Whether completions as you type are on; a click toggles them. */
+let completionsItem: vscode.StatusBarItem;
 let log: vscode.LogOutputChannel;
 
 /** Replace the API key wherever it would be written to a log (server stderr, LSP trace). */
@@ -302,6 +304,30 @@ function showStopped(): void {
   statusItem.show();
 }
 
+/** The user's own `gpt-ls.completions` (restricted: a workspace value never counts). */
+function completionsOn(): boolean {
+  return vscode.workspace.getConfiguration(SECTION).inspect<boolean>("completions")?.globalValue === true;
+}
+
+function showCompletions(): void {
+  const on = completionsOn();
+  completionsItem.text = on ? "$(sparkle) Completions" : "$(circle-slash) Completions";
+  completionsItem.tooltip = on
+    ? "gpt-ls suggests code as you type (each suggestion is a request that costs tokens).\nClick to turn completions off."
+    : "gpt-ls completions as you type are off.\nClick to turn them on (each suggestion is a request that costs tokens).";
+  completionsItem.show();
+}
+
+/** GPT: Toggle completions as you type — flip the user setting; the change reaches the server
+ * through `pushSettings` (workspace/didChangeConfiguration), which registers or unregisters
+ * inline completion. */
+async function toggleCompletions(): Promise<void> {
+  const on = !completionsOn();
+  await vscode.workspace.getConfiguration(SECTION).update("completions", on, vscode.ConfigurationTarget.Global);
+  showCompletions();
+  vscode.window.setStatusBarMessage(`gpt-ls: completions as you type ${on ? "on" : "off"}`, 3000);
+}
+
 /** The arguments of a server command, from the active editor's selection. */
 function commandArguments(action: Action, c: LanguageClient): unknown[] | undefined {
   if (action.args === "none") {
@@ -451,7 +477,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   log = redacting(vscode.window.createOutputChannel("gpt-ls", { log: true }));
   statusItem = vscode.window.createStatusBarItem("gpt-ls.status", vscode.StatusBarAlignment.Right, 100);
   statusItem.name = "gpt-ls";
-  context.subscriptions.push(log, statusItem);
+  completionsItem = vscode.window.createStatusBarItem("gpt-ls.completions", vscode.StatusBarAlignment.Right, 99);
+  completionsItem.name = "gpt-ls completions";
+  completionsItem.command = "gpt-ls.vscode.toggleCompletions";
+  showCompletions();
+  context.subscriptions.push(log, statusItem, completionsItem);
 
   apiKey = (await context.secrets.get(SECRET_KEY)) || undefined;
 
@@ -463,6 +493,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("gpt-ls.vscode.runAction", () => pickAction()),
     vscode.commands.registerCommand("gpt-ls.vscode.restart", () => restart()),
     vscode.commands.registerCommand("gpt-ls.vscode.showLog", () => log.show(true)),
+    vscode.commands.registerCommand("gpt-ls.vscode.toggleCompletions", () => toggleCompletions()),
     context.secrets.onDidChange(async (e) => {
       if (e.key === SECRET_KEY) {
         // Another window may have changed the key; this window's own change is already pushed.
@@ -484,6 +515,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (program && commandLine(serverOptions()) !== startedWith) {
         await restart();
       } else if (e.affectsConfiguration(SECTION)) {
+        if (e.affectsConfiguration(`${SECTION}.completions`)) {
+          showCompletions();
+        }
         await pushSettings();
       }
     }),

@@ -115,6 +115,17 @@ function M.check()
     h.ok(('client %d: position encoding %s, %d buffer(s), root %s'):format(
       client.id, client.offset_encoding, #bufs, client.root_dir or '(single file)'))
   end
+
+  h.start('gpt-ls: completions as you type')
+  local completion = require('gpt_ls.completion')
+  local how = completion.has_inline() and 'ghost text (vim.lsp.inline_completion)'
+    or 'the completion menu after a pause in typing (vim.lsp.completion; Neovim 0.11 has no inline completion)'
+  if completion.enabled() then
+    h.ok('on: suggestions show as ' .. how)
+  else
+    h.info('off (each suggestion costs tokens): :GptCompletions or setup{ completions = true } turns them on; '
+      .. 'they would show as ' .. how)
+  end
 end
 
 return M

@@ -22,6 +22,10 @@ M.defaults = {
   -- Open the result of every action whose output is a hover (Explain, Summarize, your own
   -- `output = "hover"` actions) in a floating window; it also stays as the hover (`K`).
   explain_float = true,
+  -- Completions as you type (the `completions` setting; each suggestion costs tokens):
+  -- true turns them on, false off, nil follows `settings.completions` (off by default).
+  -- `:GptCompletions` toggles them while Neovim runs.
+  completions = nil,
 }
 
 M.options = vim.deepcopy(M.defaults)
@@ -335,6 +339,23 @@ local function on_progress(ev)
   vim.api.nvim_echo({ { text } }, false, {})
 end
 
+--- :GptCompletions [on|off] — turn completions as you type on or off (no argument: toggle).
+function M.completions(arg)
+  local completion = require('gpt_ls.completion')
+  local on
+  if arg == 'on' or arg == 'off' then
+    on = arg == 'on'
+  elseif arg == nil or arg == '' or arg == 'toggle' then
+    on = not completion.enabled()
+  else
+    notify('GptCompletions takes on, off or nothing (toggle), not "' .. arg .. '"', vim.log.levels.ERROR)
+    return
+  end
+  M.options.settings.completions = on
+  completion.set(on)
+  notify('completions as you type ' .. (on and 'on (each suggestion is a request that costs tokens)' or 'off'))
+end
+
 --- Create the user commands (idempotent; plugin/gpt_ls.lua calls it at startup).
 function M.create_commands()
   for name, _ in pairs(M.actions) do
@@ -350,6 +371,19 @@ function M.create_commands()
     { desc = 'gpt-ls: test the connection to the API' })
   vim.api.nvim_create_user_command('GptCancel', M.cancel,
     { desc = 'gpt-ls: cancel running requests' })
+  vim.api.nvim_create_user_command('GptCompletions', function(o) M.completions(o.args) end, {
+    nargs = '?', complete = function() return { 'on', 'off', 'toggle' } end,
+    desc = 'gpt-ls: completions as you type on, off or toggled',
+  })
+  vim.api.nvim_create_autocmd('LspAttach', {
+    group = vim.api.nvim_create_augroup('gpt_ls.completion', { clear = true }),
+    callback = function(ev)
+      local client = vim.lsp.get_client_by_id(ev.data.client_id)
+      if client then
+        require('gpt_ls.completion').on_attach(client, ev.buf)
+      end
+    end,
+  })
   local group = vim.api.nvim_create_augroup('gpt_ls.progress', { clear = true })
   vim.api.nvim_create_autocmd('LspProgress', {
     group = group,
@@ -413,6 +447,9 @@ function M.setup(opts)
   M.options = vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), opts or {})
   local o = M.options
   local caller = M.project_caller()
+  if o.completions ~= nil then
+    o.settings.completions = o.completions
+  end
   if caller then
     M.drop_restricted(o.settings, caller)
   end
@@ -429,6 +466,7 @@ function M.setup(opts)
   for _, client in ipairs(vim.lsp.get_clients({ name = M.name })) do
     client.settings = config.settings
     client:notify('workspace/didChangeConfiguration', { settings = config.settings })
+    require('gpt_ls.completion').sync(client)
   end
   M.create_commands()
   if o.enable then
