@@ -52,6 +52,9 @@ class ClientFeatures:
     show_message_request: bool = False
     work_done_progress: bool = False
     configuration: bool = False
+    #: Asks for ``textDocument/inlineCompletion`` (ghost text), and takes its registration later.
+    inline_completion: bool = False
+    inline_completion_registration: bool = False
 
 
 class Progress(Protocol):

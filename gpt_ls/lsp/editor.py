@@ -53,6 +53,8 @@ def resolve_features(caps: types.ClientCapabilities, client: types.ClientInfo | 
         show_message_request=_has(caps, "window", "show_message"),
         work_done_progress=_has(caps, "window", "work_done_progress"),
         configuration=_has(caps, "workspace", "configuration"),
+        inline_completion=getattr(caps.text_document, "inline_completion", None) is not None,
+        inline_completion_registration=_has(caps, "text_document", "inline_completion", "dynamic_registration"),
     )
 
 

@@ -16,12 +16,14 @@ def initialize(ls: GptLanguageServer, params: types.InitializeParams) -> None:
     ls.take_initialization_options(params.initialization_options)
     if params.initialization_options is None:
         ls.reload_settings()
+    ls.completion.advertise()
 
 
 async def initialized(ls: GptLanguageServer, params: types.InitializedParams) -> None:
     """Pull the ``gpt-ls`` configuration section; load the SDK in the background."""
     ls.warm_up()
     await ls.pull_configuration()
+    await ls.completion.sync_registration()
 
 
 async def did_change_configuration(ls: GptLanguageServer, params: types.DidChangeConfigurationParams) -> None:
@@ -30,12 +32,14 @@ async def did_change_configuration(ls: GptLanguageServer, params: types.DidChang
         ls.set_editor_settings(params.settings)
     else:
         await ls.pull_configuration()
+    await ls.completion.sync_registration()
 
 
 def did_close(ls: GptLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     """Forget hovers of a closed document."""
     if ls.started_runner is not None:
         ls.started_runner.forget(params.text_document.uri)
+    ls.completion.forget(params.text_document.uri)
 
 
 def code_action(ls: GptLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
@@ -54,6 +58,17 @@ def hover(ls: GptLanguageServer, params: types.HoverParams) -> types.Hover | Non
     return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=found.markdown), range=rng)
 
 
+async def inline_completion(ls: GptLanguageServer,
+                            params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
+    """Ghost text at the cursor, when completions are on (issue 15)."""
+    return await ls.completion.inline(params)
+
+
+async def completion(ls: GptLanguageServer, params: types.CompletionParams) -> types.CompletionList | None:
+    """Completion items: the AI suggestion for editors without inline completion."""
+    return await ls.completion.complete(params)
+
+
 async def shutdown(ls: GptLanguageServer, params: None = None) -> None:
     """Cancel running requests (their partial replies are saved) and close the store."""
     await ls.close_actions()
@@ -69,3 +84,6 @@ def register(server: LanguageServer) -> None:
         code_action_kinds=[types.CodeActionKind.RefactorRewrite]))(code_action)
     server.feature(types.TEXT_DOCUMENT_HOVER)(hover)
     server.feature(types.SHUTDOWN)(shutdown)
+    # No options: advertised at initialize only when completions are on (lsp/completion.py).
+    server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION)(inline_completion)
+    server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())(completion)

@@ -23,6 +23,7 @@ from gpt_ls.actions.catalog import Catalog, command_arguments, load_actions
 from gpt_ls.actions.editor import ClientFeatures, MessageKind
 from gpt_ls.config_files import WORKSPACE_FILE, file_stamp
 from gpt_ls.errors import GptLsError
+from gpt_ls.lsp.completion import CompletionEdge
 from gpt_ls.lsp.editor import LspEditor, negotiated_encoding, open_document, root_of
 from gpt_ls.lsp.protocol import GptProtocol
 from gpt_ls.lsp.warmup import SWITCH_INTERVAL, background_load
@@ -62,6 +63,8 @@ class GptLanguageServer(LanguageServer):
         self._shown_problems: set[str] = set()
         self._warm: asyncio.Future[None] | None = None
         self._closing: asyncio.Future[None] | None = None
+        #: Completions as you type (issue 15).
+        self.completion = CompletionEdge(self, self.editor.documents, self.editor.document)
 
     @property
     def exchange(self) -> Exchange:

@@ -1,7 +1,8 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for the tests.
 
 It speaks just enough of ``POST /v1/chat/completions`` (streaming SSE with a final
-usage chunk, or a plain JSON body) and ``GET /v1/models`` for the openai SDK to talk
+usage chunk, or a plain JSON body), ``POST /v1/completions`` (fill-in-the-middle: ``prompt``
+and ``suffix``, streamed or not) and ``GET /v1/models`` for the openai SDK to talk
 to it over real HTTP.  Tests queue *behaviours* (a reply, an error status, a stall, a
 cut stream, raw bytes); with nothing queued it answers with an echo of the last user
 message, so editor tests that do not care about the text still get a reply.
@@ -155,6 +156,24 @@ def _chunk_json(rid: str, model: str, delta: dict[str, Any], finish: str | None)
     return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
 
 
+def _fim_chunk_json(rid: str, model: str, delta: dict[str, Any], finish: str | None) -> bytes:
+    """A ``/v1/completions`` stream event carrying the same delta as ``_chunk_json``."""
+    obj = {
+        "id": rid,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "text": delta.get("content", ""), "finish_reason": finish, "logprobs": None}],
+    }
+    return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
+
+
+def is_fim(path: str) -> bool:
+    """A legacy completions request (``/v1/completions``), not a chat one."""
+    p = urlsplit(path).path.rstrip("/")
+    return p.endswith("/completions") and not p.endswith("/chat/completions")
+
+
 class _Chunked:
     """HTTP/1.1 chunked transfer encoding, as the real API streams: a cut is detectable."""
 
@@ -211,6 +230,10 @@ class FakeOpenAI:
     def chat_requests(self) -> list[Recorded]:
         return [r for r in self.requests if urlsplit(r.path).path.endswith("/chat/completions")]
 
+    def fim_requests(self) -> list[Recorded]:
+        """The ``/v1/completions`` (fill-in-the-middle) requests."""
+        return [r for r in self.requests if is_fim(r.path)]
+
     def start(self) -> FakeOpenAI:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -233,6 +256,8 @@ class FakeOpenAI:
             if self.queue:
                 return self.queue.popleft()
         last = ""
+        if isinstance(body, dict) and isinstance(body.get("prompt"), str):
+            return Reply(text="Echo: " + body["prompt"][-200:])
         if isinstance(body, dict):
             for m in body.get("messages", []):
                 if m.get("role") == "user" and isinstance(m.get("content"), str):
@@ -312,7 +337,7 @@ class FakeOpenAI:
                             "message": "Incorrect API key provided.",
                             "type": "invalid_request_error", "code": "invalid_api_key"}})
                         return
-                if not urlsplit(self.path).path.rstrip("/").endswith("/chat/completions"):
+                if not urlsplit(self.path).path.rstrip("/").endswith("/completions"):
                     self._send_json(404, {"error": {"message": "unknown path", "type": "invalid_request_error"}})
                     return
                 b = fake._next(body)
@@ -323,6 +348,11 @@ class FakeOpenAI:
 
             def _serve(self, b: Behaviour, body: dict[str, Any]) -> None:
                 model = str(body.get("model", "gpt-4o-mini"))
+                fim = is_fim(self.path)
+                # Looked up at each call: the benchmarks' fake replaces _chunk_json to stamp chunks.
+                def encode(rid: str, model: str, delta: dict[str, Any], finish: str | None) -> bytes:
+                    return (_fim_chunk_json if fim else _chunk_json)(rid, model, delta, finish)
+
                 stream = bool(body.get("stream"))
                 if isinstance(b, Raw):
                     self.wfile.write(b.data)
@@ -358,6 +388,8 @@ class FakeOpenAI:
                     return
                 text = b.text if not isinstance(b, Reply) else "".join(b.pieces())
                 prompt_tokens = sum(rough_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
+                if fim:
+                    prompt_tokens = sum(rough_tokens(str(body.get(k, ""))) for k in ("prompt", "suffix"))
                 if isinstance(b, Reply) and b.prompt_tokens is not None:
                     prompt_tokens = b.prompt_tokens
                 completion_tokens = rough_tokens(text)
@@ -369,6 +401,12 @@ class FakeOpenAI:
                 if not stream:
                     if isinstance(b, Reply) and b.first_delay:
                         time.sleep(b.first_delay)
+                    if fim:
+                        self._send_json(200, {
+                            "id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+                            "model": model, "usage": usage, "choices": [
+                                {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}]})
+                        return
                     self._send_json(200, {
                         "id": rid, "object": "chat.completion", "created": int(time.time()), "model": model,
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
@@ -385,7 +423,7 @@ class FakeOpenAI:
                 if isinstance(b, Reply):
                     if b.first_delay:
                         time.sleep(b.first_delay)
-                    w.write(_chunk_json(rid, model, {"role": "assistant", "content": ""}, None))
+                    w.write(encode(rid, model, {"role": "assistant", "content": ""}, None))
                     pieces = b.pieces()
                     for i, piece in enumerate(pieces):
                         if i == b.hold_after:
@@ -395,10 +433,10 @@ class FakeOpenAI:
                             fake.held.clear()
                         if i and b.delay:
                             time.sleep(b.delay)
-                        w.write(_chunk_json(rid, model, {"content": piece}, None))
+                        w.write(encode(rid, model, {"content": piece}, None))
                         w.flush()
                     if b.finish_reason is not None:
-                        w.write(_chunk_json(rid, model, {}, b.finish_reason))
+                        w.write(encode(rid, model, {}, b.finish_reason))
                     if b.usage and b.done:
                         obj = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
                                "model": model, "choices": [], "usage": usage}
@@ -409,9 +447,9 @@ class FakeOpenAI:
                     w.close()
                     return
                 size = max(1, b.chunk_size)
-                w.write(_chunk_json(rid, model, {"role": "assistant", "content": ""}, None))
+                w.write(encode(rid, model, {"role": "assistant", "content": ""}, None))
                 for i in range(0, len(b.text), size):
-                    w.write(_chunk_json(rid, model, {"content": b.text[i : i + size]}, None))
+                    w.write(encode(rid, model, {"content": b.text[i : i + size]}, None))
                 w.flush()
                 if isinstance(b, Stall):
                     fake._release.wait(b.seconds)

@@ -52,6 +52,9 @@ class EditorConfig:
     choose: Callable[[types.ShowMessageRequestParams], str | None] | None = None
     #: Send every change as a whole-document change (``TextDocumentContentChangeWholeDocument``).
     whole_document: bool = False
+    #: Advertise ``textDocument.inlineCompletion`` (with dynamic registration), as
+    #: vscode-languageclient 11 does (the recorded VS Code 1.65 capabilities predate it).
+    inline_completion: bool = False
 
 
 @dataclass
@@ -68,6 +71,10 @@ class Editor:
     _debouncing: set[str] = field(default_factory=set)
     #: Each didChange sent: "whole" (the whole document) or "ranged".
     did_changes: list[str] = field(default_factory=list)
+    #: What the server answered at initialize.
+    capabilities: types.ServerCapabilities | None = None
+    #: ``client/registerCapability`` and ``client/unregisterCapability`` received: ("register", method), …
+    registrations: list[tuple[str, str]] = field(default_factory=list)
 
     # -- documents ------------------------------------------------------------
     def open(self, uri: str, text: str, language: str = "plaintext") -> Doc:
@@ -229,6 +236,30 @@ class Editor:
             text_document=types.TextDocumentIdentifier(uri=uri),
             position=types.Position(p.line, p.character)))
 
+    def position(self, uri: str, needle: str, delta: int = 0) -> types.Position:
+        """The position (in the negotiated encoding) just after ``needle`` (plus ``delta`` characters)."""
+        text = self.docs[uri].text
+        p = LineIndex(text).position(text.index(needle) + len(needle) + delta, self.encoding)
+        return types.Position(p.line, p.character)
+
+    async def inline(self, uri: str, position: types.Position,
+                     invoked: bool = True) -> list[types.InlineCompletionItem]:
+        """``textDocument/inlineCompletion`` at ``position``: its items."""
+        kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
+        result = await self.client.text_document_inline_completion_async(types.InlineCompletionParams(
+            context=types.InlineCompletionContext(trigger_kind=kind),
+            text_document=types.TextDocumentIdentifier(uri=uri), position=position))
+        return list(result.items) if isinstance(result, types.InlineCompletionList) else list(result or [])
+
+    async def complete(self, uri: str, position: types.Position,
+                       invoked: bool = True) -> types.CompletionList | list[types.CompletionItem] | None:
+        """``textDocument/completion`` at ``position``, as an editor typing (or asking) would send it."""
+        kinds = types.CompletionTriggerKind
+        kind = kinds.Invoked if invoked else kinds.TriggerForIncompleteCompletions
+        return await self.client.text_document_completion_async(types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=position,
+            context=types.CompletionContext(trigger_kind=kind)))
+
     def progress(self) -> list[list[Any]]:
         return [list(v) for v in self.client.progress_reports.values()]
 
@@ -264,6 +295,14 @@ async def start_editor(
     def status(params: Any) -> None:
         editor.statuses.append({"running": params.running, "tokens": params.tokens, "message": params.message})
 
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register(params: types.RegistrationParams) -> None:
+        editor.registrations.extend(("register", r.method) for r in params.registrations)
+
+    @client.feature(types.CLIENT_UNREGISTER_CAPABILITY)
+    def unregister(params: types.UnregistrationParams) -> None:
+        editor.registrations.extend(("unregister", r.method) for r in params.unregisterations)
+
     if config.choose is not None:
         choose = config.choose
 
@@ -289,12 +328,15 @@ async def start_editor(
     caps = client_capabilities(config.capabilities)
     if not config.apply_edit and caps.workspace is not None:
         caps.workspace.apply_edit = False
+    if config.inline_completion and caps.text_document is not None:
+        caps.text_document.inline_completion = types.InlineCompletionClientCapabilities(dynamic_registration=True)
     if config.position_encodings is not None and caps.general is not None:
         caps.general.position_encodings = config.position_encodings
     info = types.ClientInfo(name="Neovim", version="0.11.4") if config.capabilities == "neovim" else None
     result = await client.initialize_session(types.InitializeParams(
         capabilities=caps, root_uri=root_uri, initialization_options=config.initialization_options,
         client_info=info))
+    editor.capabilities = result.capabilities
     kind = result.capabilities.position_encoding or "utf-16"
     chosen = str(getattr(kind, "value", kind))
     editor.negotiated = {"utf-8": "utf-8", "utf-32": "utf-32"}.get(chosen, "utf-16")  # type: ignore[assignment]

@@ -1,0 +1,168 @@
+"""The LSP edge of completions as you type: ``textDocument/inlineCompletion``, the
+``textDocument/completion`` fallback, and advertising the inline provider only when enabled.
+
+Statically at ``initialize`` when the initialization options enable completions; otherwise
+registered (``client/registerCapability``) when the settings turn them on, and unregistered
+when they turn them off, if the client registers it dynamically. A client with an active
+inline provider gets no AI items in ``textDocument/completion`` (no double suggestions).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from lsprotocol import types
+
+from gpt_ls.actions.editor import ClientFeatures, DocumentSnapshot, MessageKind
+from gpt_ls.completions.service import CompletionService, Cursor
+from gpt_ls.settings import Settings
+from gpt_ls.text import Encoding, offset_at, position_at
+
+log = logging.getLogger(__name__)
+REGISTRATION_ID = "gpt-ls-inline-completion"
+#: Marks the fallback items as AI suggestions.
+DETAIL = "gpt-ls"
+LABEL_CHARS = 60
+
+
+class Host(Protocol):
+    """What the edge needs of ``GptLanguageServer`` (not imported: it imports this module)."""
+
+    features: ClientFeatures
+    protocol: Any
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def workspace_root(self) -> Path | None: ...
+    @property
+    def encoding(self) -> Encoding: ...
+    @property
+    def exchange(self) -> Any: ...
+    def show(self, message: str, kind: MessageKind = "error") -> None: ...
+    async def client_register_capability_async(self, params: types.RegistrationParams) -> None: ...
+    async def client_unregister_capability_async(self, params: types.UnregistrationParams) -> None: ...
+
+
+def exact_offset(text: str, line: int, character: int, encoding: Encoding) -> int | None:
+    """The offset of a position that names a real spot: None past the end or inside a surrogate pair."""
+    if line < 0 or character < 0:
+        return None
+    offset = offset_at(text, line, character, encoding)
+    pos = position_at(text, offset, encoding)
+    return offset if (pos.line, pos.character) == (line, character) else None
+
+
+def word_start(text: str, offset: int) -> int:
+    """Where the identifier-like word ending at ``offset`` starts (the editor filters by it)."""
+    start = offset
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    return start
+
+
+class CompletionEdge:
+    """Inline completion and the completion fallback for one server."""
+
+    def __init__(self, host: Host, documents: Callable[[], list[DocumentSnapshot]],
+                 document: Callable[[str], DocumentSnapshot | None]) -> None:
+        self.host, self._documents, self._document = host, documents, document
+        self.static = False
+        self.registered = False
+        self._service: CompletionService | None = None
+
+    @property
+    def service(self) -> CompletionService:
+        if self._service is None:
+            self._service = CompletionService(lambda: self.host.exchange.clients, self.host.show)
+        return self._service
+
+    @property
+    def inline_active(self) -> bool:
+        """The client asks for inline completions (so it gets no fallback items)."""
+        return self.host.features.inline_completion and (self.static or self.registered)
+
+    def advertise(self) -> None:
+        """At initialize: the inline provider in the capabilities when the settings enable completions."""
+        if self.host.settings.completions:
+            self.host.protocol.fm.feature_options[types.TEXT_DOCUMENT_INLINE_COMPLETION] = \
+                types.InlineCompletionOptions()
+            self.static = True
+
+    async def sync_registration(self) -> None:
+        """Register or unregister the inline provider to follow the ``completions`` setting."""
+        if self.static or not self.host.features.inline_completion_registration:
+            return
+        wanted = self.host.settings.completions
+        try:
+            if wanted and not self.registered:
+                self.registered = True
+                await self.host.client_register_capability_async(types.RegistrationParams(registrations=[
+                    types.Registration(id=REGISTRATION_ID, method=types.TEXT_DOCUMENT_INLINE_COMPLETION,
+                                       register_options=types.InlineCompletionRegistrationOptions())]))
+            elif not wanted and self.registered:
+                self.registered = False
+                await self.host.client_unregister_capability_async(types.UnregistrationParams(unregisterations=[
+                    types.Unregistration(id=REGISTRATION_ID, method=types.TEXT_DOCUMENT_INLINE_COMPLETION)]))
+        except Exception as exc:  # the client refused: completions still come through the fallback
+            log.info("could not (un)register inline completion: %s", exc)
+            if wanted:
+                self.registered = False
+
+    async def _suggest(self, uri: str, position: types.Position, invoked: bool) -> tuple[str, int, str] | None:
+        """(text of the document, cursor offset, suggestion) or None."""
+        doc = self._document(uri)
+        if doc is None:
+            return None
+        offset = exact_offset(doc.text, position.line, position.character, self.host.encoding)
+        if offset is None:
+            return None
+        settings = self.host.settings
+        if not settings.completions:
+            return None
+        text = await self.service.suggest(Cursor(doc, offset, invoked), settings, self.host.workspace_root,
+                                          self._documents())
+        return (doc.text, offset, text) if text else None
+
+    async def inline(self, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
+        """Ghost text at the cursor."""
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        found = await self._suggest(params.text_document.uri, params.position, invoked)
+        if found is None:
+            return types.InlineCompletionList(items=[])
+        _, _, text = found
+        here = types.Range(params.position, params.position)
+        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=here)])
+
+    async def complete(self, params: types.CompletionParams) -> types.CompletionList | None:
+        """The fallback: one item whose edit inserts the suggestion; incomplete, so typing asks again."""
+        if self.inline_active:
+            return None
+        invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
+        found = await self._suggest(params.text_document.uri, params.position, invoked)
+        if found is None:
+            return types.CompletionList(is_incomplete=True, items=[])
+        text, offset, suggestion = found
+        start = word_start(text, offset)
+        word = text[start:offset]
+        p = position_at(text, start, self.host.encoding)
+        edit = types.TextEdit(range=types.Range(types.Position(p.line, p.character), params.position),
+                              new_text=word + suggestion)
+        first, _, rest = suggestion.partition("\n")
+        label = (word + first).strip()[:LABEL_CHARS] + (" …" if rest or len((word + first).strip()) > LABEL_CHARS
+                                                         else "")
+        item = types.CompletionItem(
+            label=label or suggestion.strip()[:LABEL_CHARS], kind=types.CompletionItemKind.Text, detail=DETAIL,
+            label_details=types.CompletionItemLabelDetails(description="AI suggestion"),
+            documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=word + suggestion),
+            filter_text=word + first, sort_text="0", preselect=True, text_edit=edit,
+            insert_text_format=types.InsertTextFormat.PlainText)
+        return types.CompletionList(is_incomplete=True, items=[item])
+
+    def forget(self, uri: str) -> None:
+        """A document closed."""
+        if self._service is not None:
+            self._service.scheduler.forget(uri)
