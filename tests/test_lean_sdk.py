@@ -1,4 +1,4 @@
-"""The openai SDK imported lean (gpt_ls/api/lean.py): what a request needs, the same answers, the rest on demand.
+"""The openai SDK imported lean (gpt_ls/api/lean.py): what chat and FIM requests need, the same answers, the rest on demand.
 
 The test process imports the SDK in full (other tests import ``openai`` first), so each check
 runs in a fresh interpreter, as the server and the terminal commands do. The end-to-end tests
@@ -34,7 +34,7 @@ async def main():
     out = {"installed": any(isinstance(f, lean.LazyTypesFinder) for f in sys.meta_path)}
     with FakeOpenAI() as api:
         settings = Settings(base_url=api.url, api_key="sk-lean-0123456789", model="gpt-4o-mini", max_retries=0)
-        api.script(Reply(text="你好，世界 👋 done", chunk_size=3), Error(status=401))
+        api.script(Reply(text="你好，世界 👋 done", chunk_size=3))
         client = await http.ClientCache(env={}).get(settings)
         stream = await client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
@@ -46,6 +46,12 @@ async def main():
                 if chunk.choices and chunk.choices[0].delta.content:
                     parts.append(chunk.choices[0].delta.content)
         out["text"], out["usage"] = "".join(parts), usage.completion_tokens > 0
+        api.script(Reply(text="return a + b"))
+        fim = await client.completions.create(model="gpt-3.5-turbo-instruct", prompt="def add(a, b):", suffix="# end",
+                                              stream=True)
+        async with fim:
+            out["fim"] = "".join([c.choices[0].text async for c in fim if c.choices])
+        api.script(Error(status=401))
         try:
             await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
         except Exception as exc:
@@ -93,6 +99,7 @@ def test_a_streamed_request_and_its_errors_need_none_of_the_heavy_types() -> Non
     got = json.loads(result(python(LEAN_REQUEST % "openai.types.")))
     assert got["installed"] is True
     assert got["text"] == "你好，世界 👋 done" and got["usage"] is True
+    assert got["fim"] == "return a + b"  # completions as you type (fill in the middle)
     assert got["error"] == ["AuthenticationError", "AuthError"]
     assert not [m for m in got["heavy"] if m.startswith(NEVER_NEEDED)]
     assert "openai.types.chat.chat_completion_chunk" in got["heavy"]
