@@ -1,4 +1,4 @@
-"""The openai SDK imported lean (gpt_ls/api/lean.py): what chat and FIM requests need, the same answers, the rest on demand.
+"""The openai SDK imported lean (gpt_ls/api/lean.py): what chat and FIM requests need, the rest on demand.
 
 The test process imports the SDK in full (other tests import ``openai`` first), so each check
 runs in a fresh interpreter, as the server and the terminal commands do. The end-to-end tests

@@ -105,3 +105,18 @@ async def test_warm_up_collects_no_garbage_while_it_loads_then_freezes_what_it_l
     assert collecting and not any(collecting)
     assert gc.isenabled()
     assert gc.get_freeze_count() > frozen
+
+
+def test_the_first_request_is_rehearsed_in_memory_without_any_connection(monkeypatch):
+    """The SDK's first-request work (type hints, chunk schemas, headers) is done off the event loop."""
+    import socket
+
+    from gpt_ls.api import rehearsal
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the rehearsal tried to connect")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    assert rehearsal.rehearse() is True
