@@ -81,39 +81,80 @@ def _offset_in_line(text: str, start: int, end: int, character: int, encoding: E
 
 
 class LineIndex:
-    """Line starts of one text, for fast position ↔ offset conversion."""
+    """Position <-> offset conversion for one text.
+
+    Without ``\r`` (the usual case) each answer comes from C-level scans of the text
+    (``count``, ``rfind``, one counted regex), not from a table of every line: an action
+    on a 10,000-line document needs a handful of positions, and that table costs
+    milliseconds of the event loop. ``starts`` and ``ends`` (every line) are built on first
+    use, and always when the text has a ``\r``.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
-        starts = [0]
-        # Each line's content ends where its line ending starts.
-        ends: list[int] = []
-        for m in _EOL.finditer(text):
-            ends.append(m.start())
-            starts.append(m.end())
-        ends.append(len(text))
-        self.starts = starts
-        self.ends = ends
+        self._table: tuple[list[int], list[int]] | None = None
+        self._scan = "\r" not in text
+
+    def _lines(self) -> tuple[list[int], list[int]]:
+        if self._table is None:
+            starts = [0]
+            # Each line's content ends where its line ending starts.
+            ends: list[int] = []
+            for m in _EOL.finditer(self.text):
+                ends.append(m.start())
+                starts.append(m.end())
+            ends.append(len(self.text))
+            self._table = (starts, ends)
+        return self._table
+
+    @property
+    def starts(self) -> list[int]:
+        """Where each line starts."""
+        return self._lines()[0]
+
+    @property
+    def ends(self) -> list[int]:
+        """Where each line's content ends (its line ending starts)."""
+        return self._lines()[1]
 
     @property
     def line_count(self) -> int:
-        return len(self.starts)
+        return self.text.count("\n") + 1 if self._scan and self._table is None else len(self.starts)
+
+    def line_start(self, line: int) -> int:
+        """Where ``line`` (0 <= line < line_count) starts."""
+        if not self._scan or self._table is not None:
+            return self.starts[line]
+        if line <= 0:
+            return 0
+        found = re.compile(f"(?:[^\n]*\n){{{line}}}").match(self.text)  # past ``line`` line endings, in C
+        return found.end() if found is not None else len(self.text)
+
+    def line_end(self, line: int) -> int:
+        """Where the content of ``line`` (0 <= line < line_count) ends."""
+        if not self._scan or self._table is not None:
+            return self.ends[line]
+        end = self.text.find("\n", self.line_start(line))
+        return len(self.text) if end < 0 else end
 
     def line_text(self, line: int) -> str:
         """The text of ``line`` without its line ending."""
-        return self.text[self.starts[line] : self.ends[line]]
+        return self.text[self.line_start(line) : self.line_end(line)]
 
     def offset(self, line: int, character: int, encoding: Encoding) -> int:
         """The string offset of a client position (clamped)."""
         if line < 0:
             return 0
-        if line >= len(self.starts):
+        if line >= self.line_count:
             return len(self.text)
-        return _offset_in_line(self.text, self.starts[line], self.ends[line], character, encoding)
+        return _offset_in_line(self.text, self.line_start(line), self.line_end(line), character, encoding)
 
     def position(self, offset: int, encoding: Encoding) -> Pos:
         """The client position of a string offset (clamped to the text)."""
         offset = max(0, min(offset, len(self.text)))
+        if self._scan and self._table is None:
+            start = self.text.rfind("\n", 0, offset) + 1
+            return Pos(self.text.count("\n", 0, offset), units(self.text[start:offset], encoding))
         line = bisect_right(self.starts, offset) - 1
         start = self.starts[line]
         # An offset inside a line ending belongs to the end of that line.
