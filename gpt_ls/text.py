@@ -14,6 +14,7 @@ the start of that character.
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -117,9 +118,9 @@ class LineIndex:
         """Where each line's content ends (its line ending starts)."""
         return self._lines()[1]
 
-    @property
+    @functools.cached_property
     def line_count(self) -> int:
-        return self.text.count("\n") + 1 if self._scan and self._table is None else len(self.starts)
+        return self.text.count("\n") + 1 if self._scan else len(self.starts)
 
     def line_start(self, line: int) -> int:
         """Where ``line`` (0 <= line < line_count) starts."""
