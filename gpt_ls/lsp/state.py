@@ -26,7 +26,7 @@ from gpt_ls.errors import GptLsError
 from gpt_ls.lsp.completion import CompletionEdge
 from gpt_ls.lsp.editor import LspEditor, negotiated_encoding, open_document, root_of
 from gpt_ls.lsp.protocol import GptProtocol
-from gpt_ls.lsp.warmup import SWITCH_INTERVAL, background_load
+from gpt_ls.lsp.warmup import SWITCH_INTERVAL, background_load, convert_once
 from gpt_ls.secrets import add_secret
 from gpt_ls.settings import ResolvedSettings, Settings, data_dir, load_settings
 from gpt_ls.text import Encoding, Pos, apply_change
@@ -205,6 +205,7 @@ class GptLanguageServer(LanguageServer):
                     http = importlib.import_module("gpt_ls.api.http")
                     http.warm_up()
                     importlib.import_module("gpt_ls.api.failures")
+                    convert_once(self.protocol._converter)
                 except Exception as exc:  # the first action reports it properly
                     log.warning("could not load the openai SDK: %s", exc)
 
