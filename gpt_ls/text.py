@@ -172,17 +172,14 @@ def offset_at(text: str, line: int, character: int, encoding: Encoding = "utf-16
         return LineIndex(text).offset(line, character, encoding)
     if line < 0:
         return 0
-    if line <= 1000:  # a find per line, copying nothing
+    if line <= 100:  # a find per line, copying nothing
         start = 0
         for _ in range(line):
             start = text.find("\n", start) + 1
             if start == 0:
                 return len(text)
-    else:  # one split, in C, beats a Python loop over many lines
-        parts = text.split("\n", line)
-        if len(parts) <= line:
-            return len(text)
-        start = len(text) - len(parts[-1])
+    else:  # one counted regex, in C, copying nothing
+        start = LineIndex(text).line_start(line)  # the end of the text for a line past the end
     end = text.find("\n", start)
     return _offset_in_line(text, start, len(text) if end < 0 else end, character, encoding)
 
