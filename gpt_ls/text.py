@@ -81,6 +81,22 @@ def _offset_in_line(text: str, start: int, end: int, character: int, encoding: E
     return end
 
 
+#: Patterns that pass 4096, 256, 16 or 1 lines (``\n`` only) in C, compiled once.
+_PAST_LINES = [(n, re.compile(f"(?:[^\n]*\n){{{n}}}")) for n in (4096, 256, 16, 1)]
+
+
+def _skip_lines(text: str, line: int) -> int:
+    """Where ``line`` starts in a text whose lines end in ``\n`` only (the end of the text past its last line)."""
+    pos = 0
+    for n, pattern in _PAST_LINES:
+        while line >= n:
+            found = pattern.match(text, pos)
+            if found is None:
+                return len(text)
+            pos, line = found.end(), line - n
+    return pos
+
+
 class LineIndex:
     """Position <-> offset conversion for one text.
 
@@ -126,10 +142,7 @@ class LineIndex:
         """Where ``line`` (0 <= line < line_count) starts."""
         if not self._scan or self._table is not None:
             return self.starts[line]
-        if line <= 0:
-            return 0
-        found = re.compile(f"(?:[^\n]*\n){{{line}}}").match(self.text)  # past ``line`` line endings, in C
-        return found.end() if found is not None else len(self.text)
+        return _skip_lines(self.text, line)
 
     def line_end(self, line: int) -> int:
         """Where the content of ``line`` (0 <= line < line_count) ends."""
