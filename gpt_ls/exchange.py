@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
@@ -89,12 +90,9 @@ class Reply:
         """A one-line summary: model and tokens (and cost when prices are known)."""
         if self.usage is None:
             return self.model
-        cost = budget.estimate_cost(
-            self.model, self.usage.prompt_tokens, self.usage.completion_tokens, prices or {}
-        )
-        text = budget.format_usage(
-            self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.total_tokens, cost
-        )
+        u = self.usage
+        text = budget.format_usage(u.prompt_tokens, u.completion_tokens, u.total_tokens,
+                                   budget.estimate_cost(self.model, u.prompt_tokens, u.completion_tokens, prices or {}))
         return f"{self.model} · {text}" + ("" if self.usage.exact else " (counted)")
 
 
@@ -117,6 +115,11 @@ class _Received:
     started: float = field(default_factory=time.monotonic)
 
 
+def _continues(req: ExchangeRequest) -> bool:
+    """Whether the request continues the workspace's current conversation (else one starts)."""
+    return req.chat is None and req.action.continues(req.settings) and not req.new_conversation
+
+
 def _recorded(recording: asyncio.Future[tuple[int | None, int | None]] | None) -> int | None:
     """The reply's history row, once it has been written (else None)."""
     if recording is None or not recording.done() or recording.cancelled() or recording.exception():
@@ -132,6 +135,7 @@ class Exchange:
         # server warms it up in the background after initialize), not at start-up.
         self._clients = clients
         self._store: HistoryStore | None = None
+        self._opening = threading.Lock()
         self._noticed: set[str] = set()
         self._sdk_ready = False
         self.store_notice: str | None = None
@@ -148,10 +152,11 @@ class Exchange:
         return self._clients
 
     def store(self) -> HistoryStore:
-        """The history store, opened on first use."""
-        if self._store is None:
-            self._store = HistoryStore.open()
-            self.store_notice = self._store.notice
+        """The history store, opened on first use (by whichever thread needs it first)."""
+        with self._opening:
+            if self._store is None:
+                self._store = HistoryStore.open()
+                self.store_notice = self._store.notice
         return self._store
 
     def close(self) -> None:
@@ -186,16 +191,12 @@ class Exchange:
         request refused before sending leaves no empty conversation behind.
         """
         if not req.settings.history:  # kept in memory for this session only
-            keep = req.chat is None and req.action.continues(req.settings) and not req.new_conversation
-            return None, self.memory.turns(req.workspace) if keep else [], False
-        if req.chat is not None:
+            return None, self.memory.turns(req.workspace) if _continues(req) else [], False
+        if not _continues(req):  # a new one: the store opens alongside the request (_record_start)
             return None, [], True
         store = self.store()
-        if req.action.continues(req.settings) and not req.new_conversation:
-            current = store.current_conversation(req.workspace)
-            if current is not None:
-                return current.id, store.turns(current.id), False
-        return None, [], True
+        current = store.current_conversation(req.workspace)
+        return (current.id, store.turns(current.id), False) if current is not None else (None, [], True)
 
     def _new_conversation(self, req: ExchangeRequest) -> int:
         """A new conversation, then the retention settings: the limit counts it, and never removes it."""
@@ -248,9 +249,10 @@ class Exchange:
         outcome = Reply(text="", status="error", model=settings.model, notices=notices)
         info = self.model_info(settings)
         self._notice_once("model:" + info.name, info.notice, notices)
-        try:
-            # History runs in a thread: another process may hold the database for a while.
-            conv_id, turns, new_conversation = await asyncio.to_thread(self._conversation, req)
+        try:  # Reading history runs in a thread: another process may hold the database for a while.
+            reads = settings.history and _continues(req)
+            conv_id, turns, new_conversation = (await asyncio.to_thread(self._conversation, req) if reads
+                                                else self._conversation(req))
         except Exception as exc:  # history must never block an answer
             conv_id, turns, new_conversation = None, [], False
             self._history_failed(exc, notices)
@@ -340,6 +342,7 @@ class Exchange:
             try:
                 outcome.conversation_id, assistant_id = await asyncio.shield(recording)
                 store = self.store()
+                self._notice_once("store", self.store_notice, notices)
             except Exception as exc:  # history must never lose the answer
                 self._history_failed(exc, notices)
         if store is not None and assistant_id is not None:

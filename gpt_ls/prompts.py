@@ -58,8 +58,8 @@ def excerpt(
     last = index.position(end, "utf-32").line
     from_line = max(0, first - context_lines)
     to_line = min(index.line_count - 1, last + context_lines)
-    before = text[index.starts[from_line] : start]
-    after_end = len(text) if to_line + 1 >= index.line_count else index.starts[to_line + 1]
+    before = text[index.line_start(from_line) : start]
+    after_end = len(text) if to_line + 1 >= index.line_count else index.line_start(to_line + 1)
     return before, text[end:after_end]
 
 

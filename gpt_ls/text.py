@@ -14,6 +14,7 @@ the start of that character.
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -80,40 +81,94 @@ def _offset_in_line(text: str, start: int, end: int, character: int, encoding: E
     return end
 
 
+#: Patterns that pass 4096, 256, 16 or 1 lines (``\n`` only) in C, compiled once.
+_PAST_LINES = [(n, re.compile(f"(?:[^\n]*\n){{{n}}}")) for n in (4096, 256, 16, 1)]
+
+
+def _skip_lines(text: str, line: int) -> int:
+    """Where ``line`` starts in a text whose lines end in ``\n`` only (the end of the text past its last line)."""
+    pos = 0
+    for n, pattern in _PAST_LINES:
+        while line >= n:
+            found = pattern.match(text, pos)
+            if found is None:
+                return len(text)
+            pos, line = found.end(), line - n
+    return pos
+
+
 class LineIndex:
-    """Line starts of one text, for fast position ↔ offset conversion."""
+    """Position <-> offset conversion for one text.
+
+    Without ``\r`` (the usual case) each answer comes from C-level scans of the text
+    (``count``, ``rfind``, one counted regex), not from a table of every line: an action
+    on a 10,000-line document needs a handful of positions, and that table costs
+    milliseconds of the event loop. ``starts`` and ``ends`` (every line) are built on first
+    use, and always when the text has a ``\r``.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
-        starts = [0]
-        # Each line's content ends where its line ending starts.
-        ends: list[int] = []
-        for m in _EOL.finditer(text):
-            ends.append(m.start())
-            starts.append(m.end())
-        ends.append(len(text))
-        self.starts = starts
-        self.ends = ends
+        self._table: tuple[list[int], list[int]] | None = None
+        self._scan = "\r" not in text
+
+    def _lines(self) -> tuple[list[int], list[int]]:
+        if self._table is None:
+            starts = [0]
+            # Each line's content ends where its line ending starts.
+            ends: list[int] = []
+            for m in _EOL.finditer(self.text):
+                ends.append(m.start())
+                starts.append(m.end())
+            ends.append(len(self.text))
+            self._table = (starts, ends)
+        return self._table
 
     @property
+    def starts(self) -> list[int]:
+        """Where each line starts."""
+        return self._lines()[0]
+
+    @property
+    def ends(self) -> list[int]:
+        """Where each line's content ends (its line ending starts)."""
+        return self._lines()[1]
+
+    @functools.cached_property
     def line_count(self) -> int:
-        return len(self.starts)
+        return self.text.count("\n") + 1 if self._scan else len(self.starts)
+
+    def line_start(self, line: int) -> int:
+        """Where ``line`` (0 <= line < line_count) starts."""
+        if not self._scan or self._table is not None:
+            return self.starts[line]
+        return _skip_lines(self.text, line)
+
+    def line_end(self, line: int) -> int:
+        """Where the content of ``line`` (0 <= line < line_count) ends."""
+        if not self._scan or self._table is not None:
+            return self.ends[line]
+        end = self.text.find("\n", self.line_start(line))
+        return len(self.text) if end < 0 else end
 
     def line_text(self, line: int) -> str:
         """The text of ``line`` without its line ending."""
-        return self.text[self.starts[line] : self.ends[line]]
+        return self.text[self.line_start(line) : self.line_end(line)]
 
     def offset(self, line: int, character: int, encoding: Encoding) -> int:
         """The string offset of a client position (clamped)."""
         if line < 0:
             return 0
-        if line >= len(self.starts):
+        if line >= self.line_count:
             return len(self.text)
-        return _offset_in_line(self.text, self.starts[line], self.ends[line], character, encoding)
+        return _offset_in_line(self.text, self.line_start(line), self.line_end(line), character, encoding)
 
     def position(self, offset: int, encoding: Encoding) -> Pos:
         """The client position of a string offset (clamped to the text)."""
         offset = max(0, min(offset, len(self.text)))
+        if self._scan and self._table is None:
+            start = self.text.rfind("\n", 0, offset) + 1
+            return Pos(self.text.count("\n", 0, offset), units(self.text[start:offset], encoding))
         line = bisect_right(self.starts, offset) - 1
         start = self.starts[line]
         # An offset inside a line ending belongs to the end of that line.
@@ -130,17 +185,14 @@ def offset_at(text: str, line: int, character: int, encoding: Encoding = "utf-16
         return LineIndex(text).offset(line, character, encoding)
     if line < 0:
         return 0
-    if line <= 1000:  # a find per line, copying nothing
+    if line <= 100:  # a find per line, copying nothing
         start = 0
         for _ in range(line):
             start = text.find("\n", start) + 1
             if start == 0:
                 return len(text)
-    else:  # one split, in C, beats a Python loop over many lines
-        parts = text.split("\n", line)
-        if len(parts) <= line:
-            return len(text)
-        start = len(text) - len(parts[-1])
+    else:  # one counted regex, in C, copying nothing
+        start = LineIndex(text).line_start(line)  # the end of the text for a line past the end
     end = text.find("\n", start)
     return _offset_in_line(text, start, len(text) if end < 0 else end, character, encoding)
 

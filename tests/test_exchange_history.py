@@ -6,6 +6,7 @@ Real exchanges against the fake OpenAI server, with history on, in two workspace
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
@@ -19,7 +20,7 @@ from gpt_ls.exchange import Exchange, ExchangeRequest
 from gpt_ls.history.store import HistoryStore, workspace_key
 from gpt_ls.prompts import SelectionContext
 from gpt_ls.settings import Settings
-from tests.support.fakeopenai import FakeOpenAI
+from tests.support.fakeopenai import FakeOpenAI, Reply
 from tests.support.memory_editor import MemoryEditor
 
 pytestmark = pytest.mark.timeout(30)
@@ -110,3 +111,35 @@ async def test_new_conversation_in_one_workspace_leaves_the_other_continuing(
     await ask(exchange, s, workspace_key(mine), "mine 我")
     new_conversation(exchange, MemoryEditor(workspace_root=mine), s)
     assert await ask(exchange, s, "/other", "still other", follow_up=True) == other
+
+
+async def test_a_new_conversation_is_sent_before_the_store_opens(api: FakeOpenAI, exchange: Exchange,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ask starts a conversation: its request need not wait for the store (tens of ms on first use)."""
+    real_open = HistoryStore.open
+    waited: list[bool] = []
+
+    def open_after_the_request(path: Path | None = None) -> HistoryStore:
+        deadline = time.monotonic() + 3
+        while not api.chat_requests() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        waited.append(bool(api.chat_requests()))
+        return real_open(path)
+
+    monkeypatch.setattr(HistoryStore, "open", staticmethod(open_after_the_request))
+    api.script(Reply(text="Paris 巴黎 🙂"))
+    conv_id = await ask(exchange, settings(api), "/mine", "capital of France?")
+    assert waited == [True]
+    assert exchange.store().turns(conv_id) == [{"role": "user", "content": "capital of France?"},
+                                               {"role": "assistant", "content": "Paris 巴黎 🙂"}]
+
+async def test_a_damaged_store_is_reported_by_the_first_exchange(api: FakeOpenAI, exchange: Exchange,
+                                                                  isolated: Path) -> None:
+    from gpt_ls.settings import data_dir
+
+    data_dir().mkdir(parents=True, mode=0o700, exist_ok=True)
+    (data_dir() / "history.db").write_bytes(b"not a database \x00\xff" * 100)
+    context = SelectionContext("file:///w/a.md", "markdown", "question 问题")
+    reply = await exchange.run(ExchangeRequest(ASK, context, settings(api), workspace="/mine"), lambda _: None)
+    assert reply.status == "complete", reply.error
+    assert any("could not be read" in n and "fresh history" in n for n in reply.notices), reply.notices

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gpt_ls.actions.edits import Coalescer, DocumentSink, normalize_eol
 from gpt_ls.actions.insertion import InsertionTracker
@@ -447,3 +449,25 @@ async def test_an_opened_line_in_a_crlf_document():
     assert editor.text == "q 问\r\na 一\r\nb\r\nc 😀\r\nnext 下\r\n"
     assert report.inserted == "a 一\r\nb\r\nc 😀\r\n"
     assert all(shown.endswith("\r\nnext 下\r\n") and "\r\r" not in shown for shown in editor.shown)
+
+
+_PIECES = st.text(alphabet=st.sampled_from(["a", "b", "\n", "中", "🙂"]), max_size=6)
+
+
+@given(old=st.text(alphabet=st.sampled_from(["a", "b", "\n", "中", "🙂"]), max_size=30),
+       data=st.data(), pieces=st.lists(_PIECES, min_size=1, max_size=3))
+def test_an_echo_is_recognised_from_the_changed_window_exactly_as_from_the_whole_text(
+        old: str, data: st.DataObject, pieces: list[str]) -> None:
+    """The tracker compares only where an echo can differ; the answer is the whole-text comparison's."""
+    start = data.draw(st.integers(0, len(old)))
+    tracker = InsertionTracker(start)
+    for piece in pieces:
+        tracker.sent(piece, after=data.draw(st.integers(0, len(piece))))
+    a = data.draw(st.one_of(st.just(min(tracker.point, len(old))), st.integers(0, len(old))))
+    b = data.draw(st.one_of(st.just(a), st.integers(a, len(old))))
+    inserted = data.draw(st.one_of(_PIECES, st.just("".join(pieces)), st.just(pieces[0])))
+    new = old[:a] + inserted + old[b:]
+    change = Change(a, b, inserted)
+    for count in range(1, len(pieces) + 1):
+        whole = len(new) - len(old) == sum(map(len, pieces[:count])) and new == tracker._with_pending(old, count)
+        assert tracker._echoes(count, change, old, new) == whole

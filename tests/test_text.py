@@ -1,6 +1,8 @@
 """Positions and offsets with CJK text, emoji, CRLF and odd line breaks."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gpt_ls.text import (
     Change,
@@ -158,3 +160,35 @@ def test_whole_document_change_becomes_the_ranged_change_it_is():
     text, change = apply_change(old, None, None, new, "utf-16")
     assert text == new
     assert change == Change(at, at, "typed 用户 ")
+
+
+# The index answers from scans of the text (no table of every line) when it has no \r: the
+# same answers as the table, checked at every line and offset.
+_TEXTS = st.text(alphabet=st.sampled_from(["a", " ", "\n", "\r", "中", "文", "🙂", "é"]), max_size=60)
+
+
+@given(_TEXTS)
+def test_the_scanning_index_agrees_with_the_table_of_lines(text: str) -> None:
+    table = LineIndex(text)
+    assert len(table.starts) == text.count("\n") + text.replace("\r\n", "\n").count("\r") + 1  # the table, built
+    scan = LineIndex(text)
+    assert scan.line_count == table.line_count
+    for line in range(table.line_count):
+        assert (scan.line_start(line), scan.line_end(line)) == (table.starts[line], table.ends[line])
+        assert scan.line_text(line) == table.line_text(line)
+        for character in (0, 1, 2, 5, 99):
+            for encoding in ("utf-8", "utf-16", "utf-32"):
+                assert scan.offset(line, character, encoding) == table.offset(line, character, encoding)
+    for offset in range(-1, len(text) + 2):
+        for encoding in ("utf-8", "utf-16", "utf-32"):
+            assert scan.position(offset, encoding) == table.position(offset, encoding)
+    assert scan.offset(table.line_count + 3, 0, "utf-16") == len(text)
+
+
+def test_a_deep_line_of_a_long_document_needs_no_table_of_lines() -> None:
+    text = "".join(f"第 {i} 行 🙂 x\n" for i in range(10_000))
+    index = LineIndex(text)
+    offset = index.offset(9_000, 4, "utf-16")  # 第, space, 9, 0 ... the fourth code unit
+    assert text[offset - 4 : offset] == "第 90"
+    assert index.position(offset, "utf-16") == Pos(9_000, 4)
+    assert index._table is None

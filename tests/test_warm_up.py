@@ -79,3 +79,44 @@ async def test_the_first_exchange_waits_for_the_warm_up_instead_of_repeating_it(
     warm.join()
     waiting.join()
     assert len(built) == 1  # built once, by whichever came first; never twice
+
+
+async def test_warm_up_collects_no_garbage_while_it_loads_then_freezes_what_it_loaded(tmp_path, monkeypatch):
+    """A full collection over the loading SDK would hold the GIL for tens of ms (gpt_ls/lsp/warmup.py)."""
+    import gc
+
+    monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
+    from gpt_ls.lsp import state, warmup
+
+    collecting: list[bool] = []
+    real = state.importlib.import_module
+
+    def spy(name: str):
+        collecting.append(gc.isenabled())
+        return real(name)
+
+    monkeypatch.setattr(state.importlib, "import_module", spy)
+    monkeypatch.setattr(warmup, "_frozen", False)
+    frozen = gc.get_freeze_count()
+    ls = state.GptLanguageServer()
+    ls.warm_up()
+    assert ls._warm is not None
+    await ls._warm
+    assert collecting and not any(collecting)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > frozen
+
+
+def test_the_first_request_is_rehearsed_in_memory_without_any_connection(monkeypatch):
+    """The SDK's first-request work (type hints, chunk schemas, headers) is done off the event loop."""
+    import socket
+
+    from gpt_ls.api import rehearsal
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the rehearsal tried to connect")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    assert rehearsal.rehearse() is True

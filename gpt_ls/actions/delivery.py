@@ -124,18 +124,18 @@ class Delivery:
         end = self.target.end
         line = index.position(end, "utf-32").line
         # A selection ending at column 0 of a line ends before that line.
-        if end == index.starts[line] and end > 0 and line > 0:
+        if end == index.line_start(line) and end > 0 and line > 0:
             line -= 1
         prefix, final_eol, open_line = "", True, False
         if line + 2 < index.line_count:
             # Before an existing line: the first edit opens the reply's own line, so that
             # the text never sits glued onto that line while it streams.
-            at, open_line = index.starts[line + 1], True
+            at, open_line = index.line_start(line + 1), True
         elif line + 1 < index.line_count:
             # The selection ends on the last line, before the final line ending: insert
             # before that ending, since editors (Neovim) treat the position after it as
             # past the end and add whole lines there.
-            at, prefix, final_eol = index.ends[line], "\n", False
+            at, prefix, final_eol = index.line_end(line), "\n", False
         else:
             at, prefix = len(text), "\n" if text else ""  # the last line has no line ending
         return self._sink(at, eol_of(text), prefix=prefix, final_eol=final_eol, open_line=open_line)
@@ -192,7 +192,7 @@ class Delivery:
         index = LineIndex(source)
         line = index.position(self.target.start, "utf-32").line
         eol = eol_of(source)
-        sink = self._sink(index.starts[line], eol)
+        sink = self._sink(index.line_start(line), eol)
         sink.write(prompts.as_comment(text, self.req.context.language, indent_of(source, self.target.start), eol))
         report = await sink.close()
         if not report.complete_in_document:
@@ -207,7 +207,7 @@ class Delivery:
             self.fallback(reply.text, "the selection changed while the reply was written")
             return
         index = LineIndex(current)
-        line_prefix = current[index.starts[index.position(start, "utf-32").line] : start]
+        line_prefix = current[index.line_start(index.position(start, "utf-32").line) : start]
         code = reply.text
         if self.req.action.code:
             code = prompts.match_indentation(prompts.strip_fences(code), indent_of(current, start))

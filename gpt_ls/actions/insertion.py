@@ -91,6 +91,22 @@ class InsertionTracker:
         heads, tails = self._split(count)
         return text[: self.point] + heads + tails + text[self.point :]
 
+    def _echoes(self, count: int, change: Change, old: str, new: str) -> bool:
+        """Whether ``new == self._with_pending(old, count)``, compared only where the two can differ.
+
+        ``new`` is ``old`` with ``change`` applied, so both strings agree before the change
+        and the insertion point, and after both: comparing the window between costs nothing
+        like building and comparing the whole document (2.4 MB per echo for 10,000 lines).
+        """
+        heads, tails = self._split(count)
+        ours, point = heads + tails, self.point
+        if len(new) - len(old) != len(ours):
+            return False
+        if len(old) - (change.end - change.start) + len(change.text) != len(new):
+            return new == self._with_pending(old, count)  # not the change that made ``new``
+        lo, hi = min(change.start, point), max(change.start + len(change.text), point + len(ours))
+        return new[lo:hi] == old[lo:point] + ours + old[point : hi - len(ours)]
+
     def virtual(self, text: str) -> str:
         """The document as the editor has it: ours plus the pending insertions."""
         if not self.pending:
@@ -133,8 +149,7 @@ class InsertionTracker:
         """Follow one content change of the document (ours or the user's)."""
         if self.pending:
             for count in range(1, len(self.pending) + 1):
-                added = sum(len(p) for p in list(self.pending)[:count])
-                if len(new) - len(old) == added and new == self._with_pending(old, count):
+                if self._echoes(count, change, old, new):
                     self._echoed(count)
                     return
             if change.start <= self.point <= change.end:

@@ -64,7 +64,7 @@ def select(port: EditorPort, action: Action, uri: str, start_pos: Pos, end_pos: 
         start, end = end, start
     if start == end:  # no selection: the current line
         line = index.position(start, "utf-32").line
-        start, end = index.starts[line], index.ends[line]
+        start, end = index.line_start(line), index.line_end(line)
     selection = doc.text[start:end]
     if not selection.strip():
         raise InvalidRequest(f"{action.title}: the selection is empty. Select some text first.")

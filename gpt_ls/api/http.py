@@ -64,7 +64,7 @@ _warmed = False
 
 
 def warm_up() -> None:
-    """Build the TLS context and import what the first request needs, once (in a thread).
+    """Build the TLS context, import what the first request needs and rehearse it, once (in a thread).
 
     The server's background warm-up and the first exchange both call it: the exchange
     then waits for the warm-up instead of doing the same work again on the event loop.
@@ -81,6 +81,9 @@ def warm_up() -> None:
                 importlib.import_module(name)
             except ImportError as exc:  # another SDK version: the first request imports what it needs
                 log.info("warm-up: %s", exc)
+        from gpt_ls.api.rehearsal import rehearse
+
+        rehearse()  # the SDK's first-request work, done here (gpt_ls/api/rehearsal.py)
         _warmed = True
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from gpt_ls.lsp.completion import CompletionEdge
 from gpt_ls.lsp.editor import LspEditor, negotiated_encoding, open_document, root_of
 from gpt_ls.lsp.indexing import Indexing
 from gpt_ls.lsp.protocol import GptProtocol
+from gpt_ls.lsp.warmup import SWITCH_INTERVAL, background_load, convert_once
 from gpt_ls.secrets import add_secret
 from gpt_ls.settings import ResolvedSettings, Settings, data_dir, load_settings
 from gpt_ls.text import Encoding, Pos, apply_change
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the exchange and runner load in the background after initia
 
 log = logging.getLogger(__name__)
 #: The GIL switch interval (s) while the SDK is imported in the background (see warm_up).
-WARM_UP_SWITCH_INTERVAL = 0.0005
+WARM_UP_SWITCH_INTERVAL = SWITCH_INTERVAL
 
 
 class GptLanguageServer(LanguageServer):
@@ -203,20 +203,17 @@ class GptLanguageServer(LanguageServer):
         """Load the SDK and its TLS context off the critical path, so the first action does not wait."""
 
         def load() -> None:
-            # Importing the SDK is about a second of pure Python holding the GIL. With the
-            # default switch interval (5 ms) the event loop waits up to that long for every
-            # request meanwhile; a short one lets it in within half a millisecond.
-            interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(interval, WARM_UP_SWITCH_INTERVAL))
-            try:
-                importlib.import_module("gpt_ls.actions.runner")
-                http = importlib.import_module("gpt_ls.api.http")
-                http.warm_up()
-                importlib.import_module("gpt_ls.api.failures")
-            except Exception as exc:  # the first action reports it properly
-                log.warning("could not load the openai SDK: %s", exc)
-            finally:
-                sys.setswitchinterval(interval)
+            # Pure Python holding the GIL: a short switch interval and no garbage collection
+            # meanwhile, then the loaded heap frozen (gpt_ls/lsp/warmup.py says why).
+            with background_load():
+                try:
+                    importlib.import_module("gpt_ls.actions.runner")
+                    http = importlib.import_module("gpt_ls.api.http")
+                    http.warm_up()
+                    importlib.import_module("gpt_ls.api.failures")
+                    convert_once(self.protocol._converter)
+                except Exception as exc:  # the first action reports it properly
+                    log.warning("could not load the openai SDK: %s", exc)
 
         self._warm = asyncio.get_running_loop().run_in_executor(None, load)
 

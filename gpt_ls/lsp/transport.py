@@ -8,7 +8,11 @@ client took over the first one's session. Here:
   ``MAX_MESSAGE_BYTES`` closes the connection with a log line (stdio: the server exits);
 * a TCP or socket connection passes ``lsp/gate.py`` first (``initialize`` with the token);
 * one client at a time: while a connection is being served, another is closed at once,
-  with a log line. When the served client's session ends, the server ends.
+  with a log line. When the served client's session ends, the server ends. Connections
+  that have not yet sent a valid ``initialize`` do not hold the slot: up to ``MAX_WAITING``
+  wait side by side (a new one closes the oldest), each for ``INITIALIZE_WITHIN`` seconds,
+  and the first to pass the gate is served; so one idle connection cannot lock the
+  editor out.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ from gpt_ls.lsp.gate import Gate
 log = logging.getLogger(__name__)
 
 #: Seconds a new connection has to send a valid ``initialize``; then it is closed.
-INITIALIZE_WITHIN = 10.0
+INITIALIZE_WITHIN = 5.0
+#: Connections that may wait for their ``initialize`` at once; one more closes the oldest.
+MAX_WAITING = 8
 
 
 class StreamBytes:
@@ -227,16 +233,25 @@ def serve_stdio(server: JsonRPCServer) -> int:
 
 
 class _OneClient:
-    """The single connection a listening server serves; the others are closed at once."""
+    """The single connection a listening server serves; once it is served, the others are closed at once."""
 
     def __init__(self, server: JsonRPCServer, token: str | None) -> None:
         self.server, self.token = server, token
-        self.busy = False
+        self.serving = False
+        #: Connections still before their ``initialize``, oldest first.
+        self.waiting: list[asyncio.StreamWriter] = []
         self.finished = asyncio.Event()
+
+    def _wait_in_line(self, writer: asyncio.StreamWriter) -> None:
+        if len(self.waiting) >= MAX_WAITING:
+            oldest = self.waiting.pop(0)
+            log.warning("closed the oldest of %d connections still waiting to initialize.", MAX_WAITING)
+            oldest.close()
+        self.waiting.append(writer)
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or "a local process"
-        if self.busy:
+        if self.serving:
             log.warning("refused a connection from %s: a client is connected already (one at a time).", peer)
             writer.close()
             return
@@ -244,12 +259,18 @@ class _OneClient:
             log.warning("refused a connection from another user on the socket.")
             writer.close()
             return
-        self.busy = True
+        self._wait_in_line(writer)
         served = False
 
         def on_open() -> None:
             nonlocal served
-            served = True
+            if self.serving:
+                raise ProtocolViolation("another client was served first")
+            self.serving = served = True
+            for other in self.waiting:  # nobody else gets in now
+                if other is not writer:
+                    other.close()
+            self.waiting.clear()
             self.server.protocol.set_writer(writer)  # type: ignore[arg-type]
             log.info("serving the client at %s", peer)
 
@@ -262,7 +283,8 @@ class _OneClient:
             log.info("the connection from %s broke: %s", peer, exc)
         finally:
             writer.close()
-            self.busy = False
+            if writer in self.waiting:
+                self.waiting.remove(writer)
             if served:
                 self.finished.set()
 

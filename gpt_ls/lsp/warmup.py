@@ -1,0 +1,77 @@
+"""How the server loads the SDK in the background without stalling the requests it answers meanwhile.
+
+The load is a few hundred milliseconds of pure Python in a thread, sharing the GIL with the
+event loop. Two things would make a request wait for it:
+
+* the GIL switch interval: with the default 5 ms the event loop waits up to that long every
+  time it wants the GIL back; during the load it is 0.5 ms;
+* the cyclic garbage collector: the load creates some 60,000 objects that live as long as
+  the process, and a full collection over them (and the 50,000 of pygls and lsprotocol)
+  holds the GIL for 20-150 ms here, in whichever thread happens to allocate. During the load
+  the collector is off; afterwards everything loaded so far is frozen (``gc.freeze``), so
+  later full collections walk only what the session itself allocates.
+
+Freezing keeps any cyclic garbage that exists at that moment: a few hundred objects left
+over from the imports, once per process.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from lsprotocol import types
+
+#: The GIL switch interval (s) while the SDK loads in the background.
+SWITCH_INTERVAL = 0.0005
+
+_frozen = False
+#: With ``-vv`` (or benchmarks/timed_server.py): when the load ended, its wall and CPU time.
+timing = logging.getLogger("gpt_ls.timing")
+
+
+@contextmanager
+def background_load() -> Iterator[None]:
+    """Around the background load: a short switch interval and no collections; then freeze the heap, once."""
+    global _frozen
+    interval = sys.getswitchinterval()
+    collecting = gc.isenabled()
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+    gc.disable()
+    wall, cpu = time.monotonic(), time.thread_time()
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        if not _frozen:
+            _frozen = True
+            gc.freeze()
+        if collecting:
+            gc.enable()
+        now = time.monotonic()  # "method wall_ms cpu_ms collections", then the monotonic clock at the end
+        timing.debug("warm-up %.4f %.4f 0 %.4f", (now - wall) * 1000, (time.thread_time() - cpu) * 1000, now)
+
+
+def convert_once(converter: Any) -> None:
+    """Have the converter build, once, the (un)structuring code of what the first action exchanges.
+
+    cattrs generates that code on first use (2-3 ms for an applyEdit, less for the rest), which
+    the first action would otherwise pay on the event loop.
+    """
+    zero = types.Range(types.Position(0, 0), types.Position(0, 0))
+    edit = types.TextDocumentEdit(types.OptionalVersionedTextDocumentIdentifier("file:///x", 1),
+                                  [types.TextEdit(zero, "x")])
+    for message in (types.ApplyWorkspaceEditParams(types.WorkspaceEdit(document_changes=[edit])),
+                    types.WorkDoneProgressCreateParams("t"),
+                    types.ProgressParams("t", types.WorkDoneProgressBegin("x", cancellable=True)),
+                    types.ProgressParams("t", types.WorkDoneProgressReport(message="x")),
+                    types.ProgressParams("t", types.WorkDoneProgressEnd(message="x")),
+                    types.ShowMessageParams(types.MessageType.Info, "x")):
+        converter.unstructure(message)
+    converter.structure({"applied": True}, types.ApplyWorkspaceEditResult)
+    converter.structure({"command": "x", "arguments": [0]}, types.ExecuteCommandParams)
