@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from gpt_ls.actions.catalog import ASK_WORKSPACE
 from gpt_ls.cli.ask import as_json, load, report, run_ask, write
+from gpt_ls.cli.output import StatusLine
 from gpt_ls.errors import GptLsError
 from gpt_ls.index.citations import sources_used
 from gpt_ls.index.context import FittedContext, HitLike, label
@@ -29,22 +30,11 @@ from gpt_ls.settings import Settings, find_workspace_root
 SEARCH_LIMIT = 40
 
 
-class Progress:
+class Progress(StatusLine):
     """``indexing 120/4,000 files`` on one stderr line (a terminal only)."""
 
-    def __init__(self, err: TextIO) -> None:
-        self.err, self.width = err, 0
-
     def __call__(self, *args: Any) -> None:
-        line = f"gpt-ls: indexing {progress_text(args)}"[:100]
-        self.err.write("\r" + line.ljust(self.width))
-        self.width = len(line)
-        self.err.flush()
-
-    def end(self) -> None:
-        if self.width:
-            self.err.write("\r" + " " * self.width + "\r")
-            self.err.flush()
+        self.show(f"gpt-ls: indexing {progress_text(args)}")
 
 
 async def retrieve(root: Path, settings: Settings, question: str, err: TextIO, clients: Any = None) -> list[HitLike]:

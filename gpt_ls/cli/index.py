@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from gpt_ls.cli.output import StatusLine
 from gpt_ls.errors import GptLsError
 from gpt_ls.index.report import IndexReport
 from gpt_ls.index.store import WorkspaceIndex
@@ -48,28 +49,19 @@ def open_index(err: TextIO) -> WorkspaceIndex:
     return index
 
 
-class TerminalProgress:
+class TerminalProgress(StatusLine):
     """``indexing 120/4,000 src/app.py`` on one stderr line, at most ten times a second."""
 
     def __init__(self, err: TextIO) -> None:
-        self.err = err
+        super().__init__(err)
         self.shown = 0.0
-        self.width = 0
 
     def __call__(self, done: int, total: int, path: str) -> None:
         now = time.monotonic()
         if now - self.shown < 0.1 and done < total:
             return
         self.shown = now
-        line = f"indexing {done:,}/{total:,} {path}"[:100]
-        self.err.write("\r" + line.ljust(self.width))
-        self.width = len(line)
-        self.err.flush()
-
-    def end(self) -> None:
-        if self.width:
-            self.err.write("\r" + " " * self.width + "\r")
-            self.err.flush()
+        self.show(f"indexing {done:,}/{total:,} {path}")
 
 
 def build(index: WorkspaceIndex, err: TextIO) -> IndexReport:

@@ -67,3 +67,21 @@ class ReplyPrinter:
             self._write(f"{DIM}{line}{RESET}\n")
         else:
             print(line, file=self.err, flush=True)
+
+
+class StatusLine:
+    """One line of stderr rewritten in place (progress on a terminal), cleared at the end."""
+
+    def __init__(self, err: TextIO) -> None:
+        self.err, self.width = err, 0
+
+    def show(self, line: str) -> None:
+        line = line[:100]
+        self.err.write("\r" + line.ljust(self.width))
+        self.width = len(line)
+        self.err.flush()
+
+    def end(self) -> None:
+        if self.width:
+            self.err.write("\r" + " " * self.width + "\r")
+            self.err.flush()

