@@ -81,16 +81,19 @@ async def test_inline_is_advertised_only_when_enabled_and_then_no_fallback(start
 async def test_turning_completions_on_registers_inline_completion_and_off_unregisters(
         start: StartEditor, api: FakeOpenAI) -> None:
     editor = await start(EditorConfig(**VSCODE))
+    def inline_registrations() -> list[tuple[str, str]]:  # the server registers watched files too
+        return [r for r in editor.registrations if r[1] == types.TEXT_DOCUMENT_INLINE_COMPLETION]
+
     editor.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"gpt-ls": ON}))
-    await editor.wait_until(lambda: editor.registrations == [("register", types.TEXT_DOCUMENT_INLINE_COMPLETION)],
+    await editor.wait_until(lambda: inline_registrations() == [("register", types.TEXT_DOCUMENT_INLINE_COMPLETION)],
                             "inline completion was not registered")
     uri = "file:///w/b.py"
     editor.open(uri, "x = 1\n", "python")
     api.script(Reply(text="y = 2"))
     assert [i.insert_text for i in await editor.inline(uri, at(1, 0))] == ["y = 2"]
     editor.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"gpt-ls": {}}))
-    await editor.wait_until(lambda: len(editor.registrations) == 2, "inline completion was not unregistered")
-    assert editor.registrations[1] == ("unregister", types.TEXT_DOCUMENT_INLINE_COMPLETION)
+    await editor.wait_until(lambda: len(inline_registrations()) == 2, "inline completion was not unregistered")
+    assert inline_registrations()[1] == ("unregister", types.TEXT_DOCUMENT_INLINE_COMPLETION)
 
 
 async def test_fim_mode_sends_prompt_and_suffix_to_v1_completions(start: StartEditor, api: FakeOpenAI) -> None:
