@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from gpt_ls import tokens
+from gpt_ls.index.chunks import Chunk
 from gpt_ls.index.context import (
     CITE_INSTRUCTIONS,
     MIN_PARTIAL_TOKENS,
@@ -16,22 +17,9 @@ from gpt_ls.index.context import (
     reply_reserve,
     select_context,
 )
+from gpt_ls.index.search import Hit
 from gpt_ls.models import lookup_model
 from gpt_ls.settings import Settings
-
-
-@dataclass(frozen=True)
-class Chunk:
-    path: str
-    start_line: int
-    end_line: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Hit:
-    chunk: Chunk
-    score: float
 
 
 def hit(path: str, start: int, text: str, score: float = 1.0) -> Hit:

@@ -14,7 +14,9 @@ import pytest
 from gpt_ls.actions.catalog import Catalog
 from gpt_ls.actions.runner import ActionRunner
 from gpt_ls.errors import GptLsError
+from gpt_ls.index.chunks import Chunk
 from gpt_ls.index.live import LiveIndex
+from gpt_ls.index.search import Hit
 from gpt_ls.settings import Settings
 from tests.support.memory_editor import FULL, MemoryEditor, ScriptedExchange
 
@@ -22,20 +24,6 @@ pytestmark = pytest.mark.timeout(10)
 
 SETTINGS = Settings(history=False, model="gpt-4")
 ROOT = Path("/work")
-
-
-@dataclass(frozen=True)
-class Chunk:
-    path: str
-    start_line: int
-    end_line: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Hit:
-    chunk: Chunk
-    score: float
 
 
 CONFIG = Chunk("src/配置 config.py", 40, 41, "def parse_config_file(path):\n    return load(path)\n")
