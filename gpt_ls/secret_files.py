@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-#: Always skipped, whatever the settings say.
+#: Never indexed and never sent, whatever the settings say (the index checks them with pathspec).
 SECRET_PATTERNS: tuple[str, ...] = (
     ".env", ".env.*", "*.env", ".envrc",
     "*.pem", "*.key", "*.p12", "*.pfx", "*.keystore", "*.jks", "*.kdbx", "*.ppk", "*.der", "*.crt",
@@ -74,7 +74,9 @@ def is_secret(relative: str, extra: Iterable[str] = ()) -> bool:
     A name starting with ``id_`` and without an extension is a key too (``id_work``), but
     ``id_utils.py`` is not.
     """
-    name = PurePosixPath(relative).name
-    if name.startswith("id_") and "." not in name:
-        return True
-    return matches(relative, SECRET_PATTERNS) or matches(relative, extra)
+    return is_key_name(PurePosixPath(relative).name) or matches(relative, SECRET_PATTERNS) or matches(relative, extra)
+
+
+def is_key_name(name: str) -> bool:
+    """``id_work`` (an SSH key's name, no extension) is a key; ``id_utils.py`` is not."""
+    return name.startswith("id_") and "." not in name

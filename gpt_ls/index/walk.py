@@ -24,6 +24,7 @@ from pathspec import GitIgnoreSpec
 
 from gpt_ls.errors import FileRefused
 from gpt_ls.files import inside, read_limited
+from gpt_ls.secret_files import SECRET_PATTERNS, is_key_name
 
 #: Files larger than this are not indexed (a 50 MB minified bundle is skipped and counted).
 MAX_FILE_BYTES = 1024 * 1024
@@ -31,17 +32,6 @@ IGNORE_FILES = (".gitignore", ".ignore")
 IGNORE_FILE_LIMIT = 256 * 1024
 VCS_DIRS = frozenset({".git", ".hg", ".svn", ".bzr", "_darcs", ".fossil", ".jj", "CVS"})
 
-#: Never indexed, in gitignore syntax (checked by tests/test_index_walk.py).
-SECRET_PATTERNS = (
-    ".env", ".env.*", "*.env", ".envrc",
-    "*.pem", "*.key", "*.p12", "*.pfx", "*.keystore", "*.jks", "*.kdbx", "*.ppk", "*.der", "*.crt",
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "id_*.pub",
-    ".netrc", "_netrc", ".npmrc", ".pypirc", ".git-credentials", ".htpasswd", ".pgpass", ".dockercfg",
-    "credentials", "credentials.*", "*.credentials", "*credentials.json", "client_secret*.json",
-    "service-account*.json", "secrets.*", "*.secret", "*.secrets", "*.tfstate", "*.tfstate.*",
-    ".gpt-ls.toml",
-)
-_SECRET_ID = ("id_",)
 
 
 @dataclass(frozen=True)
@@ -80,10 +70,7 @@ _SECRETS = GitIgnoreSpec.from_lines(SECRET_PATTERNS)
 
 def is_secret(rel: str) -> bool:
     """Is this workspace-relative path a secret (never indexed)? ``id_*`` without an extension counts."""
-    name = PurePosixPath(rel).name
-    if name.startswith(_SECRET_ID) and "." not in name:
-        return True
-    return _SECRETS.match_file(rel)
+    return is_key_name(PurePosixPath(rel).name) or _SECRETS.match_file(rel)
 
 
 class Rules:
