@@ -307,7 +307,8 @@ async def test_the_request_with_its_chunks_fits_the_window_with_max_tokens_exact
     ctx = sent.context
     messages = prompts.render(sent.action, ctx, ctx.before, ctx.after, [], sent.system_extra)
     used = count_messages(messages, lookup_model("gpt-4"))
-    one = count_text(render_source(prepared.sources[0]), "cl100k_base")
+    one = count_text(render_source(prepared.sources[-1]), "cl100k_base")  # a hit (the asking file's goes first)
+    assert prepared.sources[0].label == "q.md:1-35"  # its lines outside the excerpt (36-46) sent with the question
     assert used <= 8192 - 1000  # it fits with the reply's 1,000 tokens …
     assert 8192 - 1000 - used < one + 64  # … and no other whole chunk would have
     assert 3 <= len(prepared.sources) < 30

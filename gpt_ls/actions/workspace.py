@@ -2,8 +2,10 @@
 
 Before the exchange, ``prepare`` makes sure the index is built (first use: with the run's
 progress, cancellable with it), searches it for the question (open documents taking
-precedence over their files), fits the chunks the window allows (``index.context``) and
-puts them, labelled, into the system message. While the reply streams, ``Prepared.feed``
+precedence over their files), adds the chunks around the selection in its own file and
+the best ones of the files it imports and of its test (``index.neighbours``: at most 30 %
+of the chunk budget, first in the block), fits the chunks the window allows
+(``index.context``) and puts them, labelled, into the system message. While the reply streams, ``Prepared.feed``
 turns its ``path:start-end`` citations into links; at the end ``Prepared.finish`` gives the
 text still held back and the Sources list. Nothing of the reply is ever dropped: history
 keeps the reply as the model wrote it.
@@ -15,7 +17,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,16 +25,27 @@ from gpt_ls import budget, prompts
 from gpt_ls.actions.editor import EditorPort, Progress
 from gpt_ls.errors import GptLsError
 from gpt_ls.exchange import ExchangeRequest, Reply
+from gpt_ls.index import imports, neighbours
 from gpt_ls.index.citations import CitationStream, sources_section
-from gpt_ls.index.context import CITE_INSTRUCTIONS, FittedContext, HitLike, Source, select_context
+from gpt_ls.index.context import (
+    CITE_INSTRUCTIONS,
+    FittedContext,
+    HitLike,
+    Source,
+    chunk_budget,
+    select_context,
+)
 from gpt_ls.index.live import LiveIndex, OpenDocument, relative_path
 from gpt_ls.models import ModelInfo, adapt_messages, model_info
+from gpt_ls.secret_files import is_secret
 from gpt_ls.tokens import count_messages
 
 log = logging.getLogger(__name__)
 
 #: Chunks asked of the index per question (the window decides how many go).
 SEARCH_LIMIT = 40
+#: Characters of the excerpt on each side of the selection that name the imports it uses.
+FOCUS_CHARS = 16 * 1024
 
 
 @dataclass
@@ -83,16 +96,47 @@ def open_documents(port: EditorPort, root: Path) -> list[OpenDocument]:
     return found
 
 
-def already_sent(port: EditorPort, root: Path, req: ExchangeRequest) -> Callable[[HitLike], bool]:
-    """Whether a hit lies inside the asking document's excerpt around the selection (sent already as the excerpt)."""
-    doc = port.document(req.context.uri)
-    path = relative_path(root, doc.path) if doc is not None else None
-    if path is None or req.range is None:
-        return lambda hit: False
+def sent_lines(req: ExchangeRequest) -> tuple[int, int] | None:
+    """The lines (1-based, inclusive) of the asking document sent already: the selection and its excerpt."""
+    if req.range is None:
+        return None
     reach = req.settings.context_lines
-    first = req.range["start"]["line"] + 1 - reach
-    last = req.range["end"]["line"] + 1 + reach
-    return lambda hit: hit.chunk.path == path and hit.chunk.start_line >= first and hit.chunk.end_line <= last
+    return req.range["start"]["line"] + 1 - reach, req.range["end"]["line"] + 1 + reach
+
+
+def asking_path(port: EditorPort, root: Path, req: ExchangeRequest) -> str | None:
+    """The asking document's workspace-relative path (None: outside the workspace, or not a file)."""
+    doc = port.document(req.context.uri)
+    return relative_path(root, doc.path) if doc is not None else None
+
+
+def already_sent(port: EditorPort, root: Path, req: ExchangeRequest) -> tuple[str, int, int] | None:
+    """(path, first, last): the asking document's lines sent already (the selection and the excerpt around it);
+    a hit loses them, and goes when nothing else is left."""
+    path, lines = asking_path(port, root, req), sent_lines(req)
+    return (path, *lines) if path is not None and lines is not None else None
+
+
+async def local_sources(live: LiveIndex, port: EditorPort, req: ExchangeRequest) -> list[Source]:
+    """The chunks around the selection in its own file and the best of its neighbours', by priority
+    (``index.neighbours``). None for a document outside the workspace, a secret or excluded one (``indexExclude``).
+    """
+    path, ctx = asking_path(port, live.root, req), req.context
+    if path is None or req.range is None or is_secret(path, req.settings.index_exclude):
+        return []
+    first, last = req.range["start"]["line"], req.range["end"]["line"]
+    files = live.known_files() or []
+
+    def plan() -> tuple[neighbours.Around, list[imports.Neighbour]]:
+        own = neighbours.selection_sources(path, ctx.document, first, last, sent_lines(req))
+        texts = [s.text for s in (*own.holding, *own.beside)]
+        focus = "\n".join([ctx.selection, ctx.before[-FOCUS_CHARS:], ctx.after[:FOCUS_CHARS], *texts])
+        return own, imports.neighbours(path, ctx.document, files, focus, neighbours.MAX_NEIGHBOURS)
+
+    own, near = await asyncio.to_thread(plan)
+    queries = [(n.path, neighbours.neighbour_query(ctx.selection, n)) for n in near]
+    best, more = neighbours.neighbour_sources(near, await live.file_hits(queries, neighbours.PER_NEIGHBOUR))
+    return neighbours.ordered(own, best, more)
 
 
 def _overhead(req: ExchangeRequest, info: ModelInfo, exact: bool) -> int:
@@ -103,14 +147,22 @@ def _overhead(req: ExchangeRequest, info: ModelInfo, exact: bool) -> int:
     return count_messages(messages, info) if exact else budget.bound_messages(messages, info)
 
 
-def fit_hits(req: ExchangeRequest, hits: Sequence[HitLike]) -> FittedContext:
-    """The hits that fit with this request: by size alone when that settles it, else counted."""
+def fit_hits(req: ExchangeRequest, hits: Sequence[HitLike], local: Sequence[Source] = (),
+             sent: tuple[str, int, int] | None = None) -> FittedContext:
+    """The hits (and ``local``: the selection's file and neighbours; ``sent``: the asking document's lines
+    sent as its excerpt) that fit with this request: by size alone when that settles it, else counted."""
     info = model_info(req.settings)
     question = req.context.selection
-    fitted = select_context(question, hits, None, req.settings, overhead=_overhead(req, info, False), info=info)
-    if fitted.left_out or fitted.exact:
-        fitted = select_context(question, hits, None, req.settings, overhead=_overhead(req, info, True), info=info)
-    return fitted
+
+    def fit(exact: bool) -> FittedContext:
+        overhead = _overhead(req, info, exact)
+        if local or sent:
+            room = chunk_budget(info, req.settings.max_tokens, overhead)
+            return neighbours.fitted(local, hits, room, info, sent)
+        return select_context(question, hits, None, req.settings, overhead=overhead, info=info)
+
+    fitted = fit(False)
+    return fit(True) if fitted.left_out or fitted.exact else fitted
 
 
 async def ensure_index(live: LiveIndex, port: EditorPort, progress: Progress | None) -> None:
@@ -137,8 +189,6 @@ async def prepare(
     try:
         await ensure_index(live, port, progress)
         hits = await live.search(req.context.selection, SEARCH_LIMIT, open_documents(port, live.root))
-        sent = already_sent(port, live.root, req)
-        hits = [hit for hit in hits if not sent(hit)]
         if notice := live.take_notice():  # semantic ranking failed: BM25 alone this time
             port.show_message(f"gpt-ls: {notice}", "warning")
     except GptLsError as exc:  # e.g. a question of stop words only: said, and asked without chunks
@@ -149,8 +199,15 @@ async def prepare(
         log.warning("workspace index unavailable: %s", exc, exc_info=True)
         port.show_message(f"gpt-ls: the workspace index is unavailable ({exc}); the question goes without "
                           "workspace excerpts.", "warning")
-    fitted = await asyncio.to_thread(fit_hits, req, hits)
-    if progress is not None and hits:
+    local: list[Source] = []
+    try:  # the selection's file and neighbours: also when the question itself found nothing
+        local = await local_sources(live, port, req)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the question still goes, with its hits
+        log.warning("the selection's file and neighbours are not sent: %s", exc, exc_info=True)
+    fitted = await asyncio.to_thread(fit_hits, req, hits, local, already_sent(port, live.root, req))
+    if progress is not None and (hits or local):
         progress.report(f"{len(fitted.sources)} excerpts, {fitted.tokens:,} tokens")
     extra = "\n\n".join(part for part in (fitted.system_text(), req.system_extra) if part)
     # A code reply (a user's action with ``code``) is code: no links, no Sources in it.

@@ -196,7 +196,8 @@ def _head(source: Source, room: int, encoding: str) -> Source | None:
     return dataclasses.replace(source, end_line=source.start_line + n - 1, text="".join(lines[:n]))
 
 
-def _sources(hits: Iterable[HitLike]) -> list[Source]:
+def hit_sources(hits: Iterable[HitLike]) -> list[Source]:
+    """The hits as sources, in rank order (empty or malformed chunks left out)."""
     out: list[Source] = []
     for rank, hit in enumerate(hits):
         c = hit.chunk
@@ -269,6 +270,6 @@ def select_context(
     if overhead is None:
         overhead = default_overhead(question, info)
     room = chunk_budget(info, settings.max_tokens, overhead)
-    candidates = _sources(hits)
+    candidates = hit_sources(hits)
     kept, used, exact = fit_sources(candidates, room, info) if room > 0 else ([], 0, True)
     return FittedContext(tuple(kept), render_block(kept), used, room, len(candidates) - len(kept), exact)

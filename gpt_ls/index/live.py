@@ -288,6 +288,15 @@ class LiveIndex:
                 return list(ranked.hits)
         return list(await self._call(index.search, query, limit))
 
+    async def file_hits(self, queries: Sequence[tuple[str, str]], limit: int) -> dict[str, list[HitLike]]:
+        """For each (path, query): the chunks of that indexed file that best match, else its first ones
+        (after ``search``, so overlays count); {} when the index cannot search one file."""
+        index = self._index
+        find = getattr(index, "search_file", None)
+        if index is None or find is None or not queries:
+            return {}
+        return await self._call(lambda: {path: list(find(query, path, limit)) for path, query in queries})
+
     def known_files(self) -> list[str] | None:
         """The indexed files as of the last build or update (None: not built in this session)."""
         return self._files

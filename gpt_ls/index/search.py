@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from gpt_ls.errors import QueryUnsearchable
 from gpt_ls.index.chunks import Chunk
 from gpt_ls.index.terms import match_expression, query_terms, quote
 
@@ -95,6 +96,43 @@ def search(conn: sqlite3.Connection, query: str, limit: int, total: int,
             ranked = sorted(window, key=lambda row: row[1])[:limit]
         if ranked:
             break
+    return _hits(conn, ranked)
+
+
+def search_file(conn: sqlite3.Connection, query: str, path: str, limit: int) -> list[Hit]:
+    """The chunks of one indexed file (``path``) that best match ``query``, best first; its first
+    chunks (score 0) when none does or the query has no word to look for; [] when it is not indexed.
+
+    The cost is bounded by the file's chunks: FTS5 scores only the rowids of that file (a rowid range,
+    as a file's chunks are written together; one lookup per chunk when they are scattered).
+    """
+    limit = max(1, min(limit, MAX_LIMIT))
+    ids = [r[0] for r in conn.execute(
+        "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line, c.id",
+        (path,))]
+    if not ids:
+        return []
+    try:
+        expression = match_expression(query_terms(query))
+    except QueryUnsearchable:
+        expression = ""
+    ranked: list[tuple[int, float]] = []
+    if expression:
+        lo, hi, mine = min(ids), max(ids), set(ids)
+        if hi - lo < 4 * len(ids) + 64:
+            rows = conn.execute("SELECT rowid, rank FROM fts WHERE fts MATCH ? AND rowid BETWEEN ? AND ?",
+                                (expression, lo, hi)).fetchall()
+        else:
+            rows = [row for i in ids for row in conn.execute(
+                "SELECT rowid, rank FROM fts WHERE fts MATCH ? AND rowid = ?", (expression, i))]
+        ranked = sorted((row for row in rows if row[0] in mine), key=lambda row: row[1])[:limit]
+    if not ranked:
+        ranked = [(i, 0.0) for i in ids[:limit]]
+    return _hits(conn, ranked)
+
+
+def _hits(conn: sqlite3.Connection, ranked: list[tuple[int, float]]) -> list[Hit]:
+    """(chunk id, FTS5 rank) rows as hits, in their order."""
     if not ranked:
         return []
     ids = [row[0] for row in ranked]

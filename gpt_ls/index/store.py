@@ -25,7 +25,7 @@ from gpt_ls.index.indexer import Indexer, Progress
 from gpt_ls.index.report import IndexReport as IndexReport
 from gpt_ls.index.report import IndexStatus as IndexStatus
 from gpt_ls.index.search import Hit as Hit
-from gpt_ls.index.search import search
+from gpt_ls.index.search import search, search_file
 from gpt_ls.index.walk import Rules
 from gpt_ls.settings import Settings
 
@@ -200,6 +200,10 @@ class WorkspaceIndex:
         if len(self._counts) > 10_000:
             self._counts = {}
         return list(self._read(lambda c: search(c, query, limit, total, self._counts)))
+
+    def search_file(self, query: str, path: str, limit: int = 2) -> list[Hit]:
+        """The chunks of one indexed file that best match ``query`` (its first ones when none does)."""
+        return list(self._read(lambda c: search_file(c, query, path, limit)))
 
     def files(self) -> list[str]:
         """Every indexed path (workspace-relative, POSIX), sorted: for @-mention completion."""
