@@ -17,6 +17,7 @@ from gpt_ls.index.neighbours import (
     neighbour_query,
     neighbour_sources,
     ordered,
+    plan,
     selection_sources,
     without,
 )
@@ -147,18 +148,27 @@ def test_a_huge_file_is_chunked_only_around_the_selection() -> None:
 
 
 def test_neighbour_queries_sources_and_their_priority() -> None:
-    near = [Neighbour("src/a.py", ("parse_config",)), Neighbour("tests/test_b.py", ("test_b",), "counterpart")]
-    assert neighbour_query("why 空?", near[0]) == "parse_config why 空?"
+    near = Neighbour("src/a.py", ("parse_config",))
+    assert neighbour_query("why 空?", near) == "parse_config why 空?"
     found = {"src/a.py": [Hit(Chunk("src/a.py", 5 + 10 * i, 9 + 10 * i, "def parse_config():\n    ..."), 2.0)
                           for i in range(3)],
              "tests/test_b.py": [Hit(Chunk("tests/test_b.py", 1, 2, "import b\n"), 0.0)]}
-    best, more = neighbour_sources(near, found)
+    best, more = neighbour_sources(found)
     assert [s.label for s in best] == ["src/a.py:5-9", "tests/test_b.py:1-2"]
     assert [s.label for s in more] == ["src/a.py:15-19"]  # two chunks of a neighbour at most
     assert {s.rank for s in (*best, *more)} == {LOCAL_RANK}
     own = Around((Source("m.py", 10, 20, "x", LOCAL_RANK),), (Source("m.py", 1, 8, "y", LOCAL_RANK),))
     assert [s.label for s in ordered(own, best, more)] == [
         "m.py:10-20", "src/a.py:5-9", "tests/test_b.py:1-2", "m.py:1-8", "src/a.py:15-19"]
+
+
+def test_plan_names_the_neighbours_to_search_and_what_for() -> None:
+    text = "from .config import parse_config\nimport other\n\n\n" + defs(2) + "def go():\n    parse_config()\n"
+    own, queries = plan("pkg/app.py", text, 41, 41, "Why 空?", {"pkg/config.py", "other.py", "pkg/test_app.py"})
+    assert labels(own) == ["pkg/app.py:23-42", "pkg/app.py:1-20"]  # go() joined step_1 (small); the head beside
+    # parse_config is used (its import line does not count), so first; then the test; then the unused import.
+    assert queries == [("pkg/config.py", "parse_config Why 空?"), ("pkg/test_app.py", "test_app Why 空?"),
+                       ("other.py", "other Why 空?")]
 
 
 def _hits(n: int, lines: int = 60) -> list[Hit]:

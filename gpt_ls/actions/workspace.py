@@ -25,7 +25,7 @@ from gpt_ls import budget, prompts
 from gpt_ls.actions.editor import EditorPort, Progress
 from gpt_ls.errors import GptLsError
 from gpt_ls.exchange import ExchangeRequest, Reply
-from gpt_ls.index import imports, neighbours
+from gpt_ls.index import neighbours
 from gpt_ls.index.citations import CitationStream, sources_section
 from gpt_ls.index.context import (
     CITE_INSTRUCTIONS,
@@ -125,17 +125,10 @@ async def local_sources(live: LiveIndex, port: EditorPort, req: ExchangeRequest)
     if path is None or req.range is None or is_secret(path, req.settings.index_exclude):
         return []
     first, last = req.range["start"]["line"], req.range["end"]["line"]
-    files = live.known_files() or []
-
-    def plan() -> tuple[neighbours.Around, list[imports.Neighbour]]:
-        own = neighbours.selection_sources(path, ctx.document, first, last, sent_lines(req))
-        texts = [s.text for s in (*own.holding, *own.beside)]
-        focus = "\n".join([ctx.selection, ctx.before[-FOCUS_CHARS:], ctx.after[:FOCUS_CHARS], *texts])
-        return own, imports.neighbours(path, ctx.document, files, focus, neighbours.MAX_NEIGHBOURS)
-
-    own, near = await asyncio.to_thread(plan)
-    queries = [(n.path, neighbours.neighbour_query(ctx.selection, n)) for n in near]
-    best, more = neighbours.neighbour_sources(near, await live.file_hits(queries, neighbours.PER_NEIGHBOUR))
+    nearby = f"{ctx.before[-FOCUS_CHARS:]}\n{ctx.after[:FOCUS_CHARS]}"
+    own, queries = await asyncio.to_thread(neighbours.plan, path, ctx.document, first, last, ctx.selection,
+                                           live.known_files() or [], sent_lines(req), nearby)
+    best, more = neighbours.neighbour_sources(await live.file_hits(queries, neighbours.PER_NEIGHBOUR))
     return neighbours.ordered(own, best, more)
 
 

@@ -13,21 +13,72 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from gpt_ls.actions.catalog import ASK_WORKSPACE
 from gpt_ls.cli.ask import as_json, load, report, run_ask, write
 from gpt_ls.cli.output import StatusLine
-from gpt_ls.errors import GptLsError
+from gpt_ls.errors import FileRefused, GptLsError, InvalidRequest
+from gpt_ls.files import read_workspace_file
+from gpt_ls.index import neighbours
 from gpt_ls.index.citations import sources_used
-from gpt_ls.index.context import FittedContext, HitLike, label
-from gpt_ls.index.live import open_index, progress_text, semantic_ranker, summary_of
+from gpt_ls.index.context import FittedContext, HitLike, Source, label
+from gpt_ls.index.live import open_index, progress_text, relative_path, semantic_ranker, summary_of
+from gpt_ls.index.walk import MAX_FILE_BYTES
+from gpt_ls.secret_files import is_secret
 from gpt_ls.settings import Settings, find_workspace_root
 
 #: Chunks asked of the index (the window decides how many go).
 SEARCH_LIMIT = 40
+
+
+_FILE_SPEC = re.compile(r"^(?P<path>.+?)(?::(?P<a>\d{1,9})(?:-(?P<b>\d{1,9}))?)?$", re.S)
+
+
+@dataclass(frozen=True)
+class FileSelection:
+    """``--file PATH[:A-B]``: a workspace file (relative POSIX path), its text, the 0-based lines chosen."""
+
+    path: str
+    text: str
+    first: int
+    last: int
+
+
+def file_selection(root: Path, cwd: Path, spec: str, settings: Settings) -> FileSelection:
+    """``PATH[:A-B]`` (``PATH`` relative to ``cwd``) read inside ``root`` only (no symlink out, at most 1 MB,
+    never a secret or an ``indexExclude`` file); without a range, its first line."""
+    m = _FILE_SPEC.match(spec)
+    name = m.group("path") if m else spec
+    rel = relative_path(root, os.path.normpath(cwd / name))
+    if rel is None or rel in ("", "."):
+        raise FileRefused(f"--file {spec}: {name} is not a file of the workspace {root}; give one inside it.")
+    if is_secret(rel, settings.index_exclude):
+        raise FileRefused(f"--file {spec}: {rel} may hold secrets (or indexExclude excludes it); gpt-ls does not "
+                          "send it.")
+    text = read_workspace_file(root, rel, MAX_FILE_BYTES)
+    if text is None:
+        raise FileRefused(f"--file {spec}: there is no file {rel} in the workspace {root}.")
+    count = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    a = int(m.group("a") or 1) if m else 1
+    b = int(m.group("b") or a) if m else a
+    if not 1 <= a <= max(count, 1) or b < a:
+        raise InvalidRequest(f"--file {spec}: lines {a}-{b} are not in {rel} ({count:,} lines); give PATH:A-B "
+                             "with 1 <= A <= B.")
+    return FileSelection(rel, text, a - 1, min(b, max(count, 1)) - 1)
+
+
+def local_sources(index: Any, selection: FileSelection, question: str) -> list[Source]:
+    """The chunks around the chosen lines and the best of the neighbours' (``index.neighbours``), by priority."""
+    own, queries = neighbours.plan(selection.path, selection.text, selection.first, selection.last, question,
+                                   index.files())
+    found = {path: index.search_file(query, path, neighbours.PER_NEIGHBOUR) for path, query in queries}
+    return neighbours.ordered(own, *neighbours.neighbour_sources(found))
 
 
 class Progress(StatusLine):
@@ -37,8 +88,10 @@ class Progress(StatusLine):
         self.show(f"gpt-ls: indexing {progress_text(args)}")
 
 
-async def retrieve(root: Path, settings: Settings, question: str, err: TextIO, clients: Any = None) -> list[HitLike]:
-    """The index brought up to date and searched (with semantic ranking when ``embeddingModel`` is set).
+async def retrieve(root: Path, settings: Settings, question: str, err: TextIO, clients: Any = None,
+                   selection: FileSelection | None = None) -> tuple[list[HitLike], list[Source]]:
+    """(the hits, the selection's file's and neighbours' chunks): the index brought up to date and searched
+    (with semantic ranking when ``embeddingModel`` is set).
 
     Problems go to ``err``; the question is asked anyway, without excerpts if need be.
     """
@@ -46,7 +99,7 @@ async def retrieve(root: Path, settings: Settings, question: str, err: TextIO, c
         index = await asyncio.to_thread(open_index, root, settings)
     except GptLsError as exc:
         print(f"gpt-ls: {exc} The question goes without workspace excerpts.", file=err)
-        return []
+        return [], []
     try:
         if notice := getattr(index, "notice", None):
             print(f"gpt-ls: {notice}", file=err)
@@ -61,11 +114,13 @@ async def retrieve(root: Path, settings: Settings, question: str, err: TextIO, c
                 progress.end()
         if summary and err.isatty():
             print(f"gpt-ls: {summary}", file=err)
+        hits: list[HitLike] = []
         try:
-            return await search(index, settings, question, err, clients)
+            hits = await search(index, settings, question, err, clients)
         except GptLsError as exc:
-            print(f"gpt-ls: {exc} The question goes without workspace excerpts.", file=err)
-            return []
+            print(f"gpt-ls: {exc} The question goes without the excerpts found for it.", file=err)
+        local = await asyncio.to_thread(local_sources, index, selection, question) if selection else []
+        return hits, local
     finally:
         index.close()
 
@@ -101,12 +156,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ask = sub.choices["ask"]
     ask.add_argument("--workspace", "-w", action="store_true",
                      help="answer from this workspace's files (its search index), citing them; Sources follow")
+    ask.add_argument("--file", metavar="PATH[:A-B]",
+                     help="with --workspace: the question is about these lines of this file; the chunks around "
+                          "them and the best ones of the files it imports go too")
     ask.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """``gpt-ls ask``, with the workspace's chunks when ``--workspace`` is given."""
     if not args.workspace:
+        if args.file:
+            print("gpt-ls: --file goes with --workspace (-w): gpt-ls ask -w --file PATH[:A-B] QUESTION",
+                  file=sys.stderr)
+            return 2
         return run_ask(args)
     question = " ".join(args.question) if args.question else ""
     if not question or question == "-":
@@ -129,6 +191,13 @@ def run_workspace_ask(args: argparse.Namespace, question: str) -> int:
               ".gpt-ls.toml, or below it), so that only its files are indexed.", file=sys.stderr)
         return 2
     settings, workspace, instructions = load(args)
+    selection = None
+    if args.file:
+        try:
+            selection = file_selection(root, Path.cwd(), args.file, settings)
+        except GptLsError as exc:
+            print(f"gpt-ls: {exc}", file=sys.stderr)
+            return 2
     action = ASK_WORKSPACE if not args.system else dataclasses.replace(ASK_WORKSPACE, system=args.system)
     ctx = SelectionContext(uri="", language="", selection=question, scope="workspace-index")
     req = ExchangeRequest(action, ctx, settings, workspace=workspace, new_conversation=not args.continue_,
@@ -146,8 +215,8 @@ def run_workspace_ask(args: argparse.Namespace, question: str) -> int:
         exchange = Exchange()
         try:
             clients = exchange.clients if settings.embedding_model else None
-            hits = await retrieve(root, settings, question, sys.stderr, clients)
-            fitted = await asyncio.to_thread(fit_hits, req, hits)
+            hits, local = await retrieve(root, settings, question, sys.stderr, clients, selection)
+            fitted = await asyncio.to_thread(fit_hits, req, hits, local)
             extra = "\n\n".join(part for part in (fitted.system_text(), instructions) if part)
             return await exchange.run(dataclasses.replace(req, system_extra=extra), on_text)
         finally:

@@ -46,6 +46,9 @@ _JS_SPEC = re.compile(
     r"""(?:\b(?:import|export)\b([^'"`;]{0,500}?)\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)(['"])(\.{1,2}/[^'"\n]{0,300})\2""")
 _C_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"\n]{1,300})"', re.M)
 _RUST_MOD = re.compile(r"^[ \t]*(?:pub(?:\([^)\n]*\))?[ \t]+)?mod[ \t]+([A-Za-z_]\w*)[ \t]*;", re.M)
+_IMPORT_LINE = re.compile(
+    r"^[ \t]*(?:import\b|from[ \t]+[\w.]+[ \t]+import\b|export\b[^\n]*\bfrom\b|#[ \t]*include\b"
+    r"|(?:pub\S*[ \t]+)?mod[ \t]+\w+[ \t]*;|(?:const|let|var)\b[^\n]*\brequire\s*\()[^\n]*", re.M)
 _NAME = re.compile(r"(?:[^\W\d]|\$)[\w$]*")
 _NOT_NAMES = frozenset({"as", "type", "typeof", "import", "export", "from", "default", "const", "let", "var"})
 
@@ -215,13 +218,22 @@ def counterparts(path: str) -> list[str]:
     return []
 
 
+def without_imports(text: str) -> str:
+    """``text`` without its import lines (a name counts as used only where it is used)."""
+    return _IMPORT_LINE.sub("", text)
+
+
 def _mentioned(names: tuple[str, ...], focus: str) -> int:
     """How many of ``names`` occur in ``focus`` as whole words."""
     return sum(1 for n in names if re.search(rf"(?<![\w$]){re.escape(n)}(?![\w$])", focus))
 
 
 def neighbours(path: str, text: str, files: Collection[str], focus: str = "", limit: int = 4) -> list[Neighbour]:
-    """At most ``limit`` files of ``files`` related to ``path`` (see the module docstring for the order)."""
+    """At most ``limit`` files of ``files`` related to ``path`` (see the module docstring for the order).
+
+    ``focus``: the text whose names rank the imports (its import lines do not count).
+    """
+    focus = without_imports(focus)
     known = files if isinstance(files, (set, frozenset, dict)) else set(files)
     found: dict[str, Neighbour] = {}
     for ref in imports(path, text):

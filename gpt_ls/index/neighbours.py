@@ -28,12 +28,12 @@ without ``--file``) the hits alone are fitted, exactly as before.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from gpt_ls.index.chunks import Chunk, chunk_text
 from gpt_ls.index.context import FittedContext, HitLike, Source, fit_sources, hit_sources, render_block
-from gpt_ls.index.imports import Neighbour
+from gpt_ls.index.imports import Neighbour, neighbours
 from gpt_ls.models import ModelInfo
 
 #: Percent of the chunk budget the selection's file and its neighbours may take at most.
@@ -152,14 +152,23 @@ def neighbour_query(question: str, neighbour: Neighbour) -> str:
     return " ".join([*neighbour.names, question])
 
 
-def neighbour_sources(neighbours: Sequence[Neighbour],
-                      found: Mapping[str, Sequence[HitLike]]) -> tuple[list[Source], list[Source]]:
-    """(the best chunk of each neighbour, their next ones): ``found`` is path -> hits, best first."""
+def plan(path: str, text: str, first: int, last: int, question: str, files: Collection[str],
+         sent: tuple[int, int] | None = None, nearby: str = "") -> tuple[Around, list[tuple[str, str]]]:
+    """The selection's file's excerpts, and (path, query) for each neighbour to search within: the imports
+    the question, ``nearby`` (the excerpt around the selection) or those excerpts name come first."""
+    own = selection_sources(path, text, first, last, sent)
+    focus = "\n".join([question, nearby, *(s.text for s in (*own.holding, *own.beside))])
+    near = neighbours(path, text, files, focus, MAX_NEIGHBOURS)
+    return own, [(n.path, neighbour_query(question, n)) for n in near]
+
+
+def neighbour_sources(found: Mapping[str, Sequence[HitLike]]) -> tuple[list[Source], list[Source]]:
+    """(the best chunk of each neighbour, their next ones): ``found`` is path -> hits (best first), in the
+    neighbours' order."""
     best: list[Source] = []
     more: list[Source] = []
-    for neighbour in neighbours:
-        hits = found.get(neighbour.path, ())[:PER_NEIGHBOUR]
-        sources = [dataclasses.replace(s, rank=LOCAL_RANK, score=0.0) for s in hit_sources(hits)]
+    for hits in found.values():
+        sources = [dataclasses.replace(s, rank=LOCAL_RANK, score=0.0) for s in hit_sources(hits[:PER_NEIGHBOUR])]
         best += sources[:1]
         more += sources[1:]
     return best, more
