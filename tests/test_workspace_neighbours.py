@@ -13,6 +13,7 @@ import pytest
 from gpt_ls.actions.catalog import Catalog
 from gpt_ls.actions.editor import DocumentSnapshot
 from gpt_ls.actions.runner import ActionRunner
+from gpt_ls.errors import WorkspaceIndexError
 from gpt_ls.exchange import Exchange
 from gpt_ls.index.live import LiveIndex
 from gpt_ls.settings import Settings
@@ -99,3 +100,52 @@ async def test_the_enclosing_chunk_and_the_imported_module_s_chunk_go_with_their
     text = editor.text(uri)
     assert f"An empty file raises in [{cited}]({link}), called from [{enclosing}]({own})." in text
     assert f"**Sources**\n\n- [{cited}]({link})\n- [{enclosing}]({own})\n" in text  # in the order cited
+
+
+class BrokenIndex:
+    """An index whose search within one file fails (a damaged database, say)."""
+
+    def update(self, paths: object = None, *, progress: object = None, cancel: object = None) -> None:
+        return None
+
+    def set_overlay(self, path: str, text: str | None) -> None:
+        return None
+
+    def search(self, query: str, limit: int = 20) -> list[object]:
+        return []
+
+    def search_file(self, query: str, path: str, limit: int = 2) -> list[object]:
+        raise WorkspaceIndexError("Workspace index error: database disk image is malformed")
+
+    def files(self) -> list[str]:
+        return ["src/配置/解析.py", "src/应用/main.py"]
+
+    def close(self) -> None:
+        return None
+
+
+async def test_secret_excluded_or_outside_files_send_nothing_of_their_own_and_a_failure_keeps_the_rest(
+        tmp_path: Path) -> None:
+    from gpt_ls.actions import requests, workspace
+
+    root = tmp_path / "ws"
+    settings = Settings(history=False, model="gpt-4", context_lines=2, index_exclude=["private/**"])
+    editor = FileEditor(FULL, workspace_root=root)
+    live = LiveIndex(root, lambda: settings, opener=lambda r, s: BrokenIndex())  # type: ignore[arg-type,return-value]
+    runner = ActionRunner(editor, lambda: settings, exchange=None, index=lambda: live)  # type: ignore[arg-type]
+    await workspace.ensure_index(live, editor, None)
+    action = runner.action("askWorkspace")
+
+    async def local(name: str) -> list[str]:
+        uri = (tmp_path / name).as_uri()
+        editor.open(uri, MAIN, "python")
+        target = requests.select(editor, action, uri, *editor.range_of(uri, QUESTION))
+        req = requests.build_request(editor, action, target, settings, {}, "")
+        return [s.label for s in await workspace.local_sources(live, editor, req)]
+
+    assert await local("ws/.env.production") == []
+    assert await local("ws/private/notes.py") == []
+    assert await local("elsewhere/main.py") == []
+    # The neighbours' search fails: the asking file's own chunks still go.
+    assert [label.split(":")[0] for label in await local("ws/src/应用/main.py")] == ["src/应用/main.py"] * 3
+    await live.close()

@@ -128,8 +128,14 @@ async def local_sources(live: LiveIndex, port: EditorPort, req: ExchangeRequest)
     nearby = f"{ctx.before[-FOCUS_CHARS:]}\n{ctx.after[:FOCUS_CHARS]}"
     own, queries = await asyncio.to_thread(neighbours.plan, path, ctx.document, first, last, ctx.selection,
                                            live.known_files() or [], sent_lines(req), nearby)
-    best, more = neighbours.neighbour_sources(await live.file_hits(queries, neighbours.PER_NEIGHBOUR))
-    return neighbours.ordered(own, best, more)
+    try:
+        found = await live.file_hits(queries, neighbours.PER_NEIGHBOUR)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the selection's own chunks still go
+        log.warning("the neighbours of %s are not sent: %s", path, exc)
+        found = {}
+    return neighbours.ordered(own, *neighbours.neighbour_sources(found))
 
 
 def _overhead(req: ExchangeRequest, info: ModelInfo, exact: bool) -> int:

@@ -4,6 +4,7 @@ labelled chunks in the request, links and Sources in the document, didSave, @ co
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,28 @@ def test_ask_workspace_refuses_the_home_folder(api, tmp_path):
     assert result.returncode == 2
     assert "is not a project: run gpt-ls ask --workspace inside one" in result.stderr
     assert api.chat_requests() == []
+
+
+async def test_asked_from_a_file_its_enclosing_chunk_and_the_imported_module_s_chunk_go(start, api, workspace):
+    from tests.test_workspace_neighbours import MAIN, PARSER, QUESTION
+
+    (workspace / ".git").mkdir(parents=True, exist_ok=True)
+    (workspace / "src/配置").mkdir(parents=True)
+    (workspace / "src/应用").mkdir(parents=True)
+    (workspace / "src/配置/解析.py").write_text(PARSER, encoding="utf-8")
+    (workspace / "src/应用/main.py").write_text(MAIN, encoding="utf-8")
+    start_line = PARSER.splitlines().index("def parse_config_file(path):") + 1
+    cited = f"src/配置/解析.py:{start_line}-{start_line + 16}"
+    api.script(Reply(text=f"It raises in [{cited}].", chunk_size=4))
+    editor = await start()
+    uri = (workspace / "src/应用/main.py").as_uri()
+    editor.open(uri, MAIN, "python")
+    await ask(editor, uri, QUESTION)
+    system = api.chat_requests()[0].body["messages"][0]["content"]
+    # contextLines (40) sends all of main.py as the excerpt around the question: none of its chunks goes
+    # again; the function it imports and calls goes first, not the imported module's head.
+    labels = re.findall(r"^\[([^\]\n]+)\]\n```", system, re.M)
+    assert labels[0] == cited and not any(label.startswith("src/应用/main.py") for label in labels)
+    assert f"[{cited}]\n```\ndef parse_config_file(path):\n" in system and "def load_defaults(path):" not in system
+    link = f"{(workspace / 'src/配置/解析.py').as_uri()}#L{start_line}"
+    assert f"It raises in [{cited}]({link}).\n\n**Sources**\n\n- [{cited}]({link})\n" in editor.docs[uri].text
