@@ -10,7 +10,8 @@ the server's memory while indexing within the performance targets (RSS ≤ 100 M
   files edited one after another (a line appended); also a whole-workspace update after one change.
 * Search: files are added until the index holds ≥ 100,000 chunks, then 300 queries (identifiers
   that exist, questions in English with stop words, common words, Chinese) from a new
-  ``WorkspaceIndex`` (no warm term counts), each once; then once more (counts cached).
+  ``WorkspaceIndex`` (no warm term counts), each once; then once more (counts cached); then each
+  again within 4 random files (``search_file``: the neighbours of a file a question is asked from).
 * While indexing: the real server (``timed_server.py``, the simulated editor) answers code
   actions one after another while ``worker.build(rebuild=True)`` rebuilds the corpus's index in
   its child process (the server process does not index: this is the worker the LSP side calls).
@@ -171,6 +172,35 @@ def search_figures(res: Results, root: Path, env: dict[str, str], n: int) -> Non
         res.add("search", "search p99, first time each query", percentile(first, 99), "ms", limit=30,
                 note=f"max {max(first):.0f} ms, {load()}")
         res.add("search", "search p99, again (term counts cached)", percentile(second, 99), "ms", limit=30)
+        neighbour_figures(res, index, qs)
+
+
+def neighbour_figures(res: Results, index: WorkspaceIndex, qs: list[str]) -> None:
+    """A question asked from a file: its neighbours searched one file each (``search_file``, 2 chunks)."""
+    from gpt_ls.index.neighbours import MAX_NEIGHBOURS, PER_NEIGHBOUR, plan
+
+    rng = random.Random(9)
+    paths = index.files()
+    times = []
+    for q in qs:
+        picked = rng.sample(paths, MAX_NEIGHBOURS)
+        started = time.perf_counter()
+        for path in picked:
+            index.search_file(q, path, PER_NEIGHBOUR)
+        times.append((time.perf_counter() - started) * 1000)
+    res.add("search", f"neighbours of the asking file: {MAX_NEIGHBOURS} searches within one file each, per "
+            "question, p99", percentile(times, 99), "ms", limit=30, note=f"max {max(times):.0f} ms, {load()}")
+    source = (Path(__file__).parents[1] / "gpt_ls" / "index" / "chunks.py").read_text(encoding="utf-8")
+    for size in (20_000, 1_000_000):  # the asking file chunked, its imports read (off the event loop)
+        text = source * max(1, size // len(source))
+        middle = text.count("\n") // 2
+        took = []
+        for _ in range(5):
+            started = time.perf_counter()
+            plan("pkg/asking.py", text, middle, middle, qs[0], paths, (middle - 40, middle + 40))
+            took.append((time.perf_counter() - started) * 1000)
+        res.add("search", f"the asking file's chunks and imports, a {len(text) // 1024:,} KB file, median of 5",
+                statistics.median(took), "ms", note=load())
 
 
 async def while_indexing(res: Results, root: Path, env: dict[str, str]) -> None:

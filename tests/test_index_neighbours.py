@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from gpt_ls.index import search
 from gpt_ls.index.chunks import Chunk, chunk_text
 from gpt_ls.index.context import Source, fit_sources, render_block, select_context
 from gpt_ls.index.imports import Neighbour, counterparts, neighbours, normal
@@ -219,16 +222,24 @@ def test_without_local_excerpts_the_fit_is_the_hits_alone_and_overlaps_go_once()
 # -- the index's search within one file --------------------------------------------------
 
 
-def test_search_file_ranks_one_file_s_chunks_and_falls_back_to_its_head(tmp_path: Path) -> None:
+def test_search_file_ranks_one_file_s_chunks_and_falls_back_to_its_head(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     body = defs(8).replace("def step_5(x):\n", "def step_5(x):\n    \"\"\"解析配置文件 parse the config file.\"\"\"\n")
-    root = make(tmp_path / "ws", {".git/HEAD": "ref\n", "src/配置 😀.py": body,
+    calls = "".join(f"def use_{i}():\n" + "    parse_config_file('x')  # 调用\n" * 30 + "\n\n" for i in range(2))
+    calls += "def parse_config_file(path):\n" + "    check(path)  # 定义\n" * 30
+    root = make(tmp_path / "ws", {".git/HEAD": "ref\n", "src/配置 😀.py": body, "calls.py": calls,
                                   "other.py": "def parse_config_file():\n    pass\n"})
     with WorkspaceIndex.open(root, Settings()) as index:
         index.update()
         best = index.search_file("parse config file", "src/配置 😀.py", 2)
         assert best[0].chunk.path == "src/配置 😀.py" and best[0].chunk.text.startswith("def step_5(x):")
         assert all(h.chunk.path == "src/配置 😀.py" for h in best)
+        defined = index.search_file("parse_config_file why", "calls.py", 3)  # the definition before the calls
+        assert [h.chunk.text.split("(")[0] for h in defined] == ["def parse_config_file", "def use_0", "def use_1"]
+        assert defined[0].score > defined[1].score == defined[2].score > 0
         head = index.search_file("zyzzyva", "src/配置 😀.py", 2)
         assert [h.chunk.start_line for h in head] == [1, 19] and {h.score for h in head} == {0.0}
         assert index.search_file("the how", "src/配置 😀.py", 1)[0].chunk.start_line == 1  # stop words only
         assert index.search_file("parse", "../outside.py", 2) == [] and index.search_file("x", "missing.py", 2) == []
+        monkeypatch.setattr(search, "RANGE_SLACK", -10**9)  # chunks scattered: one lookup each, the same result
+        assert index.search_file("parse config file", "src/配置 😀.py", 2) == best

@@ -17,6 +17,7 @@ number of chunks holding its terms. So:
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from dataclasses import dataclass
 
@@ -30,6 +31,11 @@ WINDOW = 300
 #: How many of the terms of a too-common query are looked for in the window.
 COMMON_TERMS = 3
 MAX_LIMIT = 1000
+#: ``search_file`` scores a rowid range when it holds at most 4 times the file's chunks plus this many.
+RANGE_SLACK = 64
+#: ``search_file``: the query terms looked for (in order), and the weight of a chunk that defines one.
+FILE_TERMS = 16
+NAME_WEIGHT = 2.0
 
 
 @dataclass(frozen=True)
@@ -99,12 +105,16 @@ def search(conn: sqlite3.Connection, query: str, limit: int, total: int,
     return _hits(conn, ranked)
 
 
-def search_file(conn: sqlite3.Connection, query: str, path: str, limit: int) -> list[Hit]:
+def search_file(conn: sqlite3.Connection, query: str, path: str, limit: int, total: int,
+                cache: dict[str, int] | None = None) -> list[Hit]:
     """The chunks of one indexed file (``path``) that best match ``query``, best first; its first
     chunks (score 0) when none does or the query has no word to look for; [] when it is not indexed.
 
-    The cost is bounded by the file's chunks: FTS5 scores only the rowids of that file (a rowid range,
-    as a file's chunks are written together; one lookup per chunk when they are scattered).
+    A chunk scores the IDF of each of the first ``FILE_TERMS`` query terms it holds (as FTS5 matches
+    them: stems, CJK bigrams, prefixes), ``NAME_WEIGHT`` times when it defines the name. No BM25
+    ``rank`` here: FTS5 would count every row holding each term, the whole index for a common one.
+    The cost is bounded by the file: two lookups a term within the file's rowids (its chunks are
+    written together: one range; else the list of them). ``total``: the chunks in the index.
     """
     limit = max(1, min(limit, MAX_LIMIT))
     ids = [r[0] for r in conn.execute(
@@ -113,22 +123,27 @@ def search_file(conn: sqlite3.Connection, query: str, path: str, limit: int) -> 
     if not ids:
         return []
     try:
-        expression = match_expression(query_terms(query))
+        terms = query_terms(query)[:FILE_TERMS]
     except QueryUnsearchable:
-        expression = ""
-    ranked: list[tuple[int, float]] = []
-    if expression:
-        lo, hi, mine = min(ids), max(ids), set(ids)
-        if hi - lo < 4 * len(ids) + 64:
-            rows = conn.execute("SELECT rowid, rank FROM fts WHERE fts MATCH ? AND rowid BETWEEN ? AND ?",
-                                (expression, lo, hi)).fetchall()
-        else:
-            rows = [row for i in ids for row in conn.execute(
-                "SELECT rowid, rank FROM fts WHERE fts MATCH ? AND rowid = ?", (expression, i))]
-        ranked = sorted((row for row in rows if row[0] in mine), key=lambda row: row[1])[:limit]
+        terms = []
+    counts = document_counts(conn, terms, cache) if terms else {}
+    lo, hi, mine = min(ids), max(ids), set(ids)
+    within = ("rowid BETWEEN ? AND ?", (lo, hi)) if hi - lo < 4 * len(ids) + RANGE_SLACK else (
+        "rowid IN (SELECT id FROM chunks WHERE file_id = (SELECT id FROM files WHERE path = ?))", (path,))
+    scores: dict[int, float] = {}
+    for term in terms:
+        df = min(counts.get(term, 1), total)
+        idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
+        for expression, weight in ((quote(term), 1.0), (f"names : {quote(term)}", NAME_WEIGHT)):
+            for (rowid,) in conn.execute(f"SELECT rowid FROM fts WHERE fts MATCH ? AND {within[0]}",
+                                         (expression, *within[1])):
+                if rowid in mine:
+                    scores[rowid] = scores.get(rowid, 0.0) + idf * weight
+    order = {i: n for n, i in enumerate(ids)}
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], order[item[0]]))[:limit]
     if not ranked:
         ranked = [(i, 0.0) for i in ids[:limit]]
-    return _hits(conn, ranked)
+    return _hits(conn, [(i, -score) for i, score in ranked])
 
 
 def _hits(conn: sqlite3.Connection, ranked: list[tuple[int, float]]) -> list[Hit]:

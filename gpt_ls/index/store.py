@@ -203,7 +203,10 @@ class WorkspaceIndex:
 
     def search_file(self, query: str, path: str, limit: int = 2) -> list[Hit]:
         """The chunks of one indexed file that best match ``query`` (its first ones when none does)."""
-        return list(self._read(lambda c: search_file(c, query, path, limit)))
+        total = self.total_chunks()
+        if len(self._counts) > 10_000:
+            self._counts = {}
+        return list(self._read(lambda c: search_file(c, query, path, limit, total, self._counts)))
 
     def files(self) -> list[str]:
         """Every indexed path (workspace-relative, POSIX), sorted: for @-mention completion."""
