@@ -37,7 +37,8 @@ from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
 PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
-         "index", "workspace-ask", "retrieval", "semantic-search", "completions", "completion-cleaning"]
+         "index", "workspace-ask", "retrieval", "retrieval-from-file", "semantic-search", "completions",
+         "completion-cleaning"]
 SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds", "completions"}
 
 
@@ -93,6 +94,10 @@ def main() -> None:
         from benchmarks import retrieval
 
         retrieval.figures(res, args.quick)
+    if "retrieval-from-file" in args.parts:  # issue 14: the asking file's context (the click corpus, BM25)
+        from benchmarks import retrieval_from_file
+
+        retrieval_from_file.figures(res, args.quick)
     if "semantic-search" in args.parts:
         from benchmarks import semantic_search
 

@@ -78,6 +78,15 @@ def test_script_c_and_rust_imports_and_paths_that_leave_the_root() -> None:
     assert normal("a/../../b") is None and normal("/etc/passwd") is None and normal("a/./b/../c") == "a/c"
 
 
+def test_what_the_user_points_at_ranks_the_neighbours_even_an_import_line() -> None:
+    files = {"pkg/alpha.py", "pkg/beta.py", "pkg/test_app.py"}
+    text = "from .alpha import Alpha\nfrom .beta import Beta\n\nx = Alpha()\n"
+    assert [n.path for n in neighbours("pkg/app.py", text, files, focus=text)] == [
+        "pkg/alpha.py", "pkg/test_app.py", "pkg/beta.py"]  # Alpha is used (its import line does not count)
+    assert [n.path for n in neighbours("pkg/app.py", text, files, focus=text, pointed="from .beta import Beta")] == [
+        "pkg/beta.py", "pkg/alpha.py", "pkg/test_app.py"]
+
+
 def test_counterparts_of_modules_and_tests() -> None:
     assert counterparts("src/pkg/foo.py")[:3] == ["src/pkg/test_foo.py", "src/pkg/foo_test.py",
                                                    "src/pkg/tests/test_foo.py"]

@@ -18,8 +18,9 @@ nothing outside the workspace, nothing secret or ignored, is ever in it):
 
 A path is normalised without the file system and refused when it would leave the root.
 Only the first ``MAX_SCAN_CHARS`` of a file are read, at most ``MAX_IMPORTS`` imports kept.
-The neighbours whose names occur in ``focus`` (the question and the text around the
-selection) come first; then the test/counterpart; then the other imports in file order.
+The neighbours whose names occur in what the user points at (the question, the selected lines)
+or around it (the excerpt, the chunks sent: import lines left out) come first, the most
+named first; then the test/counterpart; then the other imports in file order.
 """
 
 from __future__ import annotations
@@ -228,10 +229,12 @@ def _mentioned(names: tuple[str, ...], focus: str) -> int:
     return sum(1 for n in names if re.search(rf"(?<![\w$]){re.escape(n)}(?![\w$])", focus))
 
 
-def neighbours(path: str, text: str, files: Collection[str], focus: str = "", limit: int = 4) -> list[Neighbour]:
+def neighbours(path: str, text: str, files: Collection[str], focus: str = "", limit: int = 4,
+               pointed: str = "") -> list[Neighbour]:
     """At most ``limit`` files of ``files`` related to ``path`` (see the module docstring for the order).
 
-    ``focus``: the text whose names rank the imports (its import lines do not count).
+    ``focus``: the text whose names rank the imports (its import lines do not count); ``pointed``: what
+    the user points at (the question, the selected lines), whose names count twice, import lines too.
     """
     focus = without_imports(focus)
     known = files if isinstance(files, (set, frozenset, dict)) else set(files)
@@ -244,7 +247,8 @@ def neighbours(path: str, text: str, files: Collection[str], focus: str = "", li
         found[hit] = Neighbour(hit, tuple(dict.fromkeys(names + ref.names))[:MAX_NAMES])
     pair = next((p for p in counterparts(path) if p in known and p != path), None)
     scored: list[tuple[float, int, Neighbour]] = [
-        (float(_mentioned(n.names, focus)) if focus else 0.0, i, n) for i, n in enumerate(found.values())]
+        (float(_mentioned(n.names, focus) + 2 * _mentioned(n.names, pointed)), i, n)
+        for i, n in enumerate(found.values())]
     if pair is not None and pair not in found:  # after the imports the question or selection names
         scored.append((0.5, -1, Neighbour(pair, (PurePosixPath(pair).stem,), "counterpart")))
     scored.sort(key=lambda item: (-item[0], item[1]))

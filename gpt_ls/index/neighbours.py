@@ -47,6 +47,8 @@ PER_NEIGHBOUR = 2
 #: A text longer than this is chunked only in a window of ``WINDOW_CHARS`` around the selection.
 WHOLE_TEXT_CHARS = 1024 * 1024
 WINDOW_CHARS = 256 * 1024
+#: Characters of the selected lines whose names rank the neighbours (with the question's).
+POINTED_CHARS = 8 * 1024
 #: The rank of a local excerpt (hits have 0, 1, …).
 LOCAL_RANK = -1
 
@@ -157,8 +159,10 @@ def plan(path: str, text: str, first: int, last: int, question: str, files: Coll
     """The selection's file's excerpts, and (path, query) for each neighbour to search within: the imports
     the question, ``nearby`` (the excerpt around the selection) or those excerpts name come first."""
     own = selection_sources(path, text, first, last, sent)
-    focus = "\n".join([question, nearby, *(s.text for s in (*own.holding, *own.beside))])
-    near = neighbours(path, text, files, focus, MAX_NEIGHBOURS)
+    focus = "\n".join([nearby, *(s.text for s in (*own.holding, *own.beside))])
+    start = _line_offset(text, first)
+    pointed = f"{question}\n{text[start:min(_line_offset(text, last + 1), start + POINTED_CHARS)]}"
+    near = neighbours(path, text, files, focus, MAX_NEIGHBOURS, pointed)
     return own, [(n.path, neighbour_query(question, n)) for n in near]
 
 
