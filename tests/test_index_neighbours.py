@@ -16,6 +16,7 @@ from gpt_ls.index.neighbours import (
     WINDOW_CHARS,
     Around,
     fitted,
+    line_offset,
     merge,
     neighbour_query,
     neighbour_sources,
@@ -140,6 +141,14 @@ def test_without_cuts_a_head_and_a_tail() -> None:
     assert without(source, (1, 9)) == [source] and without(source, (10, 14)) == []
     long_line = Source("min.js", 3, 3, "x" * 50, LOCAL_RANK)
     assert without(long_line, (3, 3)) == [] and without(long_line, (4, 9)) == [long_line]
+
+
+def test_line_offsets_skip_blocks_of_lines_and_agree_with_a_plain_count() -> None:
+    text = "".join(f"行 {i} 😀\n" if i % 7 else "\n" for i in range(40_000)) + "末尾"  # ~400 KB, several blocks
+    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    for line in (0, 1, 6, 7, 9_999, 10_000, 23_456, 39_999, 40_000):
+        assert line_offset(text, line) == starts[line]
+    assert line_offset(text, 40_001) == line_offset(text, 10**9) == len(text)
 
 
 def test_a_huge_file_is_chunked_only_around_the_selection() -> None:

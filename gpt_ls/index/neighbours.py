@@ -51,12 +51,16 @@ WINDOW_CHARS = 256 * 1024
 POINTED_CHARS = 8 * 1024
 #: The rank of a local excerpt (hits have 0, 1, …).
 LOCAL_RANK = -1
+_BLOCK = 1 << 16
 
 
-def _line_offset(text: str, line: int) -> int:
-    """The offset of 0-based ``line`` in ``text`` (its length when the text has fewer lines)."""
-    pos = 0
-    for _ in range(line):
+def line_offset(text: str, line: int) -> int:
+    """The offset of 0-based ``line`` in ``text`` (its length when the text has fewer lines); whole blocks
+    of lines are skipped by counting (a selection deep in a huge file costs no loop over its lines)."""
+    pos = seen = 0
+    while pos + _BLOCK < len(text) and seen + (n := text.count("\n", pos, pos + _BLOCK)) < line:
+        seen, pos = seen + n, pos + _BLOCK
+    for _ in range(line - seen):
         found = text.find("\n", pos)
         if found < 0:
             return len(text)
@@ -69,8 +73,8 @@ def _window(text: str, first: int, last: int) -> tuple[str, int]:
     lines around the selection (at most ``WINDOW_CHARS`` of the selection itself; an enormous line is cut)."""
     if len(text) <= WHOLE_TEXT_CHARS:
         return text, 0
-    start = _line_offset(text, first)
-    end = min(_line_offset(text, last + 1), start + WINDOW_CHARS)
+    start = line_offset(text, first)
+    end = min(line_offset(text, last + 1), start + WINDOW_CHARS)
     half = WINDOW_CHARS // 2
     lo, hi = max(0, start - half), min(len(text), end + half)
     line_start = text.rfind("\n", 0, lo) + 1
@@ -160,8 +164,8 @@ def plan(path: str, text: str, first: int, last: int, question: str, files: Coll
     the question, ``nearby`` (the excerpt around the selection) or those excerpts name come first."""
     own = selection_sources(path, text, first, last, sent)
     focus = "\n".join([nearby, *(s.text for s in (*own.holding, *own.beside))])
-    start = _line_offset(text, first)
-    pointed = f"{question}\n{text[start:min(_line_offset(text, last + 1), start + POINTED_CHARS)]}"
+    start = line_offset(text, first)
+    pointed = f"{question}\n{text[start:min(line_offset(text, last + 1), start + POINTED_CHARS)]}"
     near = neighbours(path, text, files, focus, MAX_NEIGHBOURS, pointed)
     return own, [(n.path, neighbour_query(question, n)) for n in near]
 
