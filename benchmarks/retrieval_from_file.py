@@ -29,6 +29,7 @@ from typing import Any
 from benchmarks.results import Results
 from benchmarks.retrieval import CACHE, HITS, WINDOWS, corpus, definition, open_index
 from benchmarks.retrieval_questions import QUESTIONS
+from gpt_ls.actions.workspace import package_reader
 from gpt_ls.index.context import Source, chunk_budget, default_overhead, select_context
 from gpt_ls.index.neighbours import PER_NEIGHBOUR, fitted, neighbour_sources, ordered, plan
 from gpt_ls.models import model_info
@@ -57,7 +58,8 @@ def local_for(index: Any, root: Path, asking: tuple[str, int], question: str) ->
     """The asking file's excerpts and its neighbours' best chunks, by priority (as ``--file PATH:LINE``)."""
     path, line = asking
     text = (root / path).read_text("utf-8", errors="replace")
-    own, queries = plan(path, text, line, line, question, index.files())
+    read = package_reader(root, ())
+    own, queries = plan(path, text, line, line, question, index.files(), read=read)
     return ordered(own, *neighbour_sources({p: index.search_file(q, p, PER_NEIGHBOUR) for p, q in queries}))
 
 

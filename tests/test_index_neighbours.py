@@ -88,6 +88,15 @@ def test_what_the_user_points_at_ranks_the_neighbours_even_an_import_line() -> N
         "pkg/beta.py", "pkg/alpha.py", "pkg/test_app.py"]
 
 
+def test_a_name_taken_from_a_package_leads_to_the_module_it_comes_from() -> None:
+    files = {"src/包/__init__.py", "src/包/core.py", "src/包/termui.py", "app.py"}
+    init = "from .core import Group as Group\nfrom .termui import confirm\n"
+    text = "import 包\n\n包.confirm('ok?')\n"
+    got = neighbours("app.py", text, files, focus=text, read={"src/包/__init__.py": init}.get)
+    assert [(n.path, n.names) for n in got] == [("src/包/termui.py", ("confirm",))]
+    assert [n.path for n in neighbours("app.py", text, files, focus=text)] == ["src/包/__init__.py"]  # no reader
+
+
 def test_counterparts_of_modules_and_tests() -> None:
     assert counterparts("src/pkg/foo.py")[:3] == ["src/pkg/test_foo.py", "src/pkg/foo_test.py",
                                                    "src/pkg/tests/test_foo.py"]

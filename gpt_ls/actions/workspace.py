@@ -17,7 +17,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from gpt_ls import budget, prompts
 from gpt_ls.actions.editor import EditorPort, Progress
 from gpt_ls.errors import GptLsError
 from gpt_ls.exchange import ExchangeRequest, Reply
+from gpt_ls.files import read_workspace_file
 from gpt_ls.index import neighbours
 from gpt_ls.index.citations import CitationStream, sources_section
 from gpt_ls.index.context import (
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 SEARCH_LIMIT = 40
 #: Characters of the excerpt on each side of the selection that name the imports it uses.
 FOCUS_CHARS = 16 * 1024
+#: A package's ``__init__.py`` larger than this is not looked through.
+READ_LIMIT = 256 * 1024
 
 
 @dataclass
@@ -117,6 +120,22 @@ def already_sent(port: EditorPort, root: Path, req: ExchangeRequest) -> tuple[st
     return (path, *lines) if path is not None and lines is not None else None
 
 
+def package_reader(root: Path, documents: Sequence[OpenDocument]) -> Callable[[str], str | None]:
+    """A workspace file's text for ``index.imports`` (a package's ``__init__.py``): the editor's when it is
+    open, else the file's, confined to the workspace and bounded (None when it cannot be read)."""
+    open_texts = {d.path: d.text for d in documents}
+
+    def read(rel: str) -> str | None:
+        if rel in open_texts:
+            return open_texts[rel][:READ_LIMIT]
+        try:
+            return read_workspace_file(root, rel, READ_LIMIT)
+        except GptLsError:
+            return None
+
+    return read
+
+
 async def local_sources(live: LiveIndex, port: EditorPort, req: ExchangeRequest) -> list[Source]:
     """The chunks around the selection in its own file and the best of its neighbours', by priority
     (``index.neighbours``). None for a document outside the workspace, a secret or excluded one (``indexExclude``).
@@ -127,7 +146,8 @@ async def local_sources(live: LiveIndex, port: EditorPort, req: ExchangeRequest)
     first, last = req.range["start"]["line"], req.range["end"]["line"]
     nearby = f"{ctx.before[-FOCUS_CHARS:]}\n{ctx.after[:FOCUS_CHARS]}"
     own, queries = await asyncio.to_thread(neighbours.plan, path, ctx.document, first, last, ctx.selection,
-                                           live.known_files() or [], sent_lines(req), nearby)
+                                           live.known_files() or [], sent_lines(req), nearby,
+                                           package_reader(live.root, open_documents(port, live.root)))
     try:
         found = await live.file_hits(queries, neighbours.PER_NEIGHBOUR)
     except asyncio.CancelledError:

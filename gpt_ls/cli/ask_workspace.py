@@ -75,8 +75,10 @@ def file_selection(root: Path, cwd: Path, spec: str, settings: Settings) -> File
 
 def local_sources(index: Any, selection: FileSelection, question: str) -> list[Source]:
     """The chunks around the chosen lines and the best of the neighbours' (``index.neighbours``), by priority."""
+    from gpt_ls.actions.workspace import package_reader
+
     own, queries = neighbours.plan(selection.path, selection.text, selection.first, selection.last, question,
-                                   index.files())
+                                   index.files(), read=package_reader(index.root, ()))
     found = {path: index.search_file(query, path, neighbours.PER_NEIGHBOUR) for path, query in queries}
     return neighbours.ordered(own, *neighbours.neighbour_sources(found))
 

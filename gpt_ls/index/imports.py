@@ -14,7 +14,10 @@ nothing outside the workspace, nothing secret or ignored, is ever in it):
   and the folders above the file (``<x.h>`` is the system's);
 * Rust: ``mod x;`` (``x.rs`` or ``x/mod.rs``);
 * the test of a module and the module of a test (``foo.py`` <-> ``test_foo.py``,
-  ``foo.ts`` <-> ``foo.test.ts``, ``foo.go`` <-> ``foo_test.go``, ``foo.c`` <-> ``foo.h``).
+  ``foo.ts`` <-> ``foo.test.ts``, ``foo.go`` <-> ``foo_test.go``, ``foo.c`` <-> ``foo.h``);
+* through a package: a name taken from a package (``from pkg import thing``, ``import pkg`` then
+  ``pkg.thing``) leads to the module its ``__init__.py`` takes it from (one hop, when the caller
+  can read the ``__init__.py``: bounded, confined, the editor's text when it is open).
 
 A path is normalised without the file system and refused when it would leave the root.
 Only the first ``MAX_SCAN_CHARS`` of a file are read, at most ``MAX_IMPORTS`` imports kept.
@@ -25,15 +28,19 @@ named first; then the test/counterpart; then the other imports in file order.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 MAX_SCAN_CHARS = 256 * 1024
 MAX_IMPORTS = 200
 MAX_NAMES = 12
+#: Packages (``__init__.py``) looked through, and the modules taken from each, at most.
+MAX_PACKAGES = 4
+MAX_REEXPORTS = 4
 
 PYTHON = frozenset({".py", ".pyi", ".pyw"})
 SCRIPT = (".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs", ".vue", ".svelte")
@@ -110,9 +117,11 @@ def _python(path: str, text: str) -> Iterator[_Ref]:
     found: list[tuple[int, _Ref]] = []
     for m in _PY_IMPORT.finditer(text):
         for part in m.group(1).split(","):
-            module = part.split()[0] if part.split() else ""
+            words = part.split()
+            module = words[0] if words else ""
             if module and not module.startswith("."):
-                found.append((m.start(), _Ref(files(module, roots), (module.rsplit(".", 1)[-1],))))
+                name = words[2] if len(words) == 3 and words[1] == "as" else module.rsplit(".", 1)[-1]
+                found.append((m.start(), _Ref(files(module, roots), (name,))))
     for m in _PY_FROM.finditer(text):
         dots, module, names = m.group(1), m.group(2), _names(re.sub(r"#[^\n]*", "", m.group(3)))
         if dots:
@@ -229,12 +238,33 @@ def _mentioned(names: tuple[str, ...], focus: str) -> int:
     return sum(1 for n in names if re.search(rf"(?<![\w$]){re.escape(n)}(?![\w$])", focus))
 
 
+def _reexported(package: str, text: str, used: set[str], known: Collection[str]) -> list[Neighbour]:
+    """The modules a package's ``__init__.py`` (``text``) takes the ``used`` names from (one hop)."""
+    out: dict[str, Neighbour] = {}
+    for ref in imports(package, text):
+        names = tuple(n for n in ref.names if n in used)
+        hit = next((p for p in ref.paths if p in known and p != package), None) if names else None
+        if hit is not None:
+            out[hit] = Neighbour(hit, tuple(dict.fromkeys((*out[hit].names, *names) if hit in out else names)))
+        if len(out) >= MAX_REEXPORTS:
+            break
+    return list(out.values())
+
+
+def _attributes(name: str, text: str) -> set[str]:
+    """The ``name.attribute`` names used in ``text`` (``click.confirm`` -> confirm)."""
+    return set(re.findall(rf"(?<![\w$]){re.escape(name)}\.([A-Za-z_]\w*)", text)[:MAX_NAMES * 4])
+
+
 def neighbours(path: str, text: str, files: Collection[str], focus: str = "", limit: int = 4,
-               pointed: str = "") -> list[Neighbour]:
+               pointed: str = "", read: Callable[[str], str | None] | None = None) -> list[Neighbour]:
     """At most ``limit`` files of ``files`` related to ``path`` (see the module docstring for the order).
 
     ``focus``: the text whose names rank the imports (its import lines do not count); ``pointed``: what
     the user points at (the question, the selected lines), whose names count twice, import lines too.
+    ``read``: a package's ``__init__.py`` text (bounded, confined; None when it cannot be had): a name
+    the file takes from a package (``from pkg import thing``, ``pkg.thing``) leads to the module the
+    package takes it from, in place of the package.
     """
     focus = without_imports(focus)
     known = files if isinstance(files, (set, frozenset, dict)) else set(files)
@@ -245,6 +275,8 @@ def neighbours(path: str, text: str, files: Collection[str], focus: str = "", li
             continue
         names = found[hit].names if hit in found else ()
         found[hit] = Neighbour(hit, tuple(dict.fromkeys(names + ref.names))[:MAX_NAMES])
+    if read is not None:
+        found = _through_packages(found, read, known, path, f"{pointed}\n{focus}")
     pair = next((p for p in counterparts(path) if p in known and p != path), None)
     scored: list[tuple[float, int, Neighbour]] = [
         (float(_mentioned(n.names, focus) + 2 * _mentioned(n.names, pointed)), i, n)
@@ -253,3 +285,21 @@ def neighbours(path: str, text: str, files: Collection[str], focus: str = "", li
         scored.append((0.5, -1, Neighbour(pair, (PurePosixPath(pair).stem,), "counterpart")))
     scored.sort(key=lambda item: (-item[0], item[1]))
     return [n for _, _, n in scored[:limit]]
+
+
+def _through_packages(found: dict[str, Neighbour], read: Callable[[str], str | None], known: Collection[str],
+                      path: str, usage: str) -> dict[str, Neighbour]:
+    """``found`` with each package (``__init__.py``) replaced by the modules it takes the used names from."""
+    out: dict[str, Neighbour] = {}
+    packages = 0
+    for hit, neighbour in found.items():
+        targets: list[Neighbour] = []
+        if PurePosixPath(hit).name == "__init__.py" and packages < MAX_PACKAGES:
+            packages += 1
+            used = set(neighbour.names).union(*(_attributes(n, usage) for n in neighbour.names))
+            inner = read(hit)
+            targets = [t for t in _reexported(hit, inner, used, known) if t.path != path] if inner else []
+        for target in targets or [neighbour]:
+            names = out[target.path].names if target.path in out else ()
+            out[target.path] = dataclasses.replace(target, names=tuple(dict.fromkeys(names + target.names))[:MAX_NAMES])
+    return out

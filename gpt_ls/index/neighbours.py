@@ -28,7 +28,7 @@ without ``--file``) the hits alone are fitted, exactly as before.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from gpt_ls.index.chunks import Chunk, chunk_text
@@ -159,14 +159,16 @@ def neighbour_query(question: str, neighbour: Neighbour) -> str:
 
 
 def plan(path: str, text: str, first: int, last: int, question: str, files: Collection[str],
-         sent: tuple[int, int] | None = None, nearby: str = "") -> tuple[Around, list[tuple[str, str]]]:
+         sent: tuple[int, int] | None = None, nearby: str = "",
+         read: Callable[[str], str | None] | None = None) -> tuple[Around, list[tuple[str, str]]]:
     """The selection's file's excerpts, and (path, query) for each neighbour to search within: the imports
-    the question, ``nearby`` (the excerpt around the selection) or those excerpts name come first."""
+    the question, ``nearby`` (the excerpt around the selection) or those excerpts name come first.
+    ``read``: a package's ``__init__.py`` text, to follow the names it re-exports (``imports.neighbours``)."""
     own = selection_sources(path, text, first, last, sent)
     focus = "\n".join([nearby, *(s.text for s in (*own.holding, *own.beside))])
     start = line_offset(text, first)
     pointed = f"{question}\n{text[start:min(line_offset(text, last + 1), start + POINTED_CHARS)]}"
-    near = neighbours(path, text, files, focus, MAX_NEIGHBOURS, pointed)
+    near = neighbours(path, text, files, focus, MAX_NEIGHBOURS, pointed, read)
     return own, [(n.path, neighbour_query(question, n)) for n in near]
 
 
