@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gpt_ls.api.http import ClientCache
+from gpt_ls.errors import QueryUnsearchable
 from gpt_ls.index import embed, fusion, vectors
 from gpt_ls.index.semantic import SemanticRanker
 from gpt_ls.index.store import Chunk, Hit
@@ -163,6 +164,17 @@ async def test_fusion_lifts_the_chunk_that_means_the_question(api: FakeOpenAI, t
     assert not words_only.semantic and target not in [h.chunk for h in words_only.hits]
     assert fused.semantic and fused.notice is None
     assert [h.chunk for h in fused.hits][:2] == [decoy, target]  # found by both sides: the words' first stays
+    ranker.close()
+
+
+async def test_a_query_with_no_word_is_refused_before_anything_is_sent(api: FakeOpenAI, index: FakeIndex) -> None:
+    ranker = SemanticRanker(index, ClientCache())
+    await ranker.refresh(semantic(api))
+    sent = len(api.embedding_requests())
+    with pytest.raises(QueryUnsearchable, match="no words to search for"):
+        await ranker.search("?? !!", 3, semantic(api))
+    assert len(api.embedding_requests()) == sent
+    assert (await ranker.search("function_3", 3, semantic(api))).semantic  # BM25 beside the embedding: both used
     ranker.close()
 
 

@@ -112,6 +112,7 @@ def test_sketches_follow_puts_and_prunes_and_another_connections_writes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vectors, "EXACT_BELOW", 10)
     monkeypatch.setattr(vectors, "SHORTLIST", 20)
+    monkeypatch.setattr(vectors, "CENTRE_FROM", 50)  # the centre is fixed by the first 100
     rng = random.Random(3)
     items, query = planted(rng, 64, 200)
     store = vectors.VectorStore(tmp_path / "v.sqlite")
@@ -152,4 +153,24 @@ def test_vectors_of_the_older_table_are_moved_and_sketched_again(
     with sqlite3.connect(path) as conn:
         assert {len(s) for (s,) in conn.execute("SELECT sketch FROM vectors")} == {48}
         assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'embeddings'").fetchall()
+    store.close()
+
+
+def test_sketches_are_taken_around_the_centre_of_anisotropic_vectors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors, "EXACT_BELOW", 10)
+    monkeypatch.setattr(vectors, "SHORTLIST", 20)
+    monkeypatch.setattr(vectors, "CENTRE_FROM", 100)
+    rng = random.Random(9)
+    items, query = planted(rng, 64, 300)
+    # every vector shares one large direction, as embeddings do: the raw signs are nearly all set
+    items = [(h, [v + 4.0 for v in vec]) for h, vec in items]
+    query = [v + 4.0 for v in query]
+    store = vectors.VectorStore(tmp_path / "v.sqlite")
+    store.put("m", items[:150])
+    centre, based_on = store._centre("m", 64)
+    assert based_on == 100 and centre is not None
+    store.put("m", items[150:])  # the centre stays: the sketches already stored stay valid
+    assert store._centre("m", 64) == (centre, 100)
+    assert [h for h, _ in store.nearest("m", query, 5)] == [h for h, _ in exact(items, query, 5)]
     store.close()

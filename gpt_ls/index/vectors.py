@@ -29,13 +29,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from gpt_ls.index.sketches import SketchIndex, bits_for, sketch
+from gpt_ls.index.sketches import SketchIndex, bits_for, centre_of, sketch
 
 #: Below this many vectors, every one is scored exactly (no sketch shortlist).
 EXACT_BELOW = 2_000
 #: The shortlist scored exactly after the sketch pass: at least this many, or ``PER_HIT`` × limit.
 SHORTLIST = 256
 PER_HIT = 4
+#: The sketches are taken around the mean of this many of a model's vectors (then it stays fixed).
+CENTRE_FROM = 1_000
 #: Shorter vectors are always scored exactly: a sketch of a few bits ties too often to shortlist.
 MIN_SKETCH_DIM = 32
 #: Longest vector accepted from a server (text-embedding-3-large has 3,072 dimensions).
@@ -52,6 +54,10 @@ CREATE TABLE IF NOT EXISTS vectors (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS vectors_key ON vectors(model, hash);
 CREATE INDEX IF NOT EXISTS vectors_sketch ON vectors(model, dim, sketch);
+CREATE TABLE IF NOT EXISTS vector_centres (
+    model TEXT NOT NULL, dim INTEGER NOT NULL, centre BLOB NOT NULL, based_on INTEGER NOT NULL,
+    PRIMARY KEY (model, dim)
+);
 CREATE TABLE IF NOT EXISTS vectors_generation (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL);
 INSERT OR IGNORE INTO vectors_generation VALUES (0, 0);
 """
@@ -94,8 +100,8 @@ def unpack(blob: bytes) -> array[float]:
     return vec
 
 
-def _sketch_bytes(vec: Sequence[float]) -> bytes:
-    return sketch(vec).to_bytes((bits_for(len(vec)) + 7) // 8, "little")
+def _sketch_bytes(vec: Sequence[float], centre: Sequence[float] | None) -> bytes:
+    return sketch(vec, centre).to_bytes((bits_for(len(vec)) + 7) // 8, "little")
 
 
 def dot(a: Sequence[float], b: Sequence[float]) -> float:
@@ -193,22 +199,46 @@ class VectorStore:
 
     def put(self, model: str, items: Iterable[tuple[str, Sequence[float]]]) -> int:
         """Store (normalised) vectors by content hash; returns how many."""
-        rows = []
-        for h, values in items:
-            vec = normalise(values)
-            rows.append((model, h, len(vec), _sketch_bytes(vec), pack(vec)))
+        vecs = [(h, normalise(values)) for h, values in items]
         with self._lock:
             before = self._generation()
+            recentred = False
             with self._conn:
+                centres: dict[int, list[float] | None] = {}
+                for dim in {len(v) for _, v in vecs}:
+                    centres[dim], based_on = self._centre(model, dim)
+                    if based_on < CENTRE_FROM:  # still learning the centre: every sketch made again
+                        centres[dim] = self._recentre(model, dim, [v for _, v in vecs if len(v) == dim])
+                        recentred = True
+                rows = [(model, h, len(v), _sketch_bytes(v, centres[len(v)]), pack(v)) for h, v in vecs]
                 replaced = self._ids(model, [r[1] for r in rows])
                 self._conn.executemany(f"INSERT OR REPLACE INTO vectors ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows)
                 ids = self._ids(model, [r[1] for r in rows])
                 self._conn.execute(_BUMP)
-            cache = self._follow(model, before)
-            if cache is not None:
+            cache = None if recentred else self._follow(model, before)
+            if cache is None:
+                self._cache = None
+            else:
                 cache.remove(replaced.values())
                 cache.add([(ids[r[1]], int.from_bytes(r[3], "little")) for r in rows if r[2] == cache.dim])
         return len(rows)
+
+    def _centre(self, model: str, dim: int) -> tuple[list[float] | None, int]:
+        row = self._conn.execute("SELECT centre, based_on FROM vector_centres WHERE model = ? AND dim = ?",
+                                 (model, dim)).fetchone()
+        return (unpack(row[0]).tolist(), int(row[1])) if row else (None, 0)
+
+    def _recentre(self, model: str, dim: int, extra: list[array[float]]) -> list[float]:
+        """A new centre from up to ``CENTRE_FROM`` vectors (stored, then ``extra``); every stored sketch redone."""
+        pool = [unpack(b) for (b,) in self._conn.execute(
+            "SELECT vec FROM vectors WHERE model = ? AND dim = ? LIMIT ?", (model, dim, CENTRE_FROM))]
+        pool += extra[:CENTRE_FROM - len(pool)]
+        packed = pack(array("f", centre_of(pool)))
+        self._conn.execute("INSERT OR REPLACE INTO vector_centres VALUES (?, ?, ?, ?)", (model, dim, packed, len(pool)))
+        centre = unpack(packed).tolist()  # float32, as stored: every sketch is taken around the same numbers
+        ids = [i for (i,) in self._conn.execute("SELECT id FROM vectors WHERE model = ? AND dim = ?", (model, dim))]
+        self._resketch(dim, ids, centre)
+        return centre
 
     def _ids(self, model: str, hashes: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -261,10 +291,17 @@ class VectorStore:
         cached = self._cache
         if cached is not None and cached[0] == model and cached[1] == generation and cached[2].dim == dim:
             return cached[2]
-        index = SketchIndex(dim)
+        centre, _ = self._centre(model, dim)
+        if centre is None and self._conn.execute("SELECT 1 FROM vectors WHERE model = ? AND dim = ? LIMIT 1",
+                                                 (model, dim)).fetchone():
+            with self._conn:  # stored by an older gpt-ls, around zero
+                centre = self._recentre(model, dim, [])
+                self._conn.execute(_BUMP)
+            generation = self._generation()
+        index = SketchIndex(dim, centre)
         width = (index.bits + 7) // 8
         batch: list[tuple[int, int]] = []
-        stale: list[int] = []  # stored by an older gpt-ls with another sketch width
+        stale: list[int] = []  # another sketch width: made again
         for i, sk in self._conn.execute("SELECT id, sketch FROM vectors WHERE model = ? AND dim = ?", (model, dim)):
             if len(sk) != width:
                 stale.append(i)
@@ -275,21 +312,21 @@ class VectorStore:
                 batch = []
         index.add(batch)
         if stale:
-            index.add(self._resketch(dim, stale))
+            with self._conn:
+                index.add(self._resketch(dim, stale, centre))
         self._cache = (model, generation, index)
         return index
 
-    def _resketch(self, dim: int, ids: list[int]) -> list[tuple[int, int]]:
-        """Sketch these vectors again from their floats (500 at a time), and store the new sketches."""
+    def _resketch(self, dim: int, ids: list[int], centre: list[float] | None) -> list[tuple[int, int]]:
+        """Sketch these vectors again from their floats (500 at a time); the caller commits."""
         width = (bits_for(dim) + 7) // 8
         out: list[tuple[int, int]] = []
         for start in range(0, len(ids), 500):
             part = ids[start:start + 500]
             rows = self._conn.execute(f"SELECT id, vec FROM vectors WHERE id IN ({','.join('?' * len(part))})", part)
-            made = [(i, sketch(unpack(blob))) for i, blob in rows.fetchall()]
-            with self._conn:
-                self._conn.executemany("UPDATE vectors SET sketch = ? WHERE id = ?",
-                                       [(s.to_bytes(width, "little"), i) for i, s in made])
+            made = [(i, sketch(unpack(blob), centre)) for i, blob in rows.fetchall()]
+            self._conn.executemany("UPDATE vectors SET sketch = ? WHERE id = ?",
+                                   [(s.to_bytes(width, "little"), i) for i, s in made])
             out += made
         return out
 
@@ -309,7 +346,7 @@ class VectorStore:
             dim = len(q)
             index = self._sketches(model, dim)
             if len(index) > EXACT_BELOW and dim >= MIN_SKETCH_DIM:
-                ids = index.ids(index.shortlist(sketch(q), max(SHORTLIST, PER_HIT * limit)))
+                ids = index.ids(index.shortlist(sketch(q, index.centre), max(SHORTLIST, PER_HIT * limit)))
             else:
                 ids = index.live_ids()
             vectors = self._vectors(ids)
