@@ -350,6 +350,6 @@ class VectorStore:
             else:
                 ids = index.live_ids()
             vectors = self._vectors(ids)
-        qlist = q.tolist()
-        scored = ((h, similarity(qlist, v)) for h, v in vectors.items())
+        qt = tuple(q.tolist())  # math.dist takes tuples as they are, and a list's floats are made in one go
+        scored = ((h, similarity(qt, v.tolist())) for h, v in vectors.items())
         return heapq.nlargest(limit, scored, key=operator.itemgetter(1))
