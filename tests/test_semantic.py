@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,8 +285,14 @@ async def test_vectors_of_an_index_moved_aside_are_reused(api: FakeOpenAI, tmp_p
     ranker = SemanticRanker(old, ClientCache())
     assert (await ranker.refresh(semantic(api))).embedded == len(CHUNKS)
     ranker.close()
+    centres = "SELECT model, dim, centre FROM vector_centres"
+    with closing(sqlite3.connect(old.path)) as conn:
+        centre = conn.execute(centres).fetchall()
     old.path.rename(tmp_path / "idx #1?.sqlite.old")  # what the index does with one it cannot use
     new = FakeIndex(tmp_path / "idx #1?.sqlite", [*CHUNKS[1:], chunk("src/z.py", "Z = 26\n")])
+    vectors.VectorStore(new.path).close()  # takes the vectors over, and the centre their sketches were taken around
+    with closing(sqlite3.connect(new.path)) as conn:
+        assert centre and conn.execute(centres).fetchall() == centre
     ranker = SemanticRanker(new, ClientCache())
     report = await ranker.refresh(semantic(api))
     assert (report.embedded, report.cached, report.pruned) == (1, len(CHUNKS) - 1, 1)

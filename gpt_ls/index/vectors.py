@@ -152,6 +152,8 @@ class VectorStore:
                     self._conn.execute(f"INSERT OR IGNORE INTO vectors ({_COLUMNS}) "
                                        f"SELECT {_COLUMNS} FROM {schema}.{table}")
                     self._conn.execute(_BUMP)
+            if schema != "main" and "vector_centres" in tables:  # the sketches copied were taken around these
+                self._conn.execute(f"INSERT OR IGNORE INTO vector_centres SELECT * FROM {schema}.vector_centres")
             if schema == "main" and OLD_TABLE in tables:
                 self._conn.execute(f"DROP TABLE {OLD_TABLE}")
 
