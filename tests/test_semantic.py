@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from gpt_ls.api.http import ClientCache
+from gpt_ls.errors import QueryUnsearchable
 from gpt_ls.index import embed, fusion, vectors
 from gpt_ls.index.semantic import SemanticRanker
 from gpt_ls.index.store import Chunk, Hit
@@ -166,6 +169,17 @@ async def test_fusion_lifts_the_chunk_that_means_the_question(api: FakeOpenAI, t
     ranker.close()
 
 
+async def test_a_query_with_no_word_is_refused_before_anything_is_sent(api: FakeOpenAI, index: FakeIndex) -> None:
+    ranker = SemanticRanker(index, ClientCache())
+    await ranker.refresh(semantic(api))
+    sent = len(api.embedding_requests())
+    with pytest.raises(QueryUnsearchable, match="no words to search for"):
+        await ranker.search("?? !!", 3, semantic(api))
+    assert len(api.embedding_requests()) == sent
+    assert (await ranker.search("function_3", 3, semantic(api))).semantic  # BM25 beside the embedding: both used
+    ranker.close()
+
+
 @pytest.mark.parametrize(("behaviour", "said"), [
     (Error(401, "Incorrect API key provided: sk-test-NETKIT-SECRET-0123456789abcdef"), "API key rejected (401)"),
     (Error(429, "Rate limit reached"), "Rate limit reached (429)"),
@@ -271,8 +285,14 @@ async def test_vectors_of_an_index_moved_aside_are_reused(api: FakeOpenAI, tmp_p
     ranker = SemanticRanker(old, ClientCache())
     assert (await ranker.refresh(semantic(api))).embedded == len(CHUNKS)
     ranker.close()
+    centres = "SELECT model, dim, centre FROM vector_centres"
+    with closing(sqlite3.connect(old.path)) as conn:
+        centre = conn.execute(centres).fetchall()
     old.path.rename(tmp_path / "idx #1?.sqlite.old")  # what the index does with one it cannot use
     new = FakeIndex(tmp_path / "idx #1?.sqlite", [*CHUNKS[1:], chunk("src/z.py", "Z = 26\n")])
+    vectors.VectorStore(new.path).close()  # takes the vectors over, and the centre their sketches were taken around
+    with closing(sqlite3.connect(new.path)) as conn:
+        assert centre and conn.execute(centres).fetchall() == centre
     ranker = SemanticRanker(new, ClientCache())
     report = await ranker.refresh(semantic(api))
     assert (report.embedded, report.cached, report.pruned) == (1, len(CHUNKS) - 1, 1)

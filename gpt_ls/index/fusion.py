@@ -9,13 +9,14 @@ measured by ``benchmarks/retrieval.py``:
   ``α · words + (1 − α) · meaning``.
 
 ``DEFAULT_METHOD`` is RRF, from ``benchmarks/retrieval.py`` on click with e5-small
-(docs/benchmarks.md, "Retrieval quality"). On the final index (Porter stemming) RRF sent
-the definition for 35/40 English questions at 8k (BM25 alone: 35) and 39/40 Chinese ones at
-128k, where the calibrated sum sent 33 and 34: min-max scaling turns BM25's scores for a
-Chinese question about English code (noise: a few shared bigrams) into full-range votes.
-The sum did better on an earlier index without stemming (English at 8k: 37 against 33), so
-the choice is close; RRF never fell below BM25 alone on English and assumes nothing about
-either side's scores. ``ALPHA`` was not tuned: 0.5, the even split.
+(docs/benchmarks.md, "Retrieval quality"). On eval14's index RRF sent the definition for
+35/40 English questions at 8k and 39/40 Chinese ones at 128k, where the calibrated sum sent
+33 and 34: min-max scaling turns BM25's scores for a Chinese question about English code
+(noise: a few shared bigrams) into full-range votes. On main's final index (rerun
+2026-12-01) that gap closed: both sent 37/40 English at 8k and 39/40 Chinese at 128k, and
+the sum sent 17/40 Chinese at 8k against RRF's 13. The choice is close; RRF stays, as it
+assumes nothing about either side's scores, until questions the ranker was not looked at
+with say otherwise. ``ALPHA`` was not tuned: 0.5, the even split.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from gpt_ls.errors import (
 from gpt_ls.index import embed
 from gpt_ls.index.fusion import DEFAULT_METHOD, Method, fuse
 from gpt_ls.index.store import Chunk, Hit
+from gpt_ls.index.terms import query_terms
 from gpt_ls.index.vectors import VectorStore
 from gpt_ls.settings import Settings
 
@@ -211,21 +212,33 @@ class SemanticRanker:
             return EmbedReport(done, cached, requests, pruned, left + len(todo) - done)
 
     async def search(self, query: str, limit: int, settings: Settings) -> Ranked:
-        """BM25's hits, fused with the nearest vectors when semantic ranking is on."""
-        words = await asyncio.to_thread(self._index.search, query, max(limit, DEPTH))
-        model = settings.embedding_model
-        if not model or not self.active(settings):
-            return Ranked(words[:limit], False)
+        """BM25's hits, fused with the nearest vectors when semantic ranking is on.
+
+        BM25 runs in a thread while the question is embedded and its nearest vectors found, so
+        the words' side costs no time of its own. A query with no searchable word is refused
+        before anything is sent.
+        """
+        query_terms(query)  # QueryUnsearchable, as the index's search would say
+        words_job = asyncio.ensure_future(asyncio.to_thread(self._index.search, query, max(limit, DEPTH)))
         try:
-            client = await self._client(settings)
-            (qvec,) = await embed.embed(client, model, [query])
-            near = await asyncio.to_thread(self._nearest, model, qvec, max(limit, DEPTH))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the network, the endpoint's answer or the vectors' table
-            _, notice = self._failed(exc, settings)
-            return Ranked(words[:limit], False, notice)
-        return Ranked(self._fused(words, near, limit), True)
+            model = settings.embedding_model
+            if not model or not self.active(settings):
+                return Ranked((await words_job)[:limit], False)
+            try:
+                client = await self._client(settings)
+                (qvec,) = await embed.embed(client, model, [query])
+                near = await asyncio.to_thread(self._nearest, model, qvec, max(limit, DEPTH))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the network, the endpoint's answer or the vectors' table
+                _, notice = self._failed(exc, settings)
+                return Ranked((await words_job)[:limit], False, notice)
+            return Ranked(self._fused(await words_job, near, limit), True)
+        finally:
+            if not words_job.done():
+                words_job.cancel()  # its thread ends by itself
+            elif not words_job.cancelled():
+                words_job.exception()  # seen (it was raised above, or is None)
 
     def _nearest(self, model: str, qvec: list[float], depth: int) -> list[Hit]:
         """The chunks nearest the question, as hits scored by cosine similarity."""
