@@ -115,11 +115,15 @@ def session_env(api: RemoteFake) -> Iterator[tuple[dict[str, str], Path]]:
     with tempfile.TemporaryDirectory(prefix="gpt-ls-bench-") as tmp:
         log = Path(tmp) / "timing.log"
         extra = {"PYTHONASYNCIODEBUG": "1"} if os.environ.get("GPT_LS_BENCH_SLOW") else {}
+        if os.environ.get("P16B_TUNABLES"):
+            extra["GLIBC_TUNABLES"] = os.environ["P16B_TUNABLES"]
+        if os.environ.get("GPT_LS_BENCH_TRACE"):  # benchmarks/loop_trace.py
+            extra["GPT_LS_TRACE_FILE"] = str(Path(tmp) / "trace.json")
         if os.environ.get("GPT_LS_BENCH_PROFILE"):
             extra["GPT_LS_PROFILE"] = str(Path(tempfile.gettempdir()) / f"gpt-ls-profile-{time.time():.0f}.txt")
             print(f"  profile: {extra['GPT_LS_PROFILE']}", flush=True)
         yield lsp_editor.server_env(api.url, tmp, GPT_LS_TIMING_LOG=str(log), **extra), log
-        if extra:
+        if extra and log.exists():  # a diagnosis run: keep the timing log (and asyncio's slow callbacks)
             keep = Path(tempfile.gettempdir()) / f"gpt-ls-bench-slow-{time.time():.0f}.log"
             shutil.copy(log, keep)
             print(f"  slow callbacks: {keep}", flush=True)
@@ -128,7 +132,7 @@ def session_env(api: RemoteFake) -> Iterator[tuple[dict[str, str], Path]]:
 async def start_session(env: dict[str, str], log: Path, config: lsp_editor.EditorConfig | None = None) -> Session:
     """Start the timed server and initialize it; every applied edit is logged with its time."""
     lsp_editor.SERVER = TIMED_SERVER  # gpt-ls itself, with only its timing log turned on
-    editor = await lsp_editor.start_editor(env, config or lsp_editor.EditorConfig())
+    editor = await lsp_editor.start_editor(env, config or lsp_editor.EditorConfig(keep_shown=False))
     session = Session(editor, log)
     original = editor.on_apply_edit
 
