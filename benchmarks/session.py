@@ -115,8 +115,6 @@ def session_env(api: RemoteFake) -> Iterator[tuple[dict[str, str], Path]]:
     with tempfile.TemporaryDirectory(prefix="gpt-ls-bench-") as tmp:
         log = Path(tmp) / "timing.log"
         extra = {"PYTHONASYNCIODEBUG": "1"} if os.environ.get("GPT_LS_BENCH_SLOW") else {}
-        if os.environ.get("P16B_TUNABLES"):
-            extra["GLIBC_TUNABLES"] = os.environ["P16B_TUNABLES"]
         if os.environ.get("GPT_LS_BENCH_TRACE"):  # benchmarks/loop_trace.py
             extra["GPT_LS_TRACE_FILE"] = str(Path(tmp) / "trace.json")
         if os.environ.get("GPT_LS_BENCH_PROFILE"):
