@@ -37,6 +37,7 @@ from benchmarks.session import (
     session_env,
     start_session,
     stop_session,
+    warm_editor,
 )
 from tests.support import lsp_editor
 from tests.support.fakeopenai import Reply
@@ -62,7 +63,9 @@ class Round:
 async def start(cmd: list[str], env: dict[str, str], log: Path) -> Session:
     if cmd is BARE_ACTIONS:
         lsp_editor.SERVER = cmd
-        return Session(await lsp_editor.start_editor(env, lsp_editor.EditorConfig(keep_shown=False)), log)
+        session = Session(await lsp_editor.start_editor(env, lsp_editor.EditorConfig(keep_shown=False)), log)
+        warm_editor(session.editor)  # as start_session does
+        return session
     return await start_session(env, log)  # gpt-ls through benchmarks/timed_server.py
 
 
