@@ -24,4 +24,15 @@ def code_action(params: types.CodeActionParams) -> list[types.CodeAction]:
 
 
 if __name__ == "__main__":
+    import os
+
+    if os.environ.get("GPT_LS_TRACE_FILE"):  # diagnosis, as in timed_server.py
+        import atexit
+        import sys
+
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from benchmarks import loop_trace
+
+        loop_trace.install()
+        atexit.register(loop_trace.write, os.environ["GPT_LS_TRACE_FILE"])
     server.start_io()

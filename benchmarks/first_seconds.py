@@ -16,12 +16,14 @@ openai SDK's own time to first token the first action's text arrives.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import loop_trace
 from benchmarks.fake_server import RemoteFake
 from benchmarks.first_text import proc_status, sdk_ttft
 from benchmarks.results import Results, percentile
@@ -35,6 +37,7 @@ from benchmarks.session import (
     session_env,
     start_session,
     stop_session,
+    warm_editor,
 )
 from tests.support import lsp_editor
 from tests.support.fakeopenai import Reply
@@ -60,7 +63,9 @@ class Round:
 async def start(cmd: list[str], env: dict[str, str], log: Path) -> Session:
     if cmd is BARE_ACTIONS:
         lsp_editor.SERVER = cmd
-        return Session(await lsp_editor.start_editor(env, lsp_editor.EditorConfig()), log)
+        session = Session(await lsp_editor.start_editor(env, lsp_editor.EditorConfig(keep_shown=False)), log)
+        warm_editor(session.editor)  # as start_session does
+        return session
     return await start_session(env, log)  # gpt-ls through benchmarks/timed_server.py
 
 
@@ -88,7 +93,8 @@ async def one_round(cmd: list[str], api: RemoteFake, with_actions: bool) -> Roun
                             sent_first = time.monotonic()
                         runs.append(asyncio.create_task(
                             editor.run(command, LONG_URI, editor.range_of(LONG_URI, lines[line]))))
-                out.trips.append(await session.code_action(LONG_URI))
+                session.slowest.append((await session.code_action(LONG_URI), time.monotonic()))
+                out.trips.append(session.slowest[-1][0])
                 if with_actions:
                     out.max_rss = max(out.max_rss, proc_status(session.pid)["VmRSS"])
                 await asyncio.sleep(0.005)
@@ -103,6 +109,12 @@ async def one_round(cmd: list[str], api: RemoteFake, with_actions: bool) -> Roun
             return out
         finally:
             await stop_session(session)
+            if "GPT_LS_TRACE_FILE" in env:  # diagnosis: what each loop ran while the slowest waited
+                slow = [(ms, end - ms / 1000) for ms, end in session.slowest]
+                server = loop_trace.read(env["GPT_LS_TRACE_FILE"])
+                print(loop_trace.explain(slow, server, loop_trace.records), flush=True)
+                loop_trace.keep(slow, server, "gpt-ls" if with_actions else "bare")
+                loop_trace.records.clear()
 
 
 async def direct_first_action(api: RemoteFake, wait: float) -> float:
@@ -126,6 +138,8 @@ async def direct_first_action(api: RemoteFake, wait: float) -> float:
 async def figures(res: Results, api: RemoteFake, rounds: int) -> None:
     """Code actions from 1 s after start against bare pygls; memory; the first action run directly."""
     print(f"9. the first seconds: {rounds} rounds of {REQUESTS} code actions, gpt-ls and bare pygls", flush=True)
+    if os.environ.get("GPT_LS_BENCH_TRACE"):
+        loop_trace.install()  # the measuring process's own loop, beside the server's
     bare: list[Round] = []
     ours: list[Round] = []
     for _ in range(rounds):  # interleaved: a burst of load hits both alike

@@ -25,6 +25,16 @@ if os.environ.get("PYTHONASYNCIODEBUG"):
     slow.propagate = False
 
 if __name__ == "__main__":
+    if os.environ.get("GPT_LS_TRACE_FILE"):
+        # Diagnosis: every event-loop callback of at least 0.3 ms, written at exit.
+        import atexit
+
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from benchmarks import loop_trace
+
+        loop_trace.install()
+        loop_trace.install_dispatch()
+        atexit.register(loop_trace.write, os.environ["GPT_LS_TRACE_FILE"])
     if os.environ.get("GPT_LS_PROFILE"):
         # Diagnosis: a pyinstrument profile of the whole server run, written at exit.
         import atexit

@@ -1,9 +1,8 @@
 """One exchange with the model, end to end, independent of LSP.
 
-request → messages (prompts) → fitted to the window (budget) → streamed from the
-model (client) → each delta handed to the caller → recorded (history). The language
-server and the CLI both run exchanges through ``Exchange.run`` so they send the same
-messages, fit them the same way and report the same errors.
+request → messages (prompts) → fitted to the window (budget) → streamed from the model (client)
+→ each delta handed to the caller → recorded (history). The language server and the CLI both
+run exchanges through ``Exchange.run``: same messages, same fitting, same errors.
 """
 
 from __future__ import annotations
@@ -393,6 +392,7 @@ class Exchange:
                         on_progress(len(got.parts))
                 if got.chars >= settings.max_reply_chars:
                     raise ReplyTooLong.at(settings.max_reply_chars, RANGES["max_reply_chars"][1])
+                await asyncio.sleep(0)  # a burst of chunks is parsed one per step: requests go between
                 row = _recorded(recording)
                 if time.monotonic() - last_save >= SAVE_INTERVAL and row is not None:
                     last_save = time.monotonic()

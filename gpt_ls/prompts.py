@@ -53,6 +53,20 @@ def excerpt(
     """Up to ``context_lines`` lines before ``start`` and after ``end`` (offsets); ``index`` of ``text``."""
     if context_lines <= 0:
         return "", ""
+    if index.newline_only if index is not None else "\r" not in text:
+        # A few finds around the selection, however deep it lies in the document.
+        first = text.rfind("\n", 0, start) + 1
+        for _ in range(context_lines):
+            if first == 0:
+                break
+            first = text.rfind("\n", 0, first - 1) + 1
+        after_end = end
+        for _ in range(context_lines + 1):
+            found = text.find("\n", after_end)
+            after_end = len(text) if found < 0 else found + 1
+            if found < 0:
+                break
+        return text[first:start], text[end:after_end]
     index = index or LineIndex(text)
     first = index.position(start, "utf-32").line
     last = index.position(end, "utf-32").line

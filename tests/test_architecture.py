@@ -4,12 +4,20 @@
   import (top level, under ``TYPE_CHECKING``, inside functions).
 * No module is over 400 lines.
 * No LSP handler is over 15 lines: a handler reads its params and calls one function.
+
+One check runs the real server instead: what it imports until it has answered
+``initialize`` (start-up is a benchmark figure; this pins the import set, which does not
+depend on the machine's load).
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,3 +152,40 @@ def test_no_lsp_handler_is_over_15_lines() -> None:
             found[f"{name}.{fn.name} (line {fn.lineno})"] = body_lines(fn)
     assert len(found) >= 10, found  # the LSP features and commands were found
     assert {h: n for h, n in found.items() if n > MAX_HANDLER_LINES} == {}
+
+
+#: Loaded on first use or in the background after ``initialized``, never before the server answers ``initialize``.
+NOT_AT_START_UP = ("gpt_ls.index", "gpt_ls.completions", "gpt_ls.api", "gpt_ls.exchange", "gpt_ls.history",
+                   "gpt_ls.actions.runner", "gpt_ls.tokens", "gpt_ls.lsp.listen", "openai", "tiktoken", "httpx2",
+                   "httpx", "sqlite3", "pydantic")
+
+
+def _frame(obj: dict[str, object]) -> bytes:
+    body = json.dumps(obj).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_start_up_imports_only_what_initialize_needs(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "GPT_LS_DATA_DIR": str(tmp_path / "data"),
+           "GPT_LS_CONFIG_DIR": str(tmp_path / "config"), "GPT_LS_CACHE_DIR": str(tmp_path / "cache")}
+    initialize = _frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {},
+        "initializationOptions": {"completions": True}}})
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "gpt_ls"], cwd=PACKAGE.parent, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(initialize)
+        proc.stdin.flush()
+        length = 0
+        while (line := proc.stdout.readline()) != b"\r\n" or not length:
+            assert line, "the server exited before answering initialize"
+            length = int(line.split(b":")[1]) if line.lower().startswith(b"content-length:") else length
+        answer = json.loads(proc.stdout.read(length))
+    finally:
+        proc.kill()  # everything imported so far is on stderr: -X importtime writes each import as it ends
+        _, err = proc.communicate()
+    assert "inlineCompletionProvider" in answer["result"]["capabilities"]  # completions on, and advertised
+    loaded = {line.rsplit("|", 1)[1].strip() for line in err.decode().splitlines() if line.startswith("import time:")}
+    assert {"gpt_ls.lsp.server", "gpt_ls.settings", "pygls.lsp.server"} <= loaded  # the log was read
+    assert sorted(m for m in loaded if m.startswith(NOT_AT_START_UP)) == []

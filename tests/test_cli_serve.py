@@ -120,3 +120,20 @@ def test_serving_options_alone_skip_the_terminal_commands():
     assert wants_commands(["-v", "chat"])
     assert wants_commands(["--help"])
     assert wants_commands(["typo"])
+
+
+def test_start_up_imports_run_without_collections_and_stay_frozen():
+    import gc
+
+    from gpt_ls.cli.serve import lasting_imports
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    try:
+        with lasting_imports():
+            assert not gc.isenabled()  # no full collection over what the imports build
+            kept = [[i] for i in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(kept)  # later collections never walk them again
+    finally:
+        gc.unfreeze()

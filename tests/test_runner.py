@@ -273,3 +273,26 @@ async def test_unknown_actions_and_empty_selections_are_refused_with_a_sentence(
         await runner.run_action("ask", uri, Pos(1, 0), Pos(1, 3))
     with pytest.raises(InvalidRequest, match=r"does not have file:///work/b\.txt open"):
         await runner.run_action("ask", "file:///work/b.txt", Pos(0, 0), Pos(0, 0))
+
+
+async def test_a_very_large_document_gets_fewer_larger_edits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpt_ls.actions import delivery, edits
+
+    intervals: list[float] = []
+    sink = delivery.DocumentSink
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        intervals.append(kw["interval"])
+        return sink(*args, **kw)
+
+    monkeypatch.setattr(delivery, "DocumentSink", spy)
+    editor, _, runner = make("答案 🙂", "，完")
+    small, large = "file:///work/small.md", "file:///work/large.md"
+    editor.open(small, "问题 👋\nnext\n", "markdown")
+    body = "第 n 行 🙂 line\n" * 30_000  # 420,000 characters
+    editor.open(large, "问题 👋\n" + body, "markdown")
+    await run(runner, editor, "ask", small, "问题 👋")
+    await run(runner, editor, "ask", large, "问题 👋")
+    assert intervals == [edits.EDIT_INTERVAL, pytest.approx(0.2 * len(editor.text(large)) / 200_000, rel=0.01)]
+    assert editor.text(large) == "问题 👋\n答案 🙂，完\n" + body  # nothing lost, in place
+    assert edits.edit_interval(10**8) == edits.MAX_EDIT_INTERVAL and edits.edit_interval(0) == edits.EDIT_INTERVAL

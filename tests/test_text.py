@@ -192,3 +192,17 @@ def test_a_deep_line_of_a_long_document_needs_no_table_of_lines() -> None:
     assert text[offset - 4 : offset] == "第 90"
     assert index.position(offset, "utf-16") == Pos(9_000, 4)
     assert index._table is None
+
+
+@given(st.text(alphabet="a你🙂 \n", max_size=60), st.data(), st.integers(1, 4))
+def test_the_excerpt_found_by_finds_equals_the_line_tables(text: str, data: st.DataObject, lines: int) -> None:
+    from gpt_ls.prompts import excerpt
+
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    table = LineIndex(text + "\r")  # a ``\r`` makes the index build its table of every line
+    first = max(0, table.position(start, "utf-32").line - lines)
+    last = min(table.line_count - 1, table.position(end, "utf-32").line + lines)
+    after = len(text) if last + 1 >= table.line_count else table.line_start(last + 1)
+    expected = (text[table.line_start(first) : start], text[end:min(after, len(text))])
+    assert excerpt(text, start, end, lines) == excerpt(text, start, end, lines, LineIndex(text)) == expected

@@ -120,3 +120,17 @@ def test_the_first_request_is_rehearsed_in_memory_without_any_connection(monkeyp
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     assert rehearsal.rehearse() is True
+
+
+def test_the_warm_up_converts_what_the_editor_sends_first():
+    from pygls.lsp.server import LanguageServer
+
+    from gpt_ls.lsp.warmup import convert_once
+
+    converter = LanguageServer("x", "0").protocol._converter
+    convert_once(converter)  # raises if lsprotocol's shapes changed
+    request = converter.structure({"jsonrpc": "2.0", "id": 7, "method": "textDocument/codeAction", "params": {
+        "textDocument": {"uri": "file:///a.py"}, "range": {"start": {"line": 5, "character": 0},
+                                                           "end": {"line": 6, "character": 0}},
+        "context": {"diagnostics": []}}}, types.CodeActionRequest)
+    assert (request.id, request.params.range.end.line) == (7, 6)

@@ -14,7 +14,7 @@ from typing import Any
 from gpt_ls import prompts
 from gpt_ls.actions.catalog import Output
 from gpt_ls.actions.editor import EditorPort
-from gpt_ls.actions.edits import DocumentSink, normalize_eol
+from gpt_ls.actions.edits import DocumentSink, edit_interval, normalize_eol
 from gpt_ls.actions.hovers import Hovers, TrackedRange
 from gpt_ls.actions.insertion import InsertionTracker
 from gpt_ls.actions.requests import Target, document_for
@@ -113,7 +113,8 @@ class Delivery:
         tracker = InsertionTracker(at)
         self.trackers.setdefault(self.target.uri, []).append(tracker)
         self._own.append(tracker)
-        sink = DocumentSink(SinkPort(self.port), self.target.uri, tracker, eol=eol, **kw)
+        size = len(document_for(self.port, self.target.uri).text)
+        sink = DocumentSink(SinkPort(self.port), self.target.uri, tracker, eol=eol, interval=edit_interval(size), **kw)
         sink.start()
         return sink
 

@@ -194,6 +194,7 @@ class ActionRunner:
             f"gpt-ls: {run.action.title.removeprefix('GPT: ')}", lambda: self.cancel(run.id))
         try:
             self.status(f"{run.action.title}…")
+            await asyncio.sleep(0)  # the start is a few ms of work: the editor's requests may go between
             if req.chat is not None or req.action.context == "workspace":  # mentions, or the index's chunks
                 req, prepared = await chat_context.prepare_request(self.index(), self.port, req, run.progress)
             delivery.start()

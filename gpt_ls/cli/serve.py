@@ -9,8 +9,11 @@ recommended alternative.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -31,27 +34,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
 
 
+@contextmanager
+def lasting_imports() -> Iterator[None]:
+    """Around the start-up imports: no garbage collection meanwhile, then what they built frozen.
+
+    pygls, lsprotocol and gpt-ls create some 50,000 objects that live as long as the process;
+    with the collector on, gpt-ls's share tips it into one full collection over all of them
+    (13-25 ms of the ~60 ms gpt-ls adds to a bare pygls start). Freezing them (``gc.freeze``)
+    also keeps every later full collection from walking them again.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the language server (imports pygls and the SDK only now)."""
     from gpt_ls.errors import FileRefused, ListenRefused
     from gpt_ls.logs import setup_logging
 
     try:
-        from gpt_ls.lsp import listen
+        address = socket_path = token = None
+        if args.tcp or args.socket:  # (stdio, the editor's case, needs none of it)
+            from gpt_ls.lsp import listen
 
-        address = listen.parse_tcp(args.tcp, args.allow_remote) if args.tcp else None
-        socket_path = listen.prepare_socket(Path(args.socket).absolute()) if args.socket else None
-        token = listen.choose_token(os.environ) if address is not None else None
+            address = listen.parse_tcp(args.tcp, args.allow_remote) if args.tcp else None
+            socket_path = listen.prepare_socket(Path(args.socket).absolute()) if args.socket else None
+            token = listen.choose_token(os.environ) if address is not None else None
         try:
             setup_logging(args.verbose, args.log_file)
         except FileRefused as exc:
             print(f"gpt-ls: --log-file: {exc}", file=sys.stderr)
             return 2
-        from gpt_ls.lsp import transport
-        from gpt_ls.lsp.server import create_server
-        from gpt_ls.secrets import add_secret
+        with lasting_imports():
+            from gpt_ls.lsp import transport
+            from gpt_ls.lsp.server import create_server
+            from gpt_ls.secrets import add_secret
 
-        server = create_server()
+            server = create_server()
         if address is not None and token is not None:
             add_secret(token)  # never in a log line
             written: list[Path | None] = []

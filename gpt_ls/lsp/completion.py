@@ -14,15 +14,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lsprotocol import types
 
 from gpt_ls.actions.editor import ClientFeatures, DocumentSnapshot, MessageKind
-from gpt_ls.completions.service import CompletionService, Cursor
 from gpt_ls.prompts import is_chat_document
 from gpt_ls.settings import Settings
 from gpt_ls.text import Encoding, offset_at, position_at
+
+if TYPE_CHECKING:  # loaded at the first completion request, off the start-up path
+    from gpt_ls.completions.service import CompletionService
 
 log = logging.getLogger(__name__)
 REGISTRATION_ID = "gpt-ls-inline-completion"
@@ -83,6 +85,8 @@ class CompletionEdge:
     @property
     def service(self) -> CompletionService:
         if self._service is None:
+            from gpt_ls.completions.service import CompletionService
+
             self._service = CompletionService(lambda: self.host.exchange.clients, self.host.show)
         return self._service
 
@@ -151,6 +155,8 @@ class CompletionEdge:
         settings = self.host.settings
         if not settings.completions:
             return None
+        from gpt_ls.completions.service import Cursor
+
         text = await self.service.suggest(Cursor(doc, offset, invoked), settings, self.host.workspace_root,
                                           self._documents())
         return (doc.text, offset, text) if text else None

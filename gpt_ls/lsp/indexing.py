@@ -16,15 +16,17 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
 from gpt_ls import prompts
 from gpt_ls.actions.editor import EditorPort
-from gpt_ls.index.live import LiveIndex, progress_text, relative_path, semantic_ranker, summary_of
 from gpt_ls.settings import Settings
 from gpt_ls.text import Encoding, LineIndex
+
+if TYPE_CHECKING:  # the index's modules load when the index is first used, off the start-up path
+    from gpt_ls.index.live import LiveIndex
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ def index_exists(root: Path) -> bool:
 
 async def worker_build(root: Path, settings: Settings, report: Callable[[str], None], cancel: threading.Event) -> str:
     """A cold build in a child process (``gpt_ls.index.worker``): the event loop keeps its GIL."""
+    from gpt_ls.index.live import progress_text, summary_of
     from gpt_ls.index.worker import build
 
     result = await build(root, settings, progress=lambda *a: report(progress_text(a)), cancel=cancel)
@@ -69,6 +72,8 @@ class Indexing:
         if root is None:
             return None
         if self.live is None or self.live.root != root:
+            from gpt_ls.index.live import LiveIndex, semantic_ranker
+
             self.live = LiveIndex(root, self.settings, builder=worker_build, ranker=semantic_ranker(self.clients))
         return self.live
 
@@ -133,6 +138,8 @@ class Indexing:
         """Files saved or changed on disk: indexed again (together, soon) if the index is open."""
         live = self.live
         if live is not None:
+            from gpt_ls.index.live import relative_path
+
             live.changed(p for uri in uris if (p := relative_path(live.root, _path_of(uri))) is not None)
 
     # -- completion -----------------------------------------------------------------------

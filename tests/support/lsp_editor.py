@@ -55,6 +55,9 @@ class EditorConfig:
     #: Advertise ``textDocument.inlineCompletion`` (with dynamic registration), as
     #: vscode-languageclient 11 does (the recorded VS Code 1.65 capabilities predate it).
     inline_completion: bool = False
+    #: Keep every text shown in ``Doc.shown`` (the benchmarks do not: a real editor keeps no
+    #: copy of each version, and 2 MB per streamed edit would be the simulation's own cost).
+    keep_shown: bool = True
 
 
 @dataclass
@@ -103,7 +106,8 @@ class Editor:
         end = Pos(rng.end.line, rng.end.character)
         doc.text, _ = apply_change(doc.text, start, end, new_text, self.encoding)
         doc.version += 1
-        doc.shown.append(doc.text)
+        if self.config.keep_shown:
+            doc.shown.append(doc.text)
 
     def _did_change(self, doc: Doc, version: int, rng: types.Range, text: str) -> None:
         self.did_changes.append("ranged")
