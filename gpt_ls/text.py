@@ -65,7 +65,7 @@ class Pos:
     character: int
 
 
-def _offset_in_line(text: str, start: int, end: int, character: int, encoding: Encoding) -> int:
+def offset_in_line(text: str, start: int, end: int, character: int, encoding: Encoding) -> int:
     """The offset of ``character`` in the line ``text[start:end]`` (clamped, rounded down)."""
     if character <= 0:
         return start
@@ -166,7 +166,7 @@ class LineIndex:
             return 0
         if line >= self.line_count:
             return len(self.text)
-        return _offset_in_line(self.text, self.line_start(line), self.line_end(line), character, encoding)
+        return offset_in_line(self.text, self.line_start(line), self.line_end(line), character, encoding)
 
     def position(self, offset: int, encoding: Encoding) -> Pos:
         """The client position of a string offset (clamped to the text)."""
@@ -199,7 +199,7 @@ def offset_at(text: str, line: int, character: int, encoding: Encoding = "utf-16
     else:  # one counted regex, in C, copying nothing
         start = LineIndex(text).line_start(line)  # the end of the text for a line past the end
     end = text.find("\n", start)
-    return _offset_in_line(text, start, len(text) if end < 0 else end, character, encoding)
+    return offset_in_line(text, start, len(text) if end < 0 else end, character, encoding)
 
 
 def position_at(text: str, offset: int, encoding: Encoding = "utf-16") -> Pos:

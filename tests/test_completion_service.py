@@ -12,6 +12,7 @@ import pytest_asyncio
 from gpt_ls.actions.editor import DocumentSnapshot
 from gpt_ls.api.http import ClientCache
 from gpt_ls.completions.service import CompletionService, Cursor
+from gpt_ls.pieces import Text
 from gpt_ls.settings import Settings
 from tests.support.fakeopenai import Error, FakeOpenAI, Reply
 
@@ -21,7 +22,7 @@ CURSOR = TEXT.index("ret") + 3
 
 
 def doc(path: str = "/w/src/add.py", text: str = TEXT, language: str = "python") -> DocumentSnapshot:
-    return DocumentSnapshot("file://" + path, text, 1, language, path)
+    return DocumentSnapshot("file://" + path, Text(text), 1, language, path)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from gpt_ls.actions.edits import Coalescer, DocumentSink, normalize_eol
 from gpt_ls.actions.insertion import InsertionTracker
+from gpt_ls.pieces import Text
 from gpt_ls.text import Change, LineIndex, Pos, apply_change
 
 
@@ -34,8 +35,8 @@ class SimEditor:
         self._echoes: list[asyncio.Task[None]] = []
 
     # SinkTarget
-    def document(self, uri: str) -> tuple[str, int | None] | None:
-        return self.server_text, self.server_version
+    def document(self, uri: str) -> tuple[Text, int | None] | None:
+        return Text(self.server_text), self.server_version
 
     silent = False  # Neovim: a stale versioned edit is dropped but reported as applied
 

@@ -20,6 +20,7 @@ from gpt_ls.actions.insertion import InsertionTracker
 from gpt_ls.actions.requests import Target, document_for
 from gpt_ls.errors import GptLsError
 from gpt_ls.exchange import ExchangeRequest, Reply
+from gpt_ls.pieces import Text
 from gpt_ls.text import Encoding, LineIndex, Pos, eol_of
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,9 @@ class SinkPort:
     def versioned(self) -> bool:
         return self.port.features.versioned_edits
 
-    def document(self, uri: str) -> tuple[str, int | None] | None:
+    def document(self, uri: str) -> tuple[Text, int | None] | None:
         doc = self.port.document(uri)
-        return (doc.text, doc.version) if doc is not None else None
+        return (doc.content, doc.version) if doc is not None else None
 
     async def apply_insert(self, uri: str, version: int | None, at: Pos, text: str) -> bool:
         return await self.port.apply_edit(uri, at, at, text, version)

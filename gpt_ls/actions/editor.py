@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 from urllib.parse import unquote, urlparse
 
+from gpt_ls.pieces import Text
 from gpt_ls.text import Encoding, Pos
 
 MessageKind = Literal["error", "warning", "info"]
@@ -26,11 +27,17 @@ class DocumentSnapshot:
     """An open document as the server has it now."""
 
     uri: str
-    text: str
+    #: The text, in pieces (``text`` joins it, once per version, when asked).
+    content: Text
     version: int | None
     language_id: str = "plaintext"
     #: The file system path, or "" when the URI is not a file.
     path: str = ""
+
+    @property
+    def text(self) -> str:
+        """The whole text as one string."""
+        return str(self.content)
 
     @property
     def file_name(self) -> str:

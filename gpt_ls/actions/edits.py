@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gpt_ls.actions.insertion import InsertionTracker
-from gpt_ls.text import Encoding, Pos, position_at
+from gpt_ls.pieces import Text
+from gpt_ls.text import Encoding, Pos
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class SinkTarget(Protocol):
     def versioned(self) -> bool:
         """Whether edits carry the document version."""
 
-    def document(self, uri: str) -> tuple[str, int | None] | None:
+    def document(self, uri: str) -> tuple[Text, int | None] | None:
         """The current text and version of an open document, or None once it is closed."""
 
     async def apply_insert(self, uri: str, version: int | None, at: Pos, text: str) -> bool:
@@ -280,7 +281,7 @@ class DocumentSink:
         virtual = self.tracker.virtual(source)
         if self.tracker.pending:
             version = None  # we cannot know the editor's version: send unversioned
-        at = position_at(virtual, self.tracker.insert_offset(), self.port.encoding)
+        at = virtual.position(self.tracker.insert_offset(), self.port.encoding)
         versioned = self.port.versioned and version is not None
         self.tracker.sent(text, versioned=versioned, after=after)
         ok = await self.port.apply_insert(self.uri, version if versioned else None, at, text)

@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from gpt_ls.pieces import Text
 from gpt_ls.text import Change, minimal_change
+
+#: A document's text: a string, or the server's ``Text`` in pieces (both slice to strings).
+AnyText = str | Text
 
 
 class InsertionTracker:
@@ -87,11 +91,11 @@ class InsertionTracker:
         """Where the next insertion goes, in the editor's (virtual) text."""
         return self.point + sum(len(p) - a for p, a in zip(self.pending, self._after, strict=True))
 
-    def _with_pending(self, text: str, count: int) -> str:
+    def _with_pending(self, text: AnyText, count: int) -> str:
         heads, tails = self._split(count)
         return text[: self.point] + heads + tails + text[self.point :]
 
-    def _echoes(self, count: int, change: Change, old: str, new: str) -> bool:
+    def _echoes(self, count: int, change: Change, old: AnyText, new: AnyText) -> bool:
         """Whether ``new == self._with_pending(old, count)``, compared only where the two can differ.
 
         ``new`` is ``old`` with ``change`` applied, so both strings agree before the change
@@ -103,15 +107,16 @@ class InsertionTracker:
         if len(new) - len(old) != len(ours):
             return False
         if len(old) - (change.end - change.start) + len(change.text) != len(new):
-            return new == self._with_pending(old, count)  # not the change that made ``new``
+            return str(new) == self._with_pending(old, count)  # not the change that made ``new``
         lo, hi = min(change.start, point), max(change.start + len(change.text), point + len(ours))
         return new[lo:hi] == old[lo:point] + ours + old[point : hi - len(ours)]
 
-    def virtual(self, text: str) -> str:
+    def virtual(self, text: Text) -> Text:
         """The document as the editor has it: ours plus the pending insertions."""
         if not self.pending:
             return text
-        return self._with_pending(text, len(self.pending))
+        heads, tails = self._split(len(self.pending))
+        return text.replace(self.point, self.point, heads + tails)
 
     def _echoed(self, count: int) -> None:
         """The editor echoed our first ``count`` pending insertions."""
@@ -123,7 +128,7 @@ class InsertionTracker:
             self.settled.set()
 
     @staticmethod
-    def _moved(start: int, end: int, change: Change, before: str) -> tuple[int, int] | None:
+    def _moved(start: int, end: int, change: Change, before: AnyText) -> tuple[int, int] | None:
         """The region ``[start, end)`` of ``before`` after ``change``; None when the change touched it.
 
         A change around the region (one whole-document didChange for typing above and
@@ -145,7 +150,7 @@ class InsertionTracker:
             return None
         return a + at, a + at + len(region)
 
-    def on_change(self, change: Change, old: str, new: str) -> None:
+    def on_change(self, change: Change, old: AnyText, new: AnyText) -> None:
         """Follow one content change of the document (ours or the user's)."""
         if self.pending:
             for count in range(1, len(self.pending) + 1):
@@ -156,7 +161,8 @@ class InsertionTracker:
                 # Our insertions and other edits in one change (a debounced whole-document didChange).
                 for count in range(1, len(self.pending) + 1):
                     ours = self._with_pending(old, count)
-                    moved = self._moved(self.start, self.end + len(ours) - len(old), minimal_change(ours, new), ours)
+                    change = minimal_change(ours, str(new))
+                    moved = self._moved(self.start, self.end + len(ours) - len(old), change, ours)
                     if moved is not None:
                         self._echoed(count)
                         self.start, self.end = moved

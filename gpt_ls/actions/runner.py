@@ -19,7 +19,7 @@ from gpt_ls.actions.catalog import Action, Catalog
 from gpt_ls.actions.delivery import Delivery
 from gpt_ls.actions.editor import EditorPort, Progress
 from gpt_ls.actions.hovers import HoverReply, Hovers
-from gpt_ls.actions.insertion import InsertionTracker
+from gpt_ls.actions.insertion import AnyText, InsertionTracker
 from gpt_ls.errors import GptLsError, InvalidRequest
 from gpt_ls.exchange import ExchangeRequest, Reply
 from gpt_ls.index.live import LiveIndex
@@ -83,7 +83,7 @@ class ActionRunner:
         self._next_id = 0
 
     # -- following the document ----------------------------------------------------
-    def on_change(self, uri: str, change: Change, old: str, new: str) -> None:
+    def on_change(self, uri: str, change: Change, old: AnyText, new: AnyText) -> None:
         """Every tracked insertion point and hover range follows each change."""
         for tracker in self.trackers.get(uri, []):
             tracker.on_change(change, old, new)

@@ -150,7 +150,7 @@ class CompletionEdge:
             end = exact_offset(doc.text, selected.range.end.line, selected.range.end.character, encoding)
             if start is None or end is None or not start <= offset <= end or len(selected.text) > 10_000:
                 return None
-            doc = replace(doc, text=doc.text[:start] + selected.text + doc.text[end:])
+            doc = replace(doc, content=doc.content.replace(start, end, selected.text))
             offset = start + len(selected.text)
         settings = self.host.settings
         if not settings.completions:

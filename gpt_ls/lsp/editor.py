@@ -16,6 +16,7 @@ from pygls.workspace import TextDocument
 
 from gpt_ls.actions.editor import ClientFeatures, DocumentSnapshot, MessageKind
 from gpt_ls.files import private_dir, write_private
+from gpt_ls.lsp.documents import content_of
 from gpt_ls.secrets import mask
 from gpt_ls.settings import cache_dir
 from gpt_ls.text import Encoding, Pos
@@ -86,7 +87,7 @@ def root_of(server: LanguageServer) -> Path | None:
 
 
 def snapshot(uri: str, doc: TextDocument) -> DocumentSnapshot:
-    return DocumentSnapshot(uri, doc.source, doc.version, doc.language_id or "plaintext", doc.path or "")
+    return DocumentSnapshot(uri, content_of(doc), doc.version, doc.language_id or "plaintext", doc.path or "")
 
 
 async def apply_or_false(call: Awaitable[bool], timeout: float) -> bool:

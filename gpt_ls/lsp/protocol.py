@@ -14,6 +14,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
+from gpt_ls.lsp.documents import put_document
+
 log = logging.getLogger(__name__)
 #: Opt-in (debug level): how long each request spent in the server, for benchmarks/run.py.
 timing = logging.getLogger("gpt_ls.timing")
@@ -79,6 +81,13 @@ class GptProtocol(LanguageServerProtocol):
         wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
         # Wall time, this thread's CPU time (the gap is waiting: GIL, preemption), collections.
         timing.debug("%s %.4f %.4f %d", getattr(message, "method", "response"), wall, cpu, gc_count() - g0)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Generator[Any, Any, None]:
+        """Like pygls, but the document keeps its text in pieces (``gpt_ls/lsp/documents.py``)."""
+        put_document(self.workspace, params.text_document)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(

@@ -24,13 +24,14 @@ from gpt_ls.actions.editor import ClientFeatures, MessageKind
 from gpt_ls.config_files import WORKSPACE_FILE, file_stamp
 from gpt_ls.errors import GptLsError
 from gpt_ls.lsp.completion import CompletionEdge
+from gpt_ls.lsp.documents import content_of, set_content
 from gpt_ls.lsp.editor import LspEditor, negotiated_encoding, open_document, root_of
 from gpt_ls.lsp.indexing import Indexing
 from gpt_ls.lsp.protocol import GptProtocol
 from gpt_ls.lsp.warmup import SWITCH_INTERVAL, background_load, convert_once
 from gpt_ls.secrets import add_secret
 from gpt_ls.settings import ResolvedSettings, Settings, data_dir, load_settings
-from gpt_ls.text import Encoding, Pos, apply_change
+from gpt_ls.text import Encoding, Pos
 from gpt_ls.trust import TRUST_FILE, TrustList, UntrustedFile, offer_trust
 
 if TYPE_CHECKING:  # the exchange and runner load in the background after initialize
@@ -251,7 +252,7 @@ class GptLanguageServer(LanguageServer):
             log.warning("didChange for a document that is not open: %s", uri)
             return
         encoding = self.encoding
-        text = doc.source
+        text = content_of(doc)  # in pieces: an edit copies a block, not the document
         # Only a runner that exists has trackers and hovers to move; a plain edit must not
         # import and build it on the event loop.
         runner = self.started_runner
@@ -259,13 +260,13 @@ class GptLanguageServer(LanguageServer):
             if isinstance(change, types.TextDocumentContentChangePartial):
                 start = Pos(change.range.start.line, change.range.start.character)
                 end = Pos(change.range.end.line, change.range.end.character)
-                new, applied = apply_change(text, start, end, change.text, encoding)
+                new, applied = text.apply(start, end, change.text, encoding)
             else:
-                new, applied = apply_change(text, None, None, change.text, encoding)
+                new, applied = text.apply(None, None, change.text, encoding)
             if runner is not None:
                 runner.on_change(uri, applied, text, new)
             text = new
-        doc._source = text  # pygls keeps the text here; we applied the changes ourselves
+        set_content(doc, text)  # we applied the changes ourselves, by LSP's line rules
         doc.version = params.text_document.version
 
     def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:

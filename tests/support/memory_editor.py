@@ -20,6 +20,7 @@ from pathlib import Path
 from gpt_ls.actions.editor import ClientFeatures, DocumentSnapshot, MessageKind
 from gpt_ls.errors import GptLsError
 from gpt_ls.exchange import ExchangeRequest, Reply, Usage
+from gpt_ls.pieces import Text
 from gpt_ls.text import Change, Encoding, LineIndex, Pos, apply_change
 
 #: Everything a client can do (VS Code-like).
@@ -138,7 +139,7 @@ class MemoryEditor:
         doc = self.seen.get(uri)
         if doc is None:
             return None
-        return DocumentSnapshot(uri, doc.text, doc.version, doc.language_id, "/work/" + uri.rsplit("/", 1)[-1])
+        return DocumentSnapshot(uri, Text(doc.text), doc.version, doc.language_id, "/work/" + uri.rsplit("/", 1)[-1])
 
     def documents(self) -> list[DocumentSnapshot]:
         return [d for uri in self.seen if (d := self.document(uri)) is not None]
