@@ -66,8 +66,7 @@ class ExchangeRequest:
     range: dict[str, Any] | None = None
     new_conversation: bool = False
     system_extra: str = ""
-    #: A whole conversation given as messages (a chat document): sent as it is, fitted
-    #: by dropping its oldest turns.
+    #: A whole conversation as messages (a chat document): sent as it is, fitted by dropping its oldest turns.
     chat: list[dict[str, str]] | None = None
 
 
@@ -279,6 +278,7 @@ class Exchange:
         # Counting with an estimate (tokenizer data missing or damaged): say so, once.
         self._notice_once("encoding:" + info.encoding, encoding_notice(info.encoding), notices)
         outcome.messages = fitted.messages
+        await asyncio.sleep(0)  # fitting took its milliseconds; the SDK's request takes more: requests between
         if fitted.dropped_turns:
             log.info("dropped %d earlier messages to fit the context window", fitted.dropped_turns)
         # Recorded in a thread, alongside the request: the model need not wait for the disk.

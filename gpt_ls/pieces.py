@@ -21,7 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
-from gpt_ls.text import Change, Encoding, LineIndex, Pos, minimal_change, offset_in_line, units
+from gpt_ls.text import Change, Encoding, LineIndex, Pos, eol_of, minimal_change, offset_in_line, units
 
 #: The size (characters) blocks are cut to; a block is split when it grows past twice this.
 BLOCK = 4096
@@ -47,8 +47,9 @@ class Text:
 
     __slots__ = ("_blocks", "_breaks", "_cr", "_ends", "_joined", "_lines", "_sizes")
 
-    def __init__(self, text: str = "") -> None:
-        # Cut on first need: a text that is never edited stays one string.
+    def __init__(self, text: str = "", cut_now: bool = False) -> None:
+        # Cut on first need (a small text that is never edited stays one string), or now:
+        # an opened document is cut as it opens, not at the first keystroke.
         self._blocks: list[str] | None = None
         self._sizes: list[int] = []
         self._breaks: list[int] = []
@@ -56,6 +57,8 @@ class Text:
         self._lines: list[int] = []
         self._joined: str | None = text
         self._cr = "\r" in text
+        if cut_now:
+            self._cut()
 
     @classmethod
     def _of(cls, blocks: list[str], sizes: list[int], breaks: list[int], cr: bool) -> Text:
@@ -171,6 +174,33 @@ class Text:
                 return self._start(k) + found
             k, local = k + 1, 0
         return len(self)
+
+    # -- lines: ``LineIndex``'s questions, so a ``Text`` can stand in for one -------------
+    @property
+    def newline_only(self) -> bool:
+        """The text's lines end in ``\n`` only (no ``\r``)."""
+        return not self._cr
+
+    @property
+    def eol(self) -> str:
+        """The line ending: the first one found, else ``\n`` (``gpt_ls.text.eol_of``)."""
+        return "\n" if not self._cr else eol_of(str(self))
+
+    @property
+    def line_count(self) -> int:
+        if not self._scan():
+            return LineIndex(str(self)).line_count
+        return self._lines[-1] + 1
+
+    def line_start(self, line: int) -> int:
+        """Where ``line`` (0 <= line < line_count) starts."""
+        return self.offset(line, 0, "utf-32")
+
+    def line_end(self, line: int) -> int:
+        """Where the content of ``line`` (0 <= line < line_count) ends."""
+        if not self._scan():
+            return LineIndex(str(self)).line_end(line)
+        return self._line_end(self.line_start(line))
 
     def offset(self, line: int, character: int, encoding: Encoding = "utf-16") -> int:
         """The offset of an LSP position (``gpt_ls.text.offset_at``'s rules)."""

@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from gpt_ls.actions.catalog import Action
+from gpt_ls.pieces import Text
 from gpt_ls.text import LineIndex
 
 Message = dict[str, str]
@@ -48,11 +49,16 @@ class SelectionContext:
 
 
 def excerpt(
-    text: str, start: int, end: int, context_lines: int, index: LineIndex | None = None
+    text: str | Text, start: int, end: int, context_lines: int, index: LineIndex | None = None
 ) -> tuple[str, str]:
-    """Up to ``context_lines`` lines before ``start`` and after ``end`` (offsets); ``index`` of ``text``."""
+    """Up to ``context_lines`` lines before ``start`` and after ``end`` (offsets); ``index`` of ``text``.
+
+    A ``Text`` (a document in pieces) is its own index: its line questions touch a block or two.
+    """
     if context_lines <= 0:
         return "", ""
+    if isinstance(text, Text):
+        return _excerpt_lines(text, text, start, end, context_lines)
     if index.newline_only if index is not None else "\r" not in text:
         # A few finds around the selection, however deep it lies in the document.
         first = text.rfind("\n", 0, start) + 1
@@ -67,7 +73,12 @@ def excerpt(
             if found < 0:
                 break
         return text[first:start], text[end:after_end]
-    index = index or LineIndex(text)
+    return _excerpt_lines(text, index or LineIndex(text), start, end, context_lines)
+
+
+def _excerpt_lines(
+    text: str | Text, index: LineIndex | Text, start: int, end: int, context_lines: int
+) -> tuple[str, str]:
     first = index.position(start, "utf-32").line
     last = index.position(end, "utf-32").line
     from_line = max(0, first - context_lines)
@@ -75,6 +86,11 @@ def excerpt(
     before = text[index.line_start(from_line) : start]
     after_end = len(text) if to_line + 1 >= index.line_count else index.line_start(to_line + 1)
     return before, text[end:after_end]
+
+
+def uses_document(action: Action) -> bool:
+    """Whether the action's prompts ask for ``{document}`` (the whole text)."""
+    return any(m.group(1) == "document" for m in _VARIABLE.finditer(action.system + action.template))
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:

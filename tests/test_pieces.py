@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpt_ls import pieces
+from gpt_ls import pieces, prompts
 from gpt_ls.pieces import Text, cut
-from gpt_ls.text import Change, Pos, apply_change, offset_at, position_at
+from gpt_ls.text import Change, LineIndex, Pos, apply_change, eol_of, offset_at, position_at
 
 ENCODINGS = ("utf-16", "utf-8", "utf-32")
 #: Characters that make positions differ by encoding, and line endings of every kind.
@@ -107,3 +107,25 @@ def test_a_long_document_edit_copies_one_block_not_the_document() -> None:
     fresh = [b for b in edited._blocks or [] if id(b) not in old]
     assert 1 <= len(fresh) <= 2  # only the touched block (cut in two when it grew) is new
     assert str(edited)[20_000] == "新"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(ALPHABET, max_size=60))
+def test_line_questions_match_line_index(chars: list[str]) -> None:
+    string = text_of(chars)
+    index = LineIndex(string)
+    for text in (Text(string), Text("#" + string).replace(0, 1, "")):
+        assert text.line_count == index.line_count
+        assert text.newline_only == index.newline_only
+        assert text.eol == eol_of(string)
+        for line in range(index.line_count):
+            assert (text.line_start(line), text.line_end(line)) == (index.line_start(line), index.line_end(line))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(ALPHABET, max_size=60), st.integers(0, 60), st.integers(0, 60), st.integers(0, 3))
+def test_excerpt_of_a_text_matches_the_excerpt_of_its_string(chars: list[str], a: int, b: int, lines: int) -> None:
+    string = text_of(chars)
+    start, end = sorted((min(a, len(string)), min(b, len(string))))
+    pieced = Text("#" + string).replace(0, 1, "")
+    assert prompts.excerpt(pieced, start, end, lines) == prompts.excerpt(string, start, end, lines)

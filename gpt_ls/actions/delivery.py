@@ -114,33 +114,32 @@ class Delivery:
         tracker = InsertionTracker(at)
         self.trackers.setdefault(self.target.uri, []).append(tracker)
         self._own.append(tracker)
-        size = len(document_for(self.port, self.target.uri).text)
+        size = len(document_for(self.port, self.target.uri).content)
         sink = DocumentSink(SinkPort(self.port), self.target.uri, tracker, eol=eol, interval=edit_interval(size), **kw)
         sink.start()
         return sink
 
     def _below_sink(self) -> DocumentSink:
         """A sink at the start of the line after the selection (a new line at end of file)."""
-        text = document_for(self.port, self.target.uri).text
-        index = LineIndex(text)
+        text = document_for(self.port, self.target.uri).content  # in pieces: never joined here
         end = self.target.end
-        line = index.position(end, "utf-32").line
+        line = text.position(end, "utf-32").line
         # A selection ending at column 0 of a line ends before that line.
-        if end == index.line_start(line) and end > 0 and line > 0:
+        if end == text.line_start(line) and end > 0 and line > 0:
             line -= 1
         prefix, final_eol, open_line = "", True, False
-        if line + 2 < index.line_count:
+        if line + 2 < text.line_count:
             # Before an existing line: the first edit opens the reply's own line, so that
             # the text never sits glued onto that line while it streams.
-            at, open_line = index.line_start(line + 1), True
-        elif line + 1 < index.line_count:
+            at, open_line = text.line_start(line + 1), True
+        elif line + 1 < text.line_count:
             # The selection ends on the last line, before the final line ending: insert
             # before that ending, since editors (Neovim) treat the position after it as
             # past the end and add whole lines there.
-            at, prefix, final_eol = index.line_end(line), "\n", False
+            at, prefix, final_eol = text.line_end(line), "\n", False
         else:
-            at, prefix = len(text), "\n" if text else ""  # the last line has no line ending
-        return self._sink(at, eol_of(text), prefix=prefix, final_eol=final_eol, open_line=open_line)
+            at, prefix = len(text), "\n" if len(text) else ""  # the last line has no line ending
+        return self._sink(at, text.eol, prefix=prefix, final_eol=final_eol, open_line=open_line)
 
     def _chat_sink(self) -> DocumentSink:
         """A sink that opens a new ``## assistant`` section at the end of a chat document."""

@@ -15,6 +15,7 @@ from gpt_ls.errors import InvalidRequest
 from gpt_ls.exchange import ExchangeRequest
 from gpt_ls.history.store import workspace_key
 from gpt_ls.instructions import project_instructions
+from gpt_ls.pieces import Text
 from gpt_ls.settings import Settings
 from gpt_ls.text import LineIndex, Pos
 
@@ -30,9 +31,9 @@ class Target:
     start: int
     end: int
     selection: str
-    #: The line index of ``doc.text``: the request is built from this one snapshot, even if
-    #: the user edits while choosing an ``{input}``.
-    index: LineIndex
+    #: The document's text (in pieces, answering line questions like a ``LineIndex``): the
+    #: request is built from this one snapshot, even if the user edits while choosing an ``{input}``.
+    index: Text | LineIndex
     #: Follows the selection through edits while the reply is written (for "replace").
     anchor: TrackedRange | None = None
 
@@ -52,7 +53,7 @@ def document_for(port: EditorPort, uri: str) -> DocumentSnapshot:
 def select(port: EditorPort, action: Action, uri: str, start_pos: Pos, end_pos: Pos) -> Target:
     """The selection (or the current line when it is empty), checked."""
     doc = document_for(port, uri)
-    index = LineIndex(doc.text)
+    index = doc.content  # never joined here: a 10,000-line document costs milliseconds to join
     if start_pos.line >= index.line_count or start_pos.line < 0 or end_pos.line < 0:
         raise InvalidRequest(
             f"The selection (line {start_pos.line + 1}) is outside the document "
@@ -65,7 +66,7 @@ def select(port: EditorPort, action: Action, uri: str, start_pos: Pos, end_pos: 
     if start == end:  # no selection: the current line
         line = index.position(start, "utf-32").line
         start, end = index.line_start(line), index.line_end(line)
-    selection = doc.text[start:end]
+    selection = index[start:end]
     if not selection.strip():
         raise InvalidRequest(f"{action.title}: the selection is empty. Select some text first.")
     return Target(doc, start, end, selection, index)
@@ -114,20 +115,21 @@ def build_request(
     port: EditorPort, action: Action, target: Target, settings: Settings, extra: dict[str, Any], choice: str
 ) -> ExchangeRequest:
     """The exchange request: context as the action declares, settings, instructions."""
-    text, index = target.doc.text, target.index
+    content, index = target.doc.content, target.index
     settings = settings_for(action, settings)
     indexed = action.context == "workspace" and port.workspace_root is not None  # chunks come from the index
     if action.context == "excerpt" or indexed:
-        before, after = prompts.excerpt(text, target.start, target.end, settings.context_lines, index)
+        before, after = prompts.excerpt(content, target.start, target.end, settings.context_lines)
     elif action.context in ("document", "workspace"):
-        before, after = text[: target.start], text[target.end :]
+        before, after = content[: target.start], content[target.end :]
         if action.context == "workspace":
             after += other_documents(port, target.uri)
     else:
         before, after = "", ""
     ctx = prompts.SelectionContext(
         target.uri, target.doc.language_id or "plaintext", target.selection, before, after,
-        document=text,
+        # The whole text only where it is used: checking and copying megabytes costs milliseconds.
+        document=str(content) if action.context == "workspace" or prompts.uses_document(action) else "",
         diagnostics=diagnostics_text(extra.get("diagnostics")),
         input=choice,
         target_language=settings.translate_to or prompts.default_target_language(target.selection),

@@ -120,7 +120,11 @@ class ActionRunner:
         choice = await self.ask_input(action)
         if choice is None:
             return {"status": "dismissed"}
+        # Each step of the start takes a millisecond or two on a large document: the editor's
+        # requests (code actions, the echoes of other replies) may go in between.
+        await asyncio.sleep(0)
         req = requests.build_request(self.port, action, target, self.settings(), extra or {}, choice)
+        await asyncio.sleep(0)
         return await self._start(req, target)
 
     async def send_chat(self, uri: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class PiecedDocument(TextDocument):
     @_source.setter
     def _source(self, value: str | None) -> None:
         # pygls reads the file when the text is None; an open document always has its text.
-        self.content = Text(value or "")
+        self.content = Text(value or "", cut_now=True)
 
 
 def put_document(workspace: Workspace, item: types.TextDocumentItem) -> None:

@@ -89,7 +89,7 @@ class Editor:
 
     # -- documents ------------------------------------------------------------
     def open(self, uri: str, text: str, language: str = "plaintext") -> Doc:
-        doc = Doc(uri, Text(text), 1, language, [text])
+        doc = Doc(uri, Text(text, cut_now=True), 1, language, [text])
         self.docs[uri] = doc
         self.client.text_document_did_open(types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
