@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,32 @@ def write(text: str) -> None:
     sys.stdout.flush()
 
 
+class ToStdout:
+    """``on_text`` for a reply streamed to stdout (nothing with ``--json``); ``any``: something was written."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.any = quiet, False
+
+    def __call__(self, delta: str) -> None:
+        if not self.quiet:
+            self.any = True
+            write(delta)
+
+
+def with_exchange(body: Callable[[Exchange], Awaitable[Reply]]) -> Reply:
+    """Run ``body`` with a new exchange, closed afterwards whatever happens."""
+    from gpt_ls.exchange import Exchange
+
+    async def run() -> Reply:
+        exchange = Exchange()
+        try:
+            return await body(exchange)
+        finally:
+            await exchange.aclose()
+
+    return asyncio.run(run())
+
+
 def report(outcome: Reply, cancelled: str | None = "gpt-ls: cancelled") -> int:
     """Notices and the error on stderr; the exit code (``cancelled``: what to say when stopped)."""
     for notice in outcome.notices:
@@ -97,27 +123,12 @@ def run_ask(args: argparse.Namespace) -> int:
     settings, workspace, instructions = load(args)
     if args.continue_ and not settings.history:
         print(NO_HISTORY_TO_CONTINUE, file=sys.stderr)
-    from gpt_ls.exchange import Exchange
-
-    streamed = [False]
-
-    def on_text(delta: str) -> None:
-        if not args.json:
-            streamed[0] = True
-            write(delta)
-
-    async def ask() -> Reply:
-        exchange = Exchange()
-        try:
-            return await exchange_once(exchange, chat_action(args.system), question, settings, workspace,
-                                       not args.continue_, on_text, instructions)
-        finally:
-            await exchange.aclose()
-
-    outcome = asyncio.run(ask())
+    on_text = ToStdout(args.json)
+    outcome = with_exchange(lambda exchange: exchange_once(
+        exchange, chat_action(args.system), question, settings, workspace, not args.continue_, on_text, instructions))
     if args.json:
         print(json.dumps(as_json(outcome), ensure_ascii=False, indent=2))
-    elif streamed[0]:
+    elif on_text.any:
         write("\n")
     return report(outcome)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gpt_ls.actions.catalog import ASK_WORKSPACE
-from gpt_ls.cli.ask import as_json, load, report, run_ask, write
+from gpt_ls.cli.ask import ToStdout, as_json, load, report, run_ask, with_exchange, write
 from gpt_ls.cli.output import StatusLine
 from gpt_ls.errors import FileRefused, GptLsError, InvalidRequest
 from gpt_ls.files import read_workspace_file
@@ -205,32 +205,23 @@ def run_workspace_ask(args: argparse.Namespace, question: str) -> int:
     req = ExchangeRequest(action, ctx, settings, workspace=workspace, new_conversation=not args.continue_,
                           system_extra=instructions)
     fitted = FittedContext((), "", 0, 0, 0)
-    streamed = [False]
+    on_text = ToStdout(args.json)
 
-    def on_text(delta: str) -> None:
-        if not args.json:
-            streamed[0] = True
-            write(delta)
-
-    async def ask() -> Reply:
+    async def ask(exchange: Exchange) -> Reply:
         nonlocal fitted
-        exchange = Exchange()
-        try:
-            clients = exchange.clients if settings.embedding_model else None
-            hits, local = await retrieve(root, settings, question, sys.stderr, clients, selection)
-            fitted = await asyncio.to_thread(fit_hits, req, hits, local)
-            extra = "\n\n".join(part for part in (fitted.system_text(), instructions) if part)
-            return await exchange.run(dataclasses.replace(req, system_extra=extra), on_text)
-        finally:
-            await exchange.aclose()
+        clients = exchange.clients if settings.embedding_model else None
+        hits, local = await retrieve(root, settings, question, sys.stderr, clients, selection)
+        fitted = await asyncio.to_thread(fit_hits, req, hits, local)
+        extra = "\n\n".join(part for part in (fitted.system_text(), instructions) if part)
+        return await exchange.run(dataclasses.replace(req, system_extra=extra), on_text)
 
-    outcome = asyncio.run(ask())
+    outcome = with_exchange(ask)
     if args.json:
         body = as_json(outcome)
         body["sources"] = [label(p, a, b) for p, a, b in sources_used(outcome.text, fitted.sources, root)] \
             if fitted.sources else []
         print(json.dumps(body, ensure_ascii=False, indent=2))
-    elif streamed[0]:
+    elif on_text.any:
         write("\n")
         if outcome.status == "complete":
             write(sources_lines(outcome.text, fitted, root))

@@ -45,6 +45,10 @@ class Doc:
         """What the editor shows."""
         return str(self.content)
 
+    @text.setter
+    def text(self, value: str) -> None:
+        self.content = Text(value, cut_now=True)
+
 
 @dataclass
 class EditorConfig:
