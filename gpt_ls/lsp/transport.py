@@ -73,11 +73,20 @@ class StdinBytes:
     """``framing.ByteReader`` over a blocking binary stream, read by one daemon thread.
 
     A daemon thread (not pygls's pool) so that a server that stops reading (a bad header)
-    can exit while the thread still waits on stdin.
+    can exit while the thread still waits on stdin. The thread reads whatever has arrived
+    (``read1``: one read of the pipe) into a buffer that ``readline`` and ``readexactly``
+    serve without waiting: a message the client wrote at once costs one trip through the
+    thread and the event loop, not one per header line (each trip lets every other ready
+    task of the loop run a step first, so a code action waited behind each of them).
     """
+
+    #: Bytes asked of the pipe at once (a pipe holds 64 KiB).
+    CHUNK = 1 << 16
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
+        self._buffer = bytearray()
+        self._ended = False
         self._jobs: queue.Queue[tuple[Callable[[], bytes], asyncio.Future[bytes]]] = queue.Queue()
         threading.Thread(target=self._work, name="gpt-ls-stdin", daemon=True).start()
 
@@ -92,16 +101,35 @@ class StdinBytes:
             else:
                 loop.call_soon_threadsafe(_settle, future, data, None)
 
-    def _call(self, job: Callable[[], bytes]) -> asyncio.Future[bytes]:
+    async def _fill(self, wanted: int) -> None:
+        """Read what has arrived (at least a byte, blocking in the thread); at the end, mark it."""
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._jobs.put((job, future))
-        return future
+        read1 = getattr(self._stream, "read1", self._stream.read)
+        self._jobs.put((lambda: read1(max(wanted, self.CHUNK)), future))
+        data = await future
+        if data:
+            self._buffer += data
+        else:
+            self._ended = True
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
 
     async def readline(self, limit: int) -> bytes:
-        return await self._call(lambda: self._stream.readline(limit))
+        while True:
+            end = self._buffer.find(b"\n", 0, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self._buffer) >= limit or self._ended:
+                return self._take(limit)
+            await self._fill(1)
 
     async def readexactly(self, n: int) -> bytes:
-        return await self._call(lambda: self._stream.read(n))
+        while len(self._buffer) < n and not self._ended:
+            await self._fill(n - len(self._buffer))
+        return self._take(n)
 
 
 def _settle(future: asyncio.Future[bytes], data: bytes | None, exc: BaseException | None) -> None:
