@@ -72,14 +72,15 @@ def install_dispatch() -> None:
 
     dispatch = transport.dispatch
 
-    def timed(server: Any, body: bytes) -> None:
+    def timed(server: Any, body: bytes) -> str | None:
         t0, c0 = time.monotonic(), time.thread_time()
-        dispatch(server, body)
+        method = dispatch(server, body)
         t1 = time.monotonic()
         if (t1 - t0) * 1000 >= MIN_MS:
             start = body.find(b'"method"')
-            method = body[start:start + 100].split(b'"')[3].decode() if start >= 0 else "response"
-            records.append((t0, t1, (time.thread_time() - c0) * 1000, f"dispatch {method} ({len(body)} bytes)"))
+            name = body[start:start + 100].split(b'"')[3].decode() if start >= 0 else "response"
+            records.append((t0, t1, (time.thread_time() - c0) * 1000, f"dispatch {name} ({len(body)} bytes)"))
+        return method
 
     transport.dispatch = timed  # type: ignore[assignment]
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +82,17 @@ def test_writes_cut_anywhere_still_make_the_same_messages(size: int) -> None:
 def test_the_stream_ending_inside_a_message_is_a_protocol_violation() -> None:
     with pytest.raises(ProtocolViolation, match="ended inside a message"):
         read_all([framed(BODIES[0])[:-5]])
+
+
+def test_shutdown_and_exit_written_at_once_answer_the_shutdown_and_end_cleanly(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "OPENAI_API_KEY": "sk-test-0123456789",
+           "GPT_LS_DATA_DIR": str(tmp_path / "data"), "GPT_LS_CONFIG_DIR": str(tmp_path / "config"),
+           "GPT_LS_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--stdio"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    messages = [{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}},
+                {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+                {"jsonrpc": "2.0", "id": 2, "method": "shutdown"}, {"jsonrpc": "2.0", "method": "exit"}]
+    out, _ = proc.communicate(b"".join(framed(json.dumps(m).encode()) for m in messages), timeout=30)
+    assert proc.returncode == 0  # exit came after the shutdown had finished
+    assert b'"id": 2, "jsonrpc": "2.0", "result": null' in out

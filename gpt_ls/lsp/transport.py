@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a new connection has to send a valid ``initialize``; then it is closed.
 INITIALIZE_WITHIN = 5.0
+#: Seconds a ``shutdown`` may take before the next message (``exit``) is read anyway.
+SHUTDOWN_WAIT = 10.0
 #: Connections that may wait for their ``initialize`` at once; one more closes the oldest.
 MAX_WAITING = 8
 
@@ -159,14 +161,29 @@ def quiet_cancellations(loop: asyncio.AbstractEventLoop) -> None:
     loop.set_exception_handler(handle)
 
 
-def dispatch(server: JsonRPCServer, body: bytes) -> None:
-    """Hand one message to pygls (as its own reader does); a message it cannot handle is logged."""
+def dispatch(server: JsonRPCServer, body: bytes) -> str | None:
+    """Hand one message to pygls (as its own reader does) and say its method; a message it cannot handle is logged."""
     try:
         message = json.loads(body, object_hook=server.protocol.structure_message)
         server.protocol.handle_message(message)
     except Exception as exc:
         log.exception("a message could not be handled")
         server._report_server_error(exc, JsonRpcException)
+        return None
+    method = getattr(message, "method", None)
+    return method if isinstance(method, str) else None
+
+
+async def shutdown_answered(server: JsonRPCServer, within: float = SHUTDOWN_WAIT) -> None:
+    """Wait (a while at most) until a ``shutdown`` request has finished.
+
+    A client may write ``shutdown`` and ``exit`` at once. Read from one buffer, the ``exit``
+    would come before the shutdown (which closes the running actions, saving their partial
+    replies) has answered: pygls would then cancel the exit and the server would never end.
+    """
+    deadline = time.monotonic() + within
+    while not server.protocol._shutdown and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
 
 
 async def run_session(server: JsonRPCServer, reader: Any, gate: Gate | None = None,
@@ -192,7 +209,9 @@ async def run_session(server: JsonRPCServer, reader: Any, gate: Gate | None = No
             body = _through_gate(gate, body, send_raw, on_open)
             if body is None:
                 continue
-        dispatch(server, body)
+        if dispatch(server, body) == "shutdown":
+            await shutdown_answered(server)
+        await asyncio.sleep(0)  # what the message started runs a step before the next message
 
 
 def _through_gate(gate: Gate, body: bytes, send_raw: Callable[[dict[str, Any]], None] | None,
