@@ -479,6 +479,9 @@ class FakeOpenAI:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
                 self.send_header("Transfer-Encoding", "chunked")
+                # Said, since it is so: a client that pooled the connection would send its next
+                # request into a socket being closed (an APIConnectionError under load).
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.close_connection = True
                 w = _Chunked(self.wfile)
@@ -525,6 +528,7 @@ class FakeOpenAI:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.close_connection = True
                 w = _Chunked(self.wfile)
