@@ -72,15 +72,15 @@ def install_dispatch() -> None:
 
     dispatch = transport.dispatch
 
-    def timed(server: Any, body: bytes) -> str | None:
+    def timed(server: Any, body: bytes) -> Any:
         t0, c0 = time.monotonic(), time.thread_time()
-        method = dispatch(server, body)
+        message = dispatch(server, body)
         t1 = time.monotonic()
         if (t1 - t0) * 1000 >= MIN_MS:
             start = body.find(b'"method"')
             name = body[start:start + 100].split(b'"')[3].decode() if start >= 0 else "response"
             records.append((t0, t1, (time.thread_time() - c0) * 1000, f"dispatch {name} ({len(body)} bytes)"))
-        return method
+        return message
 
     transport.dispatch = timed  # type: ignore[assignment]
 

@@ -161,8 +161,8 @@ def quiet_cancellations(loop: asyncio.AbstractEventLoop) -> None:
     loop.set_exception_handler(handle)
 
 
-def dispatch(server: JsonRPCServer, body: bytes) -> str | None:
-    """Hand one message to pygls (as its own reader does) and say its method; a message it cannot handle is logged."""
+def dispatch(server: JsonRPCServer, body: bytes) -> Any:
+    """Hand one message to pygls (as its own reader does) and return it; one it cannot handle is logged (None)."""
     try:
         message = json.loads(body, object_hook=server.protocol.structure_message)
         server.protocol.handle_message(message)
@@ -170,19 +170,21 @@ def dispatch(server: JsonRPCServer, body: bytes) -> str | None:
         log.exception("a message could not be handled")
         server._report_server_error(exc, JsonRpcException)
         return None
-    method = getattr(message, "method", None)
-    return method if isinstance(method, str) else None
+    return message
 
 
-async def shutdown_answered(server: JsonRPCServer, within: float = SHUTDOWN_WAIT) -> None:
-    """Wait (a while at most) until a ``shutdown`` request has finished.
+async def shutdown_answered(server: JsonRPCServer, message: Any, within: float = SHUTDOWN_WAIT) -> None:
+    """After a ``shutdown`` request pygls took on: wait (a while at most) until it is answered.
 
     A client may write ``shutdown`` and ``exit`` at once. Read from one buffer, the ``exit``
     would come before the shutdown (which closes the running actions, saving their partial
     replies) has answered: pygls would then cancel the exit and the server would never end.
     """
+    msg_id = getattr(message, "id", None)
+    if getattr(message, "method", None) != "shutdown" or msg_id is None:
+        return
     deadline = time.monotonic() + within
-    while not server.protocol._shutdown and time.monotonic() < deadline:
+    while msg_id in server.protocol._request_futures and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
 
 
@@ -209,8 +211,7 @@ async def run_session(server: JsonRPCServer, reader: Any, gate: Gate | None = No
             body = _through_gate(gate, body, send_raw, on_open)
             if body is None:
                 continue
-        if dispatch(server, body) == "shutdown":
-            await shutdown_answered(server)
+        await shutdown_answered(server, dispatch(server, body))
         await asyncio.sleep(0)  # what the message started runs a step before the next message
 
 
