@@ -18,6 +18,7 @@ client took over the first one's session. Here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -183,9 +184,12 @@ async def shutdown_answered(server: JsonRPCServer, message: Any, within: float =
     msg_id = getattr(message, "id", None)
     if getattr(message, "method", None) != "shutdown" or msg_id is None:
         return
-    deadline = time.monotonic() + within
-    while msg_id in server.protocol._request_futures and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+    pending = server.protocol._request_futures.get(msg_id)
+    if pending is None:  # refused (a malformed shutdown), or already answered
+        return
+    # pygls sends the answer in the first of the future's callbacks; ours comes after it.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(pending)), within)
 
 
 async def run_session(server: JsonRPCServer, reader: Any, gate: Gate | None = None,
