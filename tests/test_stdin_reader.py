@@ -16,6 +16,7 @@ import pytest
 from gpt_ls.errors import ProtocolViolation
 from gpt_ls.lsp.framing import read_frame
 from gpt_ls.lsp.transport import StdinBytes
+from tests.support.lsp_editor import server_env
 
 BODIES = [b'{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}',
           '{"text": "第一行 🙂"}'.encode(), b"{}", b"x" * 200_000]
@@ -85,9 +86,7 @@ def test_the_stream_ending_inside_a_message_is_a_protocol_violation() -> None:
 
 
 def test_shutdown_and_exit_written_at_once_answer_the_shutdown_and_end_cleanly(tmp_path: Path) -> None:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "OPENAI_API_KEY": "sk-test-0123456789",
-           "GPT_LS_DATA_DIR": str(tmp_path / "data"), "GPT_LS_CONFIG_DIR": str(tmp_path / "config"),
-           "GPT_LS_CACHE_DIR": str(tmp_path / "cache")}
+    env = server_env("http://127.0.0.1:9/v1", str(tmp_path))  # never asked: no action runs
     proc = subprocess.Popen([sys.executable, "-m", "gpt_ls", "--stdio"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     messages = [{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}},
