@@ -45,9 +45,11 @@ MAX_EDIT_INTERVAL = 0.5
 def edit_interval(chars: int) -> float:
     """Seconds between streamed edits into a document of ``chars`` characters.
 
-    Each edit costs the editor and the server a copy of the whole text (the edit, then its
-    ``didChange`` echo: 1-4 ms each for 10,000 lines of mixed scripts), during which neither
-    answers anything else. A very large document gets fewer, larger edits instead: 0.2 s
+    Each edit is an ``applyEdit`` round trip and a ``didChange`` echo that the editor and the
+    server handle while they answer nothing else, and an editor's own work per edit grows with
+    the document. (When this was measured, both sides also copied the whole text per edit,
+    1-4 ms each for 10,000 lines of mixed scripts; the server and the simulated editor now keep
+    it in pieces, ``gpt_ls/pieces.py``.) A very large document gets fewer, larger edits: 0.2 s
     apart up to 200,000 characters, then in proportion, at most 0.5 s.
     """
     return min(MAX_EDIT_INTERVAL, EDIT_INTERVAL * max(1.0, chars / LARGE_DOCUMENT))
