@@ -30,7 +30,7 @@ async def initialized(ls: GptLanguageServer, params: types.InitializedParams) ->
 async def did_change_configuration(ls: GptLanguageServer, params: types.DidChangeConfigurationParams) -> None:
     """New settings apply to the next request."""
     if isinstance(params.settings, dict) and params.settings:
-        ls.set_editor_settings(params.settings)
+        ls.push_editor_settings(params.settings)
     else:
         await ls.pull_configuration()
 

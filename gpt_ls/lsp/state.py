@@ -56,6 +56,9 @@ class GptLanguageServer(LanguageServer):
         self.indexing = Indexing(lambda: self.workspace_root, lambda: self.settings, self.editor,
                                  lambda: self.exchange.clients)
         self.editor_settings: dict[str, Any] = {}
+        #: How many times the editor pushed its settings (``didChangeConfiguration`` with them):
+        #: a pull answered across a push carries the older settings.
+        self._pushes = 0
         #: False when the editor said at initialize that the workspace is untrusted (VS Code's
         #: Restricted Mode): the workspace file's restricted settings never apply then.
         self.workspace_trusted = True
@@ -182,10 +185,16 @@ class GptLanguageServer(LanguageServer):
         self.editor_settings = dict(raw)
         self.reload_settings()
 
+    def push_editor_settings(self, raw: Any) -> None:
+        """Settings the editor sent of itself (``didChangeConfiguration``): newer than any pull in flight."""
+        self._pushes += 1
+        self.set_editor_settings(raw)
+
     async def pull_configuration(self) -> None:
         """Ask the client for the ``gpt-ls`` section, when it offers workspace/configuration."""
         if not self.features.configuration:
             return
+        pushes = self._pushes
         try:
             result = await asyncio.wait_for(
                 self.workspace_configuration_async(
@@ -195,6 +204,11 @@ class GptLanguageServer(LanguageServer):
             )
         except Exception as exc:
             log.info("workspace/configuration failed: %s", exc)
+            return
+        if self._pushes != pushes:
+            # The editor pushed settings while this answer was on its way (its answer was read
+            # first, but handled after): the pushed ones are newer and stay.
+            log.debug("workspace/configuration answer older than pushed settings: ignored")
             return
         if result and isinstance(result[0], dict):
             self.set_editor_settings(result[0])
