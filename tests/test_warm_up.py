@@ -134,3 +134,55 @@ def test_the_warm_up_converts_what_the_editor_sends_first():
                                                            "end": {"line": 6, "character": 0}},
         "context": {"diagnostics": []}}}, types.CodeActionRequest)
     assert (request.id, request.params.range.end.line) == (7, 6)
+
+
+def test_after_the_warm_up_the_first_action_builds_no_conversion_code(monkeypatch):
+    """cattrs empties its cache of generated code whenever it meets a new collection type
+    (here ``list``, ``dict``): the warm-up's code must survive the session's first messages."""
+    import cattrs.gen
+    from pygls.lsp.server import LanguageServer
+    from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCResponseMessage
+
+    from gpt_ls.lsp.warmup import convert_once
+
+    converter = LanguageServer("x", "0").protocol._converter
+    convert_once(converter)
+    built: list[str] = []
+    for name in ("make_dict_unstructure_fn", "make_dict_structure_fn"):
+        real = getattr(cattrs.gen, name)
+
+        def spy(cls, *args, _real=real, **kwargs):
+            built.append(cls.__name__)
+            return _real(cls, *args, **kwargs)
+
+        monkeypatch.setattr(cattrs.gen, name, spy)
+    rng = types.Range(types.Position(3, 0), types.Position(4, 2))
+    action = types.CodeAction("GPT: Ask", kind=types.CodeActionKind.RefactorRewrite, command=types.Command(
+        "GPT: Ask", "gpt-ls.ask", arguments=["file:///a.py", converter.unstructure(rng)]))
+    # In the order of a first Ask: the menu, the command, its progress and status, then the reply's edit.
+    assert converter.unstructure(types.CodeActionResponse(id=2, result=[action]))["result"][0]["title"] == "GPT: Ask"
+    assert converter.unstructure(JsonRPCResponseMessage(id=2, jsonrpc="2.0", result=[action]))["result"]
+    command = converter.structure({"jsonrpc": "2.0", "id": 3, "method": "workspace/executeCommand", "params": {
+        "command": "gpt-ls.ask", "arguments": ["file:///a.py", {"start": {"line": 3, "character": 0},
+                                                               "end": {"line": 4, "character": 2}}]}},
+        types.ExecuteCommandRequest)
+    assert command.params.command == "gpt-ls.ask"
+    assert converter.structure(command.params.arguments[1], types.Range) == rng
+    converter.unstructure(types.WorkDoneProgressCreateRequest(9, types.WorkDoneProgressCreateParams("p")))
+    converter.structure({"jsonrpc": "2.0", "id": 9, "result": None}, types.WorkDoneProgressCreateResponse)
+    converter.unstructure(types.ProgressNotification(types.ProgressParams(
+        "p", types.WorkDoneProgressBegin("GPT: Ask", cancellable=True))))
+    status = converter.unstructure(JsonRPCNotification(method="$/gpt-ls/status", jsonrpc="2.0",
+                                                       params={"running": 1, "tokens": 0}))
+    assert status["params"]["running"] == 1
+    edit = types.TextDocumentEdit(types.OptionalVersionedTextDocumentIdentifier("file:///a.py", 4),
+                                  [types.TextEdit(rng, "你好 🙂")])
+    sent = converter.unstructure(types.ApplyWorkspaceEditRequest(10, types.ApplyWorkspaceEditParams(
+        types.WorkspaceEdit(document_changes=[edit]), metadata=types.WorkspaceEditMetadata(is_refactoring=False))))
+    assert sent["params"]["edit"]["documentChanges"][0]["edits"][0]["newText"] == "你好 🙂"
+    answer = converter.structure({"jsonrpc": "2.0", "id": 10, "result": {"applied": True}},
+                                 types.ApplyWorkspaceEditResponse)
+    assert answer.result.applied
+    converter.unstructure(types.ProgressNotification(types.ProgressParams("p", types.WorkDoneProgressEnd())))
+    converter.unstructure(types.ExecuteCommandResponse(id=3, result=None))
+    assert built == [], built

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from lsprotocol import types
+from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCResponseMessage
 
 #: The GIL switch interval (s) while the SDK loads in the background.
 SWITCH_INTERVAL = 0.0005
@@ -61,34 +62,61 @@ def convert_once(converter: Any) -> None:
     """Have the converter build, once, the (un)structuring code of what the first action exchanges.
 
     cattrs generates that code on first use (2-3 ms for an applyEdit, less for the rest), which
-    the first action would otherwise pay on the event loop.
+    the first action would otherwise pay on the event loop. It also registers every collection
+    type the first time it meets one (``list``, ``dict``, ``Sequence[TextEdit]``...), and each
+    such registration empties its whole cache of generated code. So the bare containers come
+    first, and the messages are converted twice: the first pass meets every collection type
+    they hold, the second rebuilds what those registrations threw away. Nothing is then
+    generated again in the session (tests/test_warm_up.py).
     """
+    for empty in ([], {}, ()):  # what pygls hands over as a result or as params
+        converter.unstructure(empty)
+    for _ in range(2):
+        _convert_messages(converter)
+
+
+def _convert_messages(converter: Any) -> None:
+    """The messages of a session's first seconds, in both directions, as pygls (un)structures them."""
     zero = types.Range(types.Position(0, 0), types.Position(0, 0))
     edit = types.TextDocumentEdit(types.OptionalVersionedTextDocumentIdentifier("file:///x", 1),
                                   [types.TextEdit(zero, "x")])
-    for message in (types.ApplyWorkspaceEditParams(types.WorkspaceEdit(document_changes=[edit])),
-                    types.WorkDoneProgressCreateParams("t"),
-                    types.ProgressParams("t", types.WorkDoneProgressBegin("x", cancellable=True)),
-                    types.ProgressParams("t", types.WorkDoneProgressReport(message="x")),
-                    types.ProgressParams("t", types.WorkDoneProgressEnd(message="x")),
-                    types.ShowMessageParams(types.MessageType.Info, "x")):
+    progress = [types.ProgressParams("t", value) for value in (
+        types.WorkDoneProgressBegin("x", cancellable=True), types.WorkDoneProgressReport(message="x"),
+        types.WorkDoneProgressEnd(message="x"))]
+    command = types.Command("x", "x", arguments=[0])
+    action = types.CodeAction("x", kind=types.CodeActionKind.RefactorRewrite, command=command)
+    outgoing = [
+        types.ApplyWorkspaceEditRequest(1, types.ApplyWorkspaceEditParams(types.WorkspaceEdit(
+            document_changes=[edit]), metadata=types.WorkspaceEditMetadata(is_refactoring=False))),
+        types.WorkDoneProgressCreateRequest(1, types.WorkDoneProgressCreateParams("t")),
+        *[types.ProgressNotification(params) for params in progress],
+        types.ShowMessageNotification(types.ShowMessageParams(types.MessageType.Info, "x")),
+        JsonRPCNotification(method="$/x", jsonrpc="2.0", params={"x": 0}),  # gpt-ls's status
+        types.CodeActionResponse(id=1, result=[action]),
+        types.ExecuteCommandResponse(id=1, result=None),
+        JsonRPCResponseMessage(id=1, jsonrpc="2.0", result=None),
+        zero,  # a code action's arguments
+    ]
+    for message in outgoing:
         converter.unstructure(message)
-    converter.structure({"applied": True}, types.ApplyWorkspaceEditResult)
-    converter.structure({"command": "x", "arguments": [0]}, types.ExecuteCommandParams)
-    # What the editor sends most, and the code-action listing: the first of each after
-    # start-up (a just-opened document, its first menu) would build its code on the loop
-    # (5-7 ms for a code action).
+    # What the editor sends most, its answers to the server's requests, and the code-action
+    # listing: the first of each after start-up (a just-opened document, its first menu)
+    # would build its code on the loop (5-7 ms for a code action).
     doc = {"uri": "file:///x", "version": 1}
     rng = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}
-    incoming: list[tuple[Any, dict[str, Any]]] = [
+    incoming: list[tuple[Any, dict[str, Any] | None]] = [
         (types.DidOpenTextDocumentNotification, {"textDocument": {**doc, "languageId": "x", "text": ""}}),
         (types.DidChangeTextDocumentNotification, {"textDocument": doc, "contentChanges": [
             {"range": rng, "text": "x"}, {"text": "x"}]}),
         (types.CodeActionRequest, {"textDocument": doc, "range": rng, "context": {"diagnostics": []}}),
+        (types.ExecuteCommandRequest, {"command": "x", "arguments": [0, {"x": rng}]}),
+        (types.ShutdownRequest, None),
+        (types.ExitNotification, None),
     ]
     for kind, params in incoming:
         body: dict[str, Any] = {"jsonrpc": "2.0", "method": kind.__attrs_attrs__.method.default, "params": params}
         converter.structure({**body, "id": 1} if "Request" in kind.__name__ else body, kind)
-    command = types.Command("x", "x", arguments=[0])
-    action = types.CodeAction("x", kind=types.CodeActionKind.RefactorRewrite, command=command)
-    converter.unstructure(types.CodeActionResponse(id=1, result=[action]))
+    for answer, result in ((types.ApplyWorkspaceEditResponse, {"applied": True}),
+                           (types.WorkDoneProgressCreateResponse, None)):
+        converter.structure({"jsonrpc": "2.0", "id": 1, "result": result}, answer)
+    converter.structure(rng, types.Range)  # a command's arguments
