@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from gpt_ls import budget, fitting, prompts
 from gpt_ls.actions.catalog import Action
@@ -28,9 +28,6 @@ from gpt_ls.text import valid_unicode
 from gpt_ls.tokens import encoding_notice
 
 if TYPE_CHECKING:
-    from openai import AsyncStream
-    from openai.types.chat import ChatCompletionChunk
-
     from gpt_ls.api.http import ClientCache
 
 log = logging.getLogger(__name__)
@@ -366,8 +363,10 @@ class Exchange:
         on_progress: Callable[[int], None] | None,
     ) -> None:
         """Stream the reply into ``got``, handing on each delta; stop at ``maxReplyChars``."""
+        from gpt_ls.api.chat import stream_chat
+
         client = await self.clients.get(settings)
-        stream = cast("AsyncStream[ChatCompletionChunk]", await client.chat.completions.create(**params))
+        stream = await stream_chat(client, params)
         last_save = time.monotonic()
         async with stream:
             async for chunk in stream:

@@ -21,6 +21,8 @@ import logging
 import httpx2
 import openai
 
+from gpt_ls.api.chat import stream_chat
+
 log = logging.getLogger(__name__)
 
 #: A URL that can never be reached (``.invalid`` is reserved); the transport answers anyway.
@@ -53,9 +55,9 @@ async def _requests() -> list[str]:
     client = openai.AsyncOpenAI(api_key="rehearsal", base_url=NOWHERE, max_retries=0, http_client=http_client)
     texts = []
     try:
-        chat = await client.chat.completions.create(
-            model="gpt-4.1-mini", messages=[{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
-            stream=True, stream_options={"include_usage": True}, max_completion_tokens=16, temperature=0.5)
+        chat = await stream_chat(client, {  # as the exchange sends it (api/chat.py)
+            "model": "gpt-4.1-mini", "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
+            "stream": True, "stream_options": {"include_usage": True}, "max_completion_tokens": 16, "temperature": 0.5})
         async with chat:
             texts.append("".join([c.choices[0].delta.content or "" async for c in chat if c.choices]))
         fim = await client.completions.create(model="gpt-3.5-turbo-instruct", prompt="p", suffix="s", stream=True,

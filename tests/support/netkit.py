@@ -23,6 +23,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from gpt_ls.api.chat import stream_chat
 from gpt_ls.api.keys import forget_api_key_command
 from gpt_ls.settings import Settings
 from tests.support.fakeopenai import FakeOpenAI
@@ -236,9 +237,8 @@ async def stream_into(
     client: openai.AsyncOpenAI, received: list[str], text: str = "x", model: str = "gpt-4o-mini"
 ) -> None:
     """Stream one reply, appending each piece of text to ``received`` as it arrives."""
-    stream = await client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": text}], stream=True
-    )
+    stream = await stream_chat(client, {"model": model, "messages": [{"role": "user", "content": text}],
+                                        "stream": True})  # as the exchange sends it
     async with stream:
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
