@@ -69,7 +69,8 @@ def convert_once(converter: Any) -> None:
     they hold, the second rebuilds what those registrations threw away. Nothing is then
     generated again in the session (tests/test_warm_up.py).
     """
-    for empty in ([], {}, ()):  # what pygls hands over as a result or as params
+    empties: tuple[Any, ...] = ([], {}, ())  # what pygls hands over as a result or as params
+    for empty in empties:
         converter.unstructure(empty)
     for _ in range(2):
         _convert_messages(converter)
