@@ -186,3 +186,20 @@ def test_after_the_warm_up_the_first_action_builds_no_conversion_code(monkeypatc
     converter.unstructure(types.ProgressNotification(types.ProgressParams("p", types.WorkDoneProgressEnd())))
     converter.unstructure(types.ExecuteCommandResponse(id=3, result=None))
     assert built == [], built
+
+
+async def test_the_warm_up_converts_before_it_loads_the_sdk(tmp_path, monkeypatch):
+    """The editor's first requests (a menu, an open document) come before the SDK's 0.5-1 s load ends."""
+    monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
+    from gpt_ls.lsp import state
+
+    order: list[str] = []
+    real_import, real_convert = state.importlib.import_module, state.convert_once
+    monkeypatch.setattr(state.importlib, "import_module", lambda name: order.append(name) or real_import(name))
+    monkeypatch.setattr(state, "convert_once", lambda converter: order.append("convert") or real_convert(converter))
+    ls = state.GptLanguageServer()
+    ls.warm_up()
+    assert ls._warm is not None
+    await ls._warm
+    assert order[0] == "convert"
+    assert "gpt_ls.api.http" in order[1:]

@@ -222,11 +222,13 @@ class GptLanguageServer(LanguageServer):
             # meanwhile, then the loaded heap frozen (gpt_ls/lsp/warmup.py says why).
             with background_load():
                 try:
+                    # First what the editor's first requests need (a menu, an open document);
+                    # the SDK (0.5-1 s) only the first action.
+                    convert_once(self.protocol._converter)
                     importlib.import_module("gpt_ls.actions.runner")
                     http = importlib.import_module("gpt_ls.api.http")
                     http.warm_up()
                     importlib.import_module("gpt_ls.api.failures")
-                    convert_once(self.protocol._converter)
                 except Exception as exc:  # the first action reports it properly
                     log.warning("could not load the openai SDK: %s", exc)
 
