@@ -29,6 +29,7 @@ from benchmarks import (
     footprint,
     history,
     indexing,
+    request_start,
     startup,
     streaming,
     workspace_ask,
@@ -37,9 +38,9 @@ from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results, machine, print_table, write_json
 
 PARTS = ["startup", "footprint", "budget", "history", "first-text", "streaming", "concurrency", "first-seconds",
-         "index", "workspace-ask", "retrieval", "retrieval-from-file", "semantic-search", "completions",
-         "completion-cleaning"]
-SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds", "completions"}
+         "request-start", "index", "workspace-ask", "retrieval", "retrieval-from-file", "semantic-search",
+         "completions", "completion-cleaning"]
+SERVER_PARTS = {"first-text", "streaming", "concurrency", "first-seconds", "request-start", "completions"}
 
 
 async def server_benchmarks(res: Results, args: argparse.Namespace) -> None:
@@ -52,6 +53,7 @@ async def server_benchmarks(res: Results, args: argparse.Namespace) -> None:
             "streaming": lambda: streaming.figures(res, api, 400 if args.quick else 2000, 200.0),
             "concurrency": lambda: concurrency.figures(res, api, 20),
             "first-seconds": lambda: first_seconds.figures(res, api, 1 if args.quick else 3),
+            "request-start": lambda: request_start.figures(res, api, 10 if args.quick else 60),
             "completions": lambda: completions.figures(res, api, args.quick),
         }
         for name, section in sections.items():
