@@ -2,9 +2,10 @@
 
 ``create()`` first walks the whole body against the SDK's TypedDicts (``async_maybe_transform``:
 aliases, base64 file fields, ISO dates) and then posts it. gpt-ls's bodies hold only strings,
-numbers and plain dicts and lists of them, which that walk returns unchanged; it still costs
-0.5-1.5 ms of the event loop at every action's start, in the same step that builds and sends
-the request, and an editor request arriving then waits for it (``docs/benchmarks.md``).
+numbers and plain dicts and lists of them, which that walk returns unchanged; it still cost
+0.2-0.8 ms of the event loop at every action's start (``benchmarks.run --only request-start``),
+in the same step that builds and sends the request, and an editor request arriving then waits
+for it (``docs/benchmarks.md``).
 
 :func:`stream_chat` posts the body through ``client.post``, the SDK's documented way to call
 an endpoint with a body of one's own, with the options ``create()`` gives: the same URL
