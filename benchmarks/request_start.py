@@ -5,9 +5,9 @@ ways are timed against the fake API server (its own process, over HTTP), each th
 body (a system and a user turn, the user's 240 lines of code with CJK and emoji):
 
 * the SDK's ``chat.completions.create`` (it walks the body against its TypedDicts first);
-* ``client.post`` with the same options, through a plain httpx transport (no yield);
-* ``gpt_ls.api.chat.stream_chat`` through gpt-ls's own client (``make_client``), whose
-  transport yields once between building the request and the connection's work.
+* ``client.post`` with the same options, through a plain httpx transport;
+* ``gpt_ls.api.chat.stream_chat`` through gpt-ls's own client (``make_client``: its proxy
+  router, event hooks and bounded stream).
 
 Each request streams its short reply to the end; the figure is the median, over the
 requests after the first few, of the longest loop step from the call to the stream being
@@ -27,7 +27,7 @@ import openai
 
 from benchmarks.fake_server import RemoteFake
 from benchmarks.results import Results
-from gpt_ls.api.chat import OPTIONS, PATH, stream_chat
+from gpt_ls.api.chat import PATH, options, stream_chat
 from gpt_ls.api.http import make_client
 from gpt_ls.settings import Settings
 from tests.support.fakeopenai import Reply
@@ -78,7 +78,7 @@ async def figures(res: Results, api: RemoteFake, n: int) -> None:
                                http_client=openai.DefaultAsyncHttpxClient(transport=httpx2.AsyncHTTPTransport()))
     ways: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
         ("the SDK's create()", lambda: plain.chat.completions.create(**BODY)),
-        ("client.post, no yield", lambda: plain.post(PATH, body=BODY, options=OPTIONS, cast_to=object, stream=True,
+        ("client.post", lambda: plain.post(PATH, body=BODY, options=options(), cast_to=object, stream=True,
                                                      stream_cls=openai.AsyncStream[Any])),
         ("gpt-ls: stream_chat", lambda: stream_chat(ours, BODY)),
     ]

@@ -83,29 +83,3 @@ async def test_azure_gets_the_same_deployment_path_and_key_header(api: FakeOpenA
     assert by_post.body == by_create.body
     await client.close()
 
-
-async def test_the_editor_gets_a_turn_between_building_the_request_and_connecting(api: FakeOpenAI, monkeypatch) -> None:
-    """At an action's start the SDK builds and sends in one loop step; gpt-ls's transport splits it."""
-    import asyncio
-
-    import httpx2
-
-    client = make_client(settings_for(api), KEY, env={})
-    body = bodies()[0]
-    api.script(Reply(text="one"), Reply(text="two"))
-    async with await stream_chat(client, body) as stream:  # a client's first request does one-off work
-        assert [c async for c in stream]
-    turns: list[str] = []
-    seen: list[list[str]] = []
-    real = httpx2.AsyncHTTPTransport.handle_async_request
-
-    async def connecting(self, request):  # where the connection's work starts
-        seen.append(list(turns))
-        return await real(self, request)
-
-    monkeypatch.setattr(httpx2.AsyncHTTPTransport, "handle_async_request", connecting)
-    asyncio.get_running_loop().call_soon(turns.append, "a code action")  # arrived as the action starts
-    async with await stream_chat(client, body) as stream:
-        assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "two"
-    assert seen == [["a code action"]]
-    await client.close()

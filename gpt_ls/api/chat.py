@@ -27,11 +27,14 @@ if TYPE_CHECKING:
     from openai._types import RequestOptions
 
 PATH = "/chat/completions"
-#: As ``create()`` asks: the bearer key (Azure: its ``api-key`` header), no admin key.
-OPTIONS: RequestOptions = {"security": {"bearer_auth": True}}
+
+
+def options() -> RequestOptions:
+    """As ``create()`` asks, a new dict each time: the bearer key (Azure: its ``api-key`` header), no admin key."""
+    return {"security": {"bearer_auth": True}}
 
 
 async def stream_chat(client: openai.AsyncOpenAI, body: dict[str, Any]) -> AsyncStream[ChatCompletionChunk]:
     """Start a streamed chat completion (``body`` holds ``stream: True``); the SDK's stream of chunks."""
-    return await client.post(PATH, body=body, options=OPTIONS,
+    return await client.post(PATH, body=body, options=options(),
                              cast_to=ChatCompletion, stream=True, stream_cls=AsyncStream[ChatCompletionChunk])

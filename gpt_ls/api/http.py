@@ -11,7 +11,6 @@ ever duplicated.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import ssl
@@ -174,10 +173,6 @@ class _ProxyRouter(httpx2.AsyncBaseTransport):
         return self._via[proxy]
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        # The SDK built this request (options, headers, the JSON body) in the loop step that
-        # started it; the connection's work is the other half of that step. Between the two,
-        # the editor's requests go first (about 1 ms each half at an action's start).
-        await asyncio.sleep(0)
         # Uncompressed, so that the line limit counts the bytes the SDK will hold.
         request.headers["Accept-Encoding"] = "identity"
         response = await self.transport(str(request.url)).handle_async_request(request)
