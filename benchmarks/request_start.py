@@ -71,7 +71,7 @@ async def longest_steps(api: RemoteFake, start: Callable[[], Awaitable[Any]], n:
 
 
 async def figures(res: Results, api: RemoteFake, n: int) -> None:
-    print(f"10. the start of a streamed chat request: {n} requests each way", flush=True)
+    print(f"15. the start of a streamed chat request: {n} requests each way", flush=True)
     settings = Settings(base_url=api.url, api_key="sk-bench", max_retries=0)
     ours = make_client(settings, "sk-bench", env={})
     plain = openai.AsyncOpenAI(base_url=api.url, api_key="sk-bench", max_retries=0,
@@ -79,7 +79,7 @@ async def figures(res: Results, api: RemoteFake, n: int) -> None:
     ways: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
         ("the SDK's create()", lambda: plain.chat.completions.create(**BODY)),
         ("client.post", lambda: plain.post(PATH, body=BODY, options=options(), cast_to=object, stream=True,
-                                                     stream_cls=openai.AsyncStream[Any])),
+                                           stream_cls=openai.AsyncStream[Any])),
         ("gpt-ls: stream_chat", lambda: stream_chat(ours, BODY)),
     ]
     try:
