@@ -15,9 +15,8 @@ from gpt_ls.errors import InvalidRequest
 from gpt_ls.exchange import ExchangeRequest
 from gpt_ls.history.store import workspace_key
 from gpt_ls.instructions import project_instructions
-from gpt_ls.pieces import Text
 from gpt_ls.settings import Settings
-from gpt_ls.text import LineIndex, Pos
+from gpt_ls.text import Pos
 
 #: Other open documents sent by "Ask about the workspace", at most.
 WORKSPACE_DOCUMENTS = 20
@@ -25,15 +24,16 @@ WORKSPACE_DOCUMENTS = 20
 
 @dataclass
 class Target:
-    """Where a request came from: the document snapshot, the selection's offsets, its text."""
+    """Where a request came from: the document snapshot, the selection's offsets, its text.
+
+    The request is built from this one snapshot (``doc.content``), even if the user edits while
+    choosing an ``{input}``.
+    """
 
     doc: DocumentSnapshot
     start: int
     end: int
     selection: str
-    #: The document's text (in pieces, answering line questions like a ``LineIndex``): the
-    #: request is built from this one snapshot, even if the user edits while choosing an ``{input}``.
-    index: Text | LineIndex
     #: Follows the selection through edits while the reply is written (for "replace").
     anchor: TrackedRange | None = None
 
@@ -69,7 +69,7 @@ def select(port: EditorPort, action: Action, uri: str, start_pos: Pos, end_pos: 
     selection = index[start:end]
     if not selection.strip():
         raise InvalidRequest(f"{action.title}: the selection is empty. Select some text first.")
-    return Target(doc, start, end, selection, index)
+    return Target(doc, start, end, selection)
 
 
 def diagnostics_text(diagnostics: Any) -> str:
@@ -115,7 +115,7 @@ def build_request(
     port: EditorPort, action: Action, target: Target, settings: Settings, extra: dict[str, Any], choice: str
 ) -> ExchangeRequest:
     """The exchange request: context as the action declares, settings, instructions."""
-    content, index = target.doc.content, target.index
+    content = target.doc.content
     settings = settings_for(action, settings)
     indexed = action.context == "workspace" and port.workspace_root is not None  # chunks come from the index
     if action.context == "excerpt" or indexed:
@@ -136,8 +136,8 @@ def build_request(
         persona=settings.persona,
         scope="workspace-index" if indexed else action.context,
     )
-    a = index.position(target.start, port.encoding)
-    b = index.position(target.end, port.encoding)
+    a = content.position(target.start, port.encoding)
+    b = content.position(target.end, port.encoding)
     return ExchangeRequest(
         action, ctx, settings, workspace=workspace_key(port.workspace_root),
         range={"start": {"line": a.line, "character": a.character},
@@ -157,4 +157,4 @@ def chat_request(port: EditorPort, uri: str, settings: Settings) -> tuple[Exchan
     req = ExchangeRequest(SEND, ctx, settings, workspace=workspace_key(port.workspace_root),
                           system_extra=instructions(port, settings), chat=messages)
     end = len(doc.text)
-    return req, Target(doc, end, end, "", LineIndex(doc.text))
+    return req, Target(doc, end, end, "")
