@@ -177,11 +177,6 @@ class Text:
 
     # -- lines: ``LineIndex``'s questions, so a ``Text`` can stand in for one -------------
     @property
-    def newline_only(self) -> bool:
-        """The text's lines end in ``\n`` only (no ``\r``)."""
-        return not self._cr
-
-    @property
     def eol(self) -> str:
         """The line ending: the first one found, else ``\n`` (``gpt_ls.text.eol_of``)."""
         return "\n" if not self._cr else eol_of(str(self))

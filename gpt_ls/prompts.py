@@ -48,10 +48,8 @@ class SelectionContext:
         return PurePosixPath(path).name or self.uri
 
 
-def excerpt(
-    text: str | Text, start: int, end: int, context_lines: int, index: LineIndex | None = None
-) -> tuple[str, str]:
-    """Up to ``context_lines`` lines before ``start`` and after ``end`` (offsets); ``index`` of ``text``.
+def excerpt(text: str | Text, start: int, end: int, context_lines: int) -> tuple[str, str]:
+    """Up to ``context_lines`` lines before ``start`` and after ``end`` (offsets).
 
     A ``Text`` (a document in pieces) is its own index: its line questions touch a block or two.
     """
@@ -59,7 +57,7 @@ def excerpt(
         return "", ""
     if isinstance(text, Text):
         return _excerpt_lines(text, text, start, end, context_lines)
-    if index.newline_only if index is not None else "\r" not in text:
+    if "\r" not in text:
         # A few finds around the selection, however deep it lies in the document.
         first = text.rfind("\n", 0, start) + 1
         for _ in range(context_lines):
@@ -73,7 +71,7 @@ def excerpt(
             if found < 0:
                 break
         return text[first:start], text[end:after_end]
-    return _excerpt_lines(text, index or LineIndex(text), start, end, context_lines)
+    return _excerpt_lines(text, LineIndex(text), start, end, context_lines)
 
 
 def _excerpt_lines(

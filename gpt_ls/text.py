@@ -134,11 +134,6 @@ class LineIndex:
         """Where each line's content ends (its line ending starts)."""
         return self._lines()[1]
 
-    @property
-    def newline_only(self) -> bool:
-        """The text's lines end in ``\n`` only (no ``\r``)."""
-        return self._scan
-
     @functools.cached_property
     def line_count(self) -> int:
         return self.text.count("\n") + 1 if self._scan else len(self.starts)

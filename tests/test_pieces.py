@@ -116,7 +116,6 @@ def test_line_questions_match_line_index(chars: list[str]) -> None:
     index = LineIndex(string)
     for text in (Text(string), Text("#" + string).replace(0, 1, "")):
         assert text.line_count == index.line_count
-        assert text.newline_only == index.newline_only
         assert text.eol == eol_of(string)
         for line in range(index.line_count):
             assert (text.line_start(line), text.line_end(line)) == (index.line_start(line), index.line_end(line))
