@@ -203,3 +203,23 @@ async def test_the_warm_up_converts_before_it_loads_the_sdk(tmp_path, monkeypatc
     await ls._warm
     assert order[0] == "convert"
     assert "gpt_ls.api.http" in order[1:]
+
+
+async def test_a_failed_conversion_warm_up_still_loads_the_sdk(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("GPT_LS_CONFIG_DIR", str(tmp_path))
+    from gpt_ls.lsp import state
+
+    loaded: list[str] = []
+    real_import = state.importlib.import_module
+
+    def broken(converter):
+        raise TypeError("lsprotocol changed shape")
+
+    monkeypatch.setattr(state, "convert_once", broken)
+    monkeypatch.setattr(state.importlib, "import_module", lambda name: loaded.append(name) or real_import(name))
+    ls = state.GptLanguageServer()
+    ls.warm_up()
+    assert ls._warm is not None
+    await ls._warm
+    assert "gpt_ls.api.http" in loaded
+    assert "could not prepare the message conversions: lsprotocol changed shape" in caplog.text

@@ -221,10 +221,13 @@ class GptLanguageServer(LanguageServer):
             # Pure Python holding the GIL: a short switch interval and no garbage collection
             # meanwhile, then the loaded heap frozen (gpt_ls/lsp/warmup.py says why).
             with background_load():
+                # First what the editor's first requests need (a menu, an open document);
+                # the SDK (0.5-1 s) only the first action. Either may fail without the other.
                 try:
-                    # First what the editor's first requests need (a menu, an open document);
-                    # the SDK (0.5-1 s) only the first action.
                     convert_once(self.protocol._converter)
+                except Exception as exc:  # each message then builds its code on first use
+                    log.warning("could not prepare the message conversions: %s", exc)
+                try:
                     importlib.import_module("gpt_ls.actions.runner")
                     http = importlib.import_module("gpt_ls.api.http")
                     http.warm_up()
